@@ -1,0 +1,1 @@
+//! Backends outside Kubernetes: shared PostgreSQL server, AWS, Azure. Built in their issues.

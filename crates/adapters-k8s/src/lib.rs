@@ -1,0 +1,1 @@
+//! CloudNativePG backend and Kubernetes helpers. Built in the CloudNativePG backend issue.

@@ -1,0 +1,1 @@
+//! Kubernetes operator front door (kube-runtime). Built in its issue.

@@ -1,0 +1,1 @@
+//! Open Service Broker API v2.17 front door (axum). Built in the OSB API issue.

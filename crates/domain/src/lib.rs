@@ -1,0 +1,20 @@
+//! pgbroker's domain: the words of the business (catalog, instance, binding, operation), the ports
+//! the outside world plugs into, the use cases with Open Service Broker semantics and the
+//! operation engine that drives backends to completion.
+//!
+//! This crate knows no HTTP, SQL or Kubernetes; adapters and front doors depend on it, never the reverse.
+
+pub mod catalog;
+pub mod ids;
+pub mod model;
+pub mod operation;
+pub mod ports;
+pub mod sensitive;
+
+pub use catalog::{Catalog, CatalogDocument, CatalogError, Plan, PlanLookupError, Service};
+pub use ids::{BindingId, InstanceId, InvalidId, OperationId, PlanId, ServiceId};
+pub use model::{
+    Binding, BindingSpec, BindingState, Instance, InstanceSpec, InstanceState, JsonObject,
+};
+pub use operation::{Lease, Operation, OperationKind, OperationState, Origin};
+pub use sensitive::{Credentials, Sensitive};

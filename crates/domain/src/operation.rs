@@ -1,0 +1,141 @@
+//! Long-running operations: the durable record of work a backend is doing for an instance or binding.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{BindingId, InstanceId, OperationId};
+use crate::model::InstanceSpec;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationKind {
+    Provision,
+    Update,
+    Deprovision,
+    Bind,
+    Unbind,
+}
+
+impl OperationKind {
+    pub const ALL: [Self; 5] = [
+        Self::Provision,
+        Self::Update,
+        Self::Deprovision,
+        Self::Bind,
+        Self::Unbind,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provision => "provision",
+            Self::Update => "update",
+            Self::Deprovision => "deprovision",
+            Self::Bind => "bind",
+            Self::Unbind => "unbind",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+
+    pub fn is_binding(self) -> bool {
+        matches!(self, Self::Bind | Self::Unbind)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationState {
+    InProgress,
+    Succeeded,
+    Failed,
+}
+
+impl OperationState {
+    /// The OSB `state` text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "in progress",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "in progress" => Self::InProgress,
+            "succeeded" => Self::Succeeded,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// Who asked for an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// A platform request.
+    Platform,
+    /// The broker, cleaning up after a failed provision or bind.
+    OrphanMitigation,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Platform => "platform",
+            Self::OrphanMitigation => "orphan_mitigation",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "platform" => Self::Platform,
+            "orphan_mitigation" => Self::OrphanMitigation,
+            _ => return None,
+        })
+    }
+}
+
+/// A worker's claim on an operation. `token` grows with every claim, so a worker whose lease
+/// expired and was taken over can no longer write (its token is stale).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: String,
+    pub token: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operation {
+    pub id: OperationId,
+    pub kind: OperationKind,
+    pub origin: Origin,
+    pub instance_id: InstanceId,
+    pub binding_id: Option<BindingId>,
+    pub state: OperationState,
+    /// Text for a person: progress while in flight, the reason when failed.
+    pub description: Option<String>,
+    /// For updates: the spec the instance moves to when the update succeeds.
+    pub target: Option<InstanceSpec>,
+    /// `X-Broker-API-Originating-Identity` of the request, kept for audit.
+    pub originating_identity: Option<String>,
+    /// Backend steps run so far.
+    pub attempts: u32,
+    /// Retryable failures in a row; drives the backoff.
+    pub failures: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    /// The operation fails if it is not done by then.
+    pub deadline: DateTime<Utc>,
+    pub lease: Option<Lease>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Operation {
+    pub fn is_in_flight(&self) -> bool {
+        self.state == OperationState::InProgress
+    }
+}

@@ -1,0 +1,144 @@
+//! Provisioning backends. Every call is an idempotent, resumable step: it looks at what exists,
+//! moves it one stretch closer to the goal and reports how far it got. Running a step again, or
+//! after a crash half-way, must end in the same state.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::catalog::Plan;
+use crate::ids::{BindingId, InstanceId, OperationId};
+use crate::model::{BindingSpec, InstanceSpec};
+use crate::operation::OperationKind;
+use crate::sensitive::{Credentials, Sensitive};
+
+/// How far a step got.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step<T> {
+    /// The goal is reached.
+    Done(T),
+    /// Work continues (a cluster starting, a role being applied); call again after `retry_after`.
+    InProgress {
+        description: String,
+        retry_after: Duration,
+    },
+    /// The step failed. Retryable failures are tried again with backoff until the deadline.
+    Failed(StepFailure),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepFailure {
+    /// For a person; must not contain secrets.
+    pub description: String,
+    pub retryable: bool,
+}
+
+impl StepFailure {
+    pub fn retryable(description: impl Into<String>) -> Self {
+        Self {
+            description: description.into(),
+            retryable: true,
+        }
+    }
+
+    pub fn permanent(description: impl Into<String>) -> Self {
+        Self {
+            description: description.into(),
+            retryable: false,
+        }
+    }
+}
+
+impl<T> Step<T> {
+    pub fn in_progress(description: impl Into<String>, retry_after: Duration) -> Self {
+        Self::InProgress {
+            description: description.into(),
+            retry_after,
+        }
+    }
+}
+
+/// Provision, update and deprovision get the instance as it should be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceRequest {
+    pub operation_id: OperationId,
+    pub instance_id: InstanceId,
+    /// For an update: the spec being moved to.
+    pub spec: InstanceSpec,
+    pub plan: Plan,
+    /// For an update: the spec the instance has now.
+    pub previous: Option<InstanceSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProvisionOutput {
+    pub dashboard_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BindRequest {
+    pub operation_id: OperationId,
+    pub instance_id: InstanceId,
+    pub binding_id: BindingId,
+    pub instance: InstanceSpec,
+    pub binding: BindingSpec,
+    pub plan: Plan,
+    /// The binding's password, fixed when the binding was requested.
+    pub password: Sensitive<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnbindRequest {
+    pub operation_id: OperationId,
+    pub instance_id: InstanceId,
+    pub binding_id: BindingId,
+    pub instance: InstanceSpec,
+    pub plan: Plan,
+}
+
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// Whether `kind` finishes within one request, so a platform that does not accept
+    /// asynchronous operations can still be served.
+    fn completes_synchronously(&self, kind: OperationKind) -> bool;
+
+    async fn provision(&self, req: &InstanceRequest) -> Step<ProvisionOutput>;
+    async fn update(&self, req: &InstanceRequest) -> Step<()>;
+    async fn deprovision(&self, req: &InstanceRequest) -> Step<()>;
+    async fn bind(&self, req: &BindRequest) -> Step<Credentials>;
+    async fn unbind(&self, req: &UnbindRequest) -> Step<()>;
+
+    /// Whether the backend can be reached; the message says what is wrong (no secrets).
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// The configured backends, by the name plans use.
+#[derive(Clone, Default)]
+pub struct BackendRegistry {
+    backends: BTreeMap<String, Arc<dyn Backend>>,
+}
+
+impl BackendRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with(mut self, name: impl Into<String>, backend: Arc<dyn Backend>) -> Self {
+        self.backends.insert(name.into(), backend);
+        self
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Backend>> {
+        self.backends.get(name)
+    }
+
+    pub fn names(&self) -> std::collections::BTreeSet<String> {
+        self.backends.keys().cloned().collect()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Arc<dyn Backend>)> {
+        self.backends.iter()
+    }
+}

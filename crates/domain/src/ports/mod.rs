@@ -1,0 +1,14 @@
+//! What the domain needs from the outside world, named for the need, not the technology.
+
+mod backend;
+mod clock;
+mod secrets;
+mod store;
+
+pub use backend::{
+    Backend, BackendRegistry, BindRequest, InstanceRequest, ProvisionOutput, Step, StepFailure,
+    UnbindRequest,
+};
+pub use clock::{Clock, SystemClock};
+pub use secrets::SecretGenerator;
+pub use store::{StateStore, StoreError, Write};
