@@ -364,11 +364,15 @@ mod tests {
     fn loads_and_resolves_plan_flags() {
         let catalog = Catalog::load(doc(two_services()), &backends()).expect("valid");
         let svc_a = ServiceId::parse("svc-a").unwrap();
-        let (_, p2) = catalog.plan(&svc_a, &PlanId::parse("plan-2").unwrap()).unwrap();
+        let (_, p2) = catalog
+            .plan(&svc_a, &PlanId::parse("plan-2").unwrap())
+            .unwrap();
         assert!(!p2.bindable);
         assert!(!p2.plan_updateable);
         let svc_b = ServiceId::parse("svc-b").unwrap();
-        let (_, p3) = catalog.plan(&svc_b, &PlanId::parse("plan-3").unwrap()).unwrap();
+        let (_, p3) = catalog
+            .plan(&svc_b, &PlanId::parse("plan-3").unwrap())
+            .unwrap();
         assert!(p3.bindable && p3.plan_updateable);
     }
 

@@ -18,3 +18,13 @@ pub use model::{
 };
 pub use operation::{Lease, Operation, OperationKind, OperationState, Origin};
 pub use sensitive::{Credentials, Sensitive};
+
+pub mod core;
+pub mod engine;
+pub mod policy;
+pub mod usecases;
+
+pub use crate::core::Core;
+pub use engine::{Engine, EngineConfig, EngineWaker};
+pub use policy::OperationPolicy;
+pub use usecases::{Broker, BrokerError, Outcome};

@@ -1,0 +1,76 @@
+//! What the use cases and the engine share: the catalog, the ports and the policy.
+
+use std::sync::Arc;
+
+use crate::catalog::{Catalog, Plan};
+use crate::model::InstanceSpec;
+use crate::policy::OperationPolicy;
+use crate::ports::{Backend, BackendRegistry, Clock, SecretGenerator, StateStore};
+
+pub struct Core {
+    pub catalog: Arc<Catalog>,
+    pub store: Arc<dyn StateStore>,
+    pub backends: BackendRegistry,
+    pub clock: Arc<dyn Clock>,
+    pub secrets: Arc<dyn SecretGenerator>,
+    pub policy: OperationPolicy,
+}
+
+impl Core {
+    /// The plan and backend an instance spec runs on, or why there is none.
+    pub(crate) fn plan_and_backend(
+        &self,
+        spec: &InstanceSpec,
+    ) -> Result<(&Plan, &Arc<dyn Backend>), String> {
+        let (_, plan) = self
+            .catalog
+            .plan(&spec.service_id, &spec.plan_id)
+            .map_err(|e| e.to_string())?;
+        let backend = self.backends.get(&plan.backend).ok_or_else(|| {
+            format!(
+                "plan {} names backend {:?}, which is not configured",
+                plan.id, plan.backend
+            )
+        })?;
+        Ok((plan, backend))
+    }
+}
+
+impl Core {
+    /// A new in-flight operation, due now, with its deadline from the plan or the policy.
+    pub(crate) fn new_operation(
+        &self,
+        kind: crate::operation::OperationKind,
+        origin: crate::operation::Origin,
+        instance_id: crate::ids::InstanceId,
+        binding_id: Option<crate::ids::BindingId>,
+        plan: Option<&Plan>,
+    ) -> crate::operation::Operation {
+        let now = self.clock.now();
+        let budget = match origin {
+            crate::operation::Origin::OrphanMitigation => self.policy.mitigation_deadline,
+            crate::operation::Origin::Platform => plan
+                .and_then(|p| p.maximum_polling_duration)
+                .map(std::time::Duration::from_secs)
+                .unwrap_or(self.policy.default_deadline),
+        };
+        crate::operation::Operation {
+            id: crate::ids::OperationId::new(),
+            kind,
+            origin,
+            instance_id,
+            binding_id,
+            state: crate::operation::OperationState::InProgress,
+            description: None,
+            target: None,
+            originating_identity: None,
+            attempts: 0,
+            failures: 0,
+            next_attempt_at: now,
+            deadline: now + budget,
+            lease: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The operation engine: workers claim due operations from the store under a lease, run one
+//! backend step each, store the outcome and come back when the operation is next due.
+//!
+//! Every replica runs an engine over the same store; the store's claim makes sure that one
+//! operation is worked on by one worker at a time, and leases that lapse (a crashed replica) are
+//! claimed again, so in-flight operations resume after a restart.
+
+pub mod backoff;
+pub(crate) mod step;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::channel::mpsc;
+use futures::future::{Either, select};
+use futures::lock::Mutex;
+use futures::stream::{FuturesUnordered, StreamExt};
+use tracing::{error, info};
+
+use crate::core::Core;
+use crate::ports::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Name of this worker in leases (e.g. host name + process id); must differ between replicas.
+    pub owner: String,
+    /// Operations worked on at once by this engine.
+    pub concurrency: usize,
+    /// How often the store is asked for due operations when nothing wakes the engine sooner.
+    pub poll_interval: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            owner: format!("pgbroker-{}", uuid::Uuid::new_v4().simple()),
+            concurrency: 16,
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Wakes an engine that is waiting for work, e.g. when a use case has just started an operation.
+#[derive(Clone)]
+pub struct EngineWaker(mpsc::Sender<()>);
+
+impl EngineWaker {
+    pub fn wake(&self) {
+        // A full channel already holds a wake-up; that is enough.
+        let _ = self.0.clone().try_send(());
+    }
+}
+
+pub struct Engine {
+    core: Arc<Core>,
+    config: EngineConfig,
+    wake_rx: Mutex<mpsc::Receiver<()>>,
+    wake_tx: mpsc::Sender<()>,
+}
+
+impl Engine {
+    pub fn new(core: Arc<Core>, config: EngineConfig) -> Self {
+        let (wake_tx, wake_rx) = mpsc::channel(1);
+        Self {
+            core,
+            config,
+            wake_rx: Mutex::new(wake_rx),
+            wake_tx,
+        }
+    }
+
+    pub fn waker(&self) -> EngineWaker {
+        EngineWaker(self.wake_tx.clone())
+    }
+
+    /// Claims what is due now (up to the concurrency limit), runs one step of each, and returns
+    /// how many operations it stepped. For tests and one-shot tools; servers use [`Engine::run`].
+    pub async fn tick(&self) -> Result<usize, StoreError> {
+        let claimed = self.claim(self.config.concurrency).await?;
+        let count = claimed.len();
+        let mut running: FuturesUnordered<_> =
+            claimed.into_iter().map(|op| self.step(op)).collect();
+        while running.next().await.is_some() {}
+        Ok(count)
+    }
+
+    /// Works until `shutdown` completes; operations being stepped then are finished first.
+    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) {
+        info!(owner = %self.config.owner, concurrency = self.config.concurrency, "operation engine started");
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut running = FuturesUnordered::new();
+        let mut wake_rx = self.wake_rx.lock().await;
+        loop {
+            let free = self.config.concurrency.saturating_sub(running.len());
+            let mut claimed_any = false;
+            if free > 0 {
+                match self.claim(free).await {
+                    Ok(ops) => {
+                        claimed_any = !ops.is_empty();
+                        running.extend(ops.into_iter().map(|op| self.step(op)));
+                    }
+                    Err(e) => error!(error = %e, "claiming due operations failed"),
+                }
+            }
+            if claimed_any && running.len() < self.config.concurrency {
+                // More may be due right away.
+                continue;
+            }
+            let idle = async {
+                let nap = self.core.clock.sleep(self.config.poll_interval);
+                let woken = wake_rx.next();
+                if running.is_empty() {
+                    select(std::pin::pin!(nap), woken).await;
+                } else {
+                    let finished = running.next();
+                    select(select(std::pin::pin!(nap), woken), finished).await;
+                }
+            };
+            match select(std::pin::pin!(idle), shutdown.as_mut()).await {
+                Either::Left(_) => {}
+                Either::Right(_) => break,
+            }
+        }
+        while running.next().await.is_some() {}
+        info!(owner = %self.config.owner, "operation engine stopped");
+    }
+
+    async fn claim(&self, limit: usize) -> Result<Vec<crate::operation::Operation>, StoreError> {
+        let now = self.core.clock.now();
+        self.core
+            .store
+            .claim_due(&self.config.owner, now, self.core.policy.lease, limit)
+            .await
+    }
+
+    async fn step(&self, op: crate::operation::Operation) {
+        let Some(token) = op.lease.as_ref().map(|l| l.token) else {
+            error!(operation_id = %op.id, "store returned a claimed operation without a lease");
+            return;
+        };
+        let id = op.id;
+        if let Err(e) = step::run_claimed(&self.core, op, token).await {
+            // The lease lapses and the operation is claimed again later.
+            error!(operation_id = %id, error = %e, "operation step could not be stored");
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! One backend step for a claimed operation, and the durable record of its outcome.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::future::{Either, select};
+use tracing::{debug, warn};
+
+use crate::core::Core;
+use crate::engine::backoff::retry_delay;
+use crate::model::{Binding, BindingState, Instance, InstanceState};
+use crate::operation::{Operation, OperationKind, OperationState, Origin};
+use crate::ports::{
+    BindRequest, InstanceRequest, ProvisionOutput, Step, StepFailure, StoreError, UnbindRequest,
+    Write,
+};
+use crate::sensitive::Credentials;
+
+/// What became of a claimed operation.
+#[derive(Debug)]
+pub(crate) enum Ran {
+    /// Its new state is stored.
+    Settled(Box<Operation>),
+    /// Another worker holds it now; nothing was stored.
+    LeaseLost,
+}
+
+/// What the step is about, read from the store before calling the backend.
+enum Work {
+    Provision(InstanceRequest, Instance),
+    Update(InstanceRequest, Instance),
+    Deprovision(InstanceRequest, Instance),
+    Bind(BindRequest, Binding),
+    Unbind(UnbindRequest, Binding),
+    /// Deprovision or unbind of something already gone: done.
+    AlreadyGone,
+    /// The operation cannot run (its instance vanished, its plan left the catalog, ...).
+    Broken(String),
+}
+
+enum Done {
+    Provisioned(ProvisionOutput),
+    Bound(Credentials),
+    Finished,
+}
+
+/// Runs one backend step for `op`, claimed with lease `token`, and stores the outcome.
+pub(crate) async fn run_claimed(core: &Core, op: Operation, token: i64) -> Result<Ran, StoreError> {
+    let work = prepare(core, &op).await?;
+    let step = match &work {
+        Work::AlreadyGone => Step::Done(Done::Finished),
+        Work::Broken(why) => Step::Failed(StepFailure::permanent(why.clone())),
+        _ => match with_lease(core, &op, token, call_backend(core, &op, &work)).await {
+            Some(step) => step,
+            None => {
+                warn!(operation_id = %op.id, "lease lost while the backend step ran; leaving the operation to its new owner");
+                return Ok(Ran::LeaseLost);
+            }
+        },
+    };
+    let (next, writes, follow_up) = settle_plan(core, op, work, step);
+    let settled = core
+        .store
+        .settle(&next, token, &writes, follow_up.as_ref())
+        .await?;
+    if !settled {
+        warn!(operation_id = %next.id, "lease token went stale before the outcome was stored");
+        return Ok(Ran::LeaseLost);
+    }
+    debug!(operation_id = %next.id, kind = next.kind.as_str(), state = next.state.as_str(), "operation step stored");
+    Ok(Ran::Settled(Box::new(next)))
+}
+
+async fn prepare(core: &Core, op: &Operation) -> Result<Work, StoreError> {
+    let gone_is_done = matches!(op.kind, OperationKind::Deprovision | OperationKind::Unbind);
+    let Some(instance) = core.store.instance(&op.instance_id).await? else {
+        return Ok(if gone_is_done {
+            Work::AlreadyGone
+        } else {
+            Work::Broken(format!("instance {} no longer exists", op.instance_id))
+        });
+    };
+    let spec = match (op.kind, &op.target) {
+        (OperationKind::Update, Some(target)) => target.clone(),
+        (OperationKind::Update, None) => {
+            return Ok(Work::Broken("update operation has no target".into()));
+        }
+        _ => instance.spec.clone(),
+    };
+    let plan = match core.plan_and_backend(&spec) {
+        Ok((plan, _)) => plan.clone(),
+        Err(why) => return Ok(Work::Broken(why)),
+    };
+    let instance_request = |previous| InstanceRequest {
+        operation_id: op.id,
+        instance_id: op.instance_id.clone(),
+        spec: spec.clone(),
+        plan: plan.clone(),
+        previous,
+    };
+    let binding = match (&op.binding_id, op.kind.is_binding()) {
+        (Some(id), true) => core.store.binding(&op.instance_id, id).await?,
+        (None, true) => return Ok(Work::Broken("binding operation without binding id".into())),
+        _ => None,
+    };
+    Ok(match op.kind {
+        OperationKind::Provision => Work::Provision(instance_request(None), instance),
+        OperationKind::Update => {
+            Work::Update(instance_request(Some(instance.spec.clone())), instance)
+        }
+        OperationKind::Deprovision => Work::Deprovision(instance_request(None), instance),
+        OperationKind::Bind => match binding {
+            Some(binding) => Work::Bind(
+                BindRequest {
+                    operation_id: op.id,
+                    instance_id: op.instance_id.clone(),
+                    binding_id: binding.id.clone(),
+                    instance: instance.spec.clone(),
+                    binding: binding.spec.clone(),
+                    plan,
+                    password: binding.password.clone(),
+                },
+                binding,
+            ),
+            None => Work::Broken("binding no longer exists".into()),
+        },
+        OperationKind::Unbind => match binding {
+            Some(binding) => Work::Unbind(
+                UnbindRequest {
+                    operation_id: op.id,
+                    instance_id: op.instance_id.clone(),
+                    binding_id: binding.id.clone(),
+                    instance: instance.spec.clone(),
+                    plan,
+                },
+                binding,
+            ),
+            None => Work::AlreadyGone,
+        },
+    })
+}
+
+async fn call_backend(core: &Core, op: &Operation, work: &Work) -> Step<Done> {
+    let spec = match work {
+        Work::Provision(r, _) | Work::Update(r, _) | Work::Deprovision(r, _) => &r.spec,
+        Work::Bind(r, _) => &r.instance,
+        Work::Unbind(r, _) => &r.instance,
+        Work::AlreadyGone | Work::Broken(_) => return Step::Done(Done::Finished),
+    };
+    let backend = match core.plan_and_backend(spec) {
+        Ok((_, backend)) => backend,
+        Err(why) => return Step::Failed(StepFailure::permanent(why)),
+    };
+    debug!(operation_id = %op.id, kind = op.kind.as_str(), attempt = op.attempts, "running backend step");
+    match work {
+        Work::Provision(r, _) => map(backend.provision(r).await, Done::Provisioned),
+        Work::Update(r, _) => map(backend.update(r).await, |()| Done::Finished),
+        Work::Deprovision(r, _) => map(backend.deprovision(r).await, |()| Done::Finished),
+        Work::Bind(r, _) => map(backend.bind(r).await, Done::Bound),
+        Work::Unbind(r, _) => map(backend.unbind(r).await, |()| Done::Finished),
+        Work::AlreadyGone | Work::Broken(_) => Step::Done(Done::Finished),
+    }
+}
+
+fn map<T>(step: Step<T>, f: impl FnOnce(T) -> Done) -> Step<Done> {
+    match step {
+        Step::Done(v) => Step::Done(f(v)),
+        Step::InProgress {
+            description,
+            retry_after,
+        } => Step::InProgress {
+            description,
+            retry_after,
+        },
+        Step::Failed(f) => Step::Failed(f),
+    }
+}
+
+/// Runs `fut` while renewing the lease; `None` if the lease was lost (the step is dropped, which
+/// is safe because backend steps are idempotent and resumable).
+async fn with_lease<T>(
+    core: &Core,
+    op: &Operation,
+    token: i64,
+    fut: impl Future<Output = T>,
+) -> Option<T> {
+    let lease = core.policy.lease;
+    let heartbeat = async {
+        let mut last_renewed = core.clock.now();
+        loop {
+            core.clock.sleep(lease / 3).await;
+            let now = core.clock.now();
+            match core.store.renew_lease(op.id, token, now + lease).await {
+                Ok(true) => last_renewed = now,
+                Ok(false) => return,
+                Err(e) => {
+                    warn!(operation_id = %op.id, error = %e, "could not renew lease");
+                    if now >= last_renewed + lease {
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    let fut = std::pin::pin!(fut);
+    let heartbeat = std::pin::pin!(heartbeat);
+    match select(fut, heartbeat).await {
+        Either::Left((value, _)) => Some(value),
+        Either::Right(((), _)) => None,
+    }
+}
+
+/// The operation's next state, the writes that go with it and any follow-up operation.
+fn settle_plan(
+    core: &Core,
+    op: Operation,
+    work: Work,
+    step: Step<Done>,
+) -> (Operation, Vec<Write>, Option<Operation>) {
+    let now = core.clock.now();
+    let mut next = op;
+    next.lease = None;
+    next.updated_at = now;
+    let failure = match step {
+        Step::Done(done) => {
+            next.state = OperationState::Succeeded;
+            next.description = Some(format!("{} succeeded", next.kind.as_str()));
+            let writes = success_writes(&next, work, done, now);
+            return (next, writes, None);
+        }
+        Step::InProgress {
+            description,
+            retry_after,
+        } => {
+            next.failures = 0;
+            if now >= next.deadline {
+                format!("not finished by its deadline; last state: {description}")
+            } else {
+                next.description = Some(description);
+                next.next_attempt_at = (now + retry_after).min(next.deadline);
+                return (next, Vec::new(), None);
+            }
+        }
+        Step::Failed(f) if f.retryable => {
+            next.failures += 1;
+            if now >= next.deadline {
+                format!("{} (gave up at the deadline)", f.description)
+            } else {
+                let delay = retry_delay(
+                    core.policy.backoff_base,
+                    core.policy.backoff_max,
+                    next.id,
+                    next.failures,
+                );
+                next.description = Some(format!(
+                    "{} (retry {} in {}s)",
+                    f.description,
+                    next.failures,
+                    delay.as_secs_f64().ceil()
+                ));
+                next.next_attempt_at = (now + delay).min(next.deadline);
+                return (next, Vec::new(), None);
+            }
+        }
+        Step::Failed(f) => f.description,
+    };
+    next.state = OperationState::Failed;
+    next.description = Some(failure.clone());
+    let (writes, follow_up) = failure_writes(core, &next, work, &failure, now);
+    (next, writes, follow_up)
+}
+
+fn success_writes(
+    op: &Operation,
+    work: Work,
+    done: Done,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<Write> {
+    match (work, done) {
+        (Work::Provision(_, mut instance), Done::Provisioned(out)) => {
+            instance.state = InstanceState::Ready;
+            instance.dashboard_url = out.dashboard_url;
+            instance.updated_at = now;
+            vec![Write::UpdateInstance(instance)]
+        }
+        (Work::Update(req, mut instance), _) => {
+            instance.spec = req.spec;
+            instance.updated_at = now;
+            vec![Write::UpdateInstance(instance)]
+        }
+        (Work::Bind(_, mut binding), Done::Bound(credentials)) => {
+            binding.state = BindingState::Ready;
+            binding.credentials = Some(credentials);
+            binding.updated_at = now;
+            vec![Write::UpdateBinding(binding)]
+        }
+        _ => match (op.kind, &op.binding_id) {
+            (OperationKind::Deprovision, _) => vec![Write::DeleteInstance(op.instance_id.clone())],
+            (OperationKind::Unbind, Some(b)) => {
+                vec![Write::DeleteBinding(op.instance_id.clone(), b.clone())]
+            }
+            _ => Vec::new(),
+        },
+    }
+}
+
+fn failure_writes(
+    core: &Core,
+    op: &Operation,
+    work: Work,
+    failure: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (Vec<Write>, Option<Operation>) {
+    let platform = op.origin == Origin::Platform;
+    let mitigation = |kind, binding_id| {
+        let mut follow = core.new_operation(
+            kind,
+            Origin::OrphanMitigation,
+            op.instance_id.clone(),
+            binding_id,
+            None,
+        );
+        follow.description = Some(format!(
+            "{} failed: {failure}; removing what was made",
+            op.kind.as_str()
+        ));
+        follow
+    };
+    match work {
+        Work::Provision(_, mut instance) | Work::Deprovision(_, mut instance) => {
+            instance.state = InstanceState::Failed;
+            instance.updated_at = now;
+            let follow = (op.kind == OperationKind::Provision && platform)
+                .then(|| mitigation(OperationKind::Deprovision, None));
+            (vec![Write::UpdateInstance(instance)], follow)
+        }
+        Work::Bind(_, mut binding) | Work::Unbind(_, mut binding) => {
+            binding.state = BindingState::Failed;
+            binding.updated_at = now;
+            let follow = (op.kind == OperationKind::Bind && platform)
+                .then(|| mitigation(OperationKind::Unbind, Some(binding.id.clone())));
+            (vec![Write::UpdateBinding(binding)], follow)
+        }
+        Work::Update(..) | Work::AlreadyGone | Work::Broken(_) => (Vec::new(), None),
+    }
+}
+
+/// How long until an in-flight operation is next looked at, for `Retry-After`.
+pub(crate) fn retry_after(op: &Operation, now: chrono::DateTime<chrono::Utc>) -> Duration {
+    (op.next_attempt_at - now)
+        .to_std()
+        .unwrap_or_default()
+        .max(Duration::from_secs(1))
+}

@@ -1,0 +1,247 @@
+//! Bind and unbind: each binding gets credentials of its own, made by the plan's backend.
+
+use crate::ids::{BindingId, InstanceId, PlanId, ServiceId};
+use crate::model::{Binding, BindingSpec, BindingState, InstanceState};
+use crate::operation::{OperationKind, Origin};
+use crate::ports::{StoreError, Write};
+
+use super::instance::concurrency;
+use super::launch::{LaunchError, Started, finished};
+use super::{Broker, BrokerError, Outcome};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BindCommand {
+    pub instance_id: InstanceId,
+    pub binding_id: BindingId,
+    pub spec: BindingSpec,
+    pub accepts_incomplete: bool,
+    pub originating_identity: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnbindCommand {
+    pub instance_id: InstanceId,
+    pub binding_id: BindingId,
+    pub service_id: ServiceId,
+    pub plan_id: PlanId,
+    pub accepts_incomplete: bool,
+    pub originating_identity: Option<String>,
+}
+
+fn same_request(a: &BindingSpec, b: &BindingSpec) -> bool {
+    a.service_id == b.service_id
+        && a.plan_id == b.plan_id
+        && a.parameters == b.parameters
+        && a.bind_resource == b.bind_resource
+}
+
+impl Broker {
+    pub async fn bind(&self, cmd: BindCommand) -> Result<Outcome<Binding>, BrokerError> {
+        let core = &self.core;
+        let (_, plan) = core
+            .catalog
+            .plan(&cmd.spec.service_id, &cmd.spec.plan_id)
+            .map_err(|e| BrokerError::BadRequest(e.to_string()))?;
+        if !plan.bindable {
+            return Err(BrokerError::BadRequest(format!(
+                "plan {} is not bindable",
+                plan.id
+            )));
+        }
+        let plan = plan.clone();
+        for _ in 0..2 {
+            let instance = core
+                .store
+                .instance(&cmd.instance_id)
+                .await?
+                .ok_or_else(|| {
+                    BrokerError::NotFound(format!("instance {} does not exist", cmd.instance_id))
+                })?;
+            if instance.spec.service_id != cmd.spec.service_id
+                || instance.spec.plan_id != cmd.spec.plan_id
+            {
+                return Err(BrokerError::BadRequest(format!(
+                    "instance {} has service_id {} and plan_id {}, not {} and {}",
+                    cmd.instance_id,
+                    instance.spec.service_id,
+                    instance.spec.plan_id,
+                    cmd.spec.service_id,
+                    cmd.spec.plan_id
+                )));
+            }
+            let existing = core
+                .store
+                .binding(&cmd.instance_id, &cmd.binding_id)
+                .await?;
+            if let Some(existing) = &existing
+                && !same_request(&existing.spec, &cmd.spec)
+            {
+                return Err(BrokerError::Conflict(format!(
+                    "binding {} already exists with different attributes",
+                    cmd.binding_id
+                )));
+            }
+            if let Some(in_flight) = core.store.operation_in_flight(&cmd.instance_id).await? {
+                if in_flight.kind == OperationKind::Bind
+                    && in_flight.origin == Origin::Platform
+                    && in_flight.binding_id.as_ref() == Some(&cmd.binding_id)
+                {
+                    return Ok(Outcome::Accepted {
+                        operation: in_flight.id,
+                    });
+                }
+                return Err(concurrency(&cmd.instance_id, &in_flight));
+            }
+            if let Some(existing) = &existing
+                && existing.state == BindingState::Ready
+            {
+                return Ok(Outcome::Done {
+                    value: existing.clone(),
+                    created: false,
+                });
+            }
+            if instance.state != InstanceState::Ready {
+                return Err(BrokerError::Unprocessable(format!(
+                    "instance {} is {} and cannot be bound",
+                    cmd.instance_id,
+                    instance.state.as_str()
+                )));
+            }
+            let (_, backend) = core
+                .plan_and_backend(&instance.spec)
+                .map_err(BrokerError::Unavailable)?;
+            Self::require_async_unless_synchronous(
+                backend.as_ref(),
+                OperationKind::Bind,
+                cmd.accepts_incomplete,
+            )?;
+            let now = core.clock.now();
+            // A binding whose bind failed (and was cleaned up) may be retried with the same request.
+            let write = match existing {
+                Some(failed) => Write::UpdateBinding(Binding {
+                    state: BindingState::Binding,
+                    updated_at: now,
+                    ..failed
+                }),
+                None => Write::InsertBinding(Binding {
+                    id: cmd.binding_id.clone(),
+                    instance_id: cmd.instance_id.clone(),
+                    spec: cmd.spec.clone(),
+                    state: BindingState::Binding,
+                    password: core.secrets.password(),
+                    credentials: None,
+                    created_at: now,
+                    updated_at: now,
+                }),
+            };
+            let mut op = core.new_operation(
+                OperationKind::Bind,
+                Origin::Platform,
+                cmd.instance_id.clone(),
+                Some(cmd.binding_id.clone()),
+                Some(&plan),
+            );
+            op.originating_identity = cmd.originating_identity.clone();
+            op.description = Some("binding".into());
+            match self.launch(op, &[write], cmd.accepts_incomplete).await {
+                Ok(Started::Accepted(operation)) => return Ok(Outcome::Accepted { operation }),
+                Ok(Started::Finished(op)) => {
+                    finished(&op, ())?;
+                    let value = self.binding(&cmd.instance_id, &cmd.binding_id).await?;
+                    return Ok(Outcome::Done {
+                        value,
+                        created: true,
+                    });
+                }
+                Err(LaunchError::Store(StoreError::AlreadyExists(_))) => continue,
+                Err(e) => return Err(self.launch_error(e, &cmd.instance_id)),
+            }
+        }
+        Err(BrokerError::Concurrency(format!(
+            "binding {} is being created by a concurrent request",
+            cmd.binding_id
+        )))
+    }
+
+    pub async fn unbind(&self, cmd: UnbindCommand) -> Result<Outcome<()>, BrokerError> {
+        let core = &self.core;
+        let gone = || BrokerError::Gone(format!("binding {} does not exist", cmd.binding_id));
+        let instance = core
+            .store
+            .instance(&cmd.instance_id)
+            .await?
+            .ok_or_else(gone)?;
+        let binding = core
+            .store
+            .binding(&cmd.instance_id, &cmd.binding_id)
+            .await?
+            .ok_or_else(gone)?;
+        if binding.spec.service_id != cmd.service_id || binding.spec.plan_id != cmd.plan_id {
+            return Err(BrokerError::BadRequest(format!(
+                "binding {} has service_id {} and plan_id {}, not {} and {}",
+                cmd.binding_id,
+                binding.spec.service_id,
+                binding.spec.plan_id,
+                cmd.service_id,
+                cmd.plan_id
+            )));
+        }
+        if let Some(in_flight) = core.store.operation_in_flight(&cmd.instance_id).await? {
+            // Joins an unbind of this binding, including the broker's own orphan mitigation.
+            if in_flight.kind == OperationKind::Unbind
+                && in_flight.binding_id.as_ref() == Some(&cmd.binding_id)
+            {
+                return Ok(Outcome::Accepted {
+                    operation: in_flight.id,
+                });
+            }
+            return Err(concurrency(&cmd.instance_id, &in_flight));
+        }
+        let (plan, backend) = core
+            .plan_and_backend(&instance.spec)
+            .map_err(BrokerError::Unprocessable)?;
+        Self::require_async_unless_synchronous(
+            backend.as_ref(),
+            OperationKind::Unbind,
+            cmd.accepts_incomplete,
+        )?;
+        let mut op = core.new_operation(
+            OperationKind::Unbind,
+            Origin::Platform,
+            cmd.instance_id.clone(),
+            Some(cmd.binding_id.clone()),
+            Some(plan),
+        );
+        op.originating_identity = cmd.originating_identity.clone();
+        op.description = Some("unbinding".into());
+        let write = Write::UpdateBinding(Binding {
+            state: BindingState::Unbinding,
+            updated_at: core.clock.now(),
+            ..binding
+        });
+        match self.launch(op, &[write], cmd.accepts_incomplete).await {
+            Ok(Started::Accepted(operation)) => Ok(Outcome::Accepted { operation }),
+            Ok(Started::Finished(op)) => finished(&op, ()).map(|()| Outcome::Done {
+                value: (),
+                created: false,
+            }),
+            Err(e) => Err(self.launch_error(e, &cmd.instance_id)),
+        }
+    }
+
+    pub async fn binding(
+        &self,
+        instance_id: &InstanceId,
+        id: &BindingId,
+    ) -> Result<Binding, BrokerError> {
+        self.core
+            .store
+            .binding(instance_id, id)
+            .await?
+            .ok_or_else(|| {
+                BrokerError::NotFound(format!(
+                    "binding {id} of instance {instance_id} does not exist"
+                ))
+            })
+    }
+}

@@ -1,0 +1,415 @@
+//! Provision, update, deprovision and fetch service instances.
+
+use crate::catalog::Plan;
+use crate::ids::{InstanceId, PlanId, ServiceId};
+use crate::model::{Instance, InstanceSpec, InstanceState, JsonObject};
+use crate::operation::{Operation, OperationKind, Origin};
+use crate::ports::{StoreError, Write};
+
+use super::launch::{LaunchError, Started, finished};
+use super::{Broker, BrokerError, Outcome};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProvisionCommand {
+    pub instance_id: InstanceId,
+    pub spec: InstanceSpec,
+    pub accepts_incomplete: bool,
+    pub originating_identity: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateCommand {
+    pub instance_id: InstanceId,
+    pub service_id: ServiceId,
+    /// A new plan, or `None` to keep the current one.
+    pub plan_id: Option<PlanId>,
+    /// Parameters to change: merged over the current ones; a `null` value removes a key.
+    pub parameters: Option<JsonObject>,
+    /// A new platform context, replacing the stored one.
+    pub context: Option<JsonObject>,
+    /// The `maintenance_info.version` to move to.
+    pub maintenance_version: Option<String>,
+    pub accepts_incomplete: bool,
+    pub originating_identity: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeprovisionCommand {
+    pub instance_id: InstanceId,
+    pub service_id: ServiceId,
+    pub plan_id: PlanId,
+    pub accepts_incomplete: bool,
+    pub originating_identity: Option<String>,
+}
+
+enum Existing {
+    /// An operation doing what was asked is in flight.
+    Join(crate::ids::OperationId),
+    /// The instance is already provisioned as asked.
+    Provisioned,
+    StartNew,
+}
+
+/// Two provision requests are the same request when they ask for the same thing in the same place.
+fn same_request(a: &InstanceSpec, b: &InstanceSpec) -> bool {
+    a.service_id == b.service_id
+        && a.plan_id == b.plan_id
+        && a.parameters == b.parameters
+        && a.organization_guid == b.organization_guid
+        && a.space_guid == b.space_guid
+}
+
+fn check_maintenance(plan: &Plan, requested: Option<&str>) -> Result<(), BrokerError> {
+    let Some(requested) = requested else {
+        return Ok(());
+    };
+    match &plan.maintenance_info {
+        Some(info) if info.version == requested => Ok(()),
+        Some(info) => Err(BrokerError::MaintenanceInfoConflict(format!(
+            "maintenance_info.version {requested} does not match plan {}'s {}",
+            plan.id, info.version
+        ))),
+        None => Err(BrokerError::MaintenanceInfoConflict(format!(
+            "plan {} has no maintenance_info, but the request names version {requested}",
+            plan.id
+        ))),
+    }
+}
+
+impl Broker {
+    pub async fn provision(&self, cmd: ProvisionCommand) -> Result<Outcome<Instance>, BrokerError> {
+        let core = &self.core;
+        let (plan, backend) = {
+            let (_, plan) = core
+                .catalog
+                .plan(&cmd.spec.service_id, &cmd.spec.plan_id)
+                .map_err(|e| BrokerError::BadRequest(e.to_string()))?;
+            check_maintenance(plan, cmd.spec.maintenance_version.as_deref())?;
+            let (_, backend) = core
+                .plan_and_backend(&cmd.spec)
+                .map_err(BrokerError::Unavailable)?;
+            (plan.clone(), backend.clone())
+        };
+        let mut spec = cmd.spec.clone();
+        spec.maintenance_version = plan.maintenance_info.as_ref().map(|m| m.version.clone());
+        // Two rounds at most: a start that loses a race to an identical request re-reads and joins it.
+        for _ in 0..2 {
+            let existing = core.store.instance(&cmd.instance_id).await?;
+            let retry_of_failed = match existing {
+                Some(existing) if !same_request(&existing.spec, &cmd.spec) => {
+                    return Err(BrokerError::Conflict(format!(
+                        "instance {} already exists with different attributes",
+                        cmd.instance_id
+                    )));
+                }
+                Some(existing) => match self
+                    .existing_instance(&existing, OperationKind::Provision)
+                    .await?
+                {
+                    Existing::Join(operation) => return Ok(Outcome::Accepted { operation }),
+                    Existing::Provisioned => {
+                        return Ok(Outcome::Done {
+                            value: existing,
+                            created: false,
+                        });
+                    }
+                    Existing::StartNew => Some(existing),
+                },
+                None => None,
+            };
+            Self::require_async_unless_synchronous(
+                backend.as_ref(),
+                OperationKind::Provision,
+                cmd.accepts_incomplete,
+            )?;
+            let now = core.clock.now();
+            // A provision that failed (and was cleaned up) may be retried with the same request.
+            let write = match retry_of_failed {
+                Some(failed) => Write::UpdateInstance(Instance {
+                    state: InstanceState::Provisioning,
+                    updated_at: now,
+                    ..failed
+                }),
+                None => Write::InsertInstance(Instance {
+                    id: cmd.instance_id.clone(),
+                    spec: spec.clone(),
+                    state: InstanceState::Provisioning,
+                    dashboard_url: None,
+                    created_at: now,
+                    updated_at: now,
+                }),
+            };
+            let mut op = self.platform_operation(
+                OperationKind::Provision,
+                &cmd.instance_id,
+                &plan,
+                &cmd.originating_identity,
+            );
+            op.description = Some("provisioning".into());
+            match self.launch(op, &[write], cmd.accepts_incomplete).await {
+                Ok(started) => return self.instance_outcome(started, &cmd.instance_id, true).await,
+                Err(LaunchError::Store(StoreError::AlreadyExists(_))) => continue,
+                Err(e) => return Err(self.launch_error(e, &cmd.instance_id)),
+            }
+        }
+        Err(BrokerError::Concurrency(format!(
+            "instance {} is being created by a concurrent request",
+            cmd.instance_id
+        )))
+    }
+
+    pub async fn update(&self, cmd: UpdateCommand) -> Result<Outcome<Instance>, BrokerError> {
+        let core = &self.core;
+        let instance = core
+            .store
+            .instance(&cmd.instance_id)
+            .await?
+            .ok_or_else(|| {
+                BrokerError::NotFound(format!("instance {} does not exist", cmd.instance_id))
+            })?;
+        if cmd.service_id != instance.spec.service_id {
+            return Err(BrokerError::BadRequest(format!(
+                "instance {} belongs to service_id {}, not {}",
+                cmd.instance_id, instance.spec.service_id, cmd.service_id
+            )));
+        }
+        let (_, current_plan) = core
+            .catalog
+            .plan(&instance.spec.service_id, &instance.spec.plan_id)
+            .map_err(|e| {
+                BrokerError::Unprocessable(format!("instance {}: {e}", cmd.instance_id))
+            })?;
+        let target_plan_id = cmd
+            .plan_id
+            .clone()
+            .unwrap_or_else(|| instance.spec.plan_id.clone());
+        let (_, target_plan) = core
+            .catalog
+            .plan(&cmd.service_id, &target_plan_id)
+            .map_err(|e| BrokerError::BadRequest(e.to_string()))?;
+        if target_plan.id != current_plan.id && !current_plan.plan_updateable {
+            return Err(BrokerError::BadRequest(format!(
+                "plan {} cannot be changed to another plan (plan_updateable is false)",
+                current_plan.id
+            )));
+        }
+        check_maintenance(target_plan, cmd.maintenance_version.as_deref())?;
+        let mut target = instance.spec.clone();
+        target.plan_id = target_plan.id.clone();
+        if let Some(changes) = &cmd.parameters {
+            for (key, value) in changes {
+                if value.is_null() {
+                    target.parameters.remove(key);
+                } else {
+                    target.parameters.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        if let Some(context) = &cmd.context {
+            target.context = context.clone();
+        }
+        if let Some(version) = &cmd.maintenance_version {
+            target.maintenance_version = Some(version.clone());
+        } else if target.plan_id != instance.spec.plan_id {
+            target.maintenance_version = target_plan
+                .maintenance_info
+                .as_ref()
+                .map(|m| m.version.clone());
+        }
+        if let Some(in_flight) = core.store.operation_in_flight(&cmd.instance_id).await? {
+            if in_flight.kind == OperationKind::Update && in_flight.target.as_ref() == Some(&target)
+            {
+                return Ok(Outcome::Accepted {
+                    operation: in_flight.id,
+                });
+            }
+            return Err(concurrency(&cmd.instance_id, &in_flight));
+        }
+        if instance.state != InstanceState::Ready {
+            return Err(BrokerError::Unprocessable(format!(
+                "instance {} is {} and cannot be updated",
+                cmd.instance_id,
+                instance.state.as_str()
+            )));
+        }
+        if target == instance.spec {
+            return Ok(Outcome::Done {
+                value: instance,
+                created: false,
+            });
+        }
+        let (_, backend) = core
+            .plan_and_backend(&target)
+            .map_err(BrokerError::Unavailable)?;
+        Self::require_async_unless_synchronous(
+            backend.as_ref(),
+            OperationKind::Update,
+            cmd.accepts_incomplete,
+        )?;
+        let target_plan = target_plan.clone();
+        let mut op = self.platform_operation(
+            OperationKind::Update,
+            &cmd.instance_id,
+            &target_plan,
+            &cmd.originating_identity,
+        );
+        op.target = Some(target);
+        op.description = Some("updating".into());
+        match self.launch(op, &[], cmd.accepts_incomplete).await {
+            Ok(started) => {
+                self.instance_outcome(started, &cmd.instance_id, false)
+                    .await
+            }
+            Err(e) => Err(self.launch_error(e, &cmd.instance_id)),
+        }
+    }
+
+    pub async fn deprovision(&self, cmd: DeprovisionCommand) -> Result<Outcome<()>, BrokerError> {
+        let core = &self.core;
+        let Some(instance) = core.store.instance(&cmd.instance_id).await? else {
+            return Err(BrokerError::Gone(format!(
+                "instance {} does not exist",
+                cmd.instance_id
+            )));
+        };
+        if cmd.service_id != instance.spec.service_id || cmd.plan_id != instance.spec.plan_id {
+            return Err(BrokerError::BadRequest(format!(
+                "instance {} has service_id {} and plan_id {}, not {} and {}",
+                cmd.instance_id,
+                instance.spec.service_id,
+                instance.spec.plan_id,
+                cmd.service_id,
+                cmd.plan_id
+            )));
+        }
+        if let Existing::Join(operation) = self
+            .existing_instance(&instance, OperationKind::Deprovision)
+            .await?
+        {
+            return Ok(Outcome::Accepted { operation });
+        }
+        let (plan, backend) = core
+            .plan_and_backend(&instance.spec)
+            .map_err(BrokerError::Unprocessable)?;
+        Self::require_async_unless_synchronous(
+            backend.as_ref(),
+            OperationKind::Deprovision,
+            cmd.accepts_incomplete,
+        )?;
+        let plan = plan.clone();
+        let mut op = self.platform_operation(
+            OperationKind::Deprovision,
+            &cmd.instance_id,
+            &plan,
+            &cmd.originating_identity,
+        );
+        op.description = Some("deprovisioning".into());
+        let write = Write::UpdateInstance(Instance {
+            state: InstanceState::Deprovisioning,
+            updated_at: core.clock.now(),
+            ..instance
+        });
+        match self.launch(op, &[write], cmd.accepts_incomplete).await {
+            Ok(Started::Accepted(operation)) => Ok(Outcome::Accepted { operation }),
+            Ok(Started::Finished(op)) => finished(&op, ()).map(|()| Outcome::Done {
+                value: (),
+                created: false,
+            }),
+            Err(e) => Err(self.launch_error(e, &cmd.instance_id)),
+        }
+    }
+
+    pub async fn instance(&self, id: &InstanceId) -> Result<Instance, BrokerError> {
+        self.core
+            .store
+            .instance(id)
+            .await?
+            .ok_or_else(|| BrokerError::NotFound(format!("instance {id} does not exist")))
+    }
+
+    /// For a request of `kind` about an existing instance: joins an identical operation in flight,
+    /// refuses when another is in flight, reports a finished provision, or says to start anew.
+    async fn existing_instance(
+        &self,
+        instance: &Instance,
+        kind: OperationKind,
+    ) -> Result<Existing, BrokerError> {
+        if let Some(in_flight) = self.core.store.operation_in_flight(&instance.id).await? {
+            // A deprovision request joins the orphan mitigation that is already removing the instance.
+            let joins = in_flight.kind == kind
+                && (in_flight.origin == Origin::Platform || kind == OperationKind::Deprovision);
+            if joins {
+                return Ok(Existing::Join(in_flight.id));
+            }
+            return Err(concurrency(&instance.id, &in_flight));
+        }
+        match (kind, instance.state) {
+            (OperationKind::Provision, InstanceState::Ready) => Ok(Existing::Provisioned),
+            (OperationKind::Provision, InstanceState::Deprovisioning) => {
+                Err(BrokerError::Concurrency(format!(
+                    "instance {} is being deprovisioned",
+                    instance.id
+                )))
+            }
+            _ => Ok(Existing::StartNew),
+        }
+    }
+
+    fn platform_operation(
+        &self,
+        kind: OperationKind,
+        instance_id: &InstanceId,
+        plan: &Plan,
+        originating_identity: &Option<String>,
+    ) -> Operation {
+        let mut op = self.core.new_operation(
+            kind,
+            Origin::Platform,
+            instance_id.clone(),
+            None,
+            Some(plan),
+        );
+        op.originating_identity = originating_identity.clone();
+        op
+    }
+
+    async fn instance_outcome(
+        &self,
+        started: Started,
+        id: &InstanceId,
+        created: bool,
+    ) -> Result<Outcome<Instance>, BrokerError> {
+        match started {
+            Started::Accepted(operation) => Ok(Outcome::Accepted { operation }),
+            Started::Finished(op) => {
+                finished(&op, ())?;
+                let value = self.instance(id).await?;
+                Ok(Outcome::Done { value, created })
+            }
+        }
+    }
+
+    pub(super) fn launch_error(&self, e: LaunchError, instance_id: &InstanceId) -> BrokerError {
+        match e {
+            LaunchError::Broker(e) => e,
+            LaunchError::Store(StoreError::Busy(_)) => BrokerError::Concurrency(format!(
+                "instance {instance_id} has another operation in flight"
+            )),
+            LaunchError::Store(e @ (StoreError::AlreadyExists(_) | StoreError::NotFound(_))) => {
+                BrokerError::Concurrency(format!("a concurrent request changed it first: {e}"))
+            }
+            LaunchError::Store(e) => e.into(),
+        }
+    }
+}
+
+pub(super) fn concurrency(instance_id: &InstanceId, in_flight: &Operation) -> BrokerError {
+    let what = match &in_flight.binding_id {
+        Some(b) => format!("{} of binding {b}", in_flight.kind.as_str()),
+        None => in_flight.kind.as_str().to_string(),
+    };
+    BrokerError::Concurrency(format!(
+        "instance {instance_id} has an operation in flight ({what}, operation {})",
+        in_flight.id
+    ))
+}

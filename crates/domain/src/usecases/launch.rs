@@ -1,0 +1,127 @@
+//! Starting an operation: recorded durably first, then either left to the engine (asynchronous
+//! request) or stepped right here until it ends (synchronous request).
+
+use std::time::Duration;
+
+use crate::engine::step::{Ran, run_claimed};
+use crate::ids::OperationId;
+use crate::operation::{Lease, Operation, OperationKind};
+use crate::ports::{Backend, StoreError, Write};
+
+use super::{Broker, BrokerError};
+
+pub(super) enum Started {
+    /// Left to the engine.
+    Accepted(OperationId),
+    /// Ran to its end within the request (succeeded or failed).
+    Finished(Box<Operation>),
+}
+
+pub(super) enum LaunchError {
+    /// The store refused the start (id taken, instance busy, store down).
+    Store(StoreError),
+    Broker(BrokerError),
+}
+
+impl From<BrokerError> for LaunchError {
+    fn from(e: BrokerError) -> Self {
+        Self::Broker(e)
+    }
+}
+
+/// Lease token of an operation stepped inline: claims by engines start at 1, so an engine that
+/// takes over after the inline lease lapses makes the inline worker's token stale.
+const INLINE_TOKEN: i64 = 0;
+
+impl Broker {
+    /// OSB: a platform that does not accept asynchronous operations may only be served by a
+    /// backend that finishes within the request.
+    pub(super) fn require_async_unless_synchronous(
+        backend: &dyn Backend,
+        kind: OperationKind,
+        accepts_incomplete: bool,
+    ) -> Result<(), BrokerError> {
+        if accepts_incomplete || backend.completes_synchronously(kind) {
+            Ok(())
+        } else {
+            Err(BrokerError::AsyncRequired(format!(
+                "this plan's backend cannot {} synchronously; retry with accepts_incomplete=true",
+                kind.as_str()
+            )))
+        }
+    }
+
+    pub(super) async fn launch(
+        &self,
+        mut op: Operation,
+        writes: &[Write],
+        accepts_incomplete: bool,
+    ) -> Result<Started, LaunchError> {
+        if accepts_incomplete {
+            self.core
+                .store
+                .start(&op, writes)
+                .await
+                .map_err(LaunchError::Store)?;
+            self.wake();
+            return Ok(Started::Accepted(op.id));
+        }
+        let core = &self.core;
+        let started = core.clock.now();
+        op.lease = Some(Lease {
+            owner: format!("inline-{}", op.id),
+            token: INLINE_TOKEN,
+            expires_at: started + core.policy.lease,
+        });
+        op.attempts = 1;
+        core.store
+            .start(&op, writes)
+            .await
+            .map_err(LaunchError::Store)?;
+        let id = op.id;
+        if let Ran::Settled(done) = run_claimed(core, op, INLINE_TOKEN)
+            .await
+            .map_err(|e| LaunchError::Broker(e.into()))?
+            && !done.is_in_flight()
+        {
+            return Ok(Started::Finished(done));
+        }
+        // Not done in one step: the engine goes on with it; wait for the end within the budget.
+        self.wake();
+        loop {
+            let current = core
+                .store
+                .operation(id)
+                .await
+                .map_err(|e| LaunchError::Broker(e.into()))?
+                .ok_or_else(|| {
+                    BrokerError::Unavailable(format!("operation {id} vanished from the store"))
+                })?;
+            if !current.is_in_flight() {
+                return Ok(Started::Finished(Box::new(current)));
+            }
+            if core.clock.now() - started
+                >= chrono::Duration::from_std(core.policy.sync_timeout).unwrap_or_default()
+            {
+                return Err(BrokerError::Timeout(format!(
+                    "operation {id} did not finish within {}s and goes on; repeat the request to see its result",
+                    core.policy.sync_timeout.as_secs()
+                ))
+                .into());
+            }
+            core.clock.sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Maps the end of a synchronous operation: success gives `value`, failure its reason.
+pub(super) fn finished<T>(op: &Operation, value: T) -> Result<T, BrokerError> {
+    match op.state {
+        crate::operation::OperationState::Succeeded => Ok(value),
+        _ => Err(BrokerError::OperationFailed(
+            op.description
+                .clone()
+                .unwrap_or_else(|| format!("{} failed", op.kind.as_str())),
+        )),
+    }
+}
