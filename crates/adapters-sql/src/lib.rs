@@ -1,1 +1,77 @@
-//! adapters-sql
+//! The broker's [`StateStore`] on sqlx: [`PgStateStore`] (PostgreSQL, shared by several broker
+//! replicas) and [`SqliteStateStore`] (SQLite, the embedded default for a single replica).
+//!
+//! Both keep the same three tables (`instances`, `bindings`, `operations`; see
+//! `migrations/postgres` and `migrations/sqlite`) and enforce the store's cross-replica rules in
+//! the database: a unique partial index allows one operation in flight per instance, and
+//! claims, settles and renewals are fenced by a lease token that grows with every claim.
+
+mod engine;
+mod error;
+mod postgres;
+mod rows;
+mod sqlite;
+mod statements;
+mod store;
+
+use std::sync::Arc;
+
+use pgbroker_domain::ports::StateStore;
+
+pub use error::SqlStoreError;
+pub use postgres::PgStateStore;
+pub use sqlite::SqliteStateStore;
+pub use store::SqlStateStore;
+
+/// Which store a URL asks for.
+enum Kind {
+    Postgres,
+    Sqlite,
+}
+
+impl Kind {
+    fn of(url: &str) -> Result<Self, SqlStoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else {
+            Err(SqlStoreError::unsupported_scheme(url))
+        }
+    }
+}
+
+/// Opens the store `url` names (`postgres://`, `postgresql://` or `sqlite:`) and migrates its
+/// schema.
+pub async fn open(url: &str) -> Result<Arc<dyn StateStore>, SqlStoreError> {
+    Ok(match Kind::of(url)? {
+        Kind::Postgres => {
+            let store = PgStateStore::connect(url).await?;
+            store.migrate().await?;
+            Arc::new(store)
+        }
+        Kind::Sqlite => {
+            let store = SqliteStateStore::connect(url).await?;
+            store.migrate().await?;
+            Arc::new(store)
+        }
+    })
+}
+
+/// Migrates the schema of the store `url` names, then closes the connections.
+pub async fn migrate(url: &str) -> Result<(), SqlStoreError> {
+    match Kind::of(url)? {
+        Kind::Postgres => {
+            let store = PgStateStore::connect(url).await?;
+            let migrated = store.migrate().await;
+            store.pool().close().await;
+            migrated
+        }
+        Kind::Sqlite => {
+            let store = SqliteStateStore::connect(url).await?;
+            let migrated = store.migrate().await;
+            store.pool().close().await;
+            migrated
+        }
+    }
+}

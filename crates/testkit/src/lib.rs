@@ -1,6 +1,9 @@
 //! Test-only helpers shared by the crates' integration tests. Never a dependency of the binary.
+// A broken test fixture should stop the test at once, with the reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod backend;
 pub mod clock;
 pub mod pg_database;
 pub mod store_contract;
+pub mod world;

@@ -236,7 +236,7 @@ fn settle_plan(
             if now >= next.deadline {
                 format!("not finished by its deadline; last state: {description}")
             } else {
-                next.description = Some(description);
+                next.description = Some(progress_text(&next, description));
                 next.next_attempt_at = (now + retry_after).min(next.deadline);
                 return (next, Vec::new(), None);
             }
@@ -252,12 +252,13 @@ fn settle_plan(
                     next.id,
                     next.failures,
                 );
-                next.description = Some(format!(
+                let text = format!(
                     "{} (retry {} in {}s)",
                     f.description,
                     next.failures,
                     delay.as_secs_f64().ceil()
-                ));
+                );
+                next.description = Some(progress_text(&next, text));
                 next.next_attempt_at = (now + delay).min(next.deadline);
                 return (next, Vec::new(), None);
             }
@@ -321,7 +322,7 @@ fn failure_writes(
             None,
         );
         follow.description = Some(format!(
-            "{} failed: {failure}; removing what was made",
+            "{} failed: {failure}{MITIGATION_MARK}",
             op.kind.as_str()
         ));
         follow
@@ -342,6 +343,21 @@ fn failure_writes(
             (vec![Write::UpdateBinding(binding)], follow)
         }
         Work::Update(..) | Work::AlreadyGone | Work::Broken(_) => (Vec::new(), None),
+    }
+}
+
+/// Ends the cause part of an orphan mitigation's description.
+const MITIGATION_MARK: &str = "; removing what was made";
+
+/// Progress text for an operation. An orphan mitigation keeps saying what failed before it, so
+/// a platform polling the failed provision or bind still reads the cause.
+fn progress_text(op: &Operation, progress: String) -> String {
+    match (op.origin, op.description.as_deref()) {
+        (Origin::OrphanMitigation, Some(previous)) => {
+            let cause = previous.split(MITIGATION_MARK).next().unwrap_or(previous);
+            format!("{cause}{MITIGATION_MARK}: {progress}")
+        }
+        _ => progress,
     }
 }
 

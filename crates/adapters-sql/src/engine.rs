@@ -1,0 +1,94 @@
+//! What differs between PostgreSQL and SQLite, behind one small trait, so that every query and
+//! every transactional rule of the store is written once (in `statements.rs` and `store.rs`).
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use pgbroker_domain::OperationId;
+use serde_json::Value;
+use sqlx::migrate::{Migrate, Migrator};
+use sqlx::{Database, Pool, Transaction};
+
+/// What a database's connections are configured with (parsed from a URL).
+pub type ConnectOptions<DB> = <<DB as Database>::Connection as sqlx::Connection>::Options;
+
+/// A value bound to a statement parameter. The engine picks the column type: a timestamp is a
+/// `timestamptz` on PostgreSQL and unix milliseconds on SQLite, an operation id a `uuid` or text.
+#[derive(Debug)]
+pub enum Param<'a> {
+    Text(Option<&'a str>),
+    Int(i64),
+    Json(Option<Value>),
+    Time(Option<DateTime<Utc>>),
+    Id(OperationId),
+}
+
+/// SQL text (with `$1`, `$2`, ... placeholders, which both databases accept) and its parameters.
+#[derive(Debug)]
+pub struct Statement<'a> {
+    pub sql: &'static str,
+    pub params: Vec<Param<'a>>,
+}
+
+/// A column that could not be read back; the caller adds which row it belongs to.
+#[derive(Debug)]
+pub struct ColumnError {
+    pub column: &'static str,
+    pub why: String,
+}
+
+impl ColumnError {
+    pub fn new(column: &'static str, why: impl ToString) -> Self {
+        Self {
+            column,
+            why: why.to_string(),
+        }
+    }
+}
+
+/// `column` of `row` as a `T`.
+pub fn get<'r, R, T>(row: &'r R, column: &'static str) -> Result<T, ColumnError>
+where
+    R: sqlx::Row,
+    T: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    &'static str: sqlx::ColumnIndex<R>,
+{
+    row.try_get(column).map_err(|e| ColumnError::new(column, e))
+}
+
+/// A database the store runs on. Implemented for `sqlx::Postgres` and `sqlx::Sqlite`; sealed
+/// (it lives in a private module).
+pub trait Engine: Database<Connection: Migrate> {
+    /// This database's schema migrations, built into the binary.
+    fn migrator() -> &'static Migrator;
+
+    /// Names the database (host, port and name, or file) for messages; never the password.
+    fn describe(options: &ConnectOptions<Self>) -> String;
+
+    /// Claims due operations: parameters are owner, lease expiry, now, limit; returns the
+    /// claimed rows (operation columns).
+    const CLAIM_DUE: &'static str;
+
+    /// Opens a transaction that writes. SQLite takes the write lock up front, so two writers
+    /// serialize at `BEGIN` instead of failing when one upgrades its read lock.
+    fn begin_write(
+        pool: &Pool<Self>,
+    ) -> impl Future<Output = Result<Transaction<'static, Self>, sqlx::Error>> + Send;
+
+    /// Runs a statement; the number of rows it changed.
+    fn execute(
+        conn: &mut Self::Connection,
+        statement: Statement<'_>,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
+
+    fn fetch_all(
+        conn: &mut Self::Connection,
+        statement: Statement<'_>,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send;
+
+    fn text(row: &Self::Row, column: &'static str) -> Result<Option<String>, ColumnError>;
+    fn int(row: &Self::Row, column: &'static str) -> Result<i64, ColumnError>;
+    fn json(row: &Self::Row, column: &'static str) -> Result<Option<Value>, ColumnError>;
+    fn time(row: &Self::Row, column: &'static str) -> Result<Option<DateTime<Utc>>, ColumnError>;
+    fn id(row: &Self::Row, column: &'static str) -> Result<OperationId, ColumnError>;
+}

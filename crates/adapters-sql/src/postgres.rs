@@ -1,0 +1,105 @@
+//! The store on PostgreSQL, shared by every broker replica. Claims lock rows with
+//! `FOR UPDATE SKIP LOCKED`, so concurrent claimers pass each other by instead of waiting.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use pgbroker_domain::OperationId;
+use serde_json::Value;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPoolOptions, PgRow};
+use sqlx::query::Query;
+use sqlx::types::Json;
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::engine::{ColumnError, Engine, Param, Statement, get};
+use crate::error::SqlStoreError;
+use crate::statements;
+use crate::store::SqlStateStore;
+
+/// The state store on PostgreSQL.
+pub type PgStateStore = SqlStateStore<Postgres>;
+
+impl SqlStateStore<Postgres> {
+    /// Connects to `url` (`postgres://` or `postgresql://`). Does not migrate: see
+    /// [`SqlStateStore::migrate`].
+    pub async fn connect(url: &str) -> Result<Self, SqlStoreError> {
+        let options = Self::parse_url(url)?;
+        Self::connect_with(PgPoolOptions::new().max_connections(10), options).await
+    }
+}
+
+impl Engine for Postgres {
+    const CLAIM_DUE: &'static str = statements::CLAIM_DUE_SKIP_LOCKED;
+
+    fn migrator() -> &'static Migrator {
+        static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
+        &MIGRATOR
+    }
+
+    fn describe(options: &PgConnectOptions) -> String {
+        format!(
+            "PostgreSQL database {} on {}:{}",
+            options.get_database().unwrap_or("(default)"),
+            options.get_host(),
+            options.get_port()
+        )
+    }
+
+    fn begin_write(
+        pool: &PgPool,
+    ) -> impl Future<Output = Result<Transaction<'static, Self>, sqlx::Error>> + Send {
+        pool.begin()
+    }
+
+    async fn execute(
+        conn: &mut PgConnection,
+        statement: Statement<'_>,
+    ) -> Result<u64, sqlx::Error> {
+        let done = bind(statement).execute(conn).await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn fetch_all(
+        conn: &mut PgConnection,
+        statement: Statement<'_>,
+    ) -> Result<Vec<PgRow>, sqlx::Error> {
+        bind(statement).fetch_all(conn).await
+    }
+
+    fn text(row: &PgRow, column: &'static str) -> Result<Option<String>, ColumnError> {
+        get(row, column)
+    }
+
+    fn int(row: &PgRow, column: &'static str) -> Result<i64, ColumnError> {
+        get(row, column)
+    }
+
+    fn json(row: &PgRow, column: &'static str) -> Result<Option<Value>, ColumnError> {
+        get::<_, Option<Json<Value>>>(row, column).map(|json| json.map(|Json(value)| value))
+    }
+
+    fn time(row: &PgRow, column: &'static str) -> Result<Option<DateTime<Utc>>, ColumnError> {
+        get(row, column)
+    }
+
+    fn id(row: &PgRow, column: &'static str) -> Result<OperationId, ColumnError> {
+        let id: Uuid = get(row, column)?;
+        Ok(OperationId::from_uuid(id))
+    }
+}
+
+fn bind(statement: Statement<'_>) -> Query<'_, Postgres, PgArguments> {
+    let query = sqlx::query(statement.sql);
+    statement
+        .params
+        .into_iter()
+        .fold(query, |query, param| match param {
+            Param::Text(v) => query.bind(v),
+            Param::Int(v) => query.bind(v),
+            Param::Json(v) => query.bind(v.map(Json)),
+            Param::Time(v) => query.bind(v),
+            Param::Id(v) => query.bind(v.as_uuid()),
+        })
+}

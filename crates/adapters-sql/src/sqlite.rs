@@ -1,0 +1,129 @@
+//! The store on SQLite, for a single broker process. Writers take the database's write lock at
+//! `BEGIN IMMEDIATE`, so two claimers run one after the other and never take the same operation.
+//! Timestamps are unix milliseconds: domain timestamps are whole milliseconds, so none is lost.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use pgbroker_domain::OperationId;
+use serde_json::Value;
+use sqlx::migrate::Migrator;
+use sqlx::query::Query;
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions,
+    SqliteRow,
+};
+use sqlx::types::Json;
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+use crate::engine::{ColumnError, Engine, Param, Statement, get};
+use crate::error::SqlStoreError;
+use crate::statements;
+use crate::store::SqlStateStore;
+
+/// The state store on SQLite.
+pub type SqliteStateStore = SqlStateStore<Sqlite>;
+
+/// How long a writer waits for another one to finish before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl SqlStateStore<Sqlite> {
+    /// Opens `url` (`sqlite://path`, `sqlite:path` or `sqlite::memory:`), creating the file if it
+    /// is missing. Does not migrate: see [`SqlStateStore::migrate`].
+    ///
+    /// An in-memory database lives as long as a connection to it, and each connection of a pool
+    /// would see its own: the pool for one holds exactly one connection, forever.
+    pub async fn connect(url: &str) -> Result<Self, SqlStoreError> {
+        let options = Self::parse_url(url)?
+            .create_if_missing(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+            Self::connect_with(pool, options).await
+        } else {
+            let options = options.journal_mode(SqliteJournalMode::Wal);
+            Self::connect_with(SqlitePoolOptions::new().max_connections(8), options).await
+        }
+    }
+}
+
+impl Engine for Sqlite {
+    const CLAIM_DUE: &'static str = statements::CLAIM_DUE_SERIALIZED;
+
+    fn migrator() -> &'static Migrator {
+        static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
+        &MIGRATOR
+    }
+
+    fn describe(options: &SqliteConnectOptions) -> String {
+        format!("SQLite database {}", options.get_filename().display())
+    }
+
+    fn begin_write(
+        pool: &SqlitePool,
+    ) -> impl Future<Output = Result<Transaction<'static, Self>, sqlx::Error>> + Send {
+        pool.begin_with("BEGIN IMMEDIATE")
+    }
+
+    async fn execute(
+        conn: &mut SqliteConnection,
+        statement: Statement<'_>,
+    ) -> Result<u64, sqlx::Error> {
+        let done = bind(statement).execute(conn).await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn fetch_all(
+        conn: &mut SqliteConnection,
+        statement: Statement<'_>,
+    ) -> Result<Vec<SqliteRow>, sqlx::Error> {
+        bind(statement).fetch_all(conn).await
+    }
+
+    fn text(row: &SqliteRow, column: &'static str) -> Result<Option<String>, ColumnError> {
+        get(row, column)
+    }
+
+    fn int(row: &SqliteRow, column: &'static str) -> Result<i64, ColumnError> {
+        get(row, column)
+    }
+
+    fn json(row: &SqliteRow, column: &'static str) -> Result<Option<Value>, ColumnError> {
+        get::<_, Option<Json<Value>>>(row, column).map(|json| json.map(|Json(value)| value))
+    }
+
+    fn time(row: &SqliteRow, column: &'static str) -> Result<Option<DateTime<Utc>>, ColumnError> {
+        let millis: Option<i64> = get(row, column)?;
+        millis
+            .map(|ms| {
+                DateTime::from_timestamp_millis(ms)
+                    .ok_or_else(|| ColumnError::new(column, "timestamp out of range"))
+            })
+            .transpose()
+    }
+
+    fn id(row: &SqliteRow, column: &'static str) -> Result<OperationId, ColumnError> {
+        let raw: String = get(row, column)?;
+        raw.parse().map_err(|e| ColumnError::new(column, e))
+    }
+}
+
+fn bind(statement: Statement<'_>) -> Query<'_, Sqlite, SqliteArguments<'_>> {
+    let query = sqlx::query(statement.sql);
+    statement
+        .params
+        .into_iter()
+        .fold(query, |query, param| match param {
+            Param::Text(v) => query.bind(v),
+            Param::Int(v) => query.bind(v),
+            Param::Json(v) => query.bind(v.map(Json)),
+            Param::Time(v) => query.bind(v.map(|t| t.timestamp_millis())),
+            Param::Id(v) => query.bind(v.to_string()),
+        })
+}

@@ -1,0 +1,337 @@
+//! The [`StateStore`] rules, written once for both databases.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use pgbroker_domain::ports::{StateStore, StoreError, Write};
+use pgbroker_domain::{Binding, BindingId, Instance, InstanceId, Operation, OperationId};
+use sqlx::pool::PoolOptions;
+use sqlx::{Database, Pool};
+use tracing::error;
+
+use crate::engine::{ConnectOptions, Engine, Statement};
+use crate::error::{Refusal, SqlStoreError, refusal, unavailable};
+use crate::{rows, statements};
+
+/// How long a request waits for a pooled connection, and `connect` for the first one.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A [`StateStore`] on a sqlx pool; see [`crate::PgStateStore`] and [`crate::SqliteStateStore`].
+pub struct SqlStateStore<DB: Database> {
+    pub(crate) pool: Pool<DB>,
+}
+
+impl<DB: Engine> SqlStateStore<DB> {
+    /// A store on a pool opened elsewhere; its schema must be migrated (see `migrate`).
+    pub fn from_pool(pool: Pool<DB>) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+
+    /// Brings the schema up to date with the migrations built into this binary.
+    pub async fn migrate(&self) -> Result<(), SqlStoreError> {
+        DB::migrator()
+            .run(&self.pool)
+            .await
+            .map_err(|source| SqlStoreError::Migrate {
+                target: DB::describe(&self.pool.connect_options()),
+                source,
+            })
+    }
+
+    pub(crate) fn parse_url(url: &str) -> Result<ConnectOptions<DB>, SqlStoreError> {
+        url.parse().map_err(|source| SqlStoreError::InvalidUrl {
+            engine: <DB as Database>::NAME,
+            source,
+        })
+    }
+
+    /// Opens the pool, failing unless one connection can be made within the acquire timeout.
+    pub(crate) async fn connect_with(
+        pool: PoolOptions<DB>,
+        options: ConnectOptions<DB>,
+    ) -> Result<Self, SqlStoreError> {
+        let target = DB::describe(&options);
+        let pool = pool
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|source| SqlStoreError::Connect { target, source })?;
+        Ok(Self::from_pool(pool))
+    }
+
+    async fn fetch<T>(
+        &self,
+        doing: impl FnOnce() -> String + Send,
+        statement: Statement<'_>,
+        read: fn(&DB::Row) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let rows = async {
+            let mut conn = self.pool.acquire().await?;
+            DB::fetch_all(&mut conn, statement).await
+        }
+        .await
+        .map_err(|e| unavailable(doing(), e))?;
+        rows.first().map(read).transpose()
+    }
+}
+
+/// The pool's Debug output could show connect options; only the database kind is shown.
+impl<DB: Engine> fmt::Debug for SqlStateStore<DB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlStateStore")
+            .field("engine", &<DB as Database>::NAME)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl<DB: Engine> StateStore for SqlStateStore<DB> {
+    async fn ping(&self) -> Result<(), StoreError> {
+        async {
+            let mut conn = self.pool.acquire().await?;
+            DB::execute(&mut conn, statements::ping()).await
+        }
+        .await
+        .map(drop)
+        .map_err(|e| {
+            unavailable(
+                format_args!("pinging the {} state store", <DB as Database>::NAME),
+                e,
+            )
+        })
+    }
+
+    async fn instance(&self, id: &InstanceId) -> Result<Option<Instance>, StoreError> {
+        let doing = || format!("reading instance {id}");
+        self.fetch(doing, statements::select_instance(id), rows::instance::<DB>)
+            .await
+    }
+
+    async fn binding(
+        &self,
+        instance: &InstanceId,
+        id: &BindingId,
+    ) -> Result<Option<Binding>, StoreError> {
+        let doing = || format!("reading binding {id} of instance {instance}");
+        let statement = statements::select_binding(instance, id);
+        self.fetch(doing, statement, rows::binding::<DB>).await
+    }
+
+    async fn operation(&self, id: OperationId) -> Result<Option<Operation>, StoreError> {
+        let doing = || format!("reading operation {id}");
+        let statement = statements::select_operation(id);
+        self.fetch(doing, statement, rows::operation::<DB>).await
+    }
+
+    async fn operation_in_flight(
+        &self,
+        instance: &InstanceId,
+    ) -> Result<Option<Operation>, StoreError> {
+        let doing = || format!("reading the operation in flight on instance {instance}");
+        let statement = statements::select_operation_in_flight(instance);
+        self.fetch(doing, statement, rows::operation::<DB>).await
+    }
+
+    async fn latest_operation(
+        &self,
+        instance: &InstanceId,
+        binding: Option<&BindingId>,
+    ) -> Result<Option<Operation>, StoreError> {
+        let doing = || format!("reading the latest operation of instance {instance}");
+        let statement = statements::select_latest_operation(instance, binding);
+        self.fetch(doing, statement, rows::operation::<DB>).await
+    }
+
+    async fn start(&self, operation: &Operation, writes: &[Write]) -> Result<(), StoreError> {
+        let doing = || format!("starting operation {}", operation.id);
+        let mut tx = DB::begin_write(&self.pool)
+            .await
+            .map_err(|e| unavailable(doing(), e))?;
+        insert_operation::<DB>(&mut tx, operation).await?;
+        apply_writes::<DB>(&mut tx, writes).await?;
+        tx.commit().await.map_err(|e| unavailable(doing(), e))
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Operation>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let doing = "claiming due operations";
+        let expires_at = chrono::Duration::from_std(lease)
+            .ok()
+            .and_then(|lease| now.checked_add_signed(lease))
+            .ok_or_else(|| {
+                StoreError::Unavailable(format!("{doing}: a lease of {lease:?} is out of range"))
+            })?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let statement = statements::claim_due(DB::CLAIM_DUE, owner, now, expires_at, limit);
+        let rows = async {
+            let mut tx = DB::begin_write(&self.pool).await?;
+            let rows = DB::fetch_all(&mut tx, statement).await?;
+            tx.commit().await?;
+            Ok(rows)
+        }
+        .await
+        .map_err(|e| unavailable(doing, e))?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            match rows::operation::<DB>(row) {
+                Ok(op) => claimed.push(op),
+                // One unreadable row must not stop every other operation; its lease lapses
+                // and it shows up here again, logged each time.
+                Err(e) => {
+                    error!(error = %e, "claimed an operation that cannot be read; skipping it")
+                }
+            }
+        }
+        claimed.sort_by_key(|op| (op.next_attempt_at, op.created_at));
+        Ok(claimed)
+    }
+
+    async fn renew_lease(
+        &self,
+        id: OperationId,
+        token: i64,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        async {
+            let mut conn = self.pool.acquire().await?;
+            DB::execute(&mut conn, statements::renew_lease(id, token, until)).await
+        }
+        .await
+        .map(|changed| changed > 0)
+        .map_err(|e| unavailable(format_args!("renewing the lease on operation {id}"), e))
+    }
+
+    async fn settle(
+        &self,
+        operation: &Operation,
+        token: i64,
+        writes: &[Write],
+        follow_up: Option<&Operation>,
+    ) -> Result<bool, StoreError> {
+        let doing = || format!("settling operation {}", operation.id);
+        let mut tx = DB::begin_write(&self.pool)
+            .await
+            .map_err(|e| unavailable(doing(), e))?;
+        let settle = statements::settle_operation(operation, token);
+        let changed = DB::execute(&mut tx, settle)
+            .await
+            .map_err(|e| unavailable(doing(), e))?;
+        if changed == 0 {
+            tx.rollback().await.map_err(|e| unavailable(doing(), e))?;
+            return Ok(false);
+        }
+        // The settled operation is no longer in flight when the follow-up (on the same
+        // instance, usually) is inserted; the one-in-flight index checks the final state.
+        apply_writes::<DB>(&mut tx, writes).await?;
+        if let Some(follow_up) = follow_up {
+            insert_operation::<DB>(&mut tx, follow_up).await?;
+        }
+        tx.commit().await.map_err(|e| unavailable(doing(), e))?;
+        Ok(true)
+    }
+}
+
+async fn insert_operation<DB: Engine>(
+    conn: &mut DB::Connection,
+    op: &Operation,
+) -> Result<(), StoreError> {
+    let doing = || format!("recording operation {}", op.id);
+    let target = op
+        .target
+        .as_ref()
+        .map(serde_json::to_value)
+        .transpose()
+        .map_err(|e| StoreError::Unavailable(format!("{}: target spec: {e}", doing())))?;
+    match DB::execute(conn, statements::insert_operation(op, target)).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(match refusal(&e) {
+            Some(Refusal::InFlight) => StoreError::Busy(op.instance_id.clone()),
+            Some(Refusal::Duplicate) => StoreError::AlreadyExists(format!("operation {}", op.id)),
+            _ => unavailable(doing(), e),
+        }),
+    }
+}
+
+async fn apply_writes<DB: Engine>(
+    conn: &mut DB::Connection,
+    writes: &[Write],
+) -> Result<(), StoreError> {
+    for write in writes {
+        match write {
+            Write::InsertInstance(i) => {
+                let result = DB::execute(conn, statements::insert_instance(i)).await;
+                inserted(result, || format!("instance {}", i.id), None)?;
+            }
+            Write::UpdateInstance(i) => {
+                let what = || format!("instance {}", i.id);
+                let result = DB::execute(conn, statements::update_instance(i)).await;
+                updated(result, what)?;
+            }
+            Write::DeleteInstance(id) => {
+                for statement in statements::delete_instance(id) {
+                    DB::execute(conn, statement)
+                        .await
+                        .map_err(|e| unavailable(format_args!("deleting instance {id}"), e))?;
+                }
+            }
+            Write::InsertBinding(b) => {
+                let what = || format!("binding {} of instance {}", b.id, b.instance_id);
+                let parent = format!("instance {}", b.instance_id);
+                let result = DB::execute(conn, statements::insert_binding(b)).await;
+                inserted(result, what, Some(parent))?;
+            }
+            Write::UpdateBinding(b) => {
+                let what = || format!("binding {} of instance {}", b.id, b.instance_id);
+                let result = DB::execute(conn, statements::update_binding(b)).await;
+                updated(result, what)?;
+            }
+            Write::DeleteBinding(instance, id) => {
+                DB::execute(conn, statements::delete_binding(instance, id))
+                    .await
+                    .map_err(|e| {
+                        unavailable(format!("deleting binding {id} of instance {instance}"), e)
+                    })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `parent` names the row a foreign key of the new row points to.
+fn inserted(
+    result: Result<u64, sqlx::Error>,
+    what: impl Fn() -> String,
+    parent: Option<String>,
+) -> Result<(), StoreError> {
+    let e = match result {
+        Ok(_) => return Ok(()),
+        Err(e) => e,
+    };
+    Err(match (refusal(&e), parent) {
+        (Some(Refusal::Duplicate), _) => StoreError::AlreadyExists(what()),
+        (Some(Refusal::NoParent), Some(parent)) => StoreError::NotFound(parent),
+        _ => unavailable(format_args!("inserting {}", what()), e),
+    })
+}
+
+fn updated(result: Result<u64, sqlx::Error>, what: impl Fn() -> String) -> Result<(), StoreError> {
+    match result {
+        Ok(0) => Err(StoreError::NotFound(what())),
+        Ok(_) => Ok(()),
+        Err(e) => Err(unavailable(format_args!("updating {}", what()), e)),
+    }
+}
