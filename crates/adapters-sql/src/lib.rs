@@ -6,7 +6,7 @@
 //! the database: a unique partial index allows one operation in flight per instance, and
 //! claims, settles and renewals are fenced by a lease token that grows with every claim.
 
-mod engine;
+mod dialect;
 mod error;
 mod postgres;
 mod rows;

@@ -13,7 +13,7 @@ use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::engine::{ColumnError, Engine, Param, Statement, get};
+use crate::dialect::{ColumnError, Dialect, Param, Statement, get};
 use crate::error::SqlStoreError;
 use crate::statements;
 use crate::store::SqlStateStore;
@@ -30,7 +30,7 @@ impl SqlStateStore<Postgres> {
     }
 }
 
-impl Engine for Postgres {
+impl Dialect for Postgres {
     const CLAIM_DUE: &'static str = statements::CLAIM_DUE_SKIP_LOCKED;
 
     fn migrator() -> &'static Migrator {

@@ -12,14 +12,14 @@ use pgbroker_domain::{
 };
 use serde_json::Value;
 
-use crate::engine::{ColumnError, Engine};
+use crate::dialect::{ColumnError, Dialect};
 
-pub fn instance<DB: Engine>(row: &DB::Row) -> Result<Instance, StoreError> {
+pub fn instance<DB: Dialect>(row: &DB::Row) -> Result<Instance, StoreError> {
     let c = Columns::<DB>(row);
     read_instance(&c).map_err(|e| corrupt(format_args!("instance {}", c.label("id")), e))
 }
 
-pub fn binding<DB: Engine>(row: &DB::Row) -> Result<Binding, StoreError> {
+pub fn binding<DB: Dialect>(row: &DB::Row) -> Result<Binding, StoreError> {
     let c = Columns::<DB>(row);
     read_binding(&c).map_err(|e| {
         let (instance, id) = (c.label("instance_id"), c.label("binding_id"));
@@ -27,7 +27,7 @@ pub fn binding<DB: Engine>(row: &DB::Row) -> Result<Binding, StoreError> {
     })
 }
 
-pub fn operation<DB: Engine>(row: &DB::Row) -> Result<Operation, StoreError> {
+pub fn operation<DB: Dialect>(row: &DB::Row) -> Result<Operation, StoreError> {
     let c = Columns::<DB>(row);
     let id = DB::id(row, "id");
     read_operation(&c).map_err(|e| match id {
@@ -40,7 +40,7 @@ fn corrupt(what: impl Display, e: ColumnError) -> StoreError {
     StoreError::Corrupt(format!("{what}: column {}: {}", e.column, e.why))
 }
 
-fn read_instance<DB: Engine>(c: &Columns<'_, DB>) -> Result<Instance, ColumnError> {
+fn read_instance<DB: Dialect>(c: &Columns<'_, DB>) -> Result<Instance, ColumnError> {
     Ok(Instance {
         id: c.parse("id", InstanceId::parse)?,
         spec: InstanceSpec {
@@ -59,7 +59,7 @@ fn read_instance<DB: Engine>(c: &Columns<'_, DB>) -> Result<Instance, ColumnErro
     })
 }
 
-fn read_binding<DB: Engine>(c: &Columns<'_, DB>) -> Result<Binding, ColumnError> {
+fn read_binding<DB: Dialect>(c: &Columns<'_, DB>) -> Result<Binding, ColumnError> {
     let credentials = match c.opt_json("credentials")? {
         None => None,
         Some(Value::Object(map)) => Some(Sensitive::new(map.into_iter().collect())),
@@ -83,7 +83,7 @@ fn read_binding<DB: Engine>(c: &Columns<'_, DB>) -> Result<Binding, ColumnError>
     })
 }
 
-fn read_operation<DB: Engine>(c: &Columns<'_, DB>) -> Result<Operation, ColumnError> {
+fn read_operation<DB: Dialect>(c: &Columns<'_, DB>) -> Result<Operation, ColumnError> {
     let target = match c.opt_json("target")? {
         None => None,
         Some(value) => Some(
@@ -136,9 +136,9 @@ fn known<T>(parsed: Option<T>) -> Result<T, &'static str> {
 }
 
 /// Typed, non-null access to the columns of one row.
-struct Columns<'r, DB: Engine>(&'r DB::Row);
+struct Columns<'r, DB: Dialect>(&'r DB::Row);
 
-impl<DB: Engine> Columns<'_, DB> {
+impl<DB: Dialect> Columns<'_, DB> {
     /// The column's text for naming the row in an error (ids only: never a secret).
     fn label(&self, column: &'static str) -> String {
         match DB::text(self.0, column) {

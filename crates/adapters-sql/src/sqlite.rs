@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 use sqlx::types::Json;
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
-use crate::engine::{ColumnError, Engine, Param, Statement, get};
+use crate::dialect::{ColumnError, Dialect, Param, Statement, get};
 use crate::error::SqlStoreError;
 use crate::statements;
 use crate::store::SqlStateStore;
@@ -53,7 +53,7 @@ impl SqlStateStore<Sqlite> {
     }
 }
 
-impl Engine for Sqlite {
+impl Dialect for Sqlite {
     const CLAIM_DUE: &'static str = statements::CLAIM_DUE_SERIALIZED;
 
     fn migrator() -> &'static Migrator {

@@ -8,7 +8,7 @@ use pgbroker_domain::{
 };
 use serde_json::Value;
 
-use crate::engine::{Param, Statement};
+use crate::dialect::{Param, Statement};
 
 macro_rules! instance_columns {
     () => {
@@ -54,7 +54,7 @@ pub const CLAIM_DUE_SKIP_LOCKED: &str = claim_due!(" FOR UPDATE SKIP LOCKED");
 /// SQLite: the claim runs in a `BEGIN IMMEDIATE` transaction, which serializes writers.
 pub const CLAIM_DUE_SERIALIZED: &str = claim_due!("");
 
-/// `sql` is the engine's [`CLAIM_DUE_SKIP_LOCKED`] or [`CLAIM_DUE_SERIALIZED`].
+/// `sql` is the dialect's [`CLAIM_DUE_SKIP_LOCKED`] or [`CLAIM_DUE_SERIALIZED`].
 pub fn claim_due<'a>(
     sql: &'static str,
     owner: &'a str,

@@ -11,7 +11,7 @@ use sqlx::pool::PoolOptions;
 use sqlx::{Database, Pool};
 use tracing::error;
 
-use crate::engine::{ConnectOptions, Engine, Statement};
+use crate::dialect::{ConnectOptions, Dialect, Statement};
 use crate::error::{Refusal, SqlStoreError, refusal, unavailable};
 use crate::{rows, statements};
 
@@ -23,7 +23,7 @@ pub struct SqlStateStore<DB: Database> {
     pub(crate) pool: Pool<DB>,
 }
 
-impl<DB: Engine> SqlStateStore<DB> {
+impl<DB: Dialect> SqlStateStore<DB> {
     /// A store on a pool opened elsewhere; its schema must be migrated (see `migrate`).
     pub fn from_pool(pool: Pool<DB>) -> Self {
         Self { pool }
@@ -82,7 +82,7 @@ impl<DB: Engine> SqlStateStore<DB> {
 }
 
 /// The pool's Debug output could show connect options; only the database kind is shown.
-impl<DB: Engine> fmt::Debug for SqlStateStore<DB> {
+impl<DB: Dialect> fmt::Debug for SqlStateStore<DB> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqlStateStore")
             .field("engine", &<DB as Database>::NAME)
@@ -91,7 +91,7 @@ impl<DB: Engine> fmt::Debug for SqlStateStore<DB> {
 }
 
 #[async_trait]
-impl<DB: Engine> StateStore for SqlStateStore<DB> {
+impl<DB: Dialect> StateStore for SqlStateStore<DB> {
     async fn ping(&self) -> Result<(), StoreError> {
         async {
             let mut conn = self.pool.acquire().await?;
@@ -245,7 +245,7 @@ impl<DB: Engine> StateStore for SqlStateStore<DB> {
     }
 }
 
-async fn insert_operation<DB: Engine>(
+async fn insert_operation<DB: Dialect>(
     conn: &mut DB::Connection,
     op: &Operation,
 ) -> Result<(), StoreError> {
@@ -266,7 +266,7 @@ async fn insert_operation<DB: Engine>(
     }
 }
 
-async fn apply_writes<DB: Engine>(
+async fn apply_writes<DB: Dialect>(
     conn: &mut DB::Connection,
     writes: &[Write],
 ) -> Result<(), StoreError> {

@@ -12,7 +12,7 @@ use sqlx::{Database, Pool, Transaction};
 /// What a database's connections are configured with (parsed from a URL).
 pub type ConnectOptions<DB> = <<DB as Database>::Connection as sqlx::Connection>::Options;
 
-/// A value bound to a statement parameter. The engine picks the column type: a timestamp is a
+/// A value bound to a statement parameter. The dialect picks the column type: a timestamp is a
 /// `timestamptz` on PostgreSQL and unix milliseconds on SQLite, an operation id a `uuid` or text.
 #[derive(Debug)]
 pub enum Param<'a> {
@@ -58,7 +58,7 @@ where
 
 /// A database the store runs on. Implemented for `sqlx::Postgres` and `sqlx::Sqlite`; sealed
 /// (it lives in a private module).
-pub trait Engine: Database<Connection: Migrate> {
+pub trait Dialect: Database<Connection: Migrate> {
     /// This database's schema migrations, built into the binary.
     fn migrator() -> &'static Migrator;
 
