@@ -710,3 +710,30 @@ async fn secrets_never_show_in_debug_output() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn synchronous_request_times_out_while_the_operation_goes_on() {
+    let w = world().await;
+    w.sync_backend.script(
+        OperationKind::Provision,
+        [pgbroker_testkit::backend::Scripted::InProgress(
+            std::time::Duration::from_secs(1),
+        )],
+    );
+    let err = w
+        .broker
+        .provision(provision("s1", SYNC_PLAN, false))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BrokerError::Timeout(_)), "{err:?}");
+    w.clock.advance(std::time::Duration::from_secs(1));
+    w.drain().await;
+    let (instance, created) = done(
+        w.broker
+            .provision(provision("s1", SYNC_PLAN, false))
+            .await
+            .unwrap(),
+    );
+    assert!(!created);
+    assert_eq!(instance.state, InstanceState::Ready);
+}

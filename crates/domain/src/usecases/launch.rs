@@ -33,6 +33,9 @@ impl From<BrokerError> for LaunchError {
 /// takes over after the inline lease lapses makes the inline worker's token stale.
 const INLINE_TOKEN: i64 = 0;
 
+/// How often a synchronous request looks whether the engine has finished its operation.
+const SYNC_POLL: Duration = Duration::from_millis(100);
+
 impl Broker {
     /// OSB: a platform that does not accept asynchronous operations may only be served by a
     /// backend that finishes within the request.
@@ -88,7 +91,8 @@ impl Broker {
         }
         // Not done in one step: the engine goes on with it; wait for the end within the budget.
         self.wake();
-        loop {
+        let polls = core.policy.sync_timeout.as_millis() / SYNC_POLL.as_millis() + 1;
+        for _ in 0..polls {
             let current = core
                 .store
                 .operation(id)
@@ -100,17 +104,13 @@ impl Broker {
             if !current.is_in_flight() {
                 return Ok(Started::Finished(Box::new(current)));
             }
-            if core.clock.now() - started
-                >= chrono::Duration::from_std(core.policy.sync_timeout).unwrap_or_default()
-            {
-                return Err(BrokerError::Timeout(format!(
-                    "operation {id} did not finish within {}s and goes on; repeat the request to see its result",
-                    core.policy.sync_timeout.as_secs()
-                ))
-                .into());
-            }
-            core.clock.sleep(Duration::from_millis(100)).await;
+            core.clock.sleep(SYNC_POLL).await;
         }
+        Err(BrokerError::Timeout(format!(
+            "operation {id} did not finish within {}s and goes on; repeat the request to see its result",
+            core.policy.sync_timeout.as_secs()
+        ))
+        .into())
     }
 }
 
