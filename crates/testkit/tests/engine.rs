@@ -1,4 +1,5 @@
 //! The operation engine: retries, backoff, deadlines, orphan mitigation and crash/resume.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::Duration;

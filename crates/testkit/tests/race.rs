@@ -1,5 +1,6 @@
 //! Two engines, each with its own connection pool to one PostgreSQL database, race over 200
 //! operations: no operation step ever runs twice at once, every operation ends, none is lost.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,4 +1,5 @@
 //! OSB semantics of the use cases, over a real (in-memory SQLite) store and test backends.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use pgbroker_domain::usecases::{
     BindCommand, DeprovisionCommand, LastOperationQuery, ProvisionCommand, UnbindCommand,

@@ -1,0 +1,228 @@
+//! The broker's configuration: defaults, then an optional YAML or TOML file, then `PGBROKER_*`
+//! environment variables (`__` separates nesting levels, e.g. `PGBROKER_STATE_STORE__URL`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml, Yaml};
+use serde::{Deserialize, Serialize};
+
+use crate::store_url::StoreUrl;
+
+/// Prefix of the environment variables that override the configuration.
+pub const ENV_PREFIX: &str = "PGBROKER_";
+/// Separator of nesting levels in environment variable names.
+pub const ENV_NESTING: &str = "__";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0}: unknown format; use a .yaml, .yml or .toml file")]
+    UnknownFormat(PathBuf),
+    #[error("configuration file {0} does not exist or is not a file")]
+    Missing(PathBuf),
+    /// figment's error names the key and the provider (file or environment variable) it came from.
+    #[error("reading the configuration")]
+    Invalid(#[source] Box<figment::Error>),
+}
+
+/// Everything the broker reads at start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where instances, bindings and operations are kept.
+    pub state_store: StateStoreConfig,
+    /// The service catalog the broker offers.
+    pub catalog: CatalogConfig,
+    /// The backends, by name; every catalog plan names one of them in its `backend` field.
+    /// Setting this map replaces the default map whole.
+    pub backends: BTreeMap<String, BackendConfig>,
+    /// Log output.
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StateStoreConfig {
+    /// Connection URL: `sqlite://FILE?mode=rwc` (one broker replica) or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB` (shared by replicas). Shown with the password masked.
+    pub url: StoreUrl,
+}
+
+impl Default for StateStoreConfig {
+    fn default() -> Self {
+        Self {
+            url: StoreUrl::new("sqlite://pgbroker.db?mode=rwc"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// YAML catalog file; when unset, the catalog embedded in the binary is used.
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    /// What kind of backend this is (`cloudnative-pg`, `shared-postgres`, ...).
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` for people, `json` for log collectors.
+    pub format: LogFormat,
+    /// A `tracing` filter directive such as `info` or `pgbroker=debug,sqlx=warn`;
+    /// the `RUST_LOG` environment variable, when set, takes its place.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            state_store: StateStoreConfig::default(),
+            catalog: CatalogConfig::default(),
+            backends: BTreeMap::from([
+                ("cnpg".to_string(), BackendConfig::kind("cloudnative-pg")),
+                ("shared".to_string(), BackendConfig::kind("shared-postgres")),
+            ]),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl BackendConfig {
+    fn kind(kind: &str) -> Self {
+        Self {
+            kind: kind.to_string(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the configuration: defaults, then `file` if given, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            figment = merge_file(figment, path)?;
+        }
+        Self::extract(figment.merge(Env::prefixed(ENV_PREFIX).split(ENV_NESTING)))
+    }
+
+    fn extract(figment: Figment) -> Result<Self, ConfigError> {
+        figment
+            .extract()
+            .map_err(|err| ConfigError::Invalid(Box::new(err)))
+    }
+
+    /// Names of the configured backends, which catalog plans are checked against.
+    pub fn backend_names(&self) -> BTreeSet<String> {
+        self.backends.keys().cloned().collect()
+    }
+}
+
+/// Adds a configuration file, its format chosen by its extension.
+fn merge_file(figment: Figment, path: &Path) -> Result<Figment, ConfigError> {
+    // figment skips a missing file silently; a file named on the command line must exist.
+    if !path.is_file() {
+        return Err(ConfigError::Missing(path.to_path_buf()));
+    }
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match extension.as_deref() {
+        Some("yaml" | "yml") => Ok(figment.merge(Yaml::file_exact(path))),
+        Some("toml") => Ok(figment.merge(Toml::file_exact(path))),
+        _ => Err(ConfigError::UnknownFormat(path.to_path_buf())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::chain;
+
+    fn from_yaml(yaml: &str) -> Result<Config, ConfigError> {
+        Config::extract(Figment::from(Yaml::string(yaml)))
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let config = from_yaml("").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config, Config::default());
+        assert_eq!(
+            config.state_store.url.expose(),
+            "sqlite://pgbroker.db?mode=rwc"
+        );
+        assert_eq!(
+            config.backend_names(),
+            BTreeSet::from(["cnpg".to_string(), "shared".to_string()])
+        );
+        assert_eq!(config.log.format, LogFormat::Text);
+        assert_eq!(config.log.filter, "info");
+        assert_eq!(config.catalog.path, None);
+    }
+
+    #[test]
+    fn a_file_overrides_single_keys_and_replaces_the_backend_map() {
+        let config = from_yaml(
+            "state_store: {url: 'postgres://u:pw@db/broker'}\n\
+             backends: {rds: {kind: aws-rds}}\n\
+             log: {format: json}\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.state_store.url.expose(), "postgres://u:pw@db/broker");
+        assert_eq!(config.backend_names(), BTreeSet::from(["rds".to_string()]));
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(config.log.filter, "info");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let err = chain(&from_yaml("state_store: {uri: x}").map(|_| ()).unwrap_err());
+        assert!(err.contains("unknown field: found `uri`"), "{err}");
+        let err = chain(&from_yaml("log: {format: xml}").map(|_| ()).unwrap_err());
+        assert!(err.contains("xml"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_or_unknown_file_is_an_error() {
+        let err = Config::load(Some(Path::new("/nonexistent/pgbroker.yaml"))).unwrap_err();
+        assert!(matches!(err, ConfigError::Missing(_)), "{err}");
+        // Tests run in the crate's directory.
+        let err = Config::load(Some(Path::new("src/main.rs"))).unwrap_err();
+        assert!(matches!(err, ConfigError::UnknownFormat(_)), "{err}");
+    }
+
+    #[test]
+    fn printing_masks_the_password() {
+        let config = from_yaml("state_store: {url: 'postgres://u:hunter2@db/broker'}")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let shown = serde_json::to_string(&config).unwrap_or_default();
+        assert!(shown.contains("postgres://u:***@db/broker"), "{shown}");
+        assert!(!shown.contains("hunter2"));
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,104 @@
+//! `pgbroker`: the composition root. Reads the configuration, builds the adapters and runs the
+//! command asked for.
+
+mod catalog_file;
+mod config;
+mod logging;
+mod output;
+mod store_url;
+#[cfg(test)]
+mod test_support;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::output::{OutputFormat, render};
+
+/// Open Service Broker for PostgreSQL.
+///
+/// Configuration comes from defaults, then the `--config` file, then `PGBROKER_*` environment
+/// variables with `__` between nesting levels (e.g. `PGBROKER_STATE_STORE__URL`).
+#[derive(Debug, Parser)]
+#[command(name = "pgbroker", version)]
+struct Cli {
+    /// Configuration file, YAML (.yaml, .yml) or TOML (.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create or upgrade the state store's tables (a no-op when they are current).
+    Migrate,
+    /// Load and check the catalog against the configured backends, then print it.
+    Catalog {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Print the effective configuration, passwords masked.
+    Config {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    logging::init(&config.log)?;
+    match cli.command {
+        Command::Migrate => migrate(&config).await,
+        Command::Catalog { format } => {
+            let loaded =
+                catalog_file::load(config.catalog.path.as_deref(), &config.backend_names())?;
+            let services = loaded.catalog.services();
+            tracing::info!(
+                origin = %loaded.origin,
+                services = services.len(),
+                plans = services.iter().map(|s| s.plans.len()).sum::<usize>(),
+                "catalog is valid"
+            );
+            emit(&render(&loaded.document, format, "the catalog")?)
+        }
+        Command::Config { format } => emit(&render(&config, format, "the configuration")?),
+    }
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let url = &config.state_store.url;
+    tracing::info!(state_store = %url, "migrating the state store");
+    pgbroker_adapters_sql::migrate(url.expose())
+        .await
+        .with_context(|| format!("migrating state store {url}"))?;
+    emit(&format!("state store {url} is migrated\n"))
+}
+
+/// Writes command output; unlike `print!`, a closed pipe is an error rather than a panic.
+fn emit(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("writing to standard output")
+}

@@ -1,0 +1,144 @@
+//! `pgbroker catalog`: the embedded default catalog and rejected catalog files.
+
+mod common;
+
+use common::{TempDir, pgbroker, run};
+use serde_json::Value;
+
+const KNOWN_PLAN_IDS: [&str; 6] = [
+    "22cedd15-900f-4625-9f10-a57f43c64585",
+    "de7acc66-412d-41c0-bf3e-763307a86c38",
+    "bfefc341-29a1-48e5-a6be-690f44aabbb3",
+    "9098f862-fb7e-42b5-9e8c-94c49e231cc3",
+    "31aaeae1-4716-4631-b43e-93144e689427",
+    "b870dc08-1110-4bf8-ac82-e8a9d2bdd5c7",
+];
+
+fn plans_of(catalog: &Value) -> Vec<&Value> {
+    catalog["services"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["plans"].as_array().into_iter().flatten())
+        .collect()
+}
+
+#[test]
+fn default_catalog_has_the_known_plans_and_the_shared_service() {
+    let out = run(pgbroker(&["catalog", "--format", "json"]).current_dir(TempDir::new().path()))
+        .success();
+    let catalog: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    let plans = plans_of(&catalog);
+    for id in KNOWN_PLAN_IDS {
+        let plan = plans
+            .iter()
+            .find(|p| p["id"] == id)
+            .unwrap_or_else(|| panic!("plan {id} missing\n{out}"));
+        assert_eq!(plan["backend"], "cnpg", "plan {id}");
+        assert_eq!(plan["plan_updateable"], true, "plan {id}");
+        assert_eq!(plan["bindable"], true, "plan {id}");
+        let schema = &plan["schemas"]["instance_create"];
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
+        assert_eq!(
+            schema["properties"]["postgres_version"]["enum"],
+            serde_json::json!([15, 16, 17, 18])
+        );
+    }
+    let shared = catalog["services"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["name"] == "postgresql-shared")
+        .unwrap_or_else(|| panic!("no postgresql-shared service\n{out}"));
+    let shared_plans = shared["plans"].as_array().map(Vec::len).unwrap_or(0);
+    assert!(shared_plans >= 2, "{out}");
+    assert!(plans_of(&catalog).len() == 6 + shared_plans, "{out}");
+    let small = &shared["plans"][0];
+    assert_eq!(small["backend"], "shared");
+    assert_eq!(small["settings"]["connection_limit"], 20);
+}
+
+#[test]
+fn default_output_is_yaml_that_reads_back_as_a_catalog() {
+    let dir = TempDir::new();
+    let out = run(pgbroker(&["catalog"]).current_dir(dir.path())).success();
+    assert!(out.stdout.starts_with("services:\n"), "{out}");
+    // What `catalog` prints is itself a valid catalog file.
+    let file = dir.file("printed.yaml", &out.stdout);
+    let again = run(pgbroker(&["catalog"]).env("PGBROKER_CATALOG__PATH", &file)).success();
+    assert_eq!(again.stdout, out.stdout);
+}
+
+fn catalog_with(plan_a: &str, plan_b: &str, backend_b: &str) -> String {
+    format!(
+        "services:
+  - id: svc-a
+    name: a
+    description: Service A
+    plans:
+      - {{id: {plan_a}, name: one, description: Plan one, backend: cnpg}}
+  - id: svc-b
+    name: b
+    description: Service B
+    plans:
+      - {{id: {plan_b}, name: one, description: Plan one of b, backend: {backend_b}}}
+"
+    )
+}
+
+#[test]
+fn duplicate_plan_id_fails_naming_it() {
+    let dir = TempDir::new();
+    let file = dir.file(
+        "catalog.yaml",
+        &catalog_with("plan-dup", "plan-dup", "shared"),
+    );
+    let out = run(pgbroker(&["catalog"]).env("PGBROKER_CATALOG__PATH", &file));
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stdout.is_empty(), "{out}");
+    assert!(
+        out.stderr
+            .contains("plan id plan-dup is used twice (services svc-a and svc-b)"),
+        "{out}"
+    );
+    assert!(out.stderr.contains(&file.display().to_string()), "{out}");
+}
+
+#[test]
+fn dangling_backend_fails_naming_it() {
+    let dir = TempDir::new();
+    let file = dir.file("catalog.yaml", &catalog_with("plan-1", "plan-2", "rds"));
+    let config = dir.file(
+        "pgbroker.yaml",
+        &format!("catalog:\n  path: {}\n", file.display()),
+    );
+    let config = config.display().to_string();
+    let out = run(&mut pgbroker(&["--config", &config, "catalog"]));
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.contains(
+            "plan plan-2 names backend \"rds\", which is not configured (configured: cnpg, shared)"
+        ),
+        "{out}"
+    );
+    // Configuring the backend makes the same file valid.
+    let out = run(pgbroker(&["--config", &config, "catalog"])
+        .env("PGBROKER_BACKENDS__RDS__KIND", "aws-rds")
+        .env("PGBROKER_BACKENDS__CNPG__KIND", "cloudnative-pg"));
+    assert_eq!(out.code, Some(0), "{out}");
+}
+
+#[test]
+fn unreadable_catalog_file_fails_naming_the_field() {
+    let dir = TempDir::new();
+    let file = dir.file(
+        "catalog.yaml",
+        &catalog_with("plan-1", "plan-2", "shared").replace("backend: cnpg", "bakend: cnpg"),
+    );
+    let out = run(pgbroker(&["catalog"]).env("PGBROKER_CATALOG__PATH", &file));
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("bakend"), "{out}");
+}
