@@ -69,6 +69,10 @@ pub struct CatalogConfig {
 pub struct BackendConfig {
     /// What kind of backend this is (`cloudnative-pg`, `shared-postgres`, ...).
     pub kind: String,
+    /// The backend's own settings, checked by the backend's adapter when the broker starts.
+    /// Passwords never go here inline: adapters read them from an environment variable or a file.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub settings: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +120,7 @@ impl BackendConfig {
     fn kind(kind: &str) -> Self {
         Self {
             kind: kind.to_string(),
+            settings: serde_json::Map::new(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `pgbroker`: the composition root. Reads the configuration, builds the adapters and runs the
 //! command asked for.
 
+mod backends;
 mod catalog_file;
 mod config;
 mod logging;
