@@ -1,1 +1,140 @@
-//! Open Service Broker API v2.17 front door (axum). Built in the OSB API issue.
+//! The Open Service Broker API v2.17 front door: thin axum handlers that parse requests, call the
+//! domain's [`Broker`] and map its results to the statuses and bodies the spec prescribes.
+//!
+//! [`router`] builds the whole HTTP surface: the `/v2` routes behind authentication and the
+//! API-version check, `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and the `/docs` page.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod handlers;
+pub mod headers;
+pub mod health;
+pub mod observe;
+pub mod openapi;
+pub mod schemas;
+pub mod wire;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use pgbroker_domain::Broker;
+use prometheus::Registry;
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa_scalar::{Scalar, Servable};
+
+pub use auth::{Auth, AuthError, BasicUser};
+pub use error::{ApiError, ErrorBody};
+pub use observe::HttpMetrics;
+pub use openapi::{ApiDoc, openapi_json};
+pub use schemas::JsonSchemaParameters;
+
+use handlers::{OsbState, bindings, catalog, instances, last_operation};
+
+/// Default largest request body: OSB bodies are small; parameters of a few KiB at most.
+pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
+
+/// How the HTTP surface behaves.
+pub struct ApiConfig {
+    pub auth: Auth,
+    /// Largest request body in bytes; larger ones get 413.
+    pub body_limit: usize,
+    /// Registry that `/metrics` serves; request metrics are registered in it.
+    pub metrics: Registry,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    #[error("rendering the catalog response")]
+    Catalog(#[source] serde_json::Error),
+    #[error("registering the HTTP metrics")]
+    Metrics(#[source] prometheus::Error),
+}
+
+/// The broker's whole HTTP surface.
+pub fn router(broker: Arc<Broker>, config: ApiConfig) -> Result<Router, RouterError> {
+    let state = OsbState {
+        catalog_json: catalog::render(&broker.core().catalog).map_err(RouterError::Catalog)?,
+        broker: broker.clone(),
+    };
+    let http_metrics = Arc::new(HttpMetrics::new(&config.metrics).map_err(RouterError::Metrics)?);
+    let auth = Arc::new(config.auth);
+    let v2 = Router::new()
+        .route("/v2/catalog", get(catalog::get_catalog))
+        .route(
+            "/v2/service_instances/{instance_id}",
+            get(instances::get_instance)
+                .put(instances::provision)
+                .patch(instances::update)
+                .delete(instances::deprovision),
+        )
+        .route(
+            "/v2/service_instances/{instance_id}/last_operation",
+            get(last_operation::instance_last_operation),
+        )
+        .route(
+            "/v2/service_instances/{instance_id}/service_bindings/{binding_id}",
+            get(bindings::get_binding)
+                .put(bindings::bind)
+                .delete(bindings::unbind),
+        )
+        .route(
+            "/v2/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation",
+            get(last_operation::binding_last_operation),
+        )
+        .with_state(state)
+        // The last route layer runs first: authentication, then the version check.
+        .route_layer(from_fn(headers::require_version))
+        .route_layer(from_fn_with_state(auth, auth::require))
+        .layer(DefaultBodyLimit::max(config.body_limit));
+    let probes = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(broker)
+        .route("/metrics", get(health::metrics).with_state(config.metrics))
+        .route("/openapi.json", get(openapi_document));
+    Ok(v2
+        .merge(probes)
+        .merge(Scalar::with_url("/docs", ApiDoc::openapi()))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(Some(http_metrics), observe::observe))
+        .layer(CatchPanicLayer::custom(panicked)))
+}
+
+async fn openapi_document() -> Response {
+    let mut response = openapi_json().into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, format!("no route {}", uri.path()))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} is not allowed on {}", method, uri.path()),
+    )
+}
+
+/// A bug must not leave the platform with an empty 500 (nor take the server down).
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::coded(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalError",
+        "the broker hit an internal error; the request may be retried",
+    )
+    .into_response()
+}

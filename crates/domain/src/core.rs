@@ -5,7 +5,9 @@ use std::sync::Arc;
 use crate::catalog::{Catalog, Plan};
 use crate::model::InstanceSpec;
 use crate::policy::OperationPolicy;
-use crate::ports::{Backend, BackendRegistry, Clock, SecretGenerator, StateStore};
+use crate::ports::{
+    Backend, BackendRegistry, Clock, ParameterSchemas, SecretGenerator, StateStore,
+};
 
 pub struct Core {
     pub catalog: Arc<Catalog>,
@@ -13,6 +15,8 @@ pub struct Core {
     pub backends: BackendRegistry,
     pub clock: Arc<dyn Clock>,
     pub secrets: Arc<dyn SecretGenerator>,
+    /// Checks request parameters against the plans' JSON schemas.
+    pub parameter_schemas: Arc<dyn ParameterSchemas>,
     pub policy: OperationPolicy,
 }
 
@@ -37,6 +41,27 @@ impl Core {
 }
 
 impl Core {
+    /// Checks `parameters` against `schema` when the plan has one; the error names the field.
+    pub(crate) fn check_parameters(
+        &self,
+        plan: &Plan,
+        which: &str,
+        schema: Option<&serde_json::Value>,
+        parameters: &crate::model::JsonObject,
+    ) -> Result<(), crate::usecases::BrokerError> {
+        let Some(schema) = schema else {
+            return Ok(());
+        };
+        self.parameter_schemas
+            .validate(schema, parameters)
+            .map_err(|why| {
+                crate::usecases::BrokerError::BadRequest(format!(
+                    "parameters do not match plan {}'s {which} schema: {why}",
+                    plan.id
+                ))
+            })
+    }
+
     /// A new in-flight operation, due now, with its deadline from the plan or the policy.
     pub(crate) fn new_operation(
         &self,

@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::backend::TestBackend;
 use crate::clock::{CountingSecrets, ManualClock};
+use crate::parameters::AcceptAllParameters;
 
 pub const ASYNC_SERVICE: &str = "svc-async";
 /// Asynchronous backend, updateable, maintenance version 1.0.0.
@@ -92,6 +93,7 @@ impl TestWorld {
                 .with("sync", sync_backend.clone()),
             clock: clock.clone() as Arc<dyn Clock>,
             secrets: Arc::new(CountingSecrets::default()),
+            parameter_schemas: Arc::new(AcceptAllParameters),
             policy,
         });
         Self {

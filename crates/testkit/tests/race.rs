@@ -30,6 +30,7 @@ fn core(store: Arc<dyn StateStore>, backend: Arc<TestBackend>) -> Arc<Core> {
             .with("sync", backend),
         clock: Arc::new(system_clock()) as Arc<dyn Clock>,
         secrets: Arc::new(CountingSecrets::default()),
+        parameter_schemas: Arc::new(pgbroker_testkit::parameters::AcceptAllParameters),
         policy: OperationPolicy {
             lease: Duration::from_secs(5),
             backoff_base: Duration::from_millis(10),

@@ -2,6 +2,7 @@
 
 mod backend;
 mod clock;
+mod parameters;
 mod secrets;
 mod store;
 
@@ -10,5 +11,6 @@ pub use backend::{
     UnbindRequest,
 };
 pub use clock::{Clock, SystemClock};
+pub use parameters::ParameterSchemas;
 pub use secrets::SecretGenerator;
 pub use store::{StateStore, StoreError, Write};

@@ -48,6 +48,12 @@ impl Broker {
                 plan.id
             )));
         }
+        core.check_parameters(
+            plan,
+            "binding_create",
+            plan.schemas.binding_create.as_ref(),
+            &cmd.spec.parameters,
+        )?;
         let plan = plan.clone();
         for _ in 0..2 {
             let instance = core

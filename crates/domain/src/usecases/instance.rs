@@ -85,6 +85,12 @@ impl Broker {
                 .plan(&cmd.spec.service_id, &cmd.spec.plan_id)
                 .map_err(|e| BrokerError::BadRequest(e.to_string()))?;
             check_maintenance(plan, cmd.spec.maintenance_version.as_deref())?;
+            core.check_parameters(
+                plan,
+                "instance_create",
+                plan.schemas.instance_create.as_ref(),
+                &cmd.spec.parameters,
+            )?;
             let (_, backend) = core
                 .plan_and_backend(&cmd.spec)
                 .map_err(BrokerError::Unavailable)?;
@@ -194,6 +200,14 @@ impl Broker {
             )));
         }
         check_maintenance(target_plan, cmd.maintenance_version.as_deref())?;
+        if let Some(parameters) = &cmd.parameters {
+            core.check_parameters(
+                target_plan,
+                "instance_update",
+                target_plan.schemas.instance_update.as_ref(),
+                parameters,
+            )?;
+        }
         let mut target = instance.spec.clone();
         target.plan_id = target_plan.id.clone();
         if let Some(changes) = &cmd.parameters {

@@ -7,6 +7,7 @@
 
 mod bind;
 mod error;
+mod fetch;
 mod instance;
 mod last_operation;
 mod launch;

@@ -1,0 +1,88 @@
+//! Thin handlers: parse the request, call a use case of the [`Broker`], map the result.
+
+pub mod bindings;
+pub mod catalog;
+pub mod instances;
+pub mod last_operation;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use pgbroker_domain::{Broker, OperationId, PlanId, ServiceId};
+use serde::Serialize;
+
+use crate::error::ApiError;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct OsbState {
+    pub broker: Arc<Broker>,
+    /// `GET /v2/catalog`, rendered once: the catalog does not change while the broker runs.
+    pub catalog_json: Bytes,
+}
+
+/// A JSON response with a status.
+pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => {
+            let mut response = (status, bytes).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(e) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("rendering the response failed: {e}"),
+        )
+        .into_response(),
+    }
+}
+
+/// Optional `service_id`/`plan_id` of a query must name a plan of the catalog.
+pub(crate) fn check_catalog_ids(
+    broker: &Broker,
+    service_id: Option<&ServiceId>,
+    plan_id: Option<&PlanId>,
+) -> Result<(), ApiError> {
+    let catalog = &broker.core().catalog;
+    match (service_id, plan_id) {
+        (Some(service), Some(plan)) => catalog
+            .plan(service, plan)
+            .map(|_| ())
+            .map_err(|e| ApiError::bad_request(e.to_string())),
+        (Some(service), None) => catalog.service(service).map(|_| ()).ok_or_else(|| {
+            ApiError::bad_request(format!("service_id {service} is not in the catalog"))
+        }),
+        (None, Some(plan)) => catalog
+            .services()
+            .iter()
+            .any(|s| s.plans.iter().any(|p| &p.id == plan))
+            .then_some(())
+            .ok_or_else(|| ApiError::bad_request(format!("plan_id {plan} is not in the catalog"))),
+        (None, None) => Ok(()),
+    }
+}
+
+/// The `operation` query value: this broker only hands out UUIDs.
+pub(crate) fn operation_id(raw: Option<&str>) -> Result<Option<OperationId>, ApiError> {
+    raw.map(|raw| {
+        raw.parse()
+            .map_err(|e| ApiError::bad_request(format!("query parameter operation: {e}")))
+    })
+    .transpose()
+}
+
+/// `Retry-After` in whole seconds, at least one.
+pub(crate) fn retry_after(response: &mut Response, after: Option<Duration>) {
+    if let Some(after) = after {
+        let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The OSB headers: `X-Broker-API-Version` (required, at least 2.13), `X-Broker-API-Request-Identity`
+//! (echoed, and in every log line of the request) and `X-Broker-API-Originating-Identity`
+//! (parsed and recorded with the operation for audit).
+
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::error::ApiError;
+
+pub const API_VERSION: HeaderName = HeaderName::from_static("x-broker-api-version");
+pub const REQUEST_IDENTITY: HeaderName = HeaderName::from_static("x-broker-api-request-identity");
+pub const ORIGINATING_IDENTITY: HeaderName =
+    HeaderName::from_static("x-broker-api-originating-identity");
+
+/// Oldest API version served: 2.13 introduced what the broker relies on (maintenance_info,
+/// context everywhere).
+pub const MIN_VERSION: (u32, u32) = (2, 13);
+/// The version this broker implements.
+pub const VERSION: &str = "2.17";
+
+/// `major.minor` of an `X-Broker-API-Version` value.
+pub fn parse_version(raw: &str) -> Option<(u32, u32)> {
+    let (major, minor) = raw.trim().split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// Middleware: 412 unless the platform speaks a version this broker serves.
+pub async fn require_version(req: Request, next: Next) -> Response {
+    let raw = req.headers().get(API_VERSION).map(|v| v.to_str());
+    let problem = match raw {
+        None => Some(format!(
+            "the X-Broker-API-Version header is required (this broker implements {VERSION})"
+        )),
+        Some(Err(_)) => Some("X-Broker-API-Version is not valid text".to_string()),
+        Some(Ok(value)) => match parse_version(value) {
+            None => Some(format!(
+                "X-Broker-API-Version {value:?} is not a version (expected major.minor, e.g. {VERSION})"
+            )),
+            Some((major, minor)) if major != MIN_VERSION.0 || minor < MIN_VERSION.1 => {
+                Some(format!(
+                    "X-Broker-API-Version {value} is not supported: this broker serves 2.{}..={VERSION}",
+                    MIN_VERSION.1
+                ))
+            }
+            Some(_) => None,
+        },
+    };
+    match problem {
+        None => next.run(req).await,
+        Some(description) => {
+            ApiError::new(StatusCode::PRECONDITION_FAILED, description).into_response()
+        }
+    }
+}
+
+/// The request identity of a request: the platform's, or one made up for the logs.
+pub fn request_identity(req: &Request) -> (String, bool) {
+    match req
+        .headers()
+        .get(REQUEST_IDENTITY)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+    {
+        Some(id) => (id.chars().take(128).collect(), true),
+        None => (uuid::Uuid::new_v4().to_string(), false),
+    }
+}
+
+/// `X-Broker-API-Originating-Identity`, as recorded for audit: `{"platform": .., "value": {..}}`.
+pub struct OriginatingIdentity(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for OriginatingIdentity {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(raw) = parts.headers.get(ORIGINATING_IDENTITY) else {
+            return Ok(Self(None));
+        };
+        let bad = |why: &str| {
+            ApiError::bad_request(format!(
+                "X-Broker-API-Originating-Identity: {why} (expected \"<platform> <base64 of a JSON object>\")"
+            ))
+        };
+        let raw = raw.to_str().map_err(|_| bad("not valid text"))?;
+        let (platform, encoded) = raw
+            .trim()
+            .split_once(' ')
+            .ok_or_else(|| bad("no space between platform and value"))?;
+        if platform.is_empty() {
+            return Err(bad("the platform is empty"));
+        }
+        let decoded = STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| bad("the value is not base64"))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&decoded).map_err(|_| bad("the value is not JSON"))?;
+        if !value.is_object() {
+            return Err(bad("the value is not a JSON object"));
+        }
+        let record = serde_json::json!({"platform": platform, "value": value});
+        Ok(Self(Some(record.to_string())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse() {
+        assert_eq!(parse_version("2.17"), Some((2, 17)));
+        assert_eq!(parse_version(" 2.13 "), Some((2, 13)));
+        assert_eq!(parse_version("2"), None);
+        assert_eq!(parse_version("two.x"), None);
+    }
+}

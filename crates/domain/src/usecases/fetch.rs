@@ -1,0 +1,49 @@
+//! Fetching an instance or binding as the OSB spec defines it: something still being created (or
+//! whose creation failed) does not exist yet for the platform, and an instance under update
+//! cannot be fetched until the update ends.
+
+use crate::ids::{BindingId, InstanceId};
+use crate::model::{Binding, BindingState, Instance, InstanceState};
+use crate::operation::OperationKind;
+
+use super::instance::concurrency;
+use super::{Broker, BrokerError};
+
+impl Broker {
+    /// OSB `GET /v2/service_instances/{id}`: NotFound while provisioning or after a failed
+    /// provision, Concurrency while an update is in flight.
+    pub async fn fetch_instance(&self, id: &InstanceId) -> Result<Instance, BrokerError> {
+        let instance = self.instance(id).await?;
+        match instance.state {
+            InstanceState::Provisioning | InstanceState::Failed => {
+                return Err(BrokerError::NotFound(format!(
+                    "instance {id} is not provisioned (it is {})",
+                    instance.state.as_str()
+                )));
+            }
+            InstanceState::Ready | InstanceState::Deprovisioning => {}
+        }
+        if let Some(in_flight) = self.core.store.operation_in_flight(id).await?
+            && in_flight.kind == OperationKind::Update
+        {
+            return Err(concurrency(id, &in_flight));
+        }
+        Ok(instance)
+    }
+
+    /// OSB `GET .../service_bindings/{id}`: NotFound while binding or after a failed bind.
+    pub async fn fetch_binding(
+        &self,
+        instance_id: &InstanceId,
+        id: &BindingId,
+    ) -> Result<Binding, BrokerError> {
+        let binding = self.binding(instance_id, id).await?;
+        match binding.state {
+            BindingState::Binding | BindingState::Failed => Err(BrokerError::NotFound(format!(
+                "binding {id} of instance {instance_id} is not bound (it is {})",
+                binding.state.as_str()
+            ))),
+            BindingState::Ready | BindingState::Unbinding => Ok(binding),
+        }
+    }
+}
