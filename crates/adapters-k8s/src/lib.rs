@@ -1,1 +1,20 @@
-//! CloudNativePG backend and Kubernetes helpers. Built in the CloudNativePG backend issue.
+//! The CloudNativePG backend: a CNPG `Cluster` per service instance (with pooler, monitoring,
+//! backups and load balancer as the plan and settings say) and a `DatabaseRole` with a
+//! broker-made password Secret per binding, all written by server-side apply and watched
+//! through one cache of Clusters.
+
+mod backend;
+mod cache;
+pub mod client;
+pub mod kinds;
+pub mod labels;
+pub mod manifests;
+pub mod names;
+pub mod plan;
+pub mod quantity;
+pub mod settings;
+pub mod status;
+
+pub use backend::CnpgBackend;
+pub use plan::{PlanError, PlanSettings};
+pub use settings::{CnpgSettings, SettingsError};

@@ -1,0 +1,129 @@
+//! Bind: a password Secret and a DatabaseRole per binding; done once CNPG applied the role.
+//! Unbind: delete both, the role first (its finalizer drops the PostgreSQL role).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use pgbroker_domain::Credentials;
+use pgbroker_domain::ports::{BindRequest, Step, StepFailure, UnbindRequest};
+use serde_json::Value;
+use tracing::info;
+
+use super::CnpgBackend;
+use super::credentials::{Endpoints, credentials};
+use super::provision::not_applied;
+use crate::client::ApiError;
+use crate::kinds::Kind;
+use crate::labels::Owner;
+use crate::manifests::{database_role, password_secret};
+use crate::names::{BindingNames, InstanceNames};
+use crate::plan::desired;
+use crate::status::{Readiness, cluster_readiness};
+
+impl CnpgBackend {
+    pub(super) async fn bind_step(&self, req: &BindRequest) -> Result<Step<Credentials>, ApiError> {
+        let desired = match desired(&self.settings, &req.plan, &req.instance.parameters) {
+            Ok(d) => d,
+            Err(e) => return Ok(Step::Failed(StepFailure::permanent(e.to_string()))),
+        };
+        let names = InstanceNames::new(&self.settings, &req.instance_id);
+        let binding = BindingNames::new(&names, &req.binding_id);
+        let ns = names.namespace.as_str();
+        let cache = self.cache().await?;
+        match cache.get(ns, &names.cluster).map(|c| cluster_readiness(&c)) {
+            None => {
+                return Ok(Step::Failed(StepFailure::permanent(format!(
+                    "the instance's Cluster {ns}/{} does not exist",
+                    names.cluster
+                ))));
+            }
+            Some(Readiness::Progressing(text)) => return Ok(Step::in_progress(text, self.poll())),
+            Some(Readiness::Failed(text)) => {
+                return Ok(Step::Failed(StepFailure::permanent(text)));
+            }
+            Some(Readiness::Ready) => {}
+        }
+        let owner = Owner {
+            backend: &self.name,
+            instance_id: &req.instance_id,
+            spec: &req.instance,
+            binding_id: Some(&req.binding_id),
+        };
+        let secrets = self.objects(Kind::Secret, ns).await?;
+        let roles = self.objects(Kind::DatabaseRole, ns).await?;
+        secrets
+            .apply(&password_secret(&names, &binding, owner, &req.password))
+            .await?;
+        roles.apply(&database_role(&names, &binding, owner)).await?;
+        let role = roles.get(&binding.object).await?;
+        if let Some(waiting) = role.as_ref().and_then(not_applied) {
+            return Ok(Step::in_progress(
+                format!("CloudNativePG: role {} {waiting}", binding.role),
+                self.poll(),
+            ));
+        }
+        let Some(ca_cert) = secrets
+            .get(&names.ca_secret())
+            .await?
+            .as_ref()
+            .and_then(|s| s.pointer("/data/ca.crt"))
+            .and_then(Value::as_str)
+            .and_then(|b64| STANDARD.decode(b64).ok())
+            .and_then(|pem| String::from_utf8(pem).ok())
+        else {
+            return Ok(Step::in_progress(
+                format!(
+                    "waiting for CloudNativePG's CA secret {}",
+                    names.ca_secret()
+                ),
+                self.poll(),
+            ));
+        };
+        let load_balancer = if desired.plan.load_balancer {
+            self.objects(Kind::Service, ns)
+                .await?
+                .get(&names.load_balancer())
+                .await?
+                .as_ref()
+                .and_then(|s| s.pointer("/status/loadBalancer/ingress/0"))
+                .and_then(|i| i.get("hostname").or_else(|| i.get("ip")))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        } else {
+            None
+        };
+        info!(instance_id = %req.instance_id, binding_id = %req.binding_id, role = %binding.role, "binding role applied");
+        Ok(Step::Done(credentials(
+            &names,
+            &binding,
+            &req.password,
+            &self.settings.sslmode,
+            &Endpoints {
+                pooler: desired.pooler().is_some(),
+                load_balancer,
+                ca_cert,
+            },
+        )))
+    }
+
+    pub(super) async fn unbind_step(&self, req: &UnbindRequest) -> Result<Step<()>, ApiError> {
+        let names = InstanceNames::new(&self.settings, &req.instance_id);
+        let binding = BindingNames::new(&names, &req.binding_id);
+        let ns = names.namespace.as_str();
+        let roles = self.objects(Kind::DatabaseRole, ns).await?;
+        if !roles.delete(&binding.object).await? {
+            return Ok(Step::in_progress(
+                format!("CloudNativePG: dropping role {}", binding.role),
+                self.poll(),
+            ));
+        }
+        let secrets = self.objects(Kind::Secret, ns).await?;
+        if !secrets.delete(&binding.object).await? {
+            return Ok(Step::in_progress(
+                format!("deleting password secret {}", binding.object),
+                self.poll(),
+            ));
+        }
+        info!(instance_id = %req.instance_id, binding_id = %req.binding_id, "binding removed");
+        Ok(Step::Done(()))
+    }
+}

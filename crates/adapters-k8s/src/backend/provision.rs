@@ -1,0 +1,303 @@
+//! Provision and update: apply the instance's objects once per operation, then read readiness
+//! from the cluster cache until CNPG reports the cluster healthy.
+
+use std::collections::BTreeMap;
+
+use pgbroker_domain::ports::{InstanceRequest, ProvisionOutput, Step, StepFailure};
+use serde_json::Value;
+use tracing::info;
+
+use super::CnpgBackend;
+use crate::cache::ClusterCache;
+use crate::client::ApiError;
+use crate::kinds::Kind;
+use crate::labels::{OPERATION, Owner, POSTGRES_VERSION};
+use crate::manifests::InstanceManifests;
+use crate::names::{InstanceNames, cluster_name};
+use crate::plan::{Desired, InstanceParameters, desired};
+use crate::quantity;
+use crate::settings::NamespaceMode;
+use crate::status::{Readiness, cluster_readiness};
+
+fn permanent<T>(why: impl Into<String>) -> Step<T> {
+    Step::Failed(StepFailure::permanent(why))
+}
+
+/// Whether the cached Cluster shows this operation's apply.
+fn applied_by(cluster: Option<&Value>, req: &InstanceRequest) -> bool {
+    cluster
+        .and_then(|c| c.pointer("/metadata/annotations"))
+        .and_then(|a| a.get(OPERATION))
+        .and_then(Value::as_str)
+        == Some(req.operation_id.to_string().as_str())
+}
+
+impl CnpgBackend {
+    pub(super) async fn provision_step(
+        &self,
+        req: &InstanceRequest,
+    ) -> Result<Step<ProvisionOutput>, ApiError> {
+        let desired = match desired(&self.settings, &req.plan, &req.spec.parameters) {
+            Ok(d) => d,
+            Err(e) => return Ok(permanent(e.to_string())),
+        };
+        let names = InstanceNames::new(&self.settings, &req.instance_id);
+        let cache = self.cache().await?;
+        let cached = cache.get(&names.namespace, &names.cluster);
+        if !applied_by(cached.as_ref(), req) {
+            self.apply_instance(req, &desired, &names, Vec::new())
+                .await?;
+            info!(instance_id = %req.instance_id, cluster = %names.cluster, namespace = %names.namespace, "instance objects applied");
+        }
+        Ok(match self.readiness(cache, req, &names, &desired).await? {
+            Step::Done(()) => Step::Done(ProvisionOutput::default()),
+            Step::InProgress {
+                description,
+                retry_after,
+            } => Step::InProgress {
+                description,
+                retry_after,
+            },
+            Step::Failed(f) => Step::Failed(f),
+        })
+    }
+
+    pub(super) async fn update_step(&self, req: &InstanceRequest) -> Result<Step<()>, ApiError> {
+        let desired = match desired(&self.settings, &req.plan, &req.spec.parameters) {
+            Ok(d) => d,
+            Err(e) => return Ok(permanent(e.to_string())),
+        };
+        let names = InstanceNames::new(&self.settings, &req.instance_id);
+        let cache = self.cache().await?;
+        let cached = cache.get(&names.namespace, &names.cluster);
+        if !applied_by(cached.as_ref(), req) {
+            let current = match cached {
+                Some(c) => c,
+                None => match self
+                    .objects(Kind::Cluster, &names.namespace)
+                    .await?
+                    .get(&names.cluster)
+                    .await?
+                {
+                    Some(c) => c,
+                    None => {
+                        return Ok(permanent(format!(
+                            "the instance's Cluster {}/{} does not exist",
+                            names.namespace, names.cluster
+                        )));
+                    }
+                },
+            };
+            let previous: InstanceParameters = req
+                .previous
+                .as_ref()
+                .and_then(|p| serde_json::from_value(Value::Object(p.parameters.clone())).ok())
+                .unwrap_or_default();
+            if let Some(why) = refuse_update(&current, &previous, &desired) {
+                return Ok(permanent(why));
+            }
+            let dropped = previous
+                .extensions
+                .into_iter()
+                .filter(|e| !desired.extensions.contains(e))
+                .collect();
+            self.apply_instance(req, &desired, &names, dropped).await?;
+            info!(instance_id = %req.instance_id, cluster = %names.cluster, "instance objects updated");
+        }
+        self.readiness(cache, req, &names, &desired).await
+    }
+
+    async fn apply_instance(
+        &self,
+        req: &InstanceRequest,
+        desired: &Desired,
+        names: &InstanceNames,
+        dropped_extensions: Vec<String>,
+    ) -> Result<(), ApiError> {
+        let manifests = InstanceManifests {
+            settings: &self.settings,
+            names,
+            owner: Owner {
+                backend: &self.name,
+                instance_id: &req.instance_id,
+                spec: &req.spec,
+                binding_id: None,
+            },
+            desired,
+            operation: req.operation_id,
+            restore_source: desired
+                .restore_from
+                .as_ref()
+                .map(|r| cluster_name(&self.settings.name_prefix, &r.instance_id)),
+            dropped_extensions,
+        };
+        let ns = &names.namespace;
+        if self.settings.namespace == NamespaceMode::PerInstance {
+            let client = self.connector.client().await?;
+            crate::client::Objects::new(client, Kind::Namespace, None)
+                .apply(&manifests.namespace())
+                .await?;
+        }
+        if let Some(creds) = self
+            .settings
+            .backup
+            .as_ref()
+            .and_then(|b| b.s3_credentials.as_ref())
+            && let Some(source_ns) = &creds.source_namespace
+        {
+            let source = self
+                .objects(Kind::Secret, source_ns)
+                .await?
+                .get(&creds.secret_name)
+                .await?;
+            let data: BTreeMap<String, Value> = source
+                .as_ref()
+                .and_then(|s| s.get("data"))
+                .and_then(Value::as_object)
+                .map(|m| m.clone().into_iter().collect())
+                .unwrap_or_default();
+            if data.is_empty() {
+                return Err(ApiError::Config(format!(
+                    "backup credentials secret {source_ns}/{} is missing or empty",
+                    creds.secret_name
+                )));
+            }
+            self.objects(Kind::Secret, ns)
+                .await?
+                .apply(&manifests.backup_credentials(&data))
+                .await?;
+        }
+        let extras = [
+            (Kind::ObjectStore, manifests.object_store()),
+            (Kind::PodMonitor, manifests.pod_monitor()),
+            (Kind::Pooler, manifests.pooler()),
+            (Kind::Database, manifests.database()),
+            (Kind::ScheduledBackup, manifests.scheduled_backup()),
+        ];
+        for (kind, manifest) in extras {
+            if let Some(m) = manifest {
+                self.objects(kind, ns).await?.apply(&m).await?;
+            }
+        }
+        if manifests.pooler().is_none() {
+            // A plan change away from HA drops the pooler (a no-op when there never was one).
+            self.objects(Kind::Pooler, ns)
+                .await?
+                .delete(&names.pooler())
+                .await?;
+        }
+        // Last: a cached Cluster with this operation's id means everything above is in place.
+        self.objects(Kind::Cluster, ns)
+            .await?
+            .apply(&manifests.cluster())
+            .await
+    }
+
+    async fn readiness(
+        &self,
+        cache: &ClusterCache,
+        req: &InstanceRequest,
+        names: &InstanceNames,
+        desired: &Desired,
+    ) -> Result<Step<()>, ApiError> {
+        let cached = cache.get(&names.namespace, &names.cluster);
+        let cluster = match cached {
+            Some(c) if applied_by(Some(&c), req) => c,
+            _ => {
+                return Ok(Step::in_progress(
+                    format!(
+                        "Cluster {}/{} submitted; waiting for CloudNativePG",
+                        names.namespace, names.cluster
+                    ),
+                    self.poll(),
+                ));
+            }
+        };
+        match cluster_readiness(&cluster) {
+            Readiness::Ready => {}
+            Readiness::Progressing(text) => return Ok(Step::in_progress(text, self.poll())),
+            Readiness::Failed(text) => return Ok(permanent(text)),
+        }
+        if !desired.extensions.is_empty() {
+            let database = format!("{}-{}", names.cluster, crate::manifests::APP_DATABASE);
+            let db = self
+                .objects(Kind::Database, &names.namespace)
+                .await?
+                .get(&database)
+                .await?;
+            if let Some(waiting) = db.as_ref().and_then(not_applied).or_else(|| {
+                db.is_none()
+                    .then(|| "waiting for the Database object to appear".to_string())
+            }) {
+                return Ok(Step::in_progress(
+                    format!("CloudNativePG: creating extensions: {waiting}"),
+                    self.poll(),
+                ));
+            }
+        }
+        Ok(Step::Done(()))
+    }
+}
+
+/// What keeps a Database or DatabaseRole from being applied, or `None` once it is.
+pub(super) fn not_applied(obj: &Value) -> Option<String> {
+    let applied = obj.pointer("/status/applied").and_then(Value::as_bool);
+    let observed = obj
+        .pointer("/status/observedGeneration")
+        .and_then(Value::as_i64);
+    let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64);
+    let current = match (observed, generation) {
+        (Some(o), Some(g)) => o >= g,
+        _ => true,
+    };
+    if applied == Some(true) && current {
+        return None;
+    }
+    Some(
+        obj.pointer("/status/message")
+            .and_then(Value::as_str)
+            .filter(|m| !m.is_empty())
+            .unwrap_or("not applied yet")
+            .to_string(),
+    )
+}
+
+/// Changes a plan update may not make, in words for the platform.
+fn refuse_update(
+    current: &Value,
+    previous: &InstanceParameters,
+    desired: &Desired,
+) -> Option<String> {
+    let have = current
+        .pointer("/spec/storage/size")
+        .and_then(Value::as_str);
+    if let Some(have) = have
+        && let (Some(h), Some(w)) = (
+            quantity::parse(have),
+            quantity::parse(&desired.plan.storage),
+        )
+        && w < h
+    {
+        return Some(format!(
+            "storage can only grow: the cluster has {have}, the new plan {}",
+            desired.plan.storage
+        ));
+    }
+    let major = current
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(POSTGRES_VERSION))
+        .and_then(Value::as_str)
+        .and_then(|v| v.parse::<u32>().ok());
+    if let Some(major) = major
+        && desired.major < major
+    {
+        return Some(format!(
+            "postgres_version cannot go down from {major} to {}",
+            desired.major
+        ));
+    }
+    if previous.restore_from != desired.restore_from {
+        return Some("restore_from can only be given when the instance is created".into());
+    }
+    None
+}

@@ -1,0 +1,209 @@
+//! The Kubernetes API as the backend uses it: a client made on first use, server-side apply with
+//! the field manager `pgbroker`, get and delete that treat "not found" as an answer, and errors
+//! that say which object failed and whether trying again can help.
+
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::{Client, Config};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use crate::kinds::Kind;
+use crate::settings::Connection;
+
+pub const FIELD_MANAGER: &str = "pgbroker";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("kubernetes client configuration: {0}")]
+    Config(String),
+    #[error("{verb} {kind} {target}: {status} {reason}: {message}")]
+    Refused {
+        verb: &'static str,
+        kind: &'static str,
+        target: String,
+        status: u16,
+        reason: String,
+        message: String,
+    },
+    #[error("{verb} {kind} {target}: {source}")]
+    Transport {
+        verb: &'static str,
+        kind: &'static str,
+        target: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl ApiError {
+    /// Conflicts, throttling, server errors and lost connections pass; a refused object does not.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Config(_) | Self::Transport { .. } => true,
+            Self::Refused { status, .. } => !matches!(status, 400 | 403 | 404 | 405 | 422),
+        }
+    }
+}
+
+/// Makes the client once, when first needed, so the backend can be built without a cluster.
+pub struct Connector {
+    connection: Connection,
+    client: OnceCell<Client>,
+}
+
+impl Connector {
+    pub fn new(connection: Connection) -> Self {
+        Self {
+            connection,
+            client: OnceCell::new(),
+        }
+    }
+
+    pub fn with_client(client: Client) -> Self {
+        Self {
+            connection: Connection::Infer,
+            client: OnceCell::new_with(Some(client)),
+        }
+    }
+
+    pub async fn client(&self) -> Result<Client, ApiError> {
+        self.client
+            .get_or_try_init(|| async {
+                let config = match &self.connection {
+                    Connection::Infer => Config::infer()
+                        .await
+                        .map_err(|e| ApiError::Config(e.to_string()))?,
+                    Connection::InCluster => {
+                        Config::incluster().map_err(|e| ApiError::Config(e.to_string()))?
+                    }
+                    Connection::Kubeconfig { path, context } => {
+                        let kubeconfig =
+                            kube::config::Kubeconfig::read_from(path).map_err(|e| {
+                                ApiError::Config(format!("kubeconfig {}: {e}", path.display()))
+                            })?;
+                        let options = kube::config::KubeConfigOptions {
+                            context: context.clone(),
+                            ..Default::default()
+                        };
+                        Config::from_custom_kubeconfig(kubeconfig, &options)
+                            .await
+                            .map_err(|e| ApiError::Config(e.to_string()))?
+                    }
+                };
+                Client::try_from(config).map_err(|e| ApiError::Config(e.to_string()))
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// Calls on one kind of object.
+pub struct Objects {
+    kind: Kind,
+    namespace: Option<String>,
+    api: Api<DynamicObject>,
+}
+
+impl Objects {
+    pub fn new(client: Client, kind: Kind, namespace: Option<&str>) -> Self {
+        let ar = kind.api_resource();
+        let api = match namespace {
+            Some(ns) if kind.is_namespaced() => Api::namespaced_with(client, ns, &ar),
+            _ => Api::all_with(client, &ar),
+        };
+        Self {
+            kind,
+            namespace: namespace.map(str::to_string),
+            api,
+        }
+    }
+
+    fn target(&self, name: &str) -> String {
+        match &self.namespace {
+            Some(ns) if self.kind.is_namespaced() => format!("{ns}/{name}"),
+            _ => name.to_string(),
+        }
+    }
+
+    fn error(&self, verb: &'static str, name: &str, e: kube::Error) -> ApiError {
+        match e {
+            kube::Error::Api(status) => ApiError::Refused {
+                verb,
+                kind: self.kind.kind(),
+                target: self.target(name),
+                status: status.code,
+                reason: status.reason.clone(),
+                message: status.message.clone(),
+            },
+            other => ApiError::Transport {
+                verb,
+                kind: self.kind.kind(),
+                target: self.target(name),
+                source: other,
+            },
+        }
+    }
+
+    /// Server-side apply of the fields in `manifest`; fields this manager set before and left
+    /// out now are removed, fields of other managers (CNPG's defaults) are kept.
+    pub async fn apply(&self, manifest: &Value) -> Result<(), ApiError> {
+        let name = manifest
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        self.api
+            .patch(&name, &params, &Patch::Apply(manifest))
+            .await
+            .map(drop)
+            .map_err(|e| self.error("apply", &name, e))
+    }
+
+    /// JSON merge patch, for the few fields the backend sets outside its applied manifests.
+    pub async fn merge(&self, name: &str, patch: &Value) -> Result<(), ApiError> {
+        self.api
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .map(drop)
+            .map_err(|e| self.error("patch", name, e))
+    }
+
+    pub async fn get(&self, name: &str) -> Result<Option<Value>, ApiError> {
+        match self.api.get_opt(name).await {
+            Ok(Some(obj)) => serde_json::to_value(obj)
+                .map(Some)
+                .map_err(|e| ApiError::Transport {
+                    verb: "get",
+                    kind: self.kind.kind(),
+                    target: self.target(name),
+                    source: kube::Error::SerdeError(e),
+                }),
+            Ok(None) => Ok(None),
+            Err(e) => Err(self.error("get", name, e)),
+        }
+    }
+
+    /// Names of the objects matching a label selector.
+    pub async fn names(&self, selector: &str) -> Result<Vec<String>, ApiError> {
+        let list = self
+            .api
+            .list(&ListParams::default().labels(selector))
+            .await
+            .map_err(|e| self.error("list", selector, e))?;
+        Ok(list
+            .items
+            .into_iter()
+            .filter_map(|o| o.metadata.name)
+            .collect())
+    }
+
+    /// Asks for deletion (dependents in the background); `true` when the object is gone already.
+    pub async fn delete(&self, name: &str) -> Result<bool, ApiError> {
+        match self.api.delete(name, &DeleteParams::background()).await {
+            Ok(_) => Ok(false),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(true),
+            Err(e) => Err(self.error("delete", name, e)),
+        }
+    }
+}
