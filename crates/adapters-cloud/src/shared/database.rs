@@ -1,0 +1,198 @@
+//! Provision and update: the owner group role, the database and its settings.
+
+use pgbroker_domain::ports::InstanceRequest;
+
+use super::error::StepError;
+use super::inspect;
+use super::request::{InstanceParameters, PlanSettings, parse};
+use super::run::Run;
+use super::sql::{Ident, Literal};
+use super::{InstanceNames, SharedServerBackend};
+
+fn literal(value: &str) -> Result<Literal, StepError> {
+    Literal::new(value).map_err(|e| StepError::Permanent(e.to_string()))
+}
+
+impl SharedServerBackend {
+    pub(crate) fn plan_settings(
+        &self,
+        req_plan: &pgbroker_domain::Plan,
+    ) -> Result<PlanSettings, StepError> {
+        parse(
+            &format!("plan {} settings", req_plan.name),
+            &req_plan.settings,
+        )
+        .map_err(StepError::Permanent)
+    }
+
+    /// The requested extensions, each checked against the allow-list.
+    fn extensions(&self, req: &InstanceRequest) -> Result<Vec<Ident>, StepError> {
+        let id = &req.instance_id;
+        let params: InstanceParameters = parse("parameters", &req.spec.parameters)
+            .map_err(|e| StepError::Permanent(format!("instance {id}: {e}")))?;
+        params
+            .extensions
+            .iter()
+            .map(|ext| {
+                if !self.settings.extensions.contains(ext) {
+                    let shown: String = ext.chars().take(40).collect();
+                    return Err(StepError::Permanent(format!(
+                        "instance {id}: extension {shown:?} is not allowed on backend {} (allowed: {})",
+                        self.name,
+                        self.settings.extensions.join(", ")
+                    )));
+                }
+                Ident::new(ext.as_str()).map_err(|e| StepError::Permanent(e.to_string()))
+            })
+            .collect()
+    }
+
+    pub(crate) async fn provision_step(&self, req: &InstanceRequest) -> Result<(), StepError> {
+        let id = &req.instance_id;
+        let plan = self.plan_settings(&req.plan)?;
+        let extensions = self.extensions(req)?;
+        let names = self.instance_names(id);
+        let mut run = match self.locate(id, &names).await? {
+            Some(server) => self.run(server),
+            None => self.place(req, &names).await?,
+        };
+        ensure_database(&mut run, id, &names.database, &names, &plan).await?;
+        configure_inside(&mut run, id, &names.database, &names.owner, &extensions).await
+    }
+
+    /// Creates the marked owner role on the least loaded server with room, under the placement lock.
+    async fn place(
+        &self,
+        req: &InstanceRequest,
+        names: &InstanceNames,
+    ) -> Result<Run<'_>, StepError> {
+        let id = &req.instance_id;
+        let sql = format!(
+            "CREATE ROLE {owner} NOLOGIN; COMMENT ON ROLE {owner} IS {marker}",
+            owner = names.owner,
+            marker = literal(&names.marker)?,
+        );
+        let mut full = Vec::new();
+        for server in self.candidates(id, &req.plan).await? {
+            let mut run = self.run(server);
+            let max = i64::from(server.settings.max_databases);
+            let doing = format!(
+                "instance {id}: creating owner role {} on server {}",
+                names.owner,
+                server.name()
+            );
+            if run.exec_placed(doing, max, &sql).await? {
+                return Ok(run);
+            }
+            full.push(format!("{} holds {max}", server.name()));
+        }
+        Err(StepError::Permanent(format!(
+            "instance {id}: every server that takes plan {} is full ({})",
+            req.plan.name,
+            full.join(", ")
+        )))
+    }
+
+    pub(crate) async fn update_step(&self, req: &InstanceRequest) -> Result<(), StepError> {
+        let id = &req.instance_id;
+        let plan = self.plan_settings(&req.plan)?;
+        let extensions = self.extensions(req)?;
+        let names = self.instance_names(id);
+        let server = self.locate(id, &names).await?.ok_or_else(|| {
+            StepError::Permanent(format!(
+                "instance {id}: not found on any server of backend {}",
+                self.name
+            ))
+        })?;
+        let mut run = self.run(server);
+        // Databases made for bindings get the new plan's limits too.
+        let admin = run.admin()?;
+        let databases = inspect::databases_of(&admin, names.owner.as_str())
+            .await
+            .map_err(|e| {
+                StepError::from_sqlx(format!("instance {id}: listing its databases"), &e)
+            })?;
+        for (database, _) in databases {
+            let database = Ident::new(database).map_err(|e| StepError::Permanent(e.to_string()))?;
+            ensure_database(&mut run, id, &database, &names, &plan).await?;
+        }
+        // Extensions are only added: dropping one could drop data.
+        configure_inside(&mut run, id, &names.database, &names.owner, &extensions).await
+    }
+}
+
+/// The database exists, is owned by the owner group, is closed to everyone else and has the
+/// plan's limits. Also used for the separate databases that bindings can ask for.
+pub(crate) async fn ensure_database(
+    run: &mut Run<'_>,
+    id: &pgbroker_domain::InstanceId,
+    database: &Ident,
+    names: &InstanceNames,
+    plan: &PlanSettings,
+) -> Result<(), StepError> {
+    let server = run.server.name().to_string();
+    let admin = run.admin()?;
+    let owner = inspect::database_owner(&admin, database.as_str())
+        .await
+        .map_err(|e| {
+            StepError::from_sqlx(format!("instance {id}: looking up database {database}"), &e)
+        })?;
+    match owner {
+        None => {
+            let doing = format!("instance {id}: creating database {database} on server {server}");
+            let sql = format!("CREATE DATABASE {database} OWNER {}", names.owner);
+            run.exec(doing, None, &sql).await?;
+        }
+        Some(owner) if owner == names.owner.as_str() => {}
+        Some(other) => {
+            return Err(StepError::Permanent(format!(
+                "instance {id}: database {database} on server {server} exists and belongs to role {other:?}, not to {}; refusing to touch it",
+                names.owner
+            )));
+        }
+    }
+    let limit = plan.connection_limit.map(i64::from).unwrap_or(-1);
+    let timeout = match plan.statement_timeout {
+        Some(t) => format!("SET statement_timeout = {}", t.millis),
+        None => "RESET statement_timeout".to_string(),
+    };
+    // One simple query is one implicit transaction: these apply together or not at all.
+    let sql = format!(
+        "COMMENT ON DATABASE {database} IS {marker};\n\
+         REVOKE ALL ON DATABASE {database} FROM PUBLIC;\n\
+         GRANT CONNECT, TEMPORARY ON DATABASE {database} TO {owner};\n\
+         ALTER DATABASE {database} WITH CONNECTION LIMIT {limit};\n\
+         ALTER DATABASE {database} {timeout}",
+        marker = literal(&names.marker)?,
+        owner = names.owner,
+    );
+    run.exec(
+        format!("instance {id}: setting up database {database} on server {server}"),
+        None,
+        &sql,
+    )
+    .await
+}
+
+/// Inside the database: the owner group owns the `public` schema (nobody else may create in
+/// it, as on PostgreSQL 15 and later) and the requested extensions exist.
+async fn configure_inside(
+    run: &mut Run<'_>,
+    id: &pgbroker_domain::InstanceId,
+    database: &Ident,
+    owner: &Ident,
+    extensions: &[Ident],
+) -> Result<(), StepError> {
+    let mut sql = format!(
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC;\nALTER SCHEMA public OWNER TO {owner};"
+    );
+    for ext in extensions {
+        sql.push_str(&format!("\nCREATE EXTENSION IF NOT EXISTS {ext};"));
+    }
+    run.exec(
+        format!("instance {id}: setting up schema and extensions in database {database}"),
+        Some(database),
+        &sql,
+    )
+    .await
+}

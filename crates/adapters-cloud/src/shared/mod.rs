@@ -1,0 +1,247 @@
+//! `SharedServerBackend`: each instance is a database, owned by a NOLOGIN group role, on one of
+//! a set of existing PostgreSQL servers; each binding is a LOGIN role in that group.
+//!
+//! Every step is a short list of idempotent statements (see `run`), each guarded by a look at
+//! the system catalogs, so running a step twice, or again after a crash half-way, converges.
+//! Roles and databases carry a comment (`pgbroker instance <id>`, ...) that marks them as the
+//! broker's: a step never touches a role or database of the same name that lacks the mark.
+
+mod credentials;
+mod database;
+mod deprovision;
+mod error;
+mod inspect;
+pub mod names;
+mod request;
+mod roles;
+mod run;
+mod server;
+pub mod settings;
+pub mod sql;
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use pgbroker_domain::ports::{
+    Backend, BindRequest, InstanceRequest, ProvisionOutput, Step, UnbindRequest,
+};
+use pgbroker_domain::{Credentials, InstanceId, OperationKind, Plan};
+
+pub use request::{BindParameters, InstanceParameters, PlanSettings};
+pub use settings::{
+    DeprovisionMode, NameSettings, ServerSettings, SettingsError, SharedSettings, SslMode,
+};
+
+use error::StepError;
+use run::Run;
+use server::Server;
+use sql::Ident;
+
+/// A backend that places databases on shared PostgreSQL servers.
+pub struct SharedServerBackend {
+    name: String,
+    settings: SharedSettings,
+    servers: Vec<Server>,
+    /// Fault injection: stop every step after this many statements.
+    interrupt_after: Mutex<Option<usize>>,
+}
+
+impl std::fmt::Debug for SharedServerBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedServerBackend")
+            .field("name", &self.name)
+            .field(
+                "servers",
+                &self.servers.iter().map(Server::name).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Names of an instance's objects.
+#[derive(Debug, Clone)]
+pub(crate) struct InstanceNames {
+    pub database: Ident,
+    pub owner: Ident,
+    pub marker: String,
+}
+
+impl SharedServerBackend {
+    /// Checks the settings; does not connect (that happens on the first step or check).
+    pub fn new(name: impl Into<String>, settings: SharedSettings) -> Result<Self, SettingsError> {
+        let urls = settings.check()?;
+        let servers = settings
+            .servers
+            .iter()
+            .cloned()
+            .zip(urls)
+            .map(|(s, url)| Server::new(s, url))
+            .collect();
+        Ok(Self {
+            name: name.into(),
+            settings,
+            servers,
+            interrupt_after: Mutex::new(None),
+        })
+    }
+
+    /// Fault injection for crash tests: every later step stops after `statements` statements
+    /// (as if the broker died there) and fails retryably; `None` switches it off.
+    pub fn interrupt_after(&self, statements: Option<usize>) {
+        if let Ok(mut limit) = self.interrupt_after.lock() {
+            *limit = statements;
+        }
+    }
+
+    fn limit(&self) -> Option<usize> {
+        self.interrupt_after.lock().ok().and_then(|l| *l)
+    }
+
+    pub(crate) fn instance_names(&self, id: &InstanceId) -> InstanceNames {
+        InstanceNames {
+            database: self.settings.names.database.render(id, None),
+            owner: self.settings.names.owner_role.render(id, None),
+            marker: inspect::instance_marker(id.as_str()),
+        }
+    }
+
+    /// The server holding the instance (found by its marked owner role), if any.
+    pub(crate) async fn locate(
+        &self,
+        id: &InstanceId,
+        names: &InstanceNames,
+    ) -> Result<Option<&Server>, StepError> {
+        for server in &self.servers {
+            let admin = server.admin()?;
+            let comment = inspect::role_comment(&admin, names.owner.as_str())
+                .await
+                .map_err(|e| {
+                    StepError::from_sqlx(
+                        format!("instance {id}: looking for it on server {}", server.name()),
+                        &e,
+                    )
+                })?;
+            match comment {
+                None => continue,
+                Some(c) if c == names.marker => return Ok(Some(server)),
+                Some(_) => {
+                    return Err(StepError::Permanent(format!(
+                        "instance {id}: role {} on server {} exists but is not marked as this instance's owner role; refusing to touch it",
+                        names.owner,
+                        server.name()
+                    )));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Servers that accept `plan`, fullest last.
+    pub(crate) async fn candidates(
+        &self,
+        id: &InstanceId,
+        plan: &Plan,
+    ) -> Result<Vec<&Server>, StepError> {
+        let mut loads = Vec::new();
+        let accepting: Vec<&Server> = self.servers.iter().filter(|s| s.accepts(plan)).collect();
+        for server in accepting {
+            let admin = server.admin()?;
+            let count: i64 = sqlx::query_scalar(inspect::INSTANCE_COUNT)
+                .fetch_one(&admin)
+                .await
+                .map_err(|e| {
+                    StepError::from_sqlx(
+                        format!(
+                            "instance {id}: counting instances on server {}",
+                            server.name()
+                        ),
+                        &e,
+                    )
+                })?;
+            let max = f64::from(server.settings.max_databases);
+            loads.push((count as f64 / max, server));
+        }
+        if loads.is_empty() {
+            return Err(StepError::Permanent(format!(
+                "instance {id}: no server of backend {} accepts plan {} ({}); see `plans` in the server settings",
+                self.name, plan.name, plan.id
+            )));
+        }
+        loads.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Ok(loads.into_iter().map(|(_, s)| s).collect())
+    }
+
+    fn run<'a>(&self, server: &'a Server) -> Run<'a> {
+        Run::new(server, self.limit())
+    }
+}
+
+fn done<T>(result: Result<T, StepError>) -> Step<T> {
+    match result {
+        Ok(value) => Step::Done(value),
+        Err(err) => Step::Failed(err.into()),
+    }
+}
+
+#[async_trait]
+impl Backend for SharedServerBackend {
+    fn completes_synchronously(&self, _kind: OperationKind) -> bool {
+        // A handful of DDL statements: every step finishes within a request.
+        true
+    }
+
+    async fn provision(&self, req: &InstanceRequest) -> Step<ProvisionOutput> {
+        done(
+            self.provision_step(req)
+                .await
+                .map(|()| ProvisionOutput::default()),
+        )
+    }
+
+    async fn update(&self, req: &InstanceRequest) -> Step<()> {
+        done(self.update_step(req).await)
+    }
+
+    async fn deprovision(&self, req: &InstanceRequest) -> Step<()> {
+        done(self.deprovision_step(req).await)
+    }
+
+    async fn bind(&self, req: &BindRequest) -> Step<Credentials> {
+        done(self.bind_step(req).await)
+    }
+
+    async fn unbind(&self, req: &UnbindRequest) -> Step<()> {
+        done(self.unbind_step(req).await)
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        if self.servers.is_empty() {
+            return Err(format!(
+                "backend {}: no servers configured; set backends.{}.settings.servers",
+                self.name, self.name
+            ));
+        }
+        let mut problems = Vec::new();
+        for server in &self.servers {
+            let result = match server.admin() {
+                Err(e) => Err(e.to_string()),
+                Ok(admin) => match inspect::admin_can_manage(&admin).await {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(
+                        "the admin role is neither superuser nor CREATEROLE and CREATEDB"
+                            .to_string(),
+                    ),
+                    Err(e) => Err(format!("cannot be reached: {e}")),
+                },
+            };
+            if let Err(why) = result {
+                problems.push(format!("server {}: {why}", server.name()));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Bind and unbind: a LOGIN role per binding, in the instance's owner group.
+//!
+//! A binding's sessions start as the owner group (`ALTER ROLE ... SET role`), so whatever one
+//! binding creates belongs to the group and every other binding of the instance can use it. If
+//! an application resets its role, default privileges still grant the group everything the
+//! binding creates, and unbinding hands such objects to the group.
+
+use pgbroker_domain::ports::{BindRequest, UnbindRequest};
+use pgbroker_domain::{BindingId, Credentials, InstanceId};
+
+use super::database::ensure_database;
+use super::error::StepError;
+use super::inspect;
+use super::names;
+use super::request::{BindParameters, parse};
+use super::run::{Run, Sessions};
+use super::sql::{Ident, Literal};
+use super::{InstanceNames, SharedServerBackend};
+
+fn literal(value: &str) -> Result<Literal, StepError> {
+    Literal::new(value).map_err(|e| StepError::Permanent(e.to_string()))
+}
+
+impl SharedServerBackend {
+    fn binding_role(&self, instance: &InstanceId, binding: &BindingId) -> Ident {
+        self.settings
+            .names
+            .binding_role
+            .render(instance, Some(binding))
+    }
+
+    pub(crate) async fn bind_step(&self, req: &BindRequest) -> Result<Credentials, StepError> {
+        let (id, binding) = (&req.instance_id, &req.binding_id);
+        let params: BindParameters = parse("bind parameters", &req.binding.parameters)
+            .map_err(|e| StepError::Permanent(format!("binding {binding}: {e}")))?;
+        params
+            .check()
+            .map_err(|e| StepError::Permanent(format!("binding {binding}: {e}")))?;
+        let plan = self.plan_settings(&req.plan)?;
+        let names = self.instance_names(id);
+        let server = self.locate(id, &names).await?.ok_or_else(|| {
+            StepError::Permanent(format!(
+                "binding {binding}: instance {id} has no database on any server of backend {}",
+                self.name
+            ))
+        })?;
+        let mut run = self.run(server);
+        let database = match &params.database {
+            Some(requested) => {
+                let database = names::extra_database(&names.database, requested);
+                ensure_database(&mut run, id, &database, &names, &plan).await?;
+                database
+            }
+            None => names.database.clone(),
+        };
+        let role = self.binding_role(id, binding);
+        let marker = inspect::binding_marker(id.as_str(), binding.as_str());
+        let admin = run.admin()?;
+        let existing = inspect::role_comment(&admin, role.as_str())
+            .await
+            .map_err(|e| {
+                StepError::from_sqlx(format!("binding {binding}: looking up role {role}"), &e)
+            })?;
+        let password = literal(req.password.expose())?;
+        let owner = &names.owner;
+        let session_role = literal(owner.as_str())?;
+        let sql = match existing {
+            None => format!(
+                "CREATE ROLE {role} LOGIN PASSWORD {password} IN ROLE {owner};\n\
+                 COMMENT ON ROLE {role} IS {marker};\n\
+                 ALTER ROLE {role} SET role = {session_role}",
+                marker = literal(&marker)?,
+            ),
+            // A retried bind: make sure the role is exactly as a first run leaves it.
+            Some(comment) if comment == marker => format!(
+                "ALTER ROLE {role} WITH LOGIN PASSWORD {password};\n\
+                 GRANT {owner} TO {role};\n\
+                 ALTER ROLE {role} SET role = {session_role}"
+            ),
+            Some(_) => {
+                return Err(StepError::Permanent(format!(
+                    "binding {binding}: role {role} on server {} exists but is not marked as this binding's role; refusing to touch it",
+                    server.name()
+                )));
+            }
+        };
+        run.exec(
+            format!("binding {binding}: creating login role {role}"),
+            None,
+            &sql,
+        )
+        .await?;
+        let sql = ["TABLES", "SEQUENCES", "FUNCTIONS", "TYPES", "SCHEMAS"]
+            .iter()
+            .map(|kind| {
+                format!("ALTER DEFAULT PRIVILEGES FOR ROLE {role} GRANT ALL ON {kind} TO {owner};")
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        run.exec(
+            format!("binding {binding}: default privileges in database {database}"),
+            Some(&database),
+            &sql,
+        )
+        .await?;
+        Ok(super::credentials::credentials(
+            server,
+            &database,
+            &role,
+            &req.password,
+        ))
+    }
+
+    pub(crate) async fn unbind_step(&self, req: &UnbindRequest) -> Result<(), StepError> {
+        let (id, binding) = (&req.instance_id, &req.binding_id);
+        let names = self.instance_names(id);
+        let Some(server) = self.locate(id, &names).await? else {
+            return Ok(());
+        };
+        let mut run = self.run(server);
+        let role = self.binding_role(id, binding);
+        let marker = inspect::binding_marker(id.as_str(), binding.as_str());
+        let admin = run.admin()?;
+        match inspect::role_comment(&admin, role.as_str())
+            .await
+            .map_err(|e| {
+                StepError::from_sqlx(format!("binding {binding}: looking up role {role}"), &e)
+            })? {
+            None => Ok(()),
+            Some(comment) if comment == marker => {
+                drop_binding_role(&mut run, id, &names, &role).await
+            }
+            Some(_) => Err(StepError::Permanent(format!(
+                "binding {binding}: role {role} on server {} is not marked as this binding's role; refusing to drop it",
+                server.name()
+            ))),
+        }
+    }
+}
+
+/// Cuts the role off (no new logins, open sessions ended), hands what it owns in the instance's
+/// databases to the owner group and drops it. Every statement is safe to repeat.
+pub(crate) async fn drop_binding_role(
+    run: &mut Run<'_>,
+    id: &InstanceId,
+    names: &InstanceNames,
+    role: &Ident,
+) -> Result<(), StepError> {
+    let admin = run.admin()?;
+    let exists = inspect::role_comment(&admin, role.as_str())
+        .await
+        .map_err(|e| StepError::from_sqlx(format!("instance {id}: looking up role {role}"), &e))?
+        .is_some();
+    if exists {
+        run.exec(
+            format!("instance {id}: disabling login of role {role}"),
+            None,
+            &format!("ALTER ROLE {role} NOLOGIN"),
+        )
+        .await?;
+    }
+    run.terminate(
+        format!("instance {id}: ending sessions of role {role}"),
+        Sessions::OfRole,
+        role,
+    )
+    .await?;
+    if exists {
+        let databases = inspect::databases_of(&admin, names.owner.as_str())
+            .await
+            .map_err(|e| {
+                StepError::from_sqlx(format!("instance {id}: listing its databases"), &e)
+            })?;
+        for (database, _) in databases {
+            let database = Ident::new(database).map_err(|e| StepError::Permanent(e.to_string()))?;
+            run.exec(
+                format!(
+                    "instance {id}: handing objects of role {role} in database {database} to {}",
+                    names.owner
+                ),
+                Some(&database),
+                &format!(
+                    "REASSIGN OWNED BY {role} TO {owner};\nDROP OWNED BY {role}",
+                    owner = names.owner
+                ),
+            )
+            .await?;
+        }
+    }
+    run.exec(
+        format!("instance {id}: dropping role {role}"),
+        None,
+        &format!("DROP ROLE IF EXISTS {role}"),
+    )
+    .await
+}
