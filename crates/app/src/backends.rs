@@ -12,7 +12,7 @@ use pgbroker_domain::ports::{Backend, BackendRegistry};
 use crate::config::BackendConfig;
 
 /// The backend kinds this build knows.
-pub const KINDS: &[&str] = &[];
+pub const KINDS: &[&str] = &["cloudnative-pg"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendsError {
@@ -42,8 +42,16 @@ pub fn build(configs: &BTreeMap<String, BackendConfig>) -> Result<BackendRegistr
 
 fn build_one(name: &str, config: &BackendConfig) -> Result<Arc<dyn Backend>, BackendsError> {
     // Adapters add their arm here: `"kind" => Arc::new(Adapter::new(name, settings(name, config)?)...)`.
-    #[allow(clippy::match_single_binding)]
     match config.kind.as_str() {
+        "cloudnative-pg" => {
+            let backend = pgbroker_adapters_k8s::CnpgBackend::new(name, settings(name, config)?)
+                .map_err(|e| BackendsError::Settings {
+                    name: name.to_string(),
+                    kind: config.kind.clone(),
+                    source: Box::new(e),
+                })?;
+            Ok(Arc::new(backend))
+        }
         _ => Err(BackendsError::UnknownKind {
             name: name.to_string(),
             kind: config.kind.clone(),
@@ -91,5 +99,29 @@ mod tests {
             err.starts_with("backend \"x\": unknown kind \"mainframe\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn cloudnative_pg_builds_without_a_cluster_and_names_bad_settings() {
+        let config = |settings: serde_json::Value| BackendConfig {
+            kind: "cloudnative-pg".to_string(),
+            settings: settings.as_object().cloned().unwrap_or_default(),
+        };
+        let ok = BTreeMap::from([("cnpg".to_string(), config(serde_json::json!({})))]);
+        assert!(build(&ok).is_ok_and(|r| r.get("cnpg").is_some()));
+        let typo = BTreeMap::from([(
+            "cnpg".to_string(),
+            config(serde_json::json!({"namespce": "x"})),
+        )]);
+        let err = build(&typo)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert_eq!(err, "backend \"cnpg\" (cloudnative-pg): invalid settings");
+        let bad = BTreeMap::from([(
+            "cnpg".to_string(),
+            config(serde_json::json!({"name_prefix": "1x"})),
+        )]);
+        assert!(build(&bad).is_err());
     }
 }
