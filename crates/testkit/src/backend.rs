@@ -32,6 +32,8 @@ struct State {
     calls_per_operation: BTreeMap<OperationId, usize>,
     active: HashSet<OperationId>,
     overlaps: Vec<OperationId>,
+    /// What `check` reports; `None` is reachable.
+    check_error: Option<String>,
 }
 
 pub struct TestBackend {
@@ -102,6 +104,11 @@ impl TestBackend {
             .get(&operation)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Makes `check` fail with `error` (or succeed again with `None`), as an unreachable backend would.
+    pub fn set_check_error(&self, error: Option<&str>) {
+        self.lock().check_error = error.map(str::to_string);
     }
 
     /// Operations that had a step start while another step of theirs was running.
@@ -203,6 +210,9 @@ impl Backend for TestBackend {
     }
 
     async fn check(&self) -> Result<(), String> {
-        Ok(())
+        match &self.lock().check_error {
+            Some(error) => Err(error.clone()),
+            None => Ok(()),
+        }
     }
 }
