@@ -153,28 +153,34 @@ impl NamePattern {
 /// `_` and 12 hex digits of the SHA-256 of the whole name, so that different long names stay
 /// different and the same name always maps to the same result.
 pub fn fit(name: &str) -> Ident {
-    let fitted = if name.len() <= MAX_IDENT_BYTES && !name.is_empty() {
-        name.to_string()
-    } else {
-        let digest = Sha256::digest(name.as_bytes());
-        let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        let mut cut = MAX_IDENT_BYTES - HASH_HEX - 1;
-        while !name.is_char_boundary(cut.min(name.len())) {
-            cut -= 1;
-        }
-        let prefix = &name[..cut.min(name.len())];
-        format!("{prefix}_{}", &hash[..HASH_HEX])
-    };
     // Non-empty and within the limit by construction; patterns and ids hold no NUL.
-    Ident::fitted(fitted)
+    Ident::fitted(shorten(name, MAX_IDENT_BYTES))
+}
+
+fn shorten(name: &str, max: usize) -> String {
+    if name.len() <= max && !name.is_empty() {
+        return name.to_string();
+    }
+    let digest = Sha256::digest(name.as_bytes());
+    let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let mut cut = (max - HASH_HEX - 1).min(name.len());
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}_{}", &name[..cut], &hash[..HASH_HEX])
 }
 
 /// The name a database or role gets when it is kept by a retaining deprovision: the original
-/// name, `_del_` and the first 8 hex digits of the deprovision operation, so a retried
-/// deprovision finds its own work and a later instance with the same id can be retained too.
+/// name (shortened if needed), `_del_` and the first 8 hex digits of the deprovision operation,
+/// so a retried deprovision finds its own work, a later instance with the same id can be
+/// retained too, and an administrator sees at a glance what was kept.
 pub fn retained(name: &Ident, operation: OperationId) -> Ident {
     let op = operation.as_uuid().simple().to_string();
-    fit(&format!("{}_del_{}", name.as_str(), &op[..8]))
+    let suffix = format!("_del_{}", &op[..8]);
+    Ident::fitted(format!(
+        "{}{suffix}",
+        shorten(name.as_str(), MAX_IDENT_BYTES - suffix.len())
+    ))
 }
 
 /// A separate database asked for by a bind parameter: the instance's database name, `_` and
@@ -252,6 +258,16 @@ mod tests {
         let p = NamePattern::parse("{instance}").unwrap_or_else(|e| panic!("{e}"));
         assert!(p.require(true, true).is_err());
         assert!(p.require(true, false).is_ok());
+    }
+
+    #[test]
+    fn retained_long_names_keep_the_marker() {
+        let long = fit(&"x".repeat(80));
+        let op = OperationId::from_uuid(uuid::Uuid::nil());
+        let kept = retained(&long, op);
+        assert_eq!(kept.as_str().len(), 63);
+        assert!(kept.as_str().ends_with("_del_00000000"), "{kept}");
+        assert_ne!(retained(&fit(&"x".repeat(81)), op), kept);
     }
 
     #[test]

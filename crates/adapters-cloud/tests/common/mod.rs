@@ -3,6 +3,8 @@
 //! every database and role with the tag when the test ends, also when it fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+pub mod snapshot;
+
 use std::str::FromStr;
 
 use pgbroker_adapters_cloud::{SharedServerBackend, SharedSettings};
