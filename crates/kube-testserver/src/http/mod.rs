@@ -1,0 +1,213 @@
+//! The HTTP front: one fallback handler that parses Kubernetes API paths, records the request,
+//! applies injected faults and dispatches to the store.
+
+mod discovery;
+pub(crate) mod path;
+mod resources;
+mod watch;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::faults::Faults;
+use crate::requests::{RequestLog, RequestRecord};
+use crate::store::Store;
+use path::Target;
+
+/// Everything a request handler needs.
+pub(crate) struct Shared {
+    pub store: Arc<Store>,
+    pub faults: Arc<Faults>,
+    pub log: Arc<RequestLog>,
+    pub addr: SocketAddr,
+    pub bookmark_interval: Duration,
+}
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new().fallback(handle).with_state(shared)
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let query: HashMap<String, String> = uri
+        .query()
+        .map(|q| serde_urlencoded_pairs(q).into_iter().collect())
+        .unwrap_or_default();
+    let target = path::parse(uri.path(), &shared.store.registry());
+    let mut record = describe(&method, &uri, &target, &query);
+    if let Some(status) = shared.faults.take(&record) {
+        record.status = status;
+        shared.log.push(record);
+        return error_response(&injected(status));
+    }
+    let response = match &target {
+        Target::Resource(t) => {
+            let request = resources::Request {
+                target: t,
+                method: &method,
+                query: &query,
+                headers: &headers,
+                body: &body,
+            };
+            resources::serve(&shared, request)
+        }
+        other => discovery::serve(&shared, other),
+    };
+    record.status = response.status().as_u16();
+    shared.log.push(record);
+    response
+}
+
+fn describe(
+    method: &Method,
+    uri: &Uri,
+    target: &Target,
+    query: &HashMap<String, String>,
+) -> RequestRecord {
+    let mut record = RequestRecord {
+        method: method.as_str().to_owned(),
+        path: uri.path().to_owned(),
+        query: uri.query().unwrap_or("").to_owned(),
+        verb: "get".into(),
+        group: String::new(),
+        version: String::new(),
+        resource: String::new(),
+        subresource: String::new(),
+        namespace: String::new(),
+        name: String::new(),
+        status: 0,
+    };
+    if let Target::Resource(t) = target {
+        let watching = query.get("watch").is_some_and(|w| w == "true" || w == "1");
+        record.verb = match (method.as_str(), t.name.is_some()) {
+            ("GET", true) => "get",
+            ("GET", false) if watching => "watch",
+            ("GET", false) => "list",
+            ("POST", _) => "create",
+            ("PUT", _) => "update",
+            ("PATCH", _) => "patch",
+            ("DELETE", true) => "delete",
+            ("DELETE", false) => "deletecollection",
+            _ => "unknown",
+        }
+        .into();
+        record.group = t.gvr.group.clone();
+        record.version = t.gvr.version.clone();
+        record.resource = t.gvr.plural.clone();
+        record.subresource = t.subresource.clone().unwrap_or_default();
+        record.namespace = t.namespace.clone().unwrap_or_default();
+        record.name = t.name.clone().unwrap_or_default();
+    }
+    record
+}
+
+fn injected(status: u16) -> ApiError {
+    let reason = match status {
+        409 => "Conflict",
+        429 => "TooManyRequests",
+        500 => "InternalError",
+        503 => "ServiceUnavailable",
+        504 => "Timeout",
+        _ => "Unknown",
+    };
+    ApiError::new(
+        status,
+        reason,
+        format!("injected fault: {reason} ({status})"),
+    )
+}
+
+pub(crate) fn json_response(status: u16, value: &Value) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (code, value.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+pub(crate) fn error_response(error: &ApiError) -> Response {
+    let mut response = json_response(error.code, &error.to_status());
+    if error.code == 429 {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("0"));
+    }
+    response
+}
+
+pub(crate) fn stream_response(body: Body) -> Response {
+    let mut response = Response::new(body);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// `a=b&c=d%20e` decoded (later duplicates win).
+fn serde_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decoding() {
+        let pairs = serde_urlencoded_pairs("labelSelector=a%3Db%2Cc+in+%28x%29&watch=true&x");
+        assert_eq!(pairs[0], ("labelSelector".into(), "a=b,c in (x)".into()));
+        assert_eq!(pairs[1], ("watch".into(), "true".into()));
+        assert_eq!(pairs[2], ("x".into(), String::new()));
+    }
+}

@@ -1,0 +1,174 @@
+//! Resource requests: get, list, watch, create, update, patch, delete, deletecollection.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, header};
+use axum::response::Response;
+use serde_json::Value;
+
+use super::path::ResourceTarget;
+use super::{Shared, error_response, json_response, watch};
+use crate::error::{ApiError, success_status};
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::store::meta;
+use crate::store::{
+    DeleteOptions, DeleteOutcome, ObjKey, PatchKind, Propagation, Subresource, WriteOptions,
+};
+
+pub(super) struct Request<'a> {
+    pub target: &'a ResourceTarget,
+    pub method: &'a Method,
+    pub query: &'a HashMap<String, String>,
+    pub headers: &'a HeaderMap,
+    pub body: &'a Bytes,
+}
+
+pub(super) fn serve(shared: &Shared, request: Request<'_>) -> Response {
+    match dispatch(shared, &request) {
+        Ok(response) => response,
+        Err(error) => error_response(&error),
+    }
+}
+
+fn dispatch(shared: &Shared, request: &Request<'_>) -> Result<Response, ApiError> {
+    let t = request.target;
+    let def = shared.store.resource(&t.gvr)?;
+    if def.namespaced != t.namespace.is_some()
+        && (t.name.is_some() || request.method != Method::GET)
+    {
+        return Err(ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        ));
+    }
+    let sub = match t.subresource.as_deref() {
+        None => Subresource::Main,
+        Some("status") if def.status_subresource => Subresource::Status,
+        Some(other) => {
+            return Err(ApiError::new(
+                404,
+                "NotFound",
+                format!("the server could not find the requested resource ({other})"),
+            ));
+        }
+    };
+    let q = |k: &str| request.query.get(k).map(String::as_str);
+    let opts = WriteOptions {
+        dry_run: q("dryRun").is_some_and(|d| d == "All"),
+        field_manager: q("fieldManager").map(str::to_owned),
+    };
+    let ns = t.namespace.as_deref();
+    let labels = LabelSelector::parse(q("labelSelector").unwrap_or(""))?;
+    let fields = FieldSelector::parse(q("fieldSelector").unwrap_or(""))?;
+    let store = &shared.store;
+    match (request.method.as_str(), &t.name) {
+        ("GET", Some(name)) => Ok(json_response(200, &store.get(&t.gvr, ns, name)?)),
+        ("GET", None) if q("watch").is_some_and(|w| w == "true" || w == "1") => {
+            watch::serve(shared, &def, ns, labels, fields, request.query)
+        }
+        ("GET", None) => Ok(json_response(
+            200,
+            &store.list(&t.gvr, ns, &labels, &fields)?,
+        )),
+        ("POST", None) => {
+            let body = parse_json(request.body)?;
+            Ok(json_response(201, &store.create(&t.gvr, ns, body, &opts)?))
+        }
+        ("PUT", Some(name)) => {
+            let body = parse_json(request.body)?;
+            let key = ObjKey::new(t.gvr.clone(), ns, name);
+            Ok(json_response(200, &store.replace(&key, body, sub, &opts)?))
+        }
+        ("PATCH", Some(name)) => {
+            let kind = patch_kind(request.headers, q("force"))?;
+            let key = ObjKey::new(t.gvr.clone(), ns, name);
+            let existed = store.get(&t.gvr, ns, name).is_ok();
+            let result = store.patch(&key, kind, request.body, sub, &opts)?;
+            Ok(json_response(if existed { 200 } else { 201 }, &result))
+        }
+        ("DELETE", Some(name)) => {
+            let options = delete_options(request)?;
+            let key = ObjKey::new(t.gvr.clone(), ns, name);
+            match store.delete(&key, &options)? {
+                DeleteOutcome::Pending(object) => Ok(json_response(200, &object)),
+                DeleteOutcome::Deleted(object) => Ok(json_response(
+                    200,
+                    &success_status(name, &t.gvr.group, &t.gvr.plural, meta::uid(&object)),
+                )),
+            }
+        }
+        ("DELETE", None) => {
+            let options = delete_options(request)?;
+            Ok(json_response(
+                200,
+                &store.delete_collection(&t.gvr, ns, &labels, &fields, &options)?,
+            ))
+        }
+        (method, _) => Err(ApiError::method_not_allowed(format!(
+            "{method} is not supported on {}",
+            request.target.gvr.qualified()
+        ))),
+    }
+}
+
+fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding request body: {e}")))
+}
+
+fn patch_kind(headers: &HeaderMap, force: Option<&str>) -> Result<PatchKind, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    match media {
+        "application/merge-patch+json" => Ok(PatchKind::Merge),
+        "application/json-patch+json" => Ok(PatchKind::Json),
+        "application/strategic-merge-patch+json" => Ok(PatchKind::Strategic),
+        "application/apply-patch+yaml" | "application/apply-patch+json" => Ok(PatchKind::Apply {
+            force: force.is_some_and(|f| f == "true"),
+        }),
+        other => Err(ApiError::unsupported_media_type(other)),
+    }
+}
+
+fn delete_options(request: &Request<'_>) -> Result<DeleteOptions, ApiError> {
+    let body: Value = if request.body.is_empty() {
+        Value::Null
+    } else {
+        parse_json(request.body)?
+    };
+    let policy = body
+        .get("propagationPolicy")
+        .and_then(Value::as_str)
+        .or_else(|| request.query.get("propagationPolicy").map(String::as_str));
+    let propagation = match policy {
+        None | Some("Background") => Propagation::Background,
+        Some("Foreground") => Propagation::Foreground,
+        Some("Orphan") => Propagation::Orphan,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown propagationPolicy {other:?}"
+            )));
+        }
+    };
+    let dry_run = body
+        .get("dryRun")
+        .and_then(Value::as_array)
+        .is_some_and(|d| d.iter().any(|v| v == "All"))
+        || request.query.get("dryRun").is_some_and(|d| d == "All");
+    let pre = |k: &str| {
+        body.pointer(&format!("/preconditions/{k}"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    Ok(DeleteOptions {
+        propagation,
+        precondition_uid: pre("uid"),
+        precondition_rv: pre("resourceVersion"),
+        dry_run,
+    })
+}

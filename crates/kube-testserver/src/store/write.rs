@@ -1,0 +1,414 @@
+//! Create, replace and patch: the API server's rules for what a write may change.
+
+use serde_json::{Value, json};
+
+use super::meta::{self, meta_mut};
+use super::{EventType, ObjKey, State};
+use crate::error::ApiError;
+use crate::registry::{CRD_GROUP, Gvr, ResourceDef};
+use crate::schema;
+
+/// Which part of an object a write addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subresource {
+    Main,
+    Status,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchKind {
+    Merge,
+    Json,
+    /// Strategic merge; applied as a JSON merge patch (what CRDs support).
+    Strategic,
+    /// Server-side apply.
+    Apply {
+        force: bool,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    pub dry_run: bool,
+    pub field_manager: Option<String>,
+}
+
+impl State {
+    pub fn create(
+        &mut self,
+        gvr: &Gvr,
+        namespace: Option<&str>,
+        body: Value,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        self.create_with_managed_fields(gvr, namespace, body, opts, None)
+    }
+
+    pub(super) fn create_with_managed_fields(
+        &mut self,
+        gvr: &Gvr,
+        namespace: Option<&str>,
+        mut body: Value,
+        opts: &WriteOptions,
+        managed_fields: Option<Value>,
+    ) -> Result<Value, ApiError> {
+        let def = self.resource(gvr)?;
+        check_type_meta(&def, &mut body)?;
+        let namespace = self.check_namespace(&def, namespace, &body)?;
+        let metadata = meta_mut(&mut body)
+            .ok_or_else(|| ApiError::bad_request("object is not a JSON object"))?;
+        if metadata
+            .get("resourceVersion")
+            .is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+        {
+            return Err(ApiError::bad_request(
+                "resourceVersion should not be set on objects to be created",
+            ));
+        }
+        let name = match metadata.get("name").and_then(Value::as_str) {
+            Some(name) if !name.is_empty() => name.to_owned(),
+            _ => match metadata.get("generateName").and_then(Value::as_str) {
+                Some(prefix) => format!("{prefix}{}", meta::random_suffix()),
+                None => {
+                    return Err(ApiError::invalid(
+                        &def.kind_group(),
+                        "",
+                        &[crate::error::FieldError {
+                            field: "metadata.name".into(),
+                            reason: "FieldValueRequired",
+                            detail: "Required value: name or generateName is required".into(),
+                        }],
+                    ));
+                }
+            },
+        };
+        meta::validate_name(&def.kind_group(), &name)?;
+        metadata.insert("name".into(), json!(name));
+        if let Some(ns) = &namespace {
+            metadata.insert("namespace".into(), json!(ns));
+        }
+        metadata.insert("uid".into(), json!(meta::new_uid()));
+        metadata.insert("creationTimestamp".into(), json!(meta::now()));
+        metadata.remove("deletionTimestamp");
+        match managed_fields {
+            Some(fields) => metadata.insert("managedFields".into(), fields),
+            None => metadata.remove("managedFields"),
+        };
+        if def.tracks_generation {
+            metadata.insert("generation".into(), json!(1));
+        }
+        let key = ObjKey::new(gvr.clone(), namespace.as_deref(), &name);
+        if self.objects.contains_key(&key) {
+            return Err(ApiError::already_exists(&gvr.qualified(), &name));
+        }
+        if def.status_subresource
+            && let Some(map) = body.as_object_mut()
+        {
+            map.remove("status");
+        }
+        if gvr.group.is_empty() && gvr.plural == "namespaces" {
+            body["status"] = json!({ "phase": "Active" });
+        }
+        self.commit(&def, &key, None, body, opts)
+    }
+
+    pub fn replace(
+        &mut self,
+        key: &ObjKey,
+        mut body: Value,
+        sub: Subresource,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        let def = self.resource(&key.gvr)?;
+        let existing = self.existing(&def, key)?;
+        check_type_meta(&def, &mut body)?;
+        let body_name = meta::name(&body);
+        if body_name != key.name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({})",
+                key.name
+            )));
+        }
+        let sent_rv = meta::resource_version(&body);
+        if !sent_rv.is_empty() && sent_rv != meta::resource_version(&existing) {
+            return Err(ApiError::conflict(
+                &key.gvr.qualified(),
+                &key.name,
+                "the object has been modified; please apply your changes to the latest version and try again",
+            ));
+        }
+        let new = merge_for_subresource(&def, &existing, body, sub);
+        self.commit(&def, key, Some(existing), new, opts)
+    }
+
+    pub fn patch(
+        &mut self,
+        key: &ObjKey,
+        kind: PatchKind,
+        body: &[u8],
+        sub: Subresource,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        let def = self.resource(&key.gvr)?;
+        if let PatchKind::Apply { force } = kind {
+            return self.apply(&def, key, body, sub, force, opts);
+        }
+        let existing = self.existing(&def, key)?;
+        let mut patched = existing.clone();
+        match kind {
+            PatchKind::Merge | PatchKind::Strategic => {
+                let patch: Value = serde_json::from_slice(body)
+                    .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+                json_patch::merge(&mut patched, &patch);
+            }
+            PatchKind::Json => {
+                let patch: json_patch::Patch = serde_json::from_slice(body).map_err(|e| {
+                    ApiError::bad_request(format!("error decoding JSON patch: {e}"))
+                })?;
+                json_patch::patch(&mut patched, &patch).map_err(|e| {
+                    ApiError::new(
+                        422,
+                        "Invalid",
+                        format!(
+                            "the server rejected our request due to an error in our request: {e}"
+                        ),
+                    )
+                })?;
+            }
+            PatchKind::Apply { .. } => {}
+        }
+        if meta::resource_version(&patched) != meta::resource_version(&existing) {
+            return Err(ApiError::conflict(
+                &key.gvr.qualified(),
+                &key.name,
+                "the object has been modified; please apply your changes to the latest version and try again",
+            ));
+        }
+        let new = merge_for_subresource(&def, &existing, patched, sub);
+        self.commit(&def, key, Some(existing), new, opts)
+    }
+
+    pub(super) fn existing(&self, def: &ResourceDef, key: &ObjKey) -> Result<Value, ApiError> {
+        self.objects
+            .get(key)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&def.gvr.qualified(), &key.name))
+    }
+
+    fn check_namespace(
+        &self,
+        def: &ResourceDef,
+        namespace: Option<&str>,
+        body: &Value,
+    ) -> Result<Option<String>, ApiError> {
+        if !def.namespaced {
+            return Ok(None);
+        }
+        let ns = namespace.ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{} is namespaced: a namespace is required",
+                def.gvr.qualified()
+            ))
+        })?;
+        if let Some(body_ns) = meta::meta_str(body, "namespace")
+            && !body_ns.is_empty()
+            && body_ns != ns
+        {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        if self.require_namespaces {
+            let ns_key = ObjKey::new(Gvr::new("", "v1", "namespaces"), None, ns);
+            match self.objects.get(&ns_key) {
+                None => return Err(ApiError::not_found("namespaces", ns)),
+                Some(n) if meta::is_deleting(n) => {
+                    return Err(ApiError::forbidden(format!(
+                        "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                        def.gvr.qualified(),
+                        meta::name(body)
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(Some(ns.to_owned()))
+    }
+
+    /// Validates, stamps and stores a write; a write that changes nothing is a no-op (no new
+    /// `resourceVersion`, no event); clearing the last finalizer of a deleting object removes it.
+    pub(super) fn commit(
+        &mut self,
+        def: &ResourceDef,
+        key: &ObjKey,
+        old: Option<Value>,
+        mut new: Value,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        if def.gvr.group.is_empty() && def.gvr.plural == "secrets" {
+            fold_string_data(&mut new);
+        }
+        if let Some(schema) = &def.schema {
+            schema::prune_and_default(schema, &mut new);
+            let errors = schema::validate_object(schema, &new);
+            if !errors.is_empty() {
+                return Err(ApiError::invalid(&def.kind_group(), &key.name, &errors));
+            }
+        }
+        if let Some(old) = &old {
+            if meta::same_content(old, &new) {
+                return Ok(old.clone());
+            }
+            let generation = meta::meta(old)
+                .and_then(|m| m.get("generation"))
+                .and_then(Value::as_i64);
+            if let (true, Some(generation)) = (def.tracks_generation, generation) {
+                let bumped = if meta::spec_part(old) == meta::spec_part(&new) {
+                    generation
+                } else {
+                    generation + 1
+                };
+                if let Some(m) = meta_mut(&mut new) {
+                    m.insert("generation".into(), json!(bumped));
+                }
+            }
+        }
+        if opts.dry_run {
+            return Ok(new);
+        }
+        let rv = self.next_rv();
+        if let Some(m) = meta_mut(&mut new) {
+            m.insert("resourceVersion".into(), json!(rv.to_string()));
+        }
+        if def.gvr.group == CRD_GROUP && def.gvr.plural == "customresourcedefinitions" {
+            self.registry
+                .register_crd(&new)
+                .map_err(ApiError::bad_request)?;
+        }
+        if meta::is_deleting(&new) && meta::finalizers(&new).is_empty() {
+            self.remove_object(key, new.clone(), old);
+            return Ok(new);
+        }
+        let event = if old.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
+        self.objects.insert(key.clone(), new.clone());
+        self.emit(key, event, &new, old);
+        Ok(new)
+    }
+}
+
+/// Fills `apiVersion`/`kind` when absent; rejects a body meant for another type.
+fn check_type_meta(def: &ResourceDef, body: &mut Value) -> Result<(), ApiError> {
+    let map = body
+        .as_object_mut()
+        .ok_or_else(|| ApiError::bad_request("object is not a JSON object"))?;
+    let expected = def.gvr.api_version();
+    match map.get("apiVersion").and_then(Value::as_str) {
+        Some(v) if v != expected => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({v}) does not match the expected API version ({expected})"
+            )));
+        }
+        _ => {
+            map.insert("apiVersion".into(), json!(expected));
+        }
+    }
+    match map.get("kind").and_then(Value::as_str) {
+        Some(k) if k != def.kind => {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                def.kind
+            )));
+        }
+        _ => {
+            map.insert("kind".into(), json!(def.kind));
+        }
+    }
+    Ok(())
+}
+
+/// What a write may change: a main write keeps the stored status (when there is a status
+/// subresource), a `/status` write changes only the status; server-owned metadata always stays.
+pub(super) fn merge_for_subresource(
+    def: &ResourceDef,
+    existing: &Value,
+    body: Value,
+    sub: Subresource,
+) -> Value {
+    let mut new = match sub {
+        Subresource::Status => {
+            let mut new = existing.clone();
+            match body.get("status") {
+                Some(status) => new["status"] = status.clone(),
+                None => {
+                    if let Some(m) = new.as_object_mut() {
+                        m.remove("status");
+                    }
+                }
+            }
+            new
+        }
+        Subresource::Main => {
+            let mut new = body;
+            if def.status_subresource {
+                match existing.get("status") {
+                    Some(status) => new["status"] = status.clone(),
+                    None => {
+                        if let Some(m) = new.as_object_mut() {
+                            m.remove("status");
+                        }
+                    }
+                }
+            }
+            new
+        }
+    };
+    if let (Some(old_meta), Some(new_meta)) = (meta::meta(existing).cloned(), meta_mut(&mut new)) {
+        for key in [
+            "name",
+            "namespace",
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "generation",
+            "managedFields",
+        ] {
+            match old_meta.get(key) {
+                Some(v) => new_meta.insert(key.into(), v.clone()),
+                None => new_meta.remove(key),
+            };
+        }
+        new_meta.insert(
+            "resourceVersion".into(),
+            old_meta
+                .get("resourceVersion")
+                .cloned()
+                .unwrap_or(Value::Null),
+        );
+    }
+    new
+}
+
+/// `stringData` is write-only: the API server folds it into base64 `data`.
+fn fold_string_data(secret: &mut Value) {
+    use base64::Engine;
+    let Some(map) = secret.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(strings)) = map.remove("stringData") else {
+        return;
+    };
+    let data = map.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    for (key, value) in strings {
+        let text = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_owned);
+        data[key] = json!(base64::engine::general_purpose::STANDARD.encode(text));
+    }
+}
