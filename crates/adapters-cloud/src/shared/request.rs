@@ -113,7 +113,14 @@ pub fn parse<T: for<'de> Deserialize<'de>>(
     what: &str,
     raw: &Map<String, Value>,
 ) -> Result<T, String> {
-    serde_json::from_value(Value::Object(raw.clone())).map_err(|e| format!("{what}: {e}"))
+    serde_path_to_error::deserialize(Value::Object(raw.clone())).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            format!("{what}: {}", e.inner())
+        } else {
+            format!("{what}: {path}: {}", e.inner())
+        }
+    })
 }
 
 #[cfg(test)]
