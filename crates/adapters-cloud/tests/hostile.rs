@@ -110,7 +110,7 @@ async fn hostile_name_patterns_and_long_ids_are_quoted_and_shortened() {
     });
     let fx = Fixture::from_settings(tag.clone(), settings);
     // The longest id the domain accepts (128 characters) makes names far over 63 bytes.
-    let id = InstanceId::parse(format!("{}", "Z.-_9".repeat(25) + "end")).unwrap();
+    let id = InstanceId::parse("Z.-_9".repeat(25) + "end").unwrap();
     let prov = instance_req(&id, json!({"extensions": ["uuid-ossp"]}));
     fx.provision(&prov).await;
     let creds = fx
