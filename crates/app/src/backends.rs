@@ -1,8 +1,6 @@
 //! Builds the configured backends. Each `kind` maps to one adapter, which reads its own `settings`.
 //! Building never connects: a backend that cannot be reached shows in its readiness check, so the
 //! broker still starts and serves the plans of the backends that work.
-// The serve command (OSB issue) is the first user; until it lands only the tests call this.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

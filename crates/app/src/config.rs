@@ -8,6 +8,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml, Yaml};
 use serde::{Deserialize, Serialize};
 
+use crate::secret_value::SecretValue;
 use crate::store_url::StoreUrl;
 
 /// Prefix of the environment variables that override the configuration.
@@ -39,6 +40,74 @@ pub struct Config {
     pub backends: BTreeMap<String, BackendConfig>,
     /// Log output.
     pub log: LogConfig,
+    /// The HTTP server of `pgbroker serve`.
+    pub server: ServerConfig,
+    /// Who may call the OSB API.
+    pub auth: AuthConfig,
+    /// The operation engine that runs in the server process.
+    pub engine: EngineSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port the HTTP server listens on.
+    pub listen: String,
+    /// Largest request body in bytes; larger requests get 413.
+    pub body_limit_bytes: usize,
+    /// Seconds in-flight requests and engine steps get to finish after SIGTERM or Ctrl-C.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:8080".to_string(),
+            body_limit_bytes: 256 * 1024,
+            shutdown_grace_seconds: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HTTP basic identities; any of them is accepted.
+    pub basic: Vec<BasicAuthConfig>,
+    /// Bearer tokens accepted in `Authorization: Bearer ...`.
+    pub bearer_tokens: Vec<SecretValue>,
+    /// Development only: accept every request without credentials. The broker refuses to start
+    /// without credentials unless this is set, and warns loudly when it is.
+    pub dev_mode: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthConfig {
+    pub username: String,
+    /// `{env: NAME}`, `{file: PATH}` or (not recommended) the password inline; printed masked.
+    pub password: SecretValue,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineSettings {
+    /// Operations stepped at once by this replica.
+    pub concurrency: usize,
+    /// Milliseconds between looks for due operations when nothing wakes the engine sooner.
+    pub poll_interval_ms: u64,
+    /// Seconds a request without `accepts_incomplete` waits for its operation.
+    pub sync_timeout_seconds: u64,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            poll_interval_ms: 500,
+            sync_timeout_seconds: 55,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,6 +181,9 @@ impl Default for Config {
                 ("shared".to_string(), BackendConfig::kind("shared-postgres")),
             ]),
             log: LogConfig::default(),
+            server: ServerConfig::default(),
+            auth: AuthConfig::default(),
+            engine: EngineSettings::default(),
         }
     }
 }
@@ -219,6 +291,22 @@ mod tests {
         // Tests run in the crate's directory.
         let err = Config::load(Some(Path::new("src/main.rs"))).unwrap_err();
         assert!(matches!(err, ConfigError::UnknownFormat(_)), "{err}");
+    }
+
+    #[test]
+    fn auth_secrets_come_from_env_or_file_and_are_masked() {
+        let config = from_yaml(
+            "auth:\n  basic: [{username: cf, password: {env: CF_PASSWORD}}, {username: k, password: inline-pw}]\n  bearer_tokens: [{file: /run/secrets/token}]\nserver: {listen: '127.0.0.1:9000'}\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.auth.basic.len(), 2);
+        assert_eq!(config.server.listen, "127.0.0.1:9000");
+        assert!(!config.auth.dev_mode);
+        let shown = serde_json::to_string(&config).unwrap_or_default();
+        assert!(!shown.contains("inline-pw"), "{shown}");
+        assert!(shown.contains(r#"{"env":"CF_PASSWORD"}"#), "{shown}");
+        assert!(shown.contains("/run/secrets/token"), "{shown}");
+        assert!(!format!("{config:?}").contains("inline-pw"));
     }
 
     #[test]

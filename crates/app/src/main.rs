@@ -1,15 +1,6 @@
 //! `pgbroker`: the composition root. Reads the configuration, builds the adapters and runs the
 //! command asked for.
 
-mod backends;
-mod catalog_file;
-mod config;
-mod logging;
-mod output;
-mod store_url;
-#[cfg(test)]
-mod test_support;
-
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,8 +8,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
-use crate::output::{OutputFormat, render};
+use pgbroker_app::config::Config;
+use pgbroker_app::output::{OutputFormat, render};
+use pgbroker_app::{catalog_file, logging, serve};
 
 /// Open Service Broker for PostgreSQL.
 ///
@@ -51,6 +43,10 @@ enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
+    /// Serve the Open Service Broker API and run the operation engine until SIGTERM or Ctrl-C.
+    Serve,
+    /// Print the OpenAPI 3.1 document of the HTTP API (committed as docs/openapi.json).
+    Openapi,
 }
 
 #[tokio::main]
@@ -83,6 +79,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             emit(&render(&loaded.document, format, "the catalog")?)
         }
         Command::Config { format } => emit(&render(&config, format, "the configuration")?),
+        Command::Serve => serve::serve(&config).await,
+        Command::Openapi => emit(&pgbroker_api_osb::openapi_json()),
     }
 }
 

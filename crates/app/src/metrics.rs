@@ -1,0 +1,222 @@
+//! Prometheus metrics of the domain's work, measured at the ports so the domain stays free of
+//! them: operations by kind and state (a state-store decorator) and backend step latency (a
+//! backend decorator).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use pgbroker_domain::ports::{
+    Backend, BackendRegistry, BindRequest, InstanceRequest, ProvisionOutput, StateStore, Step,
+    StoreError, UnbindRequest, Write,
+};
+use pgbroker_domain::{
+    Binding, BindingId, Credentials, Instance, InstanceId, Operation, OperationId, OperationKind,
+};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+
+/// Counts operations entering each state: `in progress` when started, `succeeded` or `failed`
+/// when settled for good.
+pub struct MeteredStore {
+    inner: Arc<dyn StateStore>,
+    operations: IntCounterVec,
+}
+
+impl MeteredStore {
+    pub fn wrap(
+        inner: Arc<dyn StateStore>,
+        registry: &Registry,
+    ) -> Result<Arc<dyn StateStore>, prometheus::Error> {
+        let operations = IntCounterVec::new(
+            Opts::new(
+                "pgbroker_operations_total",
+                "Operations by kind, origin and the state they entered",
+            ),
+            &["kind", "origin", "state"],
+        )?;
+        registry.register(Box::new(operations.clone()))?;
+        Ok(Arc::new(Self { inner, operations }))
+    }
+
+    fn count(&self, op: &Operation) {
+        self.operations
+            .with_label_values(&[op.kind.as_str(), op.origin.as_str(), op.state.as_str()])
+            .inc();
+    }
+}
+
+#[async_trait]
+impl StateStore for MeteredStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+
+    async fn instance(&self, id: &InstanceId) -> Result<Option<Instance>, StoreError> {
+        self.inner.instance(id).await
+    }
+
+    async fn binding(
+        &self,
+        instance: &InstanceId,
+        id: &BindingId,
+    ) -> Result<Option<Binding>, StoreError> {
+        self.inner.binding(instance, id).await
+    }
+
+    async fn operation(&self, id: OperationId) -> Result<Option<Operation>, StoreError> {
+        self.inner.operation(id).await
+    }
+
+    async fn operation_in_flight(
+        &self,
+        instance: &InstanceId,
+    ) -> Result<Option<Operation>, StoreError> {
+        self.inner.operation_in_flight(instance).await
+    }
+
+    async fn latest_operation(
+        &self,
+        instance: &InstanceId,
+        binding: Option<&BindingId>,
+    ) -> Result<Option<Operation>, StoreError> {
+        self.inner.latest_operation(instance, binding).await
+    }
+
+    async fn start(&self, operation: &Operation, writes: &[Write]) -> Result<(), StoreError> {
+        self.inner.start(operation, writes).await?;
+        self.count(operation);
+        Ok(())
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Operation>, StoreError> {
+        self.inner.claim_due(owner, now, lease, limit).await
+    }
+
+    async fn renew_lease(
+        &self,
+        id: OperationId,
+        token: i64,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.renew_lease(id, token, until).await
+    }
+
+    async fn settle(
+        &self,
+        operation: &Operation,
+        token: i64,
+        writes: &[Write],
+        follow_up: Option<&Operation>,
+    ) -> Result<bool, StoreError> {
+        let settled = self
+            .inner
+            .settle(operation, token, writes, follow_up)
+            .await?;
+        if settled {
+            // A step that leaves the operation in flight is progress, not a new state.
+            if !operation.is_in_flight() {
+                self.count(operation);
+            }
+            if let Some(follow_up) = follow_up {
+                self.count(follow_up);
+            }
+        }
+        Ok(settled)
+    }
+}
+
+/// Times every backend step, by backend, operation kind and outcome.
+pub struct TimedBackend {
+    name: String,
+    inner: Arc<dyn Backend>,
+    latency: HistogramVec,
+}
+
+/// Wraps every backend of `registry` in a [`TimedBackend`].
+pub fn time_backends(
+    registry: BackendRegistry,
+    metrics: &Registry,
+) -> Result<BackendRegistry, prometheus::Error> {
+    let latency = HistogramVec::new(
+        HistogramOpts::new(
+            "pgbroker_backend_step_duration_seconds",
+            "Latency of backend steps by backend, operation kind and outcome",
+        )
+        .buckets(vec![
+            0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+        ]),
+        &["backend", "kind", "outcome"],
+    )?;
+    metrics.register(Box::new(latency.clone()))?;
+    Ok(registry
+        .iter()
+        .fold(BackendRegistry::new(), |timed, (name, backend)| {
+            timed.with(
+                name.clone(),
+                Arc::new(TimedBackend {
+                    name: name.clone(),
+                    inner: backend.clone(),
+                    latency: latency.clone(),
+                }),
+            )
+        }))
+}
+
+impl TimedBackend {
+    async fn timed<T>(&self, kind: OperationKind, step: impl Future<Output = Step<T>>) -> Step<T> {
+        let started = Instant::now();
+        let result = step.await;
+        let outcome = match &result {
+            Step::Done(_) => "done",
+            Step::InProgress { .. } => "in_progress",
+            Step::Failed(f) if f.retryable => "retryable_failure",
+            Step::Failed(_) => "permanent_failure",
+        };
+        self.latency
+            .with_label_values(&[self.name.as_str(), kind.as_str(), outcome])
+            .observe(started.elapsed().as_secs_f64());
+        result
+    }
+}
+
+#[async_trait]
+impl Backend for TimedBackend {
+    fn completes_synchronously(&self, kind: OperationKind) -> bool {
+        self.inner.completes_synchronously(kind)
+    }
+
+    async fn provision(&self, req: &InstanceRequest) -> Step<ProvisionOutput> {
+        self.timed(OperationKind::Provision, self.inner.provision(req))
+            .await
+    }
+
+    async fn update(&self, req: &InstanceRequest) -> Step<()> {
+        self.timed(OperationKind::Update, self.inner.update(req))
+            .await
+    }
+
+    async fn deprovision(&self, req: &InstanceRequest) -> Step<()> {
+        self.timed(OperationKind::Deprovision, self.inner.deprovision(req))
+            .await
+    }
+
+    async fn bind(&self, req: &BindRequest) -> Step<Credentials> {
+        self.timed(OperationKind::Bind, self.inner.bind(req)).await
+    }
+
+    async fn unbind(&self, req: &UnbindRequest) -> Step<()> {
+        self.timed(OperationKind::Unbind, self.inner.unbind(req))
+            .await
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.inner.check().await
+    }
+}

@@ -1,0 +1,198 @@
+//! `pgbroker serve`: configuration → state store → backends → catalog → use cases and operation
+//! engine → the OSB HTTP server, all in one process, stopped gracefully on SIGTERM or Ctrl-C.
+//!
+//! [`start`] is reusable: `pgbroker dev` and tests start a server with backends of their own.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use pgbroker_api_osb::{ApiConfig, Auth, BasicUser, JsonSchemaParameters};
+use pgbroker_domain::ports::{BackendRegistry, Clock, SystemClock};
+use pgbroker_domain::{Broker, Core, Engine, EngineConfig, OperationPolicy};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{AuthConfig, Config};
+use crate::metrics::{MeteredStore, time_backends};
+use crate::{backends, catalog_file};
+
+/// A server started by [`start`]; dropping it does not stop it, [`RunningServer::shutdown`] does.
+pub struct RunningServer {
+    /// The address the server listens on (the real port when the configuration asked for 0).
+    pub addr: SocketAddr,
+    /// The use cases the server calls, for in-process callers such as `pgbroker dev`.
+    pub broker: Arc<Broker>,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    engine: JoinHandle<()>,
+    grace: Duration,
+}
+
+impl RunningServer {
+    /// Stops accepting connections, lets in-flight requests and engine steps finish (within the
+    /// configured grace period) and returns.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        let finish = async {
+            let served = self.server.await.context("the HTTP server task failed")?;
+            served.context("serving HTTP")?;
+            self.engine
+                .await
+                .context("the operation engine task failed")?;
+            anyhow::Ok(())
+        };
+        match tokio::time::timeout(self.grace, finish).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(
+                    grace_seconds = self.grace.as_secs(),
+                    "shutdown grace period over; stopping now"
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Builds the authentication of the OSB routes from the configuration.
+pub fn auth(config: &AuthConfig) -> anyhow::Result<Auth> {
+    if config.dev_mode {
+        tracing::warn!(
+            "DEV MODE: authentication is OFF, every request to the OSB API is accepted; never run like this outside a developer machine"
+        );
+        return Ok(Auth::Disabled);
+    }
+    let basic = config
+        .basic
+        .iter()
+        .enumerate()
+        .map(|(i, user)| {
+            Ok(BasicUser {
+                username: user.username.clone(),
+                password: user
+                    .password
+                    .resolve(&format!("auth.basic[{i}].password"))?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let bearer = config
+        .bearer_tokens
+        .iter()
+        .enumerate()
+        .map(|(i, token)| token.resolve(&format!("auth.bearer_tokens[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Auth::required(basic, bearer).context(
+        "refusing to start: configure auth.basic or auth.bearer_tokens (or set auth.dev_mode on a developer machine)",
+    )
+}
+
+/// Starts the broker: the HTTP server and the operation engine. `backends` replaces the
+/// configured backends (tests, `pgbroker dev`); `None` builds them from `config.backends`.
+pub async fn start(
+    config: &Config,
+    backends: Option<BackendRegistry>,
+) -> anyhow::Result<RunningServer> {
+    let auth = auth(&config.auth)?;
+    let registry = prometheus::Registry::new();
+    let backends = match backends {
+        Some(backends) => backends,
+        None => backends::build(&config.backends).context("building the configured backends")?,
+    };
+    let loaded = catalog_file::load(config.catalog.path.as_deref(), &backends.names())?;
+    let url = &config.state_store.url;
+    let store = pgbroker_adapters_sql::open(url.expose())
+        .await
+        .with_context(|| format!("opening state store {url}"))?;
+    let store = MeteredStore::wrap(store, &registry).context("registering operation metrics")?;
+    let backends = time_backends(backends, &registry).context("registering backend metrics")?;
+    let core = Arc::new(Core {
+        catalog: Arc::new(loaded.catalog),
+        store,
+        backends,
+        clock: Arc::new(SystemClock::new(tokio::time::sleep)) as Arc<dyn Clock>,
+        secrets: Arc::new(pgbroker_adapters_cloud::OsRngSecrets),
+        parameter_schemas: Arc::new(JsonSchemaParameters),
+        policy: OperationPolicy {
+            sync_timeout: Duration::from_secs(config.engine.sync_timeout_seconds),
+            ..OperationPolicy::default()
+        },
+    });
+    let engine = Engine::new(
+        core.clone(),
+        EngineConfig {
+            concurrency: config.engine.concurrency.max(1),
+            poll_interval: Duration::from_millis(config.engine.poll_interval_ms.max(1)),
+            ..EngineConfig::default()
+        },
+    );
+    let broker = Arc::new(Broker::new(core).with_waker(engine.waker()));
+    let router = pgbroker_api_osb::router(
+        broker.clone(),
+        ApiConfig {
+            auth,
+            body_limit: config.server.body_limit_bytes,
+            metrics: registry,
+        },
+    )?;
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.server.listen))?;
+    let addr = listener
+        .local_addr()
+        .context("reading the listening address")?;
+    let (shutdown, stop) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let server = tokio::spawn(
+        axum::serve(listener, router)
+            .with_graceful_shutdown(stopped(stop.clone()))
+            .into_future(),
+    );
+    let engine = tokio::spawn(async move { engine.run(stopped(stop)).await });
+    tracing::info!(%addr, origin = %loaded.origin, "pgbroker is serving the OSB API");
+    Ok(RunningServer {
+        addr,
+        broker,
+        shutdown,
+        server,
+        engine,
+        grace: Duration::from_secs(config.server.shutdown_grace_seconds),
+    })
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn termination() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(term) => term,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("termination requested; finishing in-flight work");
+}
+
+/// `pgbroker serve`.
+pub async fn serve(config: &Config) -> anyhow::Result<()> {
+    let server = start(config, None).await?;
+    termination().await;
+    server.shutdown().await
+}

@@ -1,0 +1,224 @@
+//! `pgbroker serve`: the real server, started in-process through `serve::start` with test
+//! backends over a PostgreSQL state store, driven over HTTP through a whole lifecycle; and the
+//! binary's refusal to start without credentials.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{TempDir, pgbroker, run};
+use pgbroker_app::config::{BasicAuthConfig, Config};
+use pgbroker_app::secret_value::SecretValue;
+use pgbroker_app::serve;
+use pgbroker_app::store_url::StoreUrl;
+use pgbroker_domain::ports::BackendRegistry;
+use pgbroker_testkit::backend::TestBackend;
+use pgbroker_testkit::pg_database::TestDatabase;
+use serde_json::{Value, json};
+
+const CATALOG: &str = r#"
+services:
+  - id: svc-1
+    name: postgresql
+    description: test service
+    plan_updateable: true
+    plans:
+      - id: plan-sync
+        name: small
+        description: finishes within the request
+        backend: sync
+        schemas:
+          instance_create:
+            type: object
+            additionalProperties: false
+            properties: {postgres_version: {type: integer}}
+      - id: plan-async
+        name: big
+        description: finishes later
+        backend: async
+"#;
+
+fn config(dir: &TempDir, db: &TestDatabase) -> Config {
+    let mut config = Config::default();
+    config.state_store.url = StoreUrl::new(db.url());
+    config.catalog.path = Some(dir.file("catalog.yaml", CATALOG));
+    config.server.listen = "127.0.0.1:0".into();
+    config.engine.poll_interval_ms = 10;
+    config.auth.basic = vec![BasicAuthConfig {
+        username: "cf".into(),
+        password: SecretValue::Inline("a-long-test-password".into()),
+    }];
+    config
+}
+
+fn backends() -> BackendRegistry {
+    BackendRegistry::new()
+        .with("sync", Arc::new(TestBackend::synchronous()))
+        .with("async", Arc::new(TestBackend::asynchronous()))
+}
+
+async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = client
+        .request(method, url)
+        .basic_auth("cf", Some("a-long-test-password"))
+        .header("X-Broker-API-Version", "2.17");
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn serves_a_whole_lifecycle_and_reports_metrics() {
+    let dir = TempDir::new();
+    let db = TestDatabase::create().await.unwrap();
+    let server = serve::start(&config(&dir, &db), Some(backends()))
+        .await
+        .unwrap();
+    let base = format!("http://{}", server.addr);
+    let client = reqwest::Client::new();
+    use reqwest::Method as M;
+
+    let (status, catalog) = call(&client, M::GET, format!("{base}/v2/catalog"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(catalog["services"][0]["plans"][0]["id"], "plan-sync");
+
+    let instance = format!("{base}/v2/service_instances/inst-1");
+    let provision = json!({"service_id": "svc-1", "plan_id": "plan-sync",
+                           "context": {"platform": "kubernetes", "namespace": "team-a"},
+                           "parameters": {"postgres_version": 17}});
+    let (status, body) = call(&client, M::PUT, instance.clone(), Some(provision)).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(&client, M::GET, instance.clone(), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["context"]["namespace"], "team-a");
+
+    let binding = format!("{instance}/service_bindings/bind-1");
+    let (status, body) = call(
+        &client,
+        M::PUT,
+        binding.clone(),
+        Some(json!({"service_id": "svc-1", "plan_id": "plan-sync"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body["credentials"]["password"].as_str().unwrap().len() >= 32);
+    let (status, _) = call(&client, M::GET, binding.clone(), None).await;
+    assert_eq!(status, 200);
+    let (status, body) = call(
+        &client,
+        M::DELETE,
+        format!("{binding}?service_id=svc-1&plan_id=plan-sync"),
+        None,
+    )
+    .await;
+    assert_eq!((status, body), (200, json!({})));
+
+    // The asynchronous plan runs on the engine inside the server.
+    let other = format!("{base}/v2/service_instances/inst-2");
+    let (status, body) = call(
+        &client,
+        M::PUT,
+        format!("{other}?accepts_incomplete=true"),
+        Some(json!({"service_id": "svc-1", "plan_id": "plan-async"})),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let mut state = Value::Null;
+    for _ in 0..500 {
+        let (_, body) = call(&client, M::GET, format!("{other}/last_operation"), None).await;
+        state = body["state"].clone();
+        if state != "in progress" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(state, "succeeded");
+
+    let (status, body) = call(
+        &client,
+        M::DELETE,
+        format!("{instance}?service_id=svc-1&plan_id=plan-sync"),
+        None,
+    )
+    .await;
+    assert_eq!((status, body), (200, json!({})));
+
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"pgbroker_operations_total{kind="provision",origin="platform",state="succeeded"} 2"#
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains(
+        r#"pgbroker_operations_total{kind="bind",origin="platform",state="in progress"} 1"#
+    ));
+    assert!(metrics.contains(r#"pgbroker_backend_step_duration_seconds_count{backend="sync",kind="bind",outcome="done"} 1"#));
+    assert!(metrics.contains(
+        r#"pgbroker_http_requests_total{method="GET",route="/v2/catalog",status="200"} 1"#
+    ));
+    let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn dev_mode_lets_requests_in_without_credentials() {
+    let dir = TempDir::new();
+    let db = TestDatabase::create().await.unwrap();
+    let mut config = config(&dir, &db);
+    config.auth.basic.clear();
+    config.auth.dev_mode = true;
+    let server = serve::start(&config, Some(backends())).await.unwrap();
+    let response = reqwest::Client::new()
+        .get(format!("http://{}/v2/catalog", server.addr))
+        .header("X-Broker-API-Version", "2.17")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    server.shutdown().await.unwrap();
+}
+
+#[test]
+fn serve_refuses_to_start_without_credentials() {
+    let out = run(pgbroker(&["serve"]).env("PGBROKER_STATE_STORE__URL", "sqlite::memory:"));
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("refusing to start"), "{out}");
+}
+
+#[test]
+fn serve_names_a_secret_that_cannot_be_read() {
+    let out = run(pgbroker(&["serve"])
+        .env("PGBROKER_STATE_STORE__URL", "sqlite::memory:")
+        .env(
+            "PGBROKER_AUTH__BASIC",
+            r#"[{username="cf", password={env="PGBROKER_TEST_UNSET_PASSWORD_VAR"}}]"#,
+        ));
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.contains("auth.basic[0].password")
+            && out.stderr.contains("PGBROKER_TEST_UNSET_PASSWORD_VAR"),
+        "{out}"
+    );
+}
