@@ -10,7 +10,7 @@ use pgbroker_domain::ports::{Backend, BackendRegistry};
 use crate::config::BackendConfig;
 
 /// The backend kinds this build knows.
-pub const KINDS: &[&str] = &["cloudnative-pg"];
+pub const KINDS: &[&str] = &["cloudnative-pg", "shared-postgres"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendsError {
@@ -48,6 +48,16 @@ fn build_one(name: &str, config: &BackendConfig) -> Result<Arc<dyn Backend>, Bac
                     kind: config.kind.clone(),
                     source: Box::new(e),
                 })?;
+            Ok(Arc::new(backend))
+        }
+        "shared-postgres" => {
+            let backend =
+                pgbroker_adapters_cloud::SharedServerBackend::new(name, settings(name, config)?)
+                    .map_err(|e| BackendsError::Settings {
+                        name: name.to_string(),
+                        kind: config.kind.clone(),
+                        source: Box::new(e),
+                    })?;
             Ok(Arc::new(backend))
         }
         _ => Err(BackendsError::UnknownKind {
@@ -121,5 +131,46 @@ mod tests {
             config(serde_json::json!({"name_prefix": "1x"})),
         )]);
         assert!(build(&bad).is_err());
+    }
+
+    #[test]
+    fn shared_postgres_builds_without_connecting_and_refuses_a_password_in_the_url() {
+        let config = |settings: serde_json::Value| BackendConfig {
+            kind: "shared-postgres".to_string(),
+            settings: settings.as_object().cloned().unwrap_or_default(),
+        };
+        // Nothing listens on port 1: building must not try.
+        let ok = BTreeMap::from([(
+            "shared".to_string(),
+            config(serde_json::json!({"servers": [
+                {"name": "a", "admin_url": "postgres://admin@127.0.0.1:1/postgres", "password_env": "X"}
+            ]})),
+        )]);
+        assert!(build(&ok).is_ok_and(|r| r.get("shared").is_some()));
+        let leaky = BTreeMap::from([(
+            "shared".to_string(),
+            config(serde_json::json!({"servers": [
+                {"name": "a", "admin_url": "postgres://admin:hunter2@db/postgres"}
+            ]})),
+        )]);
+        let err = build(&leaky).err().map(|e| {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                text.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            text
+        });
+        let err = err.unwrap_or_default();
+        assert!(err.contains("password_env"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn the_default_configuration_builds_every_backend() {
+        let config = crate::config::Config::default();
+        let registry = build(&config.backends).map_err(|e| e.to_string());
+        assert!(registry.is_ok_and(|r| r.names() == config.backend_names()));
     }
 }
