@@ -1,0 +1,272 @@
+//! OSB conformance with the real shared-server backend on the local PostgreSQL: the default
+//! catalog's shared plan provisioned, bound and unbound over HTTP, with the credentials tried
+//! against the server (they work while bound and stop working after unbind).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pgbroker_adapters_cloud::{SharedServerBackend, SharedSettings};
+use pgbroker_app::config::{BasicAuthConfig, Config};
+use pgbroker_app::secret_value::SecretValue;
+use pgbroker_app::serve;
+use pgbroker_app::store_url::StoreUrl;
+use pgbroker_domain::ports::BackendRegistry;
+use pgbroker_testkit::backend::TestBackend;
+use pgbroker_testkit::pg_database::TestDatabase;
+use reqwest::Method;
+use serde_json::{Value, json};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+
+const SHARED_SERVICE: &str = "f3f7eb7c-f181-44e2-8a8e-95fc51e94990";
+const SHARED_SMALL: &str = "8918ebda-7ee3-4766-bb57-9e658fcd9689";
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .basic_auth("cf", Some("shared-test-password"))
+            .header("X-Broker-API-Version", "2.17");
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Sends a mutating request with accepts_incomplete and follows it to its end.
+    async fn done(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        poll: &str,
+    ) -> (u16, Value) {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let (status, body) = self
+            .call(method, &format!("{path}{sep}accepts_incomplete=true"), body)
+            .await;
+        if status != 202 {
+            return (status, body);
+        }
+        let operation = body["operation"].as_str().unwrap().to_string();
+        for _ in 0..1000 {
+            let (status, body) = self
+                .call(Method::GET, &format!("{poll}?operation={operation}"), None)
+                .await;
+            if status != 200 || body["state"] != "in progress" {
+                return (status, body);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{path} did not finish");
+    }
+}
+
+/// Drops every database and role whose name starts with the test's tag, also when the test fails.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let tag = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let mut admin =
+                    PgConnectOptions::from_str(pgbroker_testkit::pg_database::DEFAULT_BASE_URL)
+                        .unwrap()
+                        .connect()
+                        .await
+                        .unwrap();
+                let pattern = format!("{tag}%");
+                let databases: Vec<(String,)> =
+                    sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE $1")
+                        .bind(&pattern)
+                        .fetch_all(&mut admin)
+                        .await
+                        .unwrap();
+                for (name,) in databases {
+                    let sql = format!(
+                        "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                        name.replace('"', "\"\"")
+                    );
+                    sqlx::raw_sql(&sql).execute(&mut admin).await.ok();
+                }
+                let roles: Vec<(String,)> =
+                    sqlx::query_as("SELECT rolname FROM pg_roles WHERE rolname LIKE $1")
+                        .bind(&pattern)
+                        .fetch_all(&mut admin)
+                        .await
+                        .unwrap();
+                for (name,) in roles {
+                    let sql = format!("DROP ROLE IF EXISTS \"{}\"", name.replace('"', "\"\""));
+                    sqlx::raw_sql(&sql).execute(&mut admin).await.ok();
+                }
+            });
+        })
+        .join();
+    }
+}
+
+async fn can_connect(uri: &str) -> bool {
+    match PgConnectOptions::from_str(uri) {
+        Ok(options) => match options.connect().await {
+            Ok(mut conn) => {
+                let one: (i32,) = sqlx::query_as("SELECT 1")
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.ok();
+                one.0 == 1
+            }
+            Err(_) => false,
+        },
+        Err(e) => panic!("credentials uri does not parse: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn shared_plan_lifecycle_with_working_credentials() {
+    let db = TestDatabase::create().await.unwrap();
+    let tag = format!("osbt{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let _cleanup = Cleanup(tag.clone());
+    let settings: SharedSettings = serde_json::from_value(json!({
+        "servers": [{"name": "local", "admin_url": "postgres://postgres@127.0.0.1:5432/postgres",
+                     "client_sslmode": "disable"}],
+        "names": {
+            "database": format!("{tag}_{{instance}}"),
+            "owner_role": format!("{tag}_{{instance}}_owner"),
+            "binding_role": format!("{tag}_{{instance}}_{{binding}}"),
+        },
+    }))
+    .unwrap();
+    let backends = BackendRegistry::new()
+        .with(
+            "shared",
+            Arc::new(SharedServerBackend::new("shared", settings).unwrap()),
+        )
+        .with("cnpg", Arc::new(TestBackend::asynchronous()));
+    let mut config = Config::default();
+    config.state_store.url = StoreUrl::new(db.url());
+    config.server.listen = "127.0.0.1:0".into();
+    config.engine.poll_interval_ms = 10;
+    config.auth.basic = vec![BasicAuthConfig {
+        username: "cf".into(),
+        password: SecretValue::Inline("shared-test-password".into()),
+    }];
+    let server = serve::start(&config, Some(backends)).await.unwrap();
+    let client = Client {
+        http: reqwest::Client::new(),
+        base: format!("http://{}", server.addr),
+    };
+
+    let instance = format!("/v2/service_instances/{}", uuid::Uuid::new_v4());
+    let (status, body) = client
+        .done(
+            Method::PUT,
+            &instance,
+            Some(
+                json!({"service_id": SHARED_SERVICE, "plan_id": SHARED_SMALL,
+                        "context": {"platform": "kubernetes", "namespace": "team-a"},
+                        "parameters": {"extensions": ["pgcrypto"]}}),
+            ),
+            &format!("{instance}/last_operation"),
+        )
+        .await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (200, Some("succeeded")),
+        "{body}"
+    );
+
+    let first = format!("{instance}/service_bindings/{}", uuid::Uuid::new_v4());
+    let second = format!("{instance}/service_bindings/{}", uuid::Uuid::new_v4());
+    let mut credentials = Vec::new();
+    for binding in [&first, &second] {
+        let (status, body) = client
+            .done(
+                Method::PUT,
+                binding,
+                Some(json!({"service_id": SHARED_SERVICE, "plan_id": SHARED_SMALL})),
+                &format!("{binding}/last_operation"),
+            )
+            .await;
+        assert_eq!(
+            (status, body["state"].as_str()),
+            (200, Some("succeeded")),
+            "{body}"
+        );
+        let (status, body) = client.call(Method::GET, binding, None).await;
+        assert_eq!(status, 200, "{body}");
+        let creds = body["credentials"].clone();
+        for key in [
+            "host", "port", "database", "username", "password", "uri", "jdbc_uri",
+        ] {
+            assert!(
+                creds.get(key).is_some(),
+                "credentials lack {key}: keys {:?}",
+                creds.as_object().map(|o| o.keys().collect::<Vec<_>>())
+            );
+        }
+        assert!(
+            creds["jdbc_uri"]
+                .as_str()
+                .unwrap()
+                .starts_with("jdbc:postgresql://")
+        );
+        assert!(
+            can_connect(creds["uri"].as_str().unwrap()).await,
+            "binding credentials do not work"
+        );
+        credentials.push(creds);
+    }
+    assert_ne!(credentials[0]["username"], credentials[1]["username"]);
+    assert_eq!(credentials[0]["database"], credentials[1]["database"]);
+
+    // Unbind revokes the first binding's credentials only.
+    let (status, body) = client
+        .done(
+            Method::DELETE,
+            &format!("{first}?service_id={SHARED_SERVICE}&plan_id={SHARED_SMALL}"),
+            None,
+            &format!("{first}/last_operation"),
+        )
+        .await;
+    assert_eq!(status, 410, "removal polled to its end is Gone: {body}");
+    assert!(
+        !can_connect(credentials[0]["uri"].as_str().unwrap()).await,
+        "unbound credentials still work"
+    );
+    assert!(can_connect(credentials[1]["uri"].as_str().unwrap()).await);
+
+    // Deprovision removes the database with the remaining binding.
+    let (status, body) = client
+        .done(
+            Method::DELETE,
+            &format!("{instance}?service_id={SHARED_SERVICE}&plan_id={SHARED_SMALL}"),
+            None,
+            &format!("{instance}/last_operation"),
+        )
+        .await;
+    assert_eq!(status, 410, "removal polled to its end is Gone: {body}");
+    assert!(!can_connect(credentials[1]["uri"].as_str().unwrap()).await);
+    let (status, _) = client.call(Method::GET, &instance, None).await;
+    assert_eq!(status, 404);
+    server.shutdown().await.unwrap();
+}
