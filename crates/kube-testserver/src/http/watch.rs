@@ -87,10 +87,16 @@ pub(super) fn serve(
     let timeout = q("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
         .map(Duration::from_secs);
-    let start =
-        shared
-            .store
-            .watch_from(&def.gvr, namespace, if send_initial { None } else { since })?;
+    let since = if send_initial { None } else { since };
+    let start = match shared.store.watch_from(&def.gvr, namespace, since) {
+        Ok(start) => start,
+        // Like the API server: a 200 stream carrying one ERROR event (clients relist on 410).
+        Err(error) if error.code == 410 => {
+            let line = json!({ "type": "ERROR", "object": error.to_status() });
+            return Ok(stream_response(Body::from(format!("{line}\n"))));
+        }
+        Err(error) => return Err(error),
+    };
     let filter = Filter {
         def: def.clone(),
         namespace: namespace.map(str::to_owned),

@@ -274,11 +274,12 @@ impl Store {
         })
     }
 
-    /// Forgets the event history, so resuming a watch from an older version answers 410 Gone.
+    /// Forgets the event history: resuming a watch from any version handed out so far answers
+    /// 410 Gone (the version moves on so a fresh list gets a resumable one).
     pub fn compact(&self) {
         let mut state = self.lock();
         state.history.clear();
-        state.compacted_before = state.rv;
+        state.compacted_before = state.next_rv();
     }
 
     /// Every object of a type (all namespaces), for assertions.

@@ -1,0 +1,257 @@
+//! Merge, JSON, strategic-merge and server-side-apply patches through a real `kube::Client`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use pgbroker_kube_testserver::{SimulatorOptions, TestServer, TestServerOptions};
+use serde_json::json;
+
+fn api_error(result: Result<impl std::fmt::Debug, kube::Error>) -> kube::core::Status {
+    match result {
+        Err(kube::Error::Api(status)) => *status,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+async fn configmap(server: &TestServer) -> Api<ConfigMap> {
+    let maps: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    let cm: ConfigMap = serde_json::from_value(
+        json!({ "metadata": { "name": "c" }, "data": { "a": "1", "b": "2" } }),
+    )
+    .unwrap();
+    maps.create(&PostParams::default(), &cm).await.unwrap();
+    maps
+}
+
+#[tokio::test]
+async fn merge_strategic_and_json_patches() {
+    let server = TestServer::start_default().await.unwrap();
+    let maps = configmap(&server).await;
+    let merged = maps
+        .patch(
+            "c",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "data": { "a": null, "c": "3" } })),
+        )
+        .await
+        .unwrap();
+    let data = merged.data.unwrap();
+    assert_eq!(
+        (data.get("a"), data["b"].as_str(), data["c"].as_str()),
+        (None, "2", "3")
+    );
+
+    let strategic = maps
+        .patch(
+            "c",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({ "metadata": { "labels": { "l": "v" } } })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(strategic.metadata.labels.unwrap()["l"], "v");
+
+    let ops: json_patch::Patch = serde_json::from_value(json!([
+        { "op": "replace", "path": "/data/b", "value": "20" },
+        { "op": "add", "path": "/data/d", "value": "4" },
+    ]))
+    .unwrap();
+    let patched = maps
+        .patch("c", &PatchParams::default(), &Patch::Json::<()>(ops))
+        .await
+        .unwrap();
+    assert_eq!(patched.data.unwrap()["b"], "20");
+
+    let failing: json_patch::Patch =
+        serde_json::from_value(json!([{ "op": "test", "path": "/data/b", "value": "nope" }]))
+            .unwrap();
+    let err = api_error(
+        maps.patch("c", &PatchParams::default(), &Patch::Json::<()>(failing))
+            .await,
+    );
+    assert_eq!(err.code, 422);
+
+    let missing = api_error(
+        maps.patch("zz", &PatchParams::default(), &Patch::Merge(json!({})))
+            .await,
+    );
+    assert_eq!(missing.code, 404);
+}
+
+#[tokio::test]
+async fn merge_patch_with_a_stale_resource_version_conflicts() {
+    let server = TestServer::start_default().await.unwrap();
+    let maps = configmap(&server).await;
+    let err = api_error(
+        maps.patch(
+            "c",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "resourceVersion": "1" } })),
+        )
+        .await,
+    );
+    assert_eq!(err.code, 409);
+}
+
+fn clusters(server: &TestServer) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("postgresql.cnpg.io", "v1", "Cluster");
+    Api::namespaced_with(server.client(), "default", &ApiResource::from_gvk(&gvk))
+}
+
+fn applied(instances: i64, extra_labels: serde_json::Value) -> serde_json::Value {
+    json!({
+        "apiVersion": "postgresql.cnpg.io/v1",
+        "kind": "Cluster",
+        "metadata": { "name": "pg", "labels": extra_labels },
+        "spec": { "instances": instances, "storage": { "size": "1Gi" } },
+    })
+}
+
+#[tokio::test]
+async fn server_side_apply_creates_merges_removes_and_reports_conflicts() {
+    let options = TestServerOptions {
+        simulator: SimulatorOptions {
+            enabled: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let server = TestServer::start(options).await.unwrap();
+    let api = clusters(&server);
+    let broker = PatchParams::apply("broker");
+    let created = api
+        .patch(
+            "pg",
+            &broker,
+            &Patch::Apply(applied(1, json!({ "a": "1", "b": "2" }))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.data["spec"]["instances"], 1);
+    let managed = created.metadata.managed_fields.clone().unwrap();
+    assert_eq!(managed[0].manager.as_deref(), Some("broker"));
+    assert_eq!(managed[0].operation.as_deref(), Some("Apply"));
+
+    // Someone else (an update, not an apply) adds a label the broker does not manage.
+    api.patch(
+        "pg",
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "metadata": { "labels": { "other": "x" } } })),
+    )
+    .await
+    .unwrap();
+
+    // Applying again without label b removes b (owned by broker), keeps "other" (not broker's).
+    let reapplied = api
+        .patch(
+            "pg",
+            &broker,
+            &Patch::Apply(applied(2, json!({ "a": "1" }))),
+        )
+        .await
+        .unwrap();
+    let labels = reapplied.metadata.labels.clone().unwrap();
+    assert_eq!(labels.get("a").map(String::as_str), Some("1"));
+    assert!(
+        !labels.contains_key("b"),
+        "field dropped from the applied config is removed: {labels:?}"
+    );
+    assert_eq!(labels.get("other").map(String::as_str), Some("x"));
+    assert_eq!(reapplied.data["spec"]["instances"], 2);
+    assert_eq!(reapplied.metadata.generation, Some(2));
+
+    // Applying the same config is a no-op.
+    let again = api
+        .patch(
+            "pg",
+            &broker,
+            &Patch::Apply(applied(2, json!({ "a": "1" }))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        again.metadata.resource_version,
+        reapplied.metadata.resource_version
+    );
+
+    // A second manager setting the broker's field to another value conflicts...
+    let ops = PatchParams::apply("ops");
+    let err = api_error(
+        api.patch("pg", &ops, &Patch::Apply(applied(3, json!({}))))
+            .await,
+    );
+    assert_eq!((err.code, err.reason.as_str()), (409, "Conflict"));
+    assert!(
+        err.message
+            .contains("conflict with \"broker\": .spec.instances"),
+        "{}",
+        err.message
+    );
+    // ...unless forced, which moves ownership.
+    let forced = api
+        .patch(
+            "pg",
+            &ops.clone().force(),
+            &Patch::Apply(applied(3, json!({}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(forced.data["spec"]["instances"], 3);
+    let err = api_error(
+        api.patch(
+            "pg",
+            &broker,
+            &Patch::Apply(applied(2, json!({ "a": "1" }))),
+        )
+        .await,
+    );
+    assert!(
+        err.message.contains("conflict with \"ops\""),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn apply_to_the_status_subresource_changes_only_status() {
+    let options = TestServerOptions {
+        simulator: SimulatorOptions {
+            enabled: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let server = TestServer::start(options).await.unwrap();
+    let api = clusters(&server);
+    api.patch(
+        "pg",
+        &PatchParams::apply("broker"),
+        &Patch::Apply(applied(1, json!({}))),
+    )
+    .await
+    .unwrap();
+    let status = json!({
+        "apiVersion": "postgresql.cnpg.io/v1",
+        "kind": "Cluster",
+        "metadata": { "name": "pg" },
+        "spec": { "instances": 9 },
+        "status": { "phase": "Setting up primary" },
+    });
+    let after = api
+        .patch_status("pg", &PatchParams::apply("operator"), &Patch::Apply(status))
+        .await
+        .unwrap();
+    assert_eq!(after.data["status"]["phase"], "Setting up primary");
+    assert_eq!(after.data["spec"]["instances"], 1);
+    let merged = api
+        .patch_status(
+            "pg",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": { "readyInstances": 1 } })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(merged.data["status"]["phase"], "Setting up primary");
+    assert_eq!(merged.data["status"]["readyInstances"], 1);
+}
