@@ -2,8 +2,10 @@
 //! and for the plan and settings values they must carry.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+#[path = "support/crd.rs"]
+mod crd;
 
+use crd::validate;
 use pgbroker_adapters_k8s::labels::Owner;
 use pgbroker_adapters_k8s::manifests::{InstanceManifests, database_role, password_secret};
 use pgbroker_adapters_k8s::names::{BindingNames, InstanceNames};
@@ -15,7 +17,6 @@ use pgbroker_domain::{
     BindingId, InstanceId, InstanceSpec, OperationId, Plan, PlanId, Sensitive, ServiceId,
 };
 use serde_json::{Value, json};
-use support::crd::validate;
 
 fn plan(settings: Value) -> Plan {
     Plan {

@@ -1,0 +1,147 @@
+//! API errors: transient ones are retried until the operation succeeds, refusals fail it and the
+//! orphan mitigation removes what was made; a dropped watch does not stall readiness.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use pgbroker_adapters_k8s::settings::CnpgSettings;
+use pgbroker_domain::OperationState;
+use pgbroker_kube_testserver::FaultRule;
+use serde_json::json;
+use support::world::*;
+
+const ID: &str = "inst-1";
+const CLUSTER: &str = "pg-inst-1";
+
+fn answered(w: &World, verb: &str, resource: &str, status: u16) -> usize {
+    w.server
+        .requests()
+        .iter()
+        .filter(|r| r.verb == verb && r.resource == resource && r.status == status)
+        .count()
+}
+
+#[tokio::test]
+async fn server_errors_and_throttling_are_retried_until_the_provision_succeeds() {
+    let w = World::new(CnpgSettings::default()).await;
+    w.server.faults().inject(
+        FaultRule::status(500)
+            .verb("patch")
+            .resource("clusters")
+            .times(2),
+    );
+    w.server.faults().inject(
+        FaultRule::status(429)
+            .verb("patch")
+            .resource("namespaces")
+            .times(1),
+    );
+    w.server.faults().inject(
+        FaultRule::status(409)
+            .verb("patch")
+            .resource("poolers")
+            .times(1),
+    );
+    let op = w.provision(ID, HA, json!({})).await;
+    let done = w.settle(op).await;
+    assert_eq!(
+        done.state,
+        OperationState::Succeeded,
+        "{:?}",
+        done.description
+    );
+    assert_eq!(answered(&w, "patch", "clusters", 500), 2);
+    assert_eq!(answered(&w, "patch", "namespaces", 429), 1);
+    assert_eq!(answered(&w, "patch", "poolers", 409), 1);
+    assert_eq!(w.server.faults().pending(), 0);
+}
+
+#[tokio::test]
+async fn a_refused_write_fails_the_provision_and_nothing_is_left_behind() {
+    let w = World::new(CnpgSettings::default()).await;
+    w.server.faults().inject(
+        FaultRule::status(403)
+            .verb("patch")
+            .resource("poolers")
+            .times(1),
+    );
+    let op = w.provision(ID, HA, json!({})).await;
+    let failed = w.settle(op).await;
+    assert_eq!(failed.state, OperationState::Failed);
+    let text = failed.description.unwrap();
+    assert!(
+        text.starts_with(&format!("apply Pooler {CLUSTER}/{CLUSTER}-pooler-rw: 403")),
+        "{text}"
+    );
+    w.settle_instance(&instance(ID)).await;
+    assert!(w.store.instance(&instance(ID)).await.unwrap().is_none());
+    for resource in RESOURCES {
+        assert!(
+            w.objects_of(resource, ID).is_empty(),
+            "{resource} left behind"
+        );
+    }
+}
+
+#[tokio::test]
+async fn errors_while_deprovisioning_are_retried_until_everything_is_gone() {
+    let w = World::new(CnpgSettings::default()).await;
+    let op = w.provision(ID, SINGLE, json!({})).await;
+    assert_eq!(w.settle(op).await.state, OperationState::Succeeded);
+    w.server.faults().inject(
+        FaultRule::status(503)
+            .verb("delete")
+            .resource("clusters")
+            .times(2),
+    );
+    w.server.faults().inject(
+        FaultRule::status(500)
+            .verb("list")
+            .resource("secrets")
+            .times(1),
+    );
+    let op = w.deprovision(ID, SINGLE).await;
+    let done = w.settle(op).await;
+    assert_eq!(
+        done.state,
+        OperationState::Succeeded,
+        "{:?}",
+        done.description
+    );
+    assert_eq!(answered(&w, "delete", "clusters", 503), 2);
+    for resource in RESOURCES {
+        assert!(
+            w.objects_of(resource, ID).is_empty(),
+            "{resource} left behind"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_watch_resumes_and_readiness_still_arrives() {
+    let w = World::new(CnpgSettings::default()).await;
+    w.server.simulator().stall_cluster(CLUSTER, CLUSTER);
+    let op = w.provision(ID, SINGLE, json!({})).await;
+    for _ in 0..5 {
+        w.step_once(op).await;
+    }
+    w.server.faults().drop_watches();
+    w.server.simulator().heal_cluster(CLUSTER, CLUSTER);
+    let done = w.settle(op).await;
+    assert_eq!(
+        done.state,
+        OperationState::Succeeded,
+        "{:?}",
+        done.description
+    );
+    let watches = w
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.verb == "watch")
+        .count();
+    assert!(
+        watches >= 2,
+        "the watch was opened again after the drop ({watches} watches)"
+    );
+}
