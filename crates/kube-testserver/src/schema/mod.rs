@@ -11,7 +11,13 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use regex::Regex;
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+mod checks;
+mod messages;
+
+use checks::{check, check_required};
+use messages::{invalid, unknown_field};
 
 use crate::error::FieldError;
 
@@ -72,387 +78,20 @@ pub fn validate_object(schema: &Value, object: &Value) -> Vec<FieldError> {
     errors
 }
 
-fn check(schema: &Value, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
-    if value.is_null() {
-        if !is_nullable(schema) {
-            errors.push(invalid(
-                path,
-                value,
-                &format!(
-                    "{path} in body must be of type {}: \"null\"",
-                    type_name(schema)
-                ),
-            ));
-        }
-        return;
-    }
-    if !type_matches(schema, value) {
-        let detail = format!(
-            "{path} in body must be of type {}: \"{}\"",
-            type_name(schema),
-            json_type(value)
-        );
-        errors.push(FieldError {
-            field: path.to_owned(),
-            reason: "FieldValueTypeInvalid",
-            detail: format!("Invalid value: \"{}\": {detail}", json_type(value)),
-        });
-        return;
-    }
-    check_enum(schema, value, path, errors);
-    match value {
-        Value::Object(map) => check_map(schema, map, path, errors),
-        Value::Array(items) => check_array(schema, items, path, errors),
-        Value::String(s) => check_string(schema, s, value, path, errors),
-        Value::Number(_) => check_number(schema, value, path, errors),
-        Value::Bool(_) | Value::Null => {}
-    }
-    check_combinators(schema, value, path, errors);
-}
-
-fn check_map(schema: &Value, map: &Map<String, Value>, path: &str, errors: &mut Vec<FieldError>) {
-    let properties = schema.get("properties").and_then(Value::as_object);
-    let additional = schema.get("additionalProperties");
-    let embedded = flag(schema, "x-kubernetes-embedded-resource");
-    for (key, value) in map {
-        if let Some(sub) = properties.and_then(|p| p.get(key)) {
-            check(sub, value, &format!("{path}.{key}"), errors);
-        } else if let Some(sub) = additional.filter(|a| a.is_object()) {
-            check(sub, value, &format!("{path}[{key}]"), errors);
-        } else if additional == Some(&Value::Bool(true))
-            || preserves_unknown(schema)
-            || (embedded && matches!(key.as_str(), "apiVersion" | "kind" | "metadata"))
-        {
-        } else {
-            errors.push(unknown_field(&format!("{path}.{key}")));
-        }
-    }
-    check_required(schema, map, path, errors);
-    let count = map.len() as u64;
-    if let Some(min) = schema.get("minProperties").and_then(Value::as_u64)
-        && count < min
-    {
-        errors.push(invalid_n(
-            path,
-            count,
-            &format!("{path} in body should have at least {min} properties"),
-        ));
-    }
-    if let Some(max) = schema.get("maxProperties").and_then(Value::as_u64)
-        && count > max
-    {
-        errors.push(too_many(path, count, max));
-    }
-}
-
-fn check_required(
-    schema: &Value,
-    map: &Map<String, Value>,
-    path: &str,
-    errors: &mut Vec<FieldError>,
-) {
-    for required in schema
-        .get("required")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(name) = required.as_str()
-            && !map.contains_key(name)
-        {
-            errors.push(FieldError {
-                field: join(path, name),
-                reason: "FieldValueRequired",
-                detail: "Required value".into(),
-            });
-        }
-    }
-}
-
-fn check_array(schema: &Value, items: &[Value], path: &str, errors: &mut Vec<FieldError>) {
-    if let Some(item_schema) = schema.get("items") {
-        for (i, item) in items.iter().enumerate() {
-            check(item_schema, item, &format!("{path}[{i}]"), errors);
-        }
-    }
-    let count = items.len() as u64;
-    if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
-        && count < min
-    {
-        errors.push(invalid_n(
-            path,
-            count,
-            &format!("{path} in body should have at least {min} items"),
-        ));
-    }
-    if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
-        && count > max
-    {
-        errors.push(too_many(path, count, max));
-    }
-    let list_type = schema.get("x-kubernetes-list-type").and_then(Value::as_str);
-    let keys: Vec<&str> = schema
-        .get("x-kubernetes-list-map-keys")
-        .and_then(Value::as_array)
-        .map(|k| k.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let identity = |item: &Value| -> Value {
-        if list_type == Some("map") {
-            Value::Array(
-                keys.iter()
-                    .map(|k| item.get(*k).cloned().unwrap_or(Value::Null))
-                    .collect(),
-            )
-        } else {
-            item.clone()
-        }
-    };
-    if flag(schema, "uniqueItems") || matches!(list_type, Some("set" | "map")) {
-        for (i, item) in items.iter().enumerate() {
-            let id = identity(item);
-            if items[..i].iter().any(|earlier| identity(earlier) == id) {
-                errors.push(FieldError {
-                    field: format!("{path}[{i}]"),
-                    reason: "FieldValueDuplicate",
-                    detail: format!("Duplicate value: {id}"),
-                });
-            }
-        }
-    }
-}
-
-fn check_string(schema: &Value, s: &str, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
-    let len = s.chars().count() as u64;
-    if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
-        && len > max
-    {
-        errors.push(FieldError {
-            field: path.to_owned(),
-            reason: "FieldValueTooLong",
-            detail: format!("Too long: may not be more than {max} bytes"),
-        });
-    }
-    if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
-        && len < min
-    {
-        errors.push(invalid(
-            path,
-            value,
-            &format!("{path} in body should be at least {min} chars long"),
-        ));
-    }
-    if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
-        && let Some(false) = regex_matches(pattern, s)
-    {
-        errors.push(invalid(
-            path,
-            value,
-            &format!("{path} in body should match '{pattern}'"),
-        ));
-    }
-    if schema.get("format").and_then(Value::as_str) == Some("date-time")
-        && chrono::DateTime::parse_from_rfc3339(s).is_err()
-    {
-        errors.push(invalid(
-            path,
-            value,
-            &format!("{path} in body must be of type date-time: \"{s}\""),
-        ));
-    }
-}
-
-fn check_number(schema: &Value, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
-    let Some(n) = value.as_f64() else { return };
-    let exclusive_min = flag(schema, "exclusiveMinimum");
-    if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
-        && (n < min || (exclusive_min && n <= min))
-    {
-        let op = if exclusive_min {
-            "greater than"
-        } else {
-            "greater than or equal to"
-        };
-        errors.push(invalid(
-            path,
-            value,
-            &format!("{path} in body should be {op} {min}"),
-        ));
-    }
-    let exclusive_max = flag(schema, "exclusiveMaximum");
-    if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
-        && (n > max || (exclusive_max && n >= max))
-    {
-        let op = if exclusive_max {
-            "less than"
-        } else {
-            "less than or equal to"
-        };
-        errors.push(invalid(
-            path,
-            value,
-            &format!("{path} in body should be {op} {max}"),
-        ));
-    }
-    if schema.get("format").and_then(Value::as_str) == Some("int32")
-        && !(f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&n)
-    {
-        errors.push(invalid(
-            path,
-            value,
-            &format!("{path} in body must be of type int32"),
-        ));
-    }
-}
-
-fn check_enum(schema: &Value, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
-    let Some(allowed) = schema.get("enum").and_then(Value::as_array) else {
-        return;
-    };
-    if !allowed.contains(value) {
-        let listed: Vec<String> = allowed.iter().map(Value::to_string).collect();
-        errors.push(FieldError {
-            field: path.to_owned(),
-            reason: "FieldValueNotSupported",
-            detail: format!(
-                "Unsupported value: {value}: supported values: {}",
-                listed.join(", ")
-            ),
-        });
-    }
-}
-
-fn check_combinators(schema: &Value, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
-    let passes = |sub: &Value| {
-        let mut scratch = Vec::new();
-        check(sub, value, path, &mut scratch);
-        scratch.is_empty()
-    };
-    for sub in schema
-        .get("allOf")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        check(sub, value, path, errors);
-    }
-    if let Some(any) = schema.get("anyOf").and_then(Value::as_array)
-        && !any.iter().any(passes)
-    {
-        errors.push(invalid(
-            path,
-            value,
-            &format!("{path} in body must match at least one schema in anyOf"),
-        ));
-    }
-    if let Some(one) = schema.get("oneOf").and_then(Value::as_array)
-        && one.iter().filter(|s| passes(s)).count() != 1
-    {
-        errors.push(invalid(
-            path,
-            value,
-            &format!("{path} in body must match exactly one schema in oneOf"),
-        ));
-    }
-    if let Some(not) = schema.get("not")
-        && passes(not)
-    {
-        errors.push(invalid(
-            path,
-            value,
-            &format!("{path} in body must not match the schema in not"),
-        ));
-    }
-}
-
-fn type_matches(schema: &Value, value: &Value) -> bool {
-    if flag(schema, "x-kubernetes-int-or-string") {
-        return value.is_i64() || value.is_u64() || value.is_string();
-    }
-    match schema.get("type").and_then(Value::as_str) {
-        None => true,
-        Some("object") => value.is_object(),
-        Some("array") => value.is_array(),
-        Some("string") => value.is_string(),
-        Some("boolean") => value.is_boolean(),
-        Some("integer") => value.is_i64() || value.is_u64(),
-        Some("number") => value.is_number(),
-        Some(_) => true,
-    }
-}
-
-fn type_name(schema: &Value) -> &str {
-    if flag(schema, "x-kubernetes-int-or-string") {
-        return "integer,string";
-    }
-    schema.get("type").and_then(Value::as_str).unwrap_or("any")
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_f64() => "number",
-        Value::Number(_) => "integer",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-fn is_nullable(schema: &Value) -> bool {
+pub(super) fn is_nullable(schema: &Value) -> bool {
     flag(schema, "nullable")
 }
 
-fn preserves_unknown(schema: &Value) -> bool {
+pub(super) fn preserves_unknown(schema: &Value) -> bool {
     flag(schema, "x-kubernetes-preserve-unknown-fields")
 }
 
-fn flag(schema: &Value, key: &str) -> bool {
+pub(super) fn flag(schema: &Value, key: &str) -> bool {
     schema.get(key) == Some(&Value::Bool(true))
 }
 
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-fn invalid(path: &str, value: &Value, why: &str) -> FieldError {
-    FieldError {
-        field: path.to_owned(),
-        reason: "FieldValueInvalid",
-        detail: format!("Invalid value: {value}: {why}"),
-    }
-}
-
-fn invalid_n(path: &str, n: u64, why: &str) -> FieldError {
-    FieldError {
-        field: path.to_owned(),
-        reason: "FieldValueInvalid",
-        detail: format!("Invalid value: {n}: {why}"),
-    }
-}
-
-fn too_many(path: &str, count: u64, max: u64) -> FieldError {
-    FieldError {
-        field: path.to_owned(),
-        reason: "FieldValueTooMany",
-        detail: format!("Too many: {count}: must have at most {max} items"),
-    }
-}
-
-fn unknown_field(path: &str) -> FieldError {
-    FieldError {
-        field: path.to_owned(),
-        reason: "FieldValueForbidden",
-        detail: format!("Forbidden: unknown field \"{path}\" is not declared in the schema"),
-    }
-}
-
 /// `None` when the CRD's (Go RE2) pattern does not compile as a Rust regex; then it is not enforced.
-fn regex_matches(pattern: &str, s: &str) -> Option<bool> {
+pub(super) fn regex_matches(pattern: &str, s: &str) -> Option<bool> {
     static CACHE: OnceLock<Mutex<HashMap<String, Option<Regex>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Mutex::default);
     let mut cache = cache
@@ -462,4 +101,106 @@ fn regex_matches(pattern: &str, s: &str) -> Option<bool> {
         .entry(pattern.to_owned())
         .or_insert_with(|| Regex::new(pattern).ok());
     regex.as_ref().map(|r| r.is_match(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn schema() -> Value {
+        json!({
+            "type": "object",
+            "properties": {
+                "spec": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {
+                        "name": { "type": "string", "maxLength": 5, "minLength": 1 },
+                        "size": { "x-kubernetes-int-or-string": true, "anyOf": [{ "type": "integer" }, { "type": "string" }] },
+                        "maybe": { "type": "string", "nullable": true },
+                        "plain": { "type": "string" },
+                        "free": { "type": "object", "x-kubernetes-preserve-unknown-fields": true },
+                        "labels": { "type": "object", "additionalProperties": { "type": "string" } },
+                        "any": { "type": "object", "additionalProperties": true },
+                        "embedded": { "type": "object", "x-kubernetes-embedded-resource": true, "properties": { "spec": { "type": "object" } } },
+                        "ports": {
+                            "type": "array", "maxItems": 2,
+                            "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                            "items": { "type": "object", "properties": { "name": { "type": "string" }, "port": { "type": "integer", "format": "int32" } } },
+                        },
+                        "when": { "type": "string", "format": "date-time" },
+                        "mode": { "type": "string", "default": "fast", "enum": ["fast", "safe"] },
+                        "either": { "oneOf": [{ "type": "integer" }, { "type": "boolean" }] },
+                        "notFive": { "type": "integer", "not": { "enum": [5] } },
+                    },
+                },
+            },
+        })
+    }
+
+    fn errors_for(spec: Value) -> Vec<String> {
+        let mut object =
+            json!({ "apiVersion": "x/v1", "kind": "X", "metadata": { "name": "a" }, "spec": spec });
+        prune_and_default(&schema(), &mut object);
+        validate_object(&schema(), &object)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn accepts_what_the_schema_allows() {
+        let ok = errors_for(json!({
+            "name": "ab", "size": "10Gi", "maybe": null, "plain": null,
+            "free": { "anything": { "goes": [1, 2] } }, "labels": { "a": "b" }, "any": { "x": 1 },
+            "embedded": { "apiVersion": "v1", "kind": "Pod", "metadata": { "name": "p" }, "spec": {} },
+            "ports": [{ "name": "a", "port": 1 }, { "name": "b", "port": 2 }],
+            "when": "2026-01-01T00:00:00Z", "either": true, "notFive": 4,
+        }));
+        assert_eq!(ok, Vec::<String>::new());
+        assert!(
+            errors_for(json!({ "name": "ab", "size": 3 })).is_empty(),
+            "int-or-string takes integers"
+        );
+    }
+
+    #[test]
+    fn prunes_non_nullable_nulls_and_fills_defaults() {
+        let mut object = json!({ "spec": { "name": "a", "plain": null, "maybe": null } });
+        prune_and_default(&schema(), &mut object);
+        assert_eq!(
+            object["spec"],
+            json!({ "name": "a", "maybe": null, "mode": "fast" })
+        );
+    }
+
+    #[test]
+    fn reports_each_violation_with_its_path() {
+        let errors = errors_for(json!({
+            "name": "toolong", "size": 1.5, "labels": { "a": 1 }, "unknown": 1,
+            "ports": [{ "name": "a", "port": 3_000_000_000_i64 }, { "name": "a" }, { "name": "c" }],
+            "when": "yesterday", "mode": "slow", "either": "x", "notFive": 5,
+        }));
+        let expect = [
+            "spec.name: Too long: may not be more than 5 bytes",
+            "spec.size: Invalid value: \"number\"",
+            "spec.labels[a]: Invalid value: \"integer\"",
+            "spec.unknown: Forbidden: unknown field \"spec.unknown\"",
+            "spec.ports[0].port: Invalid value: 3000000000: spec.ports[0].port in body must be of type int32",
+            "spec.ports: Too many: 3: must have at most 2 items",
+            "spec.ports[1]: Duplicate value",
+            "spec.when: Invalid value: \"yesterday\"",
+            "spec.mode: Unsupported value: \"slow\"",
+            "spec.either: Invalid value: \"x\": spec.either in body must match exactly one schema in oneOf",
+            "spec.notFive: Invalid value: 5: spec.notFive in body must not match the schema in not",
+        ];
+        for e in expect {
+            assert!(
+                errors.iter().any(|got| got.starts_with(e)),
+                "missing {e:?} in {errors:#?}"
+            );
+        }
+        assert_eq!(errors_for(json!({}))[0], "spec.name: Required value");
+    }
 }

@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value, json};
 
 use super::meta::{self, meta_mut};
-use super::write::{Subresource, WriteOptions, merge_for_subresource};
+use super::rules::merge_for_subresource;
+use super::write::{Subresource, WriteOptions};
 use super::{ObjKey, State};
 use crate::error::ApiError;
 use crate::registry::ResourceDef;

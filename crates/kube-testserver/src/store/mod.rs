@@ -4,6 +4,7 @@
 mod apply;
 mod delete;
 pub mod meta;
+mod rules;
 mod write;
 
 use std::collections::BTreeMap;
