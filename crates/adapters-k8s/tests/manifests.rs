@@ -420,3 +420,42 @@ fn plans_and_parameters_are_checked_with_messages_that_name_the_problem() {
     .unwrap_err();
     assert!(err.to_string().contains("backups"), "{err}");
 }
+
+/// The same objects through the test API server's own validator (its translation of the CRD
+/// schemas is independent of `support/crd.rs`).
+#[tokio::test]
+async fn the_test_servers_validator_accepts_every_object_too() {
+    let server = pgbroker_kube_testserver::TestServer::start_default()
+        .await
+        .unwrap();
+    let full = Case::new(
+        full_settings(),
+        serde_json::from_str(HA_PLAN).unwrap(),
+        json!({"postgres_version": 17, "parameters": {"work_mem": "64MB"}, "extensions": ["pg_trgm"]}),
+    );
+    let restore = Case::new(
+        full_settings(),
+        serde_json::from_str(HA_PLAN).unwrap(),
+        json!({"restore_from": {"instance_id": "old-1"}}),
+    );
+    for case in [full, restore] {
+        for object in case.all() {
+            let plural = format!("{}s", object["kind"].as_str().unwrap().to_lowercase());
+            if object["apiVersion"] == json!("v1") || plural == "podmonitors" {
+                continue; // no schema to check against
+            }
+            if let Err(e) = server.validate(&plural, &object) {
+                panic!("{plural}: {e}\n{object:#}");
+            }
+        }
+    }
+    let mut bad = Case::new(
+        CnpgSettings::default(),
+        json!({"instances": 1, "cpu": "1", "memory": "1Gi", "storage": "1Gi"}),
+        json!({}),
+    )
+    .manifests()
+    .cluster();
+    bad["spec"]["instances"] = json!("three");
+    assert!(server.validate("clusters", &bad).is_err());
+}

@@ -53,6 +53,18 @@ fn catalog() -> Catalog {
     Catalog::load(doc, &["cnpg".to_string()].into()).expect("test catalog is valid")
 }
 
+/// A plan of the test catalog.
+pub fn plan(id: &str) -> pgbroker_domain::Plan {
+    let catalog = catalog();
+    let (_, plan) = catalog
+        .plan(
+            &ServiceId::parse(SERVICE).unwrap(),
+            &PlanId::parse(id).unwrap(),
+        )
+        .expect("plan of the test catalog");
+    plan.clone()
+}
+
 pub struct World {
     pub server: TestServer,
     pub backend: Arc<CnpgBackend>,
