@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod dev;
+
 use pgbroker_app::config::Config;
 use pgbroker_app::output::{OutputFormat, render};
 use pgbroker_app::{catalog_file, logging, serve};
@@ -47,6 +49,9 @@ enum Command {
     Serve,
     /// Print the OpenAPI 3.1 document of the HTTP API (committed as docs/openapi.json).
     Openapi,
+    /// Zero-setup run: a throwaway PostgreSQL (or --postgres-url), the SQLite state store and the
+    /// shared-server backend; prints OSB credentials and a curl walkthrough; cleans up on exit.
+    Dev(dev::DevArgs),
 }
 
 #[tokio::main]
@@ -81,6 +86,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config { format } => emit(&render(&config, format, "the configuration")?),
         Command::Serve => serve::serve(&config).await,
         Command::Openapi => emit(&pgbroker_api_osb::openapi_json()),
+        Command::Dev(args) => dev::run(config, args).await,
     }
 }
 

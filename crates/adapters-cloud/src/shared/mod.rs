@@ -30,6 +30,7 @@ use pgbroker_domain::{Credentials, InstanceId, OperationKind, Plan};
 pub use request::{BindParameters, InstanceParameters, PlanSettings};
 pub use settings::{
     DeprovisionMode, NameSettings, ServerSettings, SettingsError, SharedSettings, SslMode,
+    split_password,
 };
 
 use error::StepError;

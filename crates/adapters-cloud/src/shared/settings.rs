@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use pgbroker_domain::Sensitive;
 use serde::{Deserialize, Serialize};
 
 use super::names::{NamePattern, PatternError};
@@ -64,10 +65,17 @@ impl Default for SharedSettings {
 }
 
 fn default_extensions() -> Vec<String> {
-    ["pg_trgm", "pgcrypto", "citext", "hstore", "uuid-ossp"]
-        .into_iter()
-        .map(String::from)
-        .collect()
+    [
+        "pg_trgm",
+        "pgcrypto",
+        "citext",
+        "hstore",
+        "uuid-ossp",
+        "postgis",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect()
 }
 
 /// One PostgreSQL server that the broker administers.
@@ -223,6 +231,28 @@ impl AdminUrl {
     }
 }
 
+/// Splits a URL that carries a password (as people type them) into the URL without it and the
+/// password, for callers that then hand the password over through `password_file`.
+pub fn split_password(raw: &str) -> Result<(String, Option<Sensitive<String>>), SettingsError> {
+    let bad = |why: String| SettingsError::BadUrl {
+        server: "(given)".to_string(),
+        why,
+    };
+    let mut url = url::Url::parse(raw).map_err(|e| bad(e.to_string()))?;
+    let password = url
+        .password()
+        .map(|p| {
+            percent_encoding::percent_decode_str(p)
+                .decode_utf8()
+                .map(|p| Sensitive::new(p.into_owned()))
+                .map_err(|_| bad("the password is not valid UTF-8".to_string()))
+        })
+        .transpose()?;
+    url.set_password(None)
+        .map_err(|()| bad("it cannot carry a user and password".to_string()))?;
+    Ok((url.to_string(), password))
+}
+
 impl SharedSettings {
     /// Checks everything that can be checked without connecting.
     pub(crate) fn check(&self) -> Result<Vec<AdminUrl>, SettingsError> {
@@ -301,6 +331,16 @@ mod tests {
         ]}))
         .unwrap_err();
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_typed_password_is_split_off() {
+        let (url, pw) = split_password("postgres://u:p%40ss@h:5433/db?sslmode=disable")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(url, "postgres://u@h:5433/db?sslmode=disable");
+        assert_eq!(pw.map(|p| p.expose().clone()).as_deref(), Some("p@ss"));
+        let (url, pw) = split_password("postgres://u@h/db").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((url.as_str(), pw), ("postgres://u@h/db", None));
     }
 
     #[test]

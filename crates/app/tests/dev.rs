@@ -1,0 +1,190 @@
+//! `pgbroker dev` as a user runs it: the binary is spawned, starts its throwaway PostgreSQL,
+//! serves a provision and a bind over HTTP whose credentials work, and on SIGTERM stops the
+//! server and removes its directory.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sqlx::{Connection, Executor};
+
+const SERVICE: &str = "f3f7eb7c-f181-44e2-8a8e-95fc51e94990";
+const PLAN: &str = "8918ebda-7ee3-4766-bb57-9e658fcd9689";
+
+/// The running `pgbroker dev`; sent SIGTERM when dropped, so a failing test leaves nothing behind.
+struct Dev {
+    child: Child,
+    banner: Vec<String>,
+}
+
+impl Dev {
+    fn start(extra: &[&str]) -> Self {
+        let mut child = common::pgbroker(&["dev", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            // Run from a scratch directory so no configuration file or state is picked up.
+            .current_dir(std::env::temp_dir())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut banner = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            let end = line.starts_with("Press Ctrl-C");
+            banner.push(line);
+            if end {
+                break;
+            }
+        }
+        Self { child, banner }
+    }
+
+    /// The text after `label` on the banner line that has it.
+    fn value(&self, label: &str) -> String {
+        self.banner
+            .iter()
+            .find_map(|l| {
+                l.trim_start()
+                    .strip_prefix(label)
+                    .map(|v| v.trim().to_string())
+            })
+            .unwrap_or_else(|| panic!("no {label:?} in {:#?}", self.banner))
+    }
+
+    fn base(&self) -> String {
+        self.value("OSB API:")
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        let line = self.value("PostgreSQL:");
+        let start = line.find("(data in ").unwrap() + "(data in ".len();
+        let end = line[start..].find(')').unwrap() + start;
+        PathBuf::from(&line[start..end])
+    }
+
+    fn pg_port(&self) -> u16 {
+        let line = self.value("PostgreSQL:");
+        let after = line.split("127.0.0.1:").nth(1).unwrap();
+        after.split_whitespace().next().unwrap().parse().unwrap()
+    }
+
+    /// Sends SIGTERM and waits for the process to end.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..600 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("pgbroker dev did not stop within 30 seconds of SIGTERM");
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.terminate();
+        }
+    }
+}
+
+async fn put(http: &reqwest::RequestBuilder, body: Value) -> (u16, Value) {
+    let response = http.try_clone().unwrap().json(&body).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn dev_serves_a_working_database_and_cleans_up_on_sigterm() {
+    let mut dev = Dev::start(&[]);
+    let base = dev.base();
+    let creds = dev.value("OSB credentials:");
+    let password = creds
+        .strip_prefix("username dev, password ")
+        .unwrap()
+        .to_string();
+    let dir = dev.data_dir();
+    let port = dev.pg_port();
+    assert!(dir.is_dir(), "{dir:?}");
+    assert!(
+        dev.banner.iter().any(|l| l.contains("curl -s -u dev:")),
+        "{:#?}",
+        dev.banner
+    );
+
+    let http = reqwest::Client::new();
+    let request = |path: &str| {
+        http.put(format!("{base}{path}"))
+            .basic_auth("dev", Some(&password))
+            .header("X-Broker-API-Version", "2.17")
+    };
+    let (status, body) = put(
+        &request("/v2/service_instances/my-db"),
+        json!({"service_id": SERVICE, "plan_id": PLAN, "parameters": {"extensions": ["pgcrypto"]}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = put(
+        &request("/v2/service_instances/my-db/service_bindings/my-app"),
+        json!({"service_id": SERVICE, "plan_id": PLAN}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let uri = body["credentials"]["uri"].as_str().unwrap().to_string();
+    let mut conn = sqlx::PgConnection::connect(&uri).await.unwrap();
+    conn.execute("CREATE TABLE t (v int); INSERT INTO t VALUES (42)")
+        .await
+        .unwrap();
+    let v: i32 = sqlx::query_scalar("SELECT v FROM t")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(v, 42);
+    // Without the credentials the API refuses.
+    let anonymous = http
+        .get(format!("{base}/v2/catalog"))
+        .header("X-Broker-API-Version", "2.17")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    drop(conn);
+
+    let status = dev.terminate();
+    assert!(status.success(), "{status}");
+    assert!(!dir.exists(), "{dir:?} is left behind");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "postgres still listens on {port}"
+    );
+}
+
+#[tokio::test]
+async fn dev_without_auth_says_so_loudly() {
+    let dev = Dev::start(&["--no-auth"]);
+    assert_eq!(dev.value("OSB credentials:"), "NONE (--no-auth)");
+    assert!(
+        dev.banner
+            .iter()
+            .any(|l| l.contains("WITHOUT AUTHENTICATION")),
+        "{:#?}",
+        dev.banner
+    );
+    let response = reqwest::Client::new()
+        .get(format!("{}/v2/catalog", dev.base()))
+        .header("X-Broker-API-Version", "2.17")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+}
