@@ -258,3 +258,59 @@ fn validate_function_checks_objects_without_a_server() {
             .contains("unknown resource")
     );
 }
+
+#[tokio::test]
+async fn cnpg_webhook_and_metadata_rules_reject_bad_names_and_labels() {
+    let server = server().await;
+    let clusters = api(&server, "postgresql.cnpg.io", "Cluster");
+    let named = |name: &str, labels: Value| -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
+            "metadata": { "name": name, "labels": labels }, "spec": { "instances": 1 },
+        }))
+        .unwrap()
+    };
+    // An OSB instance id used raw: starts with a digit.
+    let guid = rejected(
+        &clusters,
+        &named("0b3e1c1e-7d1f-4a5e-9c8e-2f6d7a8b9c0d", json!({})),
+    )
+    .await;
+    assert_eq!(guid.code, 422);
+    assert!(
+        guid.message
+            .starts_with("admission webhook \"vcluster.cnpg.io\" denied the request"),
+        "{}",
+        guid.message
+    );
+    assert!(guid.message.contains("DNS-1035"), "{}", guid.message);
+    let long = rejected(
+        &clusters,
+        &named(&format!("pg-{}", "a".repeat(48)), json!({})),
+    )
+    .await;
+    assert!(
+        long.message
+            .contains("maximum length of a cluster name is 50 characters"),
+        "{}",
+        long.message
+    );
+    clusters
+        .create(
+            &PostParams::default(),
+            &named(&format!("pg-{}", "a".repeat(47)), json!({})),
+        )
+        .await
+        .unwrap();
+
+    let label = rejected(
+        &clusters,
+        &named("pg", json!({ "broker.example/instance": "x".repeat(64) })),
+    )
+    .await;
+    assert!(
+        label.message.contains("metadata.labels: Invalid value"),
+        "{}",
+        label.message
+    );
+}

@@ -2,8 +2,6 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::error::{ApiError, FieldError};
-
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -93,34 +91,6 @@ pub fn same_content(a: &Value, b: &Value) -> bool {
         c
     };
     strip(a) == strip(b)
-}
-
-/// RFC 1123 subdomain, as the API server requires of most object names.
-pub fn validate_name(kind_group: &str, name: &str) -> Result<(), ApiError> {
-    let valid = !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        });
-    if valid {
-        return Ok(());
-    }
-    Err(ApiError::invalid(
-        kind_group,
-        name,
-        &[FieldError {
-            field: "metadata.name".into(),
-            reason: "FieldValueInvalid",
-            detail: format!(
-                "Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
-            ),
-        }],
-    ))
 }
 
 /// Five random lowercase alphanumerics, the API server's `generateName` suffix.

@@ -5,6 +5,7 @@ mod apply;
 mod delete;
 pub mod meta;
 mod rules;
+mod validation;
 mod write;
 
 use std::collections::BTreeMap;

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::meta::{self, meta_mut};
 use super::rules::{check_type_meta, fold_string_data, merge_for_subresource};
-use super::{EventType, ObjKey, State};
+use super::{EventType, ObjKey, State, validation};
 use crate::error::ApiError;
 use crate::registry::{CRD_GROUP, Gvr, ResourceDef};
 use crate::schema;
@@ -83,7 +83,6 @@ impl State {
                 }
             },
         };
-        meta::validate_name(&def.kind_group(), &name)?;
         metadata.insert("name".into(), json!(name));
         if let Some(ns) = &namespace {
             metadata.insert("namespace".into(), json!(ns));
@@ -248,6 +247,10 @@ impl State {
     ) -> Result<Value, ApiError> {
         if def.gvr.group.is_empty() && def.gvr.plural == "secrets" {
             fold_string_data(&mut new);
+        }
+        validation::check_metadata(def, &new)?;
+        if old.is_none() {
+            validation::cnpg_cluster_webhook(def, &new)?;
         }
         if let Some(schema) = &def.schema {
             schema::prune_and_default(schema, &mut new);
