@@ -145,3 +145,42 @@ async fn a_dropped_watch_resumes_and_readiness_still_arrives() {
         "the watch was opened again after the drop ({watches} watches)"
     );
 }
+
+#[tokio::test]
+async fn a_refused_role_fails_the_bind_and_its_password_secret_is_removed() {
+    let w = World::new(CnpgSettings::default()).await;
+    let op = w.provision(ID, SINGLE, json!({})).await;
+    assert_eq!(w.settle(op).await.state, OperationState::Succeeded);
+    w.server.faults().inject(
+        FaultRule::status(422)
+            .verb("patch")
+            .resource("databaseroles")
+            .times(1),
+    );
+    let op = w.bind(ID, "b-1", SINGLE).await;
+    let failed = w.settle(op).await;
+    assert_eq!(failed.state, OperationState::Failed);
+    assert!(
+        failed
+            .description
+            .as_deref()
+            .unwrap_or("")
+            .contains("apply DatabaseRole"),
+        "{:?}",
+        failed.description
+    );
+    w.settle_instance(&instance(ID)).await;
+    assert!(
+        w.binding(ID, "b-1").await.is_none(),
+        "orphan mitigation unbound"
+    );
+    let binding_objects: Vec<_> = ["secrets", "databaseroles"]
+        .into_iter()
+        .flat_map(|r| w.objects_of(r, ID))
+        .filter(|o| {
+            o.pointer("/metadata/labels/pgbroker.io~1binding-id")
+                .is_some()
+        })
+        .collect();
+    assert!(binding_objects.is_empty(), "{binding_objects:?}");
+}
