@@ -321,3 +321,37 @@ async fn discovery_lists_core_cnpg_barman_and_monitoring_resources() {
     let version = server.client().apiserver_version().await.unwrap();
     assert_eq!(version.major, "1");
 }
+
+#[tokio::test]
+async fn lists_are_chunked_with_limit_and_continue() {
+    let server = TestServer::start_default().await.unwrap();
+    let secrets: Api<Secret> = Api::namespaced(server.client(), "default");
+    for name in ["a", "b", "c", "d", "e"] {
+        secrets
+            .create(&PostParams::default(), &secret(name, &[]))
+            .await
+            .unwrap();
+    }
+    let mut names = Vec::new();
+    let mut params = ListParams::default().limit(2);
+    let mut pages = 0;
+    loop {
+        let page = secrets.list(&params).await.unwrap();
+        pages += 1;
+        names.extend(page.items.into_iter().map(|s| s.metadata.name.unwrap()));
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => break,
+        }
+    }
+    assert_eq!(
+        (names, pages),
+        (
+            vec!["a", "b", "c", "d", "e"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            3
+        )
+    );
+}

@@ -242,3 +242,39 @@ async fn runtime_watcher_survives_dropped_watches_and_compaction() {
         .unwrap();
     next_apply(&mut events, "fifth").await;
 }
+
+#[tokio::test]
+async fn runtime_watcher_with_streaming_lists_gets_initial_events_then_changes() {
+    let server = TestServer::start_default().await.unwrap();
+    let maps: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    maps.create(&PostParams::default(), &cm("before", json!({})))
+        .await
+        .unwrap();
+    let mut events = watcher(maps.clone(), watcher::Config::default().streaming_lists()).boxed();
+    let mut init_done = false;
+    while let Some(event) = events.next().await {
+        match event.unwrap() {
+            watcher::Event::InitApply(o) => assert_eq!(o.metadata.name.as_deref(), Some("before")),
+            watcher::Event::InitDone => {
+                init_done = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(init_done);
+    maps.create(&PostParams::default(), &cm("after", json!({})))
+        .await
+        .unwrap();
+    next_apply(&mut events, "after").await;
+    let watch = server
+        .requests()
+        .into_iter()
+        .find(|r| r.verb == "watch")
+        .unwrap();
+    assert!(
+        watch.query.contains("sendInitialEvents=true"),
+        "{}",
+        watch.query
+    );
+}

@@ -13,7 +13,7 @@ use crate::error::{ApiError, success_status};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::meta;
 use crate::store::{
-    DeleteOptions, DeleteOutcome, ObjKey, PatchKind, Propagation, Subresource, WriteOptions,
+    DeleteOptions, DeleteOutcome, ObjKey, Page, PatchKind, Propagation, Subresource, WriteOptions,
 };
 
 pub(super) struct Request<'a> {
@@ -68,10 +68,16 @@ fn dispatch(shared: &Shared, request: &Request<'_>) -> Result<Response, ApiError
         ("GET", None) if q("watch").is_some_and(|w| w == "true" || w == "1") => {
             watch::serve(shared, &def, ns, labels, fields, request.query)
         }
-        ("GET", None) => Ok(json_response(
-            200,
-            &store.list(&t.gvr, ns, &labels, &fields)?,
-        )),
+        ("GET", None) => {
+            let page = Page {
+                limit: q("limit").and_then(|l| l.parse().ok()),
+                continue_token: q("continue").filter(|c| !c.is_empty()).map(str::to_owned),
+            };
+            Ok(json_response(
+                200,
+                &store.list_page(&t.gvr, ns, &labels, &fields, &page)?,
+            ))
+        }
         ("POST", None) => {
             let body = parse_json(request.body)?;
             Ok(json_response(201, &store.create(&t.gvr, ns, body, &opts)?))

@@ -78,6 +78,29 @@ pub(crate) struct State {
     pub events: broadcast::Sender<Arc<StoredEvent>>,
 }
 
+/// Chunked-list parameters (`limit`, `continue`).
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub limit: Option<usize>,
+    pub continue_token: Option<String>,
+}
+
+fn encode_continue(namespace: &str, name: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{namespace}/{name}"))
+}
+
+fn decode_continue(token: &str) -> Result<(String, String), ApiError> {
+    use base64::Engine;
+    let invalid = || ApiError::bad_request(format!("invalid continue token {token:?}"));
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (namespace, name) = text.split_once('/').ok_or_else(invalid)?;
+    Ok((namespace.to_owned(), name.to_owned()))
+}
+
 /// What a new watch starts from; `live` carries only events after `replay` and `rv`.
 pub struct WatchStart {
     pub replay: Vec<Arc<StoredEvent>>,
@@ -148,20 +171,54 @@ impl Store {
         labels: &LabelSelector,
         fields: &FieldSelector,
     ) -> Result<Value, ApiError> {
+        self.list_page(gvr, namespace, labels, fields, &Page::default())
+    }
+
+    /// One page of a list: at most `limit` items after the `continue` token, with a token for
+    /// the rest (`metadata.continue`, `remainingItemCount`), like a chunked list.
+    pub fn list_page(
+        &self,
+        gvr: &Gvr,
+        namespace: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+        page: &Page,
+    ) -> Result<Value, ApiError> {
         let state = self.lock();
         let def = state.resource(gvr)?;
-        let items: Vec<Value> = state
+        let after = page
+            .continue_token
+            .as_deref()
+            .map(decode_continue)
+            .transpose()?;
+        let matching: Vec<(&ObjKey, &Value)> = state
             .objects
             .iter()
             .filter(|(k, _)| &k.gvr == gvr && namespace.is_none_or(|ns| k.namespace == ns))
-            .map(|(_, v)| v)
-            .filter(|v| labels.matches(v) && fields.matches(v))
-            .cloned()
+            .filter(|(k, _)| {
+                after
+                    .as_ref()
+                    .is_none_or(|a| (&k.namespace, &k.name) > (&a.0, &a.1))
+            })
+            .filter(|(_, v)| labels.matches(v) && fields.matches(v))
+            .collect();
+        let limit = page.limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
+        let mut metadata = json!({ "resourceVersion": state.rv.to_string() });
+        if matching.len() > limit
+            && let Some((last, _)) = matching.get(limit - 1)
+        {
+            metadata["continue"] = json!(encode_continue(&last.namespace, &last.name));
+            metadata["remainingItemCount"] = json!(matching.len() - limit);
+        }
+        let items: Vec<Value> = matching
+            .into_iter()
+            .take(limit)
+            .map(|(_, v)| v.clone())
             .collect();
         Ok(json!({
             "kind": format!("{}List", def.kind),
             "apiVersion": gvr.api_version(),
-            "metadata": { "resourceVersion": state.rv.to_string() },
+            "metadata": metadata,
             "items": items,
         }))
     }
