@@ -39,6 +39,15 @@ async fn finalizers_delay_deletion_until_the_last_one_is_removed() {
         .left()
         .expect("deletion with finalizers returns the object");
     assert!(marked.metadata.deletion_timestamp.is_some());
+    let more = json!({ "metadata": { "finalizers": ["a.example/one", "a.example/two", "a.example/new"] } });
+    let added = maps
+        .patch("f", &PatchParams::default(), &Patch::Merge(more))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(added, kube::Error::Api(s) if s.code == 422),
+        "no new finalizers while deleting"
+    );
     assert!(
         maps.get("f")
             .await

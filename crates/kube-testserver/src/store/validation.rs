@@ -104,6 +104,36 @@ pub fn check_metadata(def: &ResourceDef, object: &Value) -> Result<(), ApiError>
     }
 }
 
+/// An object being deleted may lose finalizers but not gain new ones.
+pub fn check_no_new_finalizers_while_deleting(
+    def: &ResourceDef,
+    old: &Value,
+    new: &Value,
+) -> Result<(), ApiError> {
+    if !meta::is_deleting(old) {
+        return Ok(());
+    }
+    let before = meta::finalizers(old);
+    let added: Vec<String> = meta::finalizers(new)
+        .into_iter()
+        .filter(|f| !before.contains(f))
+        .collect();
+    if added.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        &def.kind_group(),
+        meta::name(old),
+        &[FieldError {
+            field: "metadata.finalizers".into(),
+            reason: "FieldValueForbidden",
+            detail: format!(
+                "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"
+            ),
+        }],
+    ))
+}
+
 /// CloudNativePG's validating webhook (`vcluster.cnpg.io`): a Cluster name is a DNS-1035 label of
 /// at most 50 characters.
 pub fn cnpg_cluster_webhook(def: &ResourceDef, object: &Value) -> Result<(), ApiError> {

@@ -84,9 +84,11 @@ impl State {
             },
         };
         metadata.insert("name".into(), json!(name));
-        if let Some(ns) = &namespace {
-            metadata.insert("namespace".into(), json!(ns));
-        }
+        match &namespace {
+            Some(ns) => metadata.insert("namespace".into(), json!(ns)),
+            // Cluster-scoped objects have no namespace, whatever the body says.
+            None => metadata.remove("namespace"),
+        };
         metadata.insert("uid".into(), json!(meta::new_uid()));
         metadata.insert("creationTimestamp".into(), json!(meta::now()));
         metadata.remove("deletionTimestamp");
@@ -249,8 +251,9 @@ impl State {
             fold_string_data(&mut new);
         }
         validation::check_metadata(def, &new)?;
-        if old.is_none() {
-            validation::cnpg_cluster_webhook(def, &new)?;
+        match &old {
+            None => validation::cnpg_cluster_webhook(def, &new)?,
+            Some(old) => validation::check_no_new_finalizers_while_deleting(def, old, &new)?,
         }
         if let Some(schema) = &def.schema {
             schema::prune_and_default(schema, &mut new);
