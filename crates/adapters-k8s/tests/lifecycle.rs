@@ -1,51 +1,20 @@
 //! Provision → ready → bind → update → unbind → deprovision against the in-memory Kubernetes API
-//! server and its CNPG simulator, driven through the broker and the operation engine.
+//! server and its CNPG simulator, driven through the broker and the operation engine; readiness
+//! from the cache; resuming in another replica.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 use pgbroker_adapters_k8s::settings::{CnpgSettings, NamespaceMode};
 use pgbroker_domain::{BindingState, OperationState};
-use serde_json::{Value, json};
-use support::crd::validate;
+use serde_json::json;
 use support::world::*;
 
-const ID: &str = "0a651d10-25ab-4a75-99a6-520c0abbe2ae";
-const CLUSTER: &str = "pg-0a651d10-25ab-4a75-99a6-520c0abbe2ae";
+const ID: &str = GUID;
+const CLUSTER: &str = GUID_CLUSTER;
 
 fn settings() -> CnpgSettings {
-    CnpgSettings {
-        allowed_parameters: vec!["work_mem".into()],
-        monitoring: true,
-        poll_interval_seconds: 5,
-        ..CnpgSettings::default()
-    }
-}
-
-/// Every CNPG object in the server fits CNPG's CRD schema (the server validated each write too).
-fn assert_all_valid(w: &World) {
-    for resource in [
-        "clusters",
-        "poolers",
-        "databases",
-        "databaseroles",
-        "scheduledbackups",
-        "objectstores",
-    ] {
-        for object in w.server.objects(resource) {
-            if let Err(e) = validate(&object) {
-                panic!("{resource}: {e}");
-            }
-        }
-    }
-}
-
-fn nothing_left(w: &World, id: &str) {
-    for resource in RESOURCES {
-        let left: Vec<Value> = w.objects_of(resource, id);
-        let names: Vec<&Value> = left.iter().map(|o| &o["metadata"]["name"]).collect();
-        assert!(left.is_empty(), "{resource} left behind: {names:?}");
-    }
+    test_settings()
 }
 
 #[tokio::test]
@@ -235,78 +204,6 @@ async fn an_ha_instance_lives_its_whole_life() {
 }
 
 #[tokio::test]
-async fn storage_can_only_grow() {
-    let w = World::new(settings()).await;
-    let op = w.provision(ID, SINGLE, json!({})).await;
-    assert_eq!(w.settle(op).await.state, OperationState::Succeeded);
-    let op = w.update(ID, TINY, None).await;
-    let failed = w.settle(op).await;
-    assert_eq!(failed.state, OperationState::Failed);
-    assert_eq!(
-        failed.description.as_deref(),
-        Some("storage can only grow: the cluster has 10Gi, the new plan 5Gi")
-    );
-    let cluster = w
-        .server
-        .get_object("clusters", Some(CLUSTER), CLUSTER)
-        .unwrap();
-    assert_eq!(
-        cluster["spec"]["storage"]["size"],
-        json!("10Gi"),
-        "nothing was changed"
-    );
-    // Growing works and is applied.
-    let op = w.update(ID, HA, None).await;
-    assert_eq!(w.settle(op).await.state, OperationState::Succeeded);
-    let cluster = w
-        .server
-        .get_object("clusters", Some(CLUSTER), CLUSTER)
-        .unwrap();
-    assert_eq!(cluster["spec"]["storage"]["size"], json!("20Gi"));
-}
-
-#[tokio::test]
-async fn a_failing_cluster_fails_the_provision_with_cnpg_words_and_leaves_nothing() {
-    let w = World::new(settings()).await;
-    w.server.simulator().fail_cluster(
-        CLUSTER,
-        CLUSTER,
-        "Cluster is unrecoverable and needs manual intervention",
-        "primary lost its data",
-    );
-    let op = w.provision(ID, HA, json!({})).await;
-    let failed = w.settle(op).await;
-    assert_eq!(failed.state, OperationState::Failed);
-    let text = failed.description.unwrap();
-    assert!(
-        text.contains("Cluster is unrecoverable and needs manual intervention")
-            && text.contains("primary lost its data"),
-        "{text}"
-    );
-    w.settle_instance(&instance(ID)).await;
-    assert!(
-        w.store.instance(&instance(ID)).await.unwrap().is_none(),
-        "orphan mitigation finished"
-    );
-    nothing_left(&w, ID);
-    assert!(w.server.get_object("namespaces", None, CLUSTER).is_none());
-}
-
-#[tokio::test]
-async fn a_cluster_that_never_gets_ready_fails_at_the_deadline_and_leaves_nothing() {
-    let w = World::new(settings()).await;
-    w.server.simulator().stall_cluster(CLUSTER, CLUSTER);
-    let op = w.provision(ID, QUICK, json!({})).await;
-    let failed = w.settle(op).await;
-    assert_eq!(failed.state, OperationState::Failed);
-    let text = failed.description.unwrap();
-    assert!(text.contains("deadline"), "{text}");
-    w.settle_instance(&instance(ID)).await;
-    assert!(w.store.instance(&instance(ID)).await.unwrap().is_none());
-    nothing_left(&w, ID);
-}
-
-#[tokio::test]
 async fn waiting_for_a_cluster_reads_the_cache_not_the_api() {
     let w = World::new(settings()).await;
     w.server.simulator().stall_cluster(CLUSTER, CLUSTER);
@@ -382,139 +279,6 @@ async fn a_shared_namespace_holds_instances_and_is_left_alone() {
             .get_object("namespaces", None, "databases")
             .is_some()
     );
-}
-
-#[tokio::test]
-async fn updates_that_cannot_be_done_are_refused_in_words() {
-    let w = World::new(settings()).await;
-    let op = w
-        .provision(ID, SINGLE, json!({"postgres_version": 17}))
-        .await;
-    assert_eq!(w.settle(op).await.state, OperationState::Succeeded);
-    let op = w
-        .update(ID, SINGLE, Some(json!({"postgres_version": 16})))
-        .await;
-    let failed = w.settle(op).await;
-    assert_eq!(failed.state, OperationState::Failed);
-    assert_eq!(
-        failed.description.as_deref(),
-        Some("postgres_version cannot go down from 17 to 16")
-    );
-    let op = w
-        .update(
-            ID,
-            SINGLE,
-            Some(json!({"parameters": {"shared_buffers": "1GB"}})),
-        )
-        .await;
-    let failed = w.settle(op).await;
-    assert_eq!(
-        failed.description.as_deref(),
-        Some("postgresql parameter \"shared_buffers\" may not be set (allowed: work_mem)")
-    );
-    // A major upgrade goes through, and the cluster is still there and healthy.
-    let op = w
-        .update(ID, SINGLE, Some(json!({"postgres_version": 18})))
-        .await;
-    assert_eq!(w.settle(op).await.state, OperationState::Succeeded);
-    let cluster = w
-        .server
-        .get_object("clusters", Some(CLUSTER), CLUSTER)
-        .unwrap();
-    assert_eq!(
-        cluster["spec"]["imageName"],
-        json!("ghcr.io/cloudnative-pg/postgresql:18.6-system-trixie")
-    );
-}
-
-#[tokio::test]
-async fn retain_mode_keeps_only_clusters_that_hold_data() {
-    let w = World::new(CnpgSettings {
-        retain_on_deprovision: true,
-        ..settings()
-    })
-    .await;
-    // Never bootstrapped: nothing worth keeping, so it is deleted.
-    w.server.simulator().stall_cluster("pg-never", "pg-never");
-    let op = w.provision("never", QUICK, json!({})).await;
-    assert_eq!(w.settle(op).await.state, OperationState::Failed);
-    w.settle_instance(&instance("never")).await;
-    nothing_left(&w, "never");
-    // Healthy: kept, annotated, and the instance is gone from the broker.
-    let op = w.provision(ID, SINGLE, json!({})).await;
-    assert_eq!(w.settle(op).await.state, OperationState::Succeeded);
-    let op = w.deprovision(ID, SINGLE).await;
-    assert_eq!(w.settle(op).await.state, OperationState::Succeeded);
-    assert!(w.store.instance(&instance(ID)).await.unwrap().is_none());
-    let kept = w
-        .server
-        .get_object("clusters", Some(CLUSTER), CLUSTER)
-        .expect("retained");
-    assert!(kept["metadata"]["annotations"]["pgbroker.io/retained"].is_string());
-}
-
-#[tokio::test]
-async fn backups_are_scheduled_and_a_new_instance_restores_from_them() {
-    let w = World::new(CnpgSettings {
-        backup: Some(pgbroker_adapters_k8s::settings::BackupSettings {
-            destination_path: "s3://backups/pgbroker".into(),
-            endpoint_url: None,
-            s3_credentials: None,
-            retention: "14d".into(),
-            schedule: "0 30 1 * * *".into(),
-        }),
-        ..settings()
-    })
-    .await;
-    let op = w.provision("src", SINGLE, json!({})).await;
-    assert_eq!(w.settle(op).await.state, OperationState::Succeeded);
-    let store = w
-        .server
-        .get_object("objectstores", Some("pg-src"), "pg-src-store")
-        .expect("object store");
-    assert_eq!(store["spec"]["retentionPolicy"], json!("14d"));
-    assert_eq!(
-        store["spec"]["configuration"]["destinationPath"],
-        json!("s3://backups/pgbroker")
-    );
-    let schedule = w
-        .server
-        .get_object("scheduledbackups", Some("pg-src"), "pg-src-daily")
-        .expect("schedule");
-    assert_eq!(schedule["spec"]["schedule"], json!("0 30 1 * * *"));
-    assert_eq!(schedule["spec"]["method"], json!("plugin"));
-    let src = w
-        .server
-        .get_object("clusters", Some("pg-src"), "pg-src")
-        .unwrap();
-    assert_eq!(src["spec"]["plugins"][0]["isWALArchiver"], json!(true));
-
-    let op = w
-        .provision(
-            "dst",
-            SINGLE,
-            json!({"restore_from": {"instance_id": "src", "target_time": "2026-11-24T06:00:00Z"}}),
-        )
-        .await;
-    assert_eq!(w.settle(op).await.state, OperationState::Succeeded);
-    let dst = w
-        .server
-        .get_object("clusters", Some("pg-dst"), "pg-dst")
-        .unwrap();
-    assert_eq!(
-        dst["spec"]["bootstrap"]["recovery"]["source"],
-        json!("origin")
-    );
-    assert_eq!(
-        dst["spec"]["externalClusters"][0]["plugin"]["parameters"],
-        json!({"barmanObjectName": "pg-dst-store", "serverName": "pg-src"})
-    );
-    assert_all_valid(&w);
-    for id in ["src", "dst"] {
-        let op = w.deprovision(id, SINGLE).await;
-        assert_eq!(w.settle(op).await.state, OperationState::Succeeded);
-        nothing_left(&w, id);
-    }
 }
 
 /// A broker replica that dies after the first step: another one, with a fresh cache, carries

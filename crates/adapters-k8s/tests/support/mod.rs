@@ -1,5 +1,6 @@
 //! Helpers shared by this crate's integration tests.
 #![allow(dead_code)]
 
+pub mod cases;
 pub mod crd;
 pub mod world;

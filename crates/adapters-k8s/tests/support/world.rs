@@ -328,3 +328,44 @@ impl World {
         self.jump_to(&current);
     }
 }
+
+/// An id that is a GUID, as platforms send them, and the Cluster named after it.
+pub const GUID: &str = "0a651d10-25ab-4a75-99a6-520c0abbe2ae";
+pub const GUID_CLUSTER: &str = "pg-0a651d10-25ab-4a75-99a6-520c0abbe2ae";
+
+/// Settings most tests use: monitoring on, one allowed parameter, 5-second polls.
+pub fn test_settings() -> pgbroker_adapters_k8s::settings::CnpgSettings {
+    pgbroker_adapters_k8s::settings::CnpgSettings {
+        allowed_parameters: vec!["work_mem".into()],
+        monitoring: true,
+        poll_interval_seconds: 5,
+        ..Default::default()
+    }
+}
+
+/// Every CNPG object in the server fits CNPG's CRD schema (the server validated each write too).
+pub fn assert_all_valid(w: &World) {
+    for resource in [
+        "clusters",
+        "poolers",
+        "databases",
+        "databaseroles",
+        "scheduledbackups",
+        "objectstores",
+    ] {
+        for object in w.server.objects(resource) {
+            if let Err(e) = super::crd::validate(&object) {
+                panic!("{resource}: {e}");
+            }
+        }
+    }
+}
+
+/// Nothing of the instance is left in the server.
+pub fn nothing_left(w: &World, id: &str) {
+    for resource in RESOURCES {
+        let left = w.objects_of(resource, id);
+        let names: Vec<&Value> = left.iter().map(|o| &o["metadata"]["name"]).collect();
+        assert!(left.is_empty(), "{resource} left behind: {names:?}");
+    }
+}

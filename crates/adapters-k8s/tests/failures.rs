@@ -1,5 +1,6 @@
-//! API errors: transient ones are retried until the operation succeeds, refusals fail it and the
-//! orphan mitigation removes what was made; a dropped watch does not stall readiness.
+//! Failures: transient API errors are retried until the operation succeeds; refusals, CNPG failure
+//! phases and clusters that never get ready fail it and the orphan mitigation removes what was
+//! made; a dropped watch does not stall readiness.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -183,4 +184,45 @@ async fn a_refused_role_fails_the_bind_and_its_password_secret_is_removed() {
         })
         .collect();
     assert!(binding_objects.is_empty(), "{binding_objects:?}");
+}
+
+#[tokio::test]
+async fn a_failing_cluster_fails_the_provision_with_cnpg_words_and_leaves_nothing() {
+    let w = World::new(test_settings()).await;
+    w.server.simulator().fail_cluster(
+        CLUSTER,
+        CLUSTER,
+        "Cluster is unrecoverable and needs manual intervention",
+        "primary lost its data",
+    );
+    let op = w.provision(ID, HA, json!({})).await;
+    let failed = w.settle(op).await;
+    assert_eq!(failed.state, OperationState::Failed);
+    let text = failed.description.unwrap();
+    assert!(
+        text.contains("Cluster is unrecoverable and needs manual intervention")
+            && text.contains("primary lost its data"),
+        "{text}"
+    );
+    w.settle_instance(&instance(ID)).await;
+    assert!(
+        w.store.instance(&instance(ID)).await.unwrap().is_none(),
+        "orphan mitigation finished"
+    );
+    nothing_left(&w, ID);
+    assert!(w.server.get_object("namespaces", None, CLUSTER).is_none());
+}
+
+#[tokio::test]
+async fn a_cluster_that_never_gets_ready_fails_at_the_deadline_and_leaves_nothing() {
+    let w = World::new(test_settings()).await;
+    w.server.simulator().stall_cluster(CLUSTER, CLUSTER);
+    let op = w.provision(ID, QUICK, json!({})).await;
+    let failed = w.settle(op).await;
+    assert_eq!(failed.state, OperationState::Failed);
+    let text = failed.description.unwrap();
+    assert!(text.contains("deadline"), "{text}");
+    w.settle_instance(&instance(ID)).await;
+    assert!(w.store.instance(&instance(ID)).await.unwrap().is_none());
+    nothing_left(&w, ID);
 }

@@ -1,0 +1,46 @@
+//! The readiness check says what is wrong when the Kubernetes API cannot be used, and building
+//! the backend never needs it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use pgbroker_adapters_k8s::CnpgBackend;
+use pgbroker_adapters_k8s::settings::{CnpgSettings, Connection};
+use pgbroker_domain::ports::Backend;
+
+#[tokio::test]
+async fn a_missing_kubeconfig_is_named_by_the_check() {
+    let settings = CnpgSettings {
+        connection: Connection::Kubeconfig {
+            path: "/nonexistent/pgbroker/kubeconfig".into(),
+            context: None,
+        },
+        ..CnpgSettings::default()
+    };
+    let backend = CnpgBackend::new("cnpg", settings).expect("built without a cluster");
+    let err = backend.check().await.unwrap_err();
+    assert!(err.contains("/nonexistent/pgbroker/kubeconfig"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unreachable_api_server_is_reported_not_panicked() {
+    // A port nothing listens on: bind one, note it, close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = kube::Config::new(format!("http://127.0.0.1:{port}").parse().unwrap());
+    let client = kube::Client::try_from(config).unwrap();
+    let backend = CnpgBackend::with_client("cnpg", CnpgSettings::default(), client).unwrap();
+    let err = backend.check().await.unwrap_err();
+    assert!(err.starts_with("list Cluster"), "{err}");
+}
+
+#[tokio::test]
+async fn the_check_passes_against_a_reachable_server() {
+    let server = pgbroker_kube_testserver::TestServer::start_default()
+        .await
+        .unwrap();
+    let backend =
+        CnpgBackend::with_client("cnpg", CnpgSettings::default(), server.client()).unwrap();
+    assert_eq!(backend.check().await, Ok(()));
+}
