@@ -158,7 +158,6 @@ async fn run(filter: Filter, mut setup: Setup, tx: mpsc::Sender<Result<Bytes, In
     tokio::pin!(deadline);
     let mut ticker = tokio::time::interval(setup.interval);
     ticker.tick().await;
-    setup.drops.mark_unchanged();
     loop {
         tokio::select! {
             () = &mut deadline => return,
