@@ -25,8 +25,9 @@ pub enum Readiness {
     Failed(String),
 }
 
-/// Reads a Cluster object (`status` and `metadata.generation`).
-pub fn cluster_readiness(cluster: &Value) -> Readiness {
+/// Reads a Cluster object (`status` and `metadata.generation`); `major` is the PostgreSQL major
+/// version the cluster should be running, when known.
+pub fn cluster_readiness(cluster: &Value, major: Option<u32>) -> Readiness {
     let status = cluster.get("status");
     let text = |key: &str| {
         status
@@ -72,6 +73,31 @@ pub fn cluster_readiness(cluster: &Value) -> Readiness {
     {
         return Readiness::Progressing("CloudNativePG: applying the latest change".to_string());
     }
+    // A spec change CNPG has not started on yet still shows the old healthy status; what can
+    // be seen of the work itself is a major upgrade in flight and volumes being resized.
+    if status
+        .and_then(|s| s.get("targetPgDataImageInfo"))
+        .is_some()
+    {
+        return Readiness::Progressing("CloudNativePG: major version upgrade in flight".into());
+    }
+    let data_major = status
+        .and_then(|s| s.pointer("/pgDataImageInfo/majorVersion"))
+        .and_then(Value::as_u64);
+    if let (Some(want), Some(have)) = (major, data_major)
+        && have < u64::from(want)
+    {
+        return Readiness::Progressing(format!(
+            "CloudNativePG: data directory is at PostgreSQL {have}, waiting for {want}"
+        ));
+    }
+    let resizing = status
+        .and_then(|s| s.get("resizingPVC"))
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    if resizing > 0 {
+        return Readiness::Progressing(format!("CloudNativePG: resizing {resizing} volume(s)"));
+    }
     let want = cluster.pointer("/spec/instances").and_then(Value::as_i64);
     let ready_instances = status
         .and_then(|s| s.get("readyInstances"))
@@ -116,7 +142,7 @@ mod tests {
     fn healthy_and_ready_is_ready() {
         let c = cluster(json!({"phase": PHASE_HEALTHY, "readyInstances": 2,
             "conditions": [{"type": "Ready", "status": "True", "observedGeneration": 2}]}));
-        assert_eq!(cluster_readiness(&c), Readiness::Ready);
+        assert_eq!(cluster_readiness(&c, None), Readiness::Ready);
         assert!(initialized(&c));
     }
 
@@ -126,14 +152,14 @@ mod tests {
             json!({"phase": "Setting up primary", "phaseReason": "Creating primary instance"}),
         );
         assert_eq!(
-            cluster_readiness(&c),
+            cluster_readiness(&c, None),
             Readiness::Progressing(
                 "CloudNativePG: Setting up primary: Creating primary instance".into()
             )
         );
         assert!(!initialized(&c));
         assert!(matches!(
-            cluster_readiness(&cluster(json!({}))),
+            cluster_readiness(&cluster(json!({})), None),
             Readiness::Progressing(_)
         ));
     }
@@ -143,13 +169,13 @@ mod tests {
         let stale = cluster(json!({"phase": PHASE_HEALTHY, "readyInstances": 2,
             "conditions": [{"type": "Ready", "status": "True", "observedGeneration": 1}]}));
         assert!(matches!(
-            cluster_readiness(&stale),
+            cluster_readiness(&stale, None),
             Readiness::Progressing(_)
         ));
         let short = cluster(json!({"phase": PHASE_HEALTHY, "readyInstances": 1,
             "conditions": [{"type": "Ready", "status": "True"}]}));
         assert_eq!(
-            cluster_readiness(&short),
+            cluster_readiness(&short, None),
             Readiness::Progressing(format!(
                 "CloudNativePG: {PHASE_HEALTHY}, 1 of 2 instances ready"
             ))
@@ -157,10 +183,37 @@ mod tests {
     }
 
     #[test]
+    fn upgrades_and_resizes_in_flight_are_not_ready() {
+        let base = json!({"phase": PHASE_HEALTHY, "readyInstances": 2,
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "pgDataImageInfo": {"image": "x", "majorVersion": 17}});
+        let c = cluster(base.clone());
+        assert_eq!(cluster_readiness(&c, Some(17)), Readiness::Ready);
+        assert_eq!(
+            cluster_readiness(&c, Some(18)),
+            Readiness::Progressing(
+                "CloudNativePG: data directory is at PostgreSQL 17, waiting for 18".into()
+            )
+        );
+        let mut upgrading = base.clone();
+        upgrading["targetPgDataImageInfo"] = json!({"image": "y", "majorVersion": 18});
+        assert!(matches!(
+            cluster_readiness(&cluster(upgrading), Some(18)),
+            Readiness::Progressing(_)
+        ));
+        let mut resizing = base;
+        resizing["resizingPVC"] = json!(["pg-1"]);
+        assert_eq!(
+            cluster_readiness(&cluster(resizing), None),
+            Readiness::Progressing("CloudNativePG: resizing 1 volume(s)".into())
+        );
+    }
+
+    #[test]
     fn failure_phases_fail_with_the_reason() {
         let c = cluster(json!({"phase": "Invalid cluster definition", "phaseReason": "bad image"}));
         assert_eq!(
-            cluster_readiness(&c),
+            cluster_readiness(&c, None),
             Readiness::Failed("CloudNativePG: Invalid cluster definition: bad image".into())
         );
     }

@@ -29,7 +29,10 @@ impl CnpgBackend {
         let binding = BindingNames::new(&names, &req.binding_id);
         let ns = names.namespace.as_str();
         let cache = self.cache().await?;
-        match cache.get(ns, &names.cluster).map(|c| cluster_readiness(&c)) {
+        match cache
+            .get(ns, &names.cluster)
+            .map(|c| cluster_readiness(&c, None))
+        {
             None => {
                 return Ok(Step::Failed(StepFailure::permanent(format!(
                     "the instance's Cluster {ns}/{} does not exist",

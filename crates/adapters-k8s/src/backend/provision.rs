@@ -213,7 +213,7 @@ impl CnpgBackend {
                 ));
             }
         };
-        match cluster_readiness(&cluster) {
+        match cluster_readiness(&cluster, Some(desired.major)) {
             Readiness::Ready => {}
             Readiness::Progressing(text) => return Ok(Step::in_progress(text, self.poll())),
             Readiness::Failed(text) => return Ok(permanent(text)),
