@@ -15,6 +15,7 @@ pub mod names;
 mod request;
 mod roles;
 mod run;
+mod scram;
 mod server;
 pub mod settings;
 pub mod sql;

@@ -61,7 +61,7 @@ impl SharedServerBackend {
             .map_err(|e| {
                 StepError::from_sqlx(format!("binding {binding}: looking up role {role}"), &e)
             })?;
-        let password = literal(req.password.expose())?;
+        let password = literal(&super::scram::verifier(req.password.expose()))?;
         let owner = &names.owner;
         let session_role = literal(owner.as_str())?;
         let sql = match existing {
