@@ -65,6 +65,13 @@ async fn credentials_connect_and_can_create_insert_and_read() {
             .unwrap();
     assert_eq!(owner, format!("{}_{id}_owner", fx.tag));
     conn.close().await.unwrap();
+    // The server got a SCRAM verifier, not the password.
+    let stored: String = sqlx::query_scalar("SELECT rolpassword FROM pg_authid WHERE rolname = $1")
+        .bind(field(&creds, "username"))
+        .fetch_one(&mut admin().await)
+        .await
+        .unwrap();
+    assert!(stored.starts_with("SCRAM-SHA-256$4096:"), "{stored}");
 }
 
 #[tokio::test]

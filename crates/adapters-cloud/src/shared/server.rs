@@ -59,7 +59,7 @@ impl Server {
             })?;
             options = options.password(password.trim_end_matches(['\r', '\n']));
         }
-        // Statements carry passwords (CREATE ROLE ... PASSWORD): sqlx must never log them.
+        // Statements carry password verifiers (CREATE ROLE ... PASSWORD): sqlx must never log them.
         Ok(options
             .application_name("pgbroker")
             .log_statements(log::LevelFilter::Off)
