@@ -431,3 +431,96 @@ async fn pooler_gets_a_service_named_after_it() {
         Some("kubernetes.io/tls")
     );
 }
+
+fn backup_phase(o: Option<&DynamicObject>) -> Option<String> {
+    o.and_then(|o| o.data.pointer("/status/phase"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn an_immediate_scheduled_backup_starts_a_backup_that_completes_or_fails() {
+    let server = TestServer::start_default().await.unwrap();
+    create_cluster(&server, "pg", json!({ "instances": 1 })).await;
+    wait_phase(&server, "pg", PHASE_HEALTHY).await;
+    create(
+        &server,
+        "ScheduledBackup",
+        "pg-daily",
+        json!({ "cluster": { "name": "pg" }, "schedule": "0 0 3 * * *", "immediate": true,
+                "backupOwnerReference": "self", "method": "plugin",
+                "pluginConfiguration": { "name": "barman-cloud.cloudnative-pg.io" } }),
+    )
+    .await;
+    let scheduled = await_condition(
+        cnpg(&server, "ScheduledBackup"),
+        "pg-daily",
+        |o: Option<&DynamicObject>| {
+            o.and_then(|o| o.data.pointer("/status/lastScheduleTime"))
+                .is_some()
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let backups = server.objects("backups");
+    assert_eq!(backups.len(), 1);
+    let name = backups[0]["metadata"]["name"].as_str().unwrap().to_owned();
+    assert!(
+        name.starts_with("pg-daily-") && name.len() == "pg-daily-".len() + 14,
+        "{name}"
+    );
+    assert_eq!(
+        backups[0]["metadata"]["ownerReferences"][0]["uid"],
+        json!(scheduled.metadata.uid.unwrap())
+    );
+    assert_eq!(backups[0]["spec"]["method"], "plugin");
+    let done = await_condition(
+        cnpg(&server, "Backup"),
+        &name,
+        |o: Option<&DynamicObject>| backup_phase(o).as_deref() == Some("completed"),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(done.data["status"]["backupId"].is_string());
+
+    server
+        .simulator()
+        .fail_backups("default", "pg", "can't reach the object store");
+    create(
+        &server,
+        "Backup",
+        "manual",
+        json!({ "cluster": { "name": "pg" } }),
+    )
+    .await;
+    let failed = await_condition(
+        cnpg(&server, "Backup"),
+        "manual",
+        |o: Option<&DynamicObject>| backup_phase(o).as_deref() == Some("failed"),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        failed.data["status"]["error"],
+        "can't reach the object store"
+    );
+    create(
+        &server,
+        "Backup",
+        "orphan",
+        json!({ "cluster": { "name": "nope" } }),
+    )
+    .await;
+    let unknown = await_condition(
+        cnpg(&server, "Backup"),
+        "orphan",
+        |o: Option<&DynamicObject>| backup_phase(o).as_deref() == Some("failed"),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(unknown.data["status"]["error"], "Unknown cluster");
+}

@@ -3,6 +3,7 @@
 //! DatabaseRole `status.applied`, Pooler services, LoadBalancer addresses). Clusters can be told
 //! to fail (with a failure phase) or to stall (never become ready).
 
+mod backups;
 pub mod cluster;
 mod dependents;
 pub mod objects;
@@ -54,6 +55,8 @@ struct Controls {
     stall_all: bool,
     stalled: HashSet<ClusterId>,
     failed: HashMap<ClusterId, (String, String)>,
+    /// Clusters whose backups fail, with the error text.
+    failed_backups: HashMap<ClusterId, String>,
     /// The generation each cluster was last made healthy at (a new one means a spec change).
     healthy_generation: HashMap<ClusterId, i64>,
     pending: HashSet<ObjKey>,
@@ -132,13 +135,25 @@ impl Simulator {
             .schedule(ObjKey::new(gvr("clusters"), Some(namespace), name));
     }
 
-    /// Clears a stall or failure of one cluster; it becomes healthy after the delay.
+    /// Backups of this cluster (existing pending ones and future ones) fail with `error`.
+    pub fn fail_backups(&self, namespace: &str, cluster: &str, error: &str) {
+        let id = (namespace.to_owned(), cluster.to_owned());
+        self.inner
+            .controls()
+            .failed_backups
+            .insert(id, error.to_owned());
+        self.inner.schedule_all();
+    }
+
+    /// Clears a stall or failure of one cluster (and of its backups); it becomes healthy after
+    /// the delay.
     pub fn heal_cluster(&self, namespace: &str, name: &str) {
         let id = (namespace.to_owned(), name.to_owned());
         {
             let mut controls = self.inner.controls();
             controls.stalled.remove(&id);
             controls.failed.remove(&id);
+            controls.failed_backups.remove(&id);
         }
         self.inner
             .schedule(ObjKey::new(gvr("clusters"), Some(namespace), name));
@@ -170,7 +185,14 @@ impl Inner {
     }
 
     fn schedule_all(self: &Arc<Self>) {
-        for plural in ["clusters", "databases", "databaseroles", "poolers"] {
+        for plural in [
+            "clusters",
+            "databases",
+            "databaseroles",
+            "poolers",
+            "scheduledbackups",
+            "backups",
+        ] {
             for object in self.store.objects_of(&gvr(plural)) {
                 self.schedule(key_of(&gvr(plural), &object));
             }
@@ -196,9 +218,16 @@ impl Inner {
                     self.first_sight(&event.object);
                 }
                 self.schedule(key.clone());
-                self.schedule_namespace(&key.namespace, &["databases", "databaseroles", "poolers"]);
+                self.schedule_namespace(
+                    &key.namespace,
+                    &["databases", "databaseroles", "poolers", "backups"],
+                );
             }
-            "databases" | "databaseroles" | "poolers" if is_cnpg => self.schedule(key.clone()),
+            "databases" | "databaseroles" | "poolers" | "scheduledbackups" | "backups"
+                if is_cnpg =>
+            {
+                self.schedule(key.clone());
+            }
             "secrets" if key.gvr.group.is_empty() => {
                 self.schedule_namespace(&key.namespace, &["databaseroles"])
             }
@@ -251,6 +280,10 @@ impl Inner {
             ("postgresql.cnpg.io", "databases") => self.reconcile_database(key, &object),
             ("postgresql.cnpg.io", "databaseroles") => self.reconcile_role(key, &object),
             ("postgresql.cnpg.io", "poolers") => self.reconcile_pooler(key, &object),
+            ("postgresql.cnpg.io", "scheduledbackups") => {
+                self.reconcile_scheduled_backup(key, &object)
+            }
+            ("postgresql.cnpg.io", "backups") => self.reconcile_backup(key, &object),
             ("", "services") => self.assign_load_balancer(key, &object),
             _ => Ok(()),
         }
