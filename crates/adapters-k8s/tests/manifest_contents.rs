@@ -201,3 +201,14 @@ fn plans_and_parameters_are_checked_with_messages_that_name_the_problem() {
     .unwrap_err();
     assert!(err.to_string().contains("backups"), "{err}");
 }
+
+/// The whole of what a full HA instance sends, so that a change to any manifest shows as a diff.
+#[test]
+fn snapshot_of_a_full_ha_instance() {
+    let case = Case::new(
+        full_settings(),
+        serde_json::from_str(HA_PLAN).unwrap(),
+        json!({"postgres_version": 17, "parameters": {"work_mem": "64MB"}, "extensions": ["pg_trgm"]}),
+    );
+    insta::assert_json_snapshot!(case.all());
+}

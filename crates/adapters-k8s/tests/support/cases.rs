@@ -113,7 +113,8 @@ impl Case {
                 binding_id: None,
             },
             desired: &self.desired,
-            operation: OperationId::new(),
+            // Fixed, so that snapshots are stable.
+            operation: OperationId::from_uuid(uuid::Uuid::nil()),
             restore_source: self.desired.restore_from.as_ref().map(|r| {
                 pgbroker_adapters_k8s::names::cluster_name(
                     &self.settings.name_prefix,
