@@ -1,10 +1,14 @@
 //! Cluster status as CNPG writes it (phase text, Ready/Initialized conditions, instance counts) and
 //! the secrets and services it creates for a Cluster.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use super::objects::{self, Login};
-use crate::store::meta;
+use super::{Inner, gvr, key_of};
+use crate::error::ApiError;
+use crate::store::{ObjKey, meta};
 
 pub const PHASE_HEALTHY: &str = "Cluster in healthy state";
 pub const PHASE_SETTING_UP_PRIMARY: &str = "Setting up primary";
@@ -257,4 +261,69 @@ pub fn owned_objects(cluster: &Value, cluster_domain: &str) -> Vec<Value> {
         ));
     }
     out
+}
+
+impl Inner {
+    pub(super) fn first_sight(&self, cluster: &Value) {
+        let key = key_of(&gvr("clusters"), cluster);
+        let status = progressing_status(cluster, PHASE_SETTING_UP_PRIMARY);
+        if let Err(error) = self.write_status(&key, cluster, status) {
+            tracing::debug!(%error, "simulator could not mark a new cluster as setting up");
+        }
+    }
+
+    pub(super) fn reconcile_cluster(
+        self: &Arc<Self>,
+        key: &ObjKey,
+        cluster: &Value,
+    ) -> Result<(), ApiError> {
+        if meta::is_deleting(cluster) {
+            return Ok(());
+        }
+        let id = (key.namespace.clone(), key.name.clone());
+        let (failed, stalled, healthy_generation) = {
+            let c = self.controls();
+            (
+                c.failed.get(&id).cloned(),
+                c.stall_all || c.stalled.contains(&id),
+                c.healthy_generation.get(&id).copied(),
+            )
+        };
+        if let Some((phase, reason)) = failed {
+            return self.write_status(key, cluster, failed_status(cluster, &phase, &reason));
+        }
+        if stalled {
+            return self.write_status(
+                key,
+                cluster,
+                progressing_status(cluster, PHASE_SETTING_UP_PRIMARY),
+            );
+        }
+        for object in owned_objects(cluster, &self.cluster_domain) {
+            self.ensure(&object)?;
+        }
+        let generation = meta::meta(cluster)
+            .and_then(|m| m.get("generation"))
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let phase = cluster.pointer("/status/phase").and_then(Value::as_str);
+        if healthy_generation.is_some_and(|g| g != generation) && phase == Some(PHASE_HEALTHY) {
+            return self.write_status(
+                key,
+                cluster,
+                progressing_status(cluster, PHASE_APPLYING_CONFIGURATION),
+            );
+        }
+        self.write_status(key, cluster, healthy_status(cluster))?;
+        self.controls().healthy_generation.insert(id, generation);
+        Ok(())
+    }
+
+    pub(crate) fn is_cluster_healthy(&self, namespace: &str, name: &str) -> bool {
+        self.store
+            .get(&gvr("clusters"), Some(namespace), name)
+            .is_ok_and(|c| {
+                c.pointer("/status/phase").and_then(Value::as_str) == Some(PHASE_HEALTHY)
+            })
+    }
 }

@@ -289,69 +289,6 @@ impl Inner {
         }
     }
 
-    fn first_sight(&self, cluster: &Value) {
-        let key = key_of(&gvr("clusters"), cluster);
-        let status = cluster::progressing_status(cluster, PHASE_SETTING_UP_PRIMARY);
-        if let Err(error) = self.write_status(&key, cluster, status) {
-            tracing::debug!(%error, "simulator could not mark a new cluster as setting up");
-        }
-    }
-
-    fn reconcile_cluster(self: &Arc<Self>, key: &ObjKey, cluster: &Value) -> Result<(), ApiError> {
-        if meta::is_deleting(cluster) {
-            return Ok(());
-        }
-        let id = (key.namespace.clone(), key.name.clone());
-        let (failed, stalled, healthy_generation) = {
-            let c = self.controls();
-            (
-                c.failed.get(&id).cloned(),
-                c.stall_all || c.stalled.contains(&id),
-                c.healthy_generation.get(&id).copied(),
-            )
-        };
-        if let Some((phase, reason)) = failed {
-            return self.write_status(
-                key,
-                cluster,
-                cluster::failed_status(cluster, &phase, &reason),
-            );
-        }
-        if stalled {
-            return self.write_status(
-                key,
-                cluster,
-                cluster::progressing_status(cluster, PHASE_SETTING_UP_PRIMARY),
-            );
-        }
-        for object in cluster::owned_objects(cluster, &self.cluster_domain) {
-            self.ensure(&object)?;
-        }
-        let generation = meta::meta(cluster)
-            .and_then(|m| m.get("generation"))
-            .and_then(Value::as_i64)
-            .unwrap_or(1);
-        let phase = cluster.pointer("/status/phase").and_then(Value::as_str);
-        if healthy_generation.is_some_and(|g| g != generation) && phase == Some(PHASE_HEALTHY) {
-            return self.write_status(
-                key,
-                cluster,
-                cluster::progressing_status(cluster, PHASE_APPLYING_CONFIGURATION),
-            );
-        }
-        self.write_status(key, cluster, cluster::healthy_status(cluster))?;
-        self.controls().healthy_generation.insert(id, generation);
-        Ok(())
-    }
-
-    pub(crate) fn is_cluster_healthy(&self, namespace: &str, name: &str) -> bool {
-        self.store
-            .get(&gvr("clusters"), Some(namespace), name)
-            .is_ok_and(|c| {
-                c.pointer("/status/phase").and_then(Value::as_str) == Some(PHASE_HEALTHY)
-            })
-    }
-
     /// Replaces the status (no-op when unchanged, so reconciles converge).
     pub(crate) fn write_status(
         &self,
