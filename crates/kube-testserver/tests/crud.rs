@@ -355,3 +355,14 @@ async fn lists_are_chunked_with_limit_and_continue() {
         )
     );
 }
+
+#[tokio::test]
+async fn dropping_the_server_stops_it() {
+    let server = TestServer::start_default().await.unwrap();
+    let client = server.client();
+    let url = server.url();
+    client.apiserver_version().await.unwrap();
+    drop(server);
+    let after = client.apiserver_version().await;
+    assert!(after.is_err(), "{url} still answers after drop: {after:?}");
+}

@@ -179,7 +179,9 @@ impl State {
             }
             PatchKind::Apply { .. } => {}
         }
-        if meta::resource_version(&patched) != meta::resource_version(&existing) {
+        let patched_rv = meta::resource_version(&patched);
+        // A patch that names a resourceVersion makes it a precondition (dropping it does not).
+        if !patched_rv.is_empty() && patched_rv != meta::resource_version(&existing) {
             return Err(ApiError::conflict(
                 &key.gvr.qualified(),
                 &key.name,
