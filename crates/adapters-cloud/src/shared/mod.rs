@@ -29,6 +29,7 @@ use pgbroker_domain::ports::{
 use pgbroker_domain::{Credentials, InstanceId, OperationKind, Plan};
 
 pub use request::{BindParameters, InstanceParameters, PlanSettings};
+pub use run::Statement;
 pub use settings::{
     DeprovisionMode, NameSettings, ServerSettings, SettingsError, SharedSettings, SslMode,
     split_password,
@@ -46,6 +47,8 @@ pub struct SharedServerBackend {
     servers: Vec<Server>,
     /// Fault injection: stop every step after this many statements.
     interrupt_after: Mutex<Option<usize>>,
+    /// Statements sent, while recording is on.
+    journal: run::Journal,
 }
 
 impl std::fmt::Debug for SharedServerBackend {
@@ -84,6 +87,7 @@ impl SharedServerBackend {
             settings,
             servers,
             interrupt_after: Mutex::new(None),
+            journal: Mutex::new(None),
         })
     }
 
@@ -93,6 +97,23 @@ impl SharedServerBackend {
         if let Ok(mut limit) = self.interrupt_after.lock() {
             *limit = statements;
         }
+    }
+
+    /// For benchmarks: from now on keep every statement the steps send (not their reads of the
+    /// system catalogs), until [`Self::take_statements`] hands them over; `false` stops.
+    pub fn record_statements(&self, on: bool) {
+        if let Ok(mut journal) = self.journal.lock() {
+            *journal = on.then(Vec::new);
+        }
+    }
+
+    /// The statements recorded since the last call.
+    pub fn take_statements(&self) -> Vec<Statement> {
+        self.journal
+            .lock()
+            .ok()
+            .and_then(|mut j| j.as_mut().map(std::mem::take))
+            .unwrap_or_default()
     }
 
     fn limit(&self) -> Option<usize> {
@@ -173,8 +194,8 @@ impl SharedServerBackend {
         Ok(loads.into_iter().map(|(_, s)| s).collect())
     }
 
-    fn run<'a>(&self, server: &'a Server) -> Run<'a> {
-        Run::new(server, self.limit())
+    fn run<'a>(&'a self, server: &'a Server) -> Run<'a> {
+        Run::new(server, self.limit(), &self.journal)
     }
 }
 

@@ -4,6 +4,7 @@
 //! statements, so tests can prove exactly that.
 
 use std::fmt::Display;
+use std::sync::Mutex;
 
 use sqlx::postgres::PgPool;
 
@@ -14,18 +15,51 @@ use super::sql::{Ident, Literal};
 /// SQLSTATE `configuration_limit_exceeded`, raised when the server holds `max_databases` instances.
 const FULL: &str = "53400";
 
+/// A statement a step sent, kept when the backend records (for benchmarks that replay them).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Statement {
+    /// The database it ran in; `None`: the admin URL's database.
+    pub database: Option<String>,
+    pub sql: String,
+}
+
+/// The SQL may hold password verifiers: only its size is shown.
+impl std::fmt::Debug for Statement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Statement")
+            .field("database", &self.database)
+            .field("sql_bytes", &self.sql.len())
+            .finish()
+    }
+}
+
+pub(crate) type Journal = Mutex<Option<Vec<Statement>>>;
+
 pub(crate) struct Run<'a> {
     pub server: &'a Server,
     executed: usize,
     limit: Option<usize>,
+    journal: &'a Journal,
 }
 
 impl<'a> Run<'a> {
-    pub fn new(server: &'a Server, limit: Option<usize>) -> Self {
+    pub fn new(server: &'a Server, limit: Option<usize>, journal: &'a Journal) -> Self {
         Self {
             server,
             executed: 0,
             limit,
+            journal,
+        }
+    }
+
+    fn record(&self, database: Option<&Ident>, sql: String) {
+        if let Ok(mut journal) = self.journal.lock()
+            && let Some(statements) = journal.as_mut()
+        {
+            statements.push(Statement {
+                database: database.map(|d| d.as_str().to_string()),
+                sql,
+            });
         }
     }
 
@@ -62,6 +96,7 @@ impl<'a> Run<'a> {
             .execute(&pool)
             .await
             .map_err(|e| StepError::from_sqlx(&doing, &e))?;
+        self.record(database, sql.to_string());
         self.done();
         Ok(())
     }
@@ -90,8 +125,10 @@ impl<'a> Run<'a> {
             count = super::inspect::INSTANCE_COUNT,
         );
         let body = Literal::new(body).map_err(|e| StepError::Permanent(e.to_string()))?;
-        match sqlx::raw_sql(&format!("DO {body}")).execute(&pool).await {
+        let sql = format!("DO {body}");
+        match sqlx::raw_sql(&sql).execute(&pool).await {
             Ok(_) => {
+                self.record(None, sql);
                 self.done();
                 Ok(true)
             }
@@ -125,6 +162,8 @@ impl<'a> Run<'a> {
             .execute(&pool)
             .await
             .map_err(|e| StepError::from_sqlx(&doing, &e))?;
+        let name = Literal::new(name.as_str()).map_err(|e| StepError::Permanent(e.to_string()))?;
+        self.record(None, sql.replace("$1", &name.to_string()));
         self.done();
         Ok(())
     }
