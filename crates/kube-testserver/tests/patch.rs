@@ -255,3 +255,79 @@ async fn apply_to_the_status_subresource_changes_only_status() {
     assert_eq!(merged.data["status"]["phase"], "Setting up primary");
     assert_eq!(merged.data["status"]["readyInstances"], 1);
 }
+
+#[tokio::test]
+async fn fields_changed_by_updates_are_owned_by_their_manager_and_conflict_with_apply() {
+    let options = TestServerOptions {
+        simulator: SimulatorOptions {
+            enabled: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let server = TestServer::start(options).await.unwrap();
+    let api = clusters(&server);
+    let broker = PatchParams::apply("broker");
+    api.patch(
+        "pg",
+        &broker,
+        &Patch::Apply(applied(1, json!({ "a": "1" }))),
+    )
+    .await
+    .unwrap();
+    let kubectl = PatchParams {
+        field_manager: Some("kubectl-edit".into()),
+        ..PatchParams::default()
+    };
+    let edited = api
+        .patch(
+            "pg",
+            &kubectl,
+            &Patch::Merge(json!({ "spec": { "instances": 4 } })),
+        )
+        .await
+        .unwrap();
+    let managers: Vec<(String, String)> = edited
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.manager.unwrap(), m.operation.unwrap()))
+        .collect();
+    assert!(
+        managers.contains(&("kubectl-edit".into(), "Update".into())),
+        "{managers:?}"
+    );
+
+    let err = api_error(
+        api.patch(
+            "pg",
+            &broker,
+            &Patch::Apply(applied(1, json!({ "a": "1" }))),
+        )
+        .await,
+    );
+    assert!(
+        err.message
+            .contains("conflict with \"kubectl-edit\": .spec.instances"),
+        "{}",
+        err.message
+    );
+    // Applying the value the updater set is no conflict; forcing takes the field back.
+    api.patch(
+        "pg",
+        &broker,
+        &Patch::Apply(applied(4, json!({ "a": "1" }))),
+    )
+    .await
+    .unwrap();
+    let forced = api
+        .patch(
+            "pg",
+            &broker.clone().force(),
+            &Patch::Apply(applied(1, json!({ "a": "1" }))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(forced.data["spec"]["instances"], 1);
+}

@@ -55,9 +55,22 @@ fn dispatch(shared: &Shared, request: &Request<'_>) -> Result<Response, ApiError
         }
     };
     let q = |k: &str| request.query.get(k).map(String::as_str);
+    let explicit_manager = q("fieldManager")
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned);
+    let is_apply = request.method == Method::PATCH
+        && matches!(
+            patch_kind(request.headers, None),
+            Ok(PatchKind::Apply { .. })
+        );
     let opts = WriteOptions {
         dry_run: q("dryRun").is_some_and(|d| d == "All"),
-        field_manager: q("fieldManager").map(str::to_owned),
+        // Apply requires an explicit manager; other writes default to the user agent's product.
+        field_manager: if is_apply {
+            explicit_manager
+        } else {
+            explicit_manager.or_else(|| Some(default_manager(request.headers)))
+        },
     };
     let ns = t.namespace.as_deref();
     let labels = LabelSelector::parse(q("labelSelector").unwrap_or(""))?;
@@ -177,4 +190,16 @@ fn delete_options(request: &Request<'_>) -> Result<DeleteOptions, ApiError> {
         precondition_rv: pre("resourceVersion"),
         dry_run,
     })
+}
+
+/// The manager of a write without `fieldManager`: the user agent's product name, or `unknown`.
+fn default_manager(headers: &HeaderMap) -> String {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ua| ua.split('/').next())
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .unwrap_or("unknown")
+        .to_owned()
 }

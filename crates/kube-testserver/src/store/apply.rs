@@ -4,28 +4,15 @@
 //! and reports a 409 conflict when another apply manager owns a field with a different value,
 //! unless `force` moves ownership. Lists are atomic; update (non-apply) writes own nothing.
 
-use std::collections::BTreeSet;
+use serde_json::{Value, json};
 
-use serde_json::{Map, Value, json};
-
+use super::managed_fields::{Path, entry_json, field_set, new_entry, parse_entries, value_at};
 use super::meta::{self, meta_mut};
 use super::rules::merge_for_subresource;
 use super::write::{Subresource, WriteOptions};
 use super::{ObjKey, State};
 use crate::error::ApiError;
 use crate::registry::ResourceDef;
-
-type Path = Vec<String>;
-
-#[derive(Debug, Clone)]
-struct Entry {
-    manager: String,
-    operation: String,
-    subresource: String,
-    api_version: String,
-    time: String,
-    fields: BTreeSet<Path>,
-}
 
 impl State {
     pub(super) fn apply(
@@ -87,10 +74,7 @@ impl State {
         }
         let mut entries = parse_entries(&existing);
         let mut conflicts = Vec::new();
-        for entry in entries
-            .iter_mut()
-            .filter(|e| e.manager != manager && e.operation == "Apply")
-        {
+        for entry in entries.iter_mut().filter(|e| e.manager != manager) {
             let clashing: Vec<Path> = entry
                 .fields
                 .intersection(&mine)
@@ -150,68 +134,6 @@ impl State {
     }
 }
 
-fn new_entry(manager: &str, subresource: &str, api_version: &str, fields: BTreeSet<Path>) -> Entry {
-    Entry {
-        manager: manager.to_owned(),
-        operation: "Apply".into(),
-        subresource: subresource.to_owned(),
-        api_version: api_version.to_owned(),
-        time: meta::now(),
-        fields,
-    }
-}
-
-/// Leaf paths an apply configuration sets: labels, annotations, finalizers and owner references
-/// of metadata, and everything outside metadata that the addressed subresource may change.
-fn field_set(applied: &Value, sub: Subresource, status_subresource: bool) -> BTreeSet<Path> {
-    let mut set = BTreeSet::new();
-    let Some(map) = applied.as_object() else {
-        return set;
-    };
-    for (key, value) in map {
-        match key.as_str() {
-            "apiVersion" | "kind" => {}
-            "metadata" => {
-                for field in ["labels", "annotations"] {
-                    if let Some(entries) = value.get(field).and_then(Value::as_object) {
-                        for k in entries.keys() {
-                            set.insert(vec!["metadata".into(), field.into(), k.clone()]);
-                        }
-                    }
-                }
-                for field in ["finalizers", "ownerReferences"] {
-                    if value.get(field).is_some() {
-                        set.insert(vec!["metadata".into(), field.into()]);
-                    }
-                }
-            }
-            "status" if sub == Subresource::Main && status_subresource => {}
-            _ if sub == Subresource::Status && key != "status" => {}
-            _ => leaves(value, vec![key.clone()], &mut set),
-        }
-    }
-    set
-}
-
-fn leaves(value: &Value, path: Path, out: &mut BTreeSet<Path>) {
-    match value {
-        Value::Object(map) if !map.is_empty() => {
-            for (k, v) in map {
-                let mut p = path.clone();
-                p.push(k.clone());
-                leaves(v, p, out);
-            }
-        }
-        _ => {
-            out.insert(path);
-        }
-    }
-}
-
-fn value_at<'a>(value: &'a Value, path: &Path) -> Option<&'a Value> {
-    path.iter().try_fold(value, |v, seg| v.get(seg))
-}
-
 fn remove_path(value: &mut Value, path: &Path) {
     let Some((last, parents)) = path.split_last() else {
         return;
@@ -239,74 +161,6 @@ fn deep_merge(target: &mut Value, patch: &Value) {
         }
         (t, p) => *t = p.clone(),
     }
-}
-
-fn parse_entries(object: &Value) -> Vec<Entry> {
-    let Some(list) = meta::meta(object)
-        .and_then(|m| m.get("managedFields"))
-        .and_then(Value::as_array)
-    else {
-        return Vec::new();
-    };
-    list.iter()
-        .map(|e| {
-            let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-            let mut fields = BTreeSet::new();
-            if let Some(tree) = e.get("fieldsV1") {
-                decode(tree, Vec::new(), &mut fields);
-            }
-            Entry {
-                manager: s("manager"),
-                operation: s("operation"),
-                subresource: s("subresource"),
-                api_version: s("apiVersion"),
-                time: s("time"),
-                fields,
-            }
-        })
-        .collect()
-}
-
-fn decode(tree: &Value, path: Path, out: &mut BTreeSet<Path>) {
-    let children: Vec<(&String, &Value)> = tree
-        .as_object()
-        .map(|m| m.iter().filter(|(k, _)| k.starts_with("f:")).collect())
-        .unwrap_or_default();
-    if children.is_empty() {
-        if !path.is_empty() {
-            out.insert(path);
-        }
-        return;
-    }
-    for (k, v) in children {
-        let mut p = path.clone();
-        p.push(k.trim_start_matches("f:").to_owned());
-        decode(v, p, out);
-    }
-}
-
-fn entry_json(entry: &Entry) -> Value {
-    let mut tree = Map::new();
-    for path in &entry.fields {
-        let mut node = &mut tree;
-        for seg in path {
-            let child = node.entry(format!("f:{seg}")).or_insert_with(|| json!({}));
-            let Value::Object(map) = child else { break };
-            node = map;
-        }
-    }
-    let mut v = json!({
-        "manager": entry.manager,
-        "operation": entry.operation,
-        "apiVersion": entry.api_version,
-        "time": entry.time,
-        "fieldsType": "FieldsV1",
-        "fieldsV1": Value::Object(tree),
-    });
-    if !entry.subresource.is_empty() {
-        v["subresource"] = json!(entry.subresource);
-    }
-    v
 }
 
 fn conflict_error(conflicts: &[(String, Path)]) -> ApiError {

@@ -3,6 +3,7 @@
 
 mod apply;
 mod delete;
+mod managed_fields;
 pub mod meta;
 mod rules;
 mod validation;

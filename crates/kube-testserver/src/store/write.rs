@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::meta::{self, meta_mut};
 use super::rules::{check_type_meta, fold_string_data, merge_for_subresource};
-use super::{EventType, ObjKey, State, validation};
+use super::{EventType, ObjKey, State, managed_fields, validation};
 use crate::error::ApiError;
 use crate::registry::{CRD_GROUP, Gvr, ResourceDef};
 use crate::schema;
@@ -51,7 +51,7 @@ impl State {
         namespace: Option<&str>,
         mut body: Value,
         opts: &WriteOptions,
-        managed_fields: Option<Value>,
+        apply_entry: Option<Value>,
     ) -> Result<Value, ApiError> {
         let def = self.resource(gvr)?;
         check_type_meta(&def, &mut body)?;
@@ -92,7 +92,8 @@ impl State {
         metadata.insert("uid".into(), json!(meta::new_uid()));
         metadata.insert("creationTimestamp".into(), json!(meta::now()));
         metadata.remove("deletionTimestamp");
-        match managed_fields {
+        let by_apply = apply_entry.is_some();
+        match apply_entry {
             Some(fields) => metadata.insert("managedFields".into(), fields),
             None => metadata.remove("managedFields"),
         };
@@ -107,6 +108,9 @@ impl State {
             && let Some(map) = body.as_object_mut()
         {
             map.remove("status");
+        }
+        if let (true, Some(manager)) = (!by_apply, &opts.field_manager) {
+            managed_fields::record_update(&def, None, &mut body, Subresource::Main, manager);
         }
         if gvr.group.is_empty() && gvr.plural == "namespaces" {
             body["status"] = json!({ "phase": "Active" });
@@ -139,7 +143,10 @@ impl State {
                 "the object has been modified; please apply your changes to the latest version and try again",
             ));
         }
-        let new = merge_for_subresource(&def, &existing, body, sub);
+        let mut new = merge_for_subresource(&def, &existing, body, sub);
+        if let Some(manager) = &opts.field_manager {
+            managed_fields::record_update(&def, Some(&existing), &mut new, sub, manager);
+        }
         self.commit(&def, key, Some(existing), new, opts)
     }
 
@@ -188,7 +195,10 @@ impl State {
                 "the object has been modified; please apply your changes to the latest version and try again",
             ));
         }
-        let new = merge_for_subresource(&def, &existing, patched, sub);
+        let mut new = merge_for_subresource(&def, &existing, patched, sub);
+        if let Some(manager) = &opts.field_manager {
+            managed_fields::record_update(&def, Some(&existing), &mut new, sub, manager);
+        }
         self.commit(&def, key, Some(existing), new, opts)
     }
 
