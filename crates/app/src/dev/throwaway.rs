@@ -103,6 +103,9 @@ impl Throwaway {
             .args(["-p", &self.port.to_string(), "-k"])
             .arg(&self.dir)
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            // A group of its own: Ctrl-C in the terminal reaches only pgbroker, which stops
+            // PostgreSQL after the broker has finished its in-flight work.
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)
