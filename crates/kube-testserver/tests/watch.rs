@@ -276,3 +276,29 @@ async fn runtime_watcher_with_streaming_lists_gets_initial_events_then_changes()
         watch.query
     );
 }
+
+#[tokio::test]
+async fn a_watch_across_all_namespaces_sees_every_namespace() {
+    let server = TestServer::start_default().await.unwrap();
+    server.create_namespace("other").unwrap();
+    let all: Api<ConfigMap> = Api::all(server.client());
+    let mut stream = all
+        .watch(&WatchParams::default().disable_bookmarks(), "0")
+        .await
+        .unwrap()
+        .boxed();
+    for ns in ["default", "other"] {
+        let maps: Api<ConfigMap> = Api::namespaced(server.client(), ns);
+        maps.create(&PostParams::default(), &cm("x", json!({})))
+            .await
+            .unwrap();
+    }
+    let mut namespaces = Vec::new();
+    for _ in 0..2 {
+        match stream.try_next().await.unwrap().unwrap() {
+            WatchEvent::Added(o) => namespaces.push(o.metadata.namespace.unwrap()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(namespaces, ["default", "other"]);
+}
