@@ -69,6 +69,9 @@ impl Connector {
     pub async fn client(&self) -> Result<Client, ApiError> {
         self.client
             .get_or_try_init(|| async {
+                // rustls needs a process-wide crypto provider once a binary holds two (ring for
+                // kube, aws-lc-rs for an AWS SDK); an already installed one is kept.
+                let _ = rustls::crypto::ring::default_provider().install_default();
                 let config = match &self.connection {
                     Connection::Infer => Config::infer()
                         .await
