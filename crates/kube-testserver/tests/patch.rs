@@ -72,6 +72,27 @@ async fn merge_strategic_and_json_patches() {
     );
     assert_eq!(err.code, 422);
 
+    let scalar = api_error(
+        maps.patch(
+            "c",
+            &PatchParams::default(),
+            &Patch::Merge(json!("not an object")),
+        )
+        .await,
+    );
+    assert_eq!(scalar.code, 400);
+    let replace_root: json_patch::Patch =
+        serde_json::from_value(json!([{ "op": "replace", "path": "", "value": 5 }])).unwrap();
+    let root = api_error(
+        maps.patch(
+            "c",
+            &PatchParams::default(),
+            &Patch::Json::<()>(replace_root),
+        )
+        .await,
+    );
+    assert_eq!(root.code, 400);
+
     let missing = api_error(
         maps.patch("zz", &PatchParams::default(), &Patch::Merge(json!({})))
             .await,

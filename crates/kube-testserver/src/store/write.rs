@@ -186,6 +186,11 @@ impl State {
             }
             PatchKind::Apply { .. } => {}
         }
+        if !patched.is_object() {
+            return Err(ApiError::bad_request(
+                "the patched object is not a JSON object",
+            ));
+        }
         let patched_rv = meta::resource_version(&patched);
         // A patch that names a resourceVersion makes it a precondition (dropping it does not).
         if !patched_rv.is_empty() && patched_rv != meta::resource_version(&existing) {
