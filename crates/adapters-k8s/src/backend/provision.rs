@@ -218,6 +218,31 @@ impl CnpgBackend {
             Readiness::Progressing(text) => return Ok(Step::in_progress(text, self.poll())),
             Readiness::Failed(text) => return Ok(permanent(text)),
         }
+        if desired.pooler().is_some() {
+            let pooler = self
+                .objects(Kind::Pooler, &names.namespace)
+                .await?
+                .get(&names.pooler())
+                .await?;
+            match pooler.as_ref().map(pooler_phase) {
+                Some(PoolerPhase::Active) => {}
+                Some(PoolerPhase::Failed(why)) => {
+                    return Ok(permanent(format!("CloudNativePG: pooler failed: {why}")));
+                }
+                Some(PoolerPhase::Waiting(why)) => {
+                    return Ok(Step::in_progress(
+                        format!("CloudNativePG: pooler {why}"),
+                        self.poll(),
+                    ));
+                }
+                None => {
+                    return Ok(Step::in_progress(
+                        "waiting for the Pooler object to appear",
+                        self.poll(),
+                    ));
+                }
+            }
+        }
         if !desired.extensions.is_empty() {
             let database = format!("{}-{}", names.cluster, crate::manifests::APP_DATABASE);
             let db = self
@@ -236,6 +261,35 @@ impl CnpgBackend {
             }
         }
         Ok(Step::Done(()))
+    }
+}
+
+enum PoolerPhase {
+    Active,
+    Failed(String),
+    Waiting(String),
+}
+
+/// A Pooler's `status.phase` (`active`, `paused`, `inactive`, `failed`) with its reason.
+fn pooler_phase(pooler: &Value) -> PoolerPhase {
+    let text = |key: &str| {
+        pooler
+            .pointer(&format!("/status/{key}"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let (phase, reason) = (text("phase"), text("phaseReason"));
+    let described = if reason.is_empty() {
+        phase.clone()
+    } else {
+        format!("{phase}: {reason}")
+    };
+    match phase.as_str() {
+        "active" => PoolerPhase::Active,
+        "failed" => PoolerPhase::Failed(described),
+        "" => PoolerPhase::Waiting("not reconciled yet".into()),
+        _ => PoolerPhase::Waiting(described),
     }
 }
 
