@@ -55,12 +55,9 @@ pub async fn observe(
     let started = Instant::now();
     let (identity, from_platform) = request_identity(&req);
     // Route templates, not paths: instance ids would make one series per instance.
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
-    let method = req.method().as_str().to_string();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let method = req.method().clone();
     let span = tracing::info_span!(
         "request",
         request_identity = %identity,
@@ -83,11 +80,11 @@ pub async fn observe(
     if let Some(metrics) = metrics {
         metrics
             .requests
-            .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])
+            .with_label_values(&[route, method.as_str(), status.as_str()])
             .inc();
         metrics
             .latency
-            .with_label_values(&[route.as_str(), method.as_str()])
+            .with_label_values(&[route, method.as_str()])
             .observe(elapsed.as_secs_f64());
     }
     response

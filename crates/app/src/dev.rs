@@ -30,6 +30,10 @@ pub struct DevArgs {
     /// instead of starting a throwaway one. The state store then lives in ./pgbroker-dev.db.
     #[arg(long, value_name = "URL")]
     postgres_url: Option<String>,
+    /// Directory of initdb, pg_ctl, postgres and pg_isready (default: the newest
+    /// /usr/lib/postgresql/<version>/bin, else PATH).
+    #[arg(long, value_name = "DIR")]
+    pg_bindir: Option<PathBuf>,
     /// Address the OSB API listens on (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
@@ -57,7 +61,7 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
     let (postgres, server_settings, state) = match &args.postgres_url {
         None => {
             eprintln!("starting a throwaway PostgreSQL server...");
-            let pg = Throwaway::start().await?;
+            let pg = Throwaway::start(args.pg_bindir.as_deref()).await?;
             let settings =
                 json!({"name": "dev", "admin_url": pg.admin_url(), "client_sslmode": "disable"});
             let state = format!("sqlite://{}?mode=rwc", pg.dir.join("state.db").display());

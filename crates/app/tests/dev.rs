@@ -24,10 +24,14 @@ struct Dev {
 
 impl Dev {
     fn start(extra: &[&str]) -> Self {
+        Self::start_in(&std::env::temp_dir(), extra)
+    }
+
+    /// Runs in `dir`, so no configuration file or state of the caller is picked up.
+    fn start_in(dir: &std::path::Path, extra: &[&str]) -> Self {
         let mut child = common::pgbroker(&["dev", "--listen", "127.0.0.1:0"])
             .args(extra)
-            // Run from a scratch directory so no configuration file or state is picked up.
-            .current_dir(std::env::temp_dir())
+            .current_dir(dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -187,4 +191,131 @@ async fn dev_without_auth_says_so_loudly() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn dev_against_an_existing_server_keeps_the_password_out_of_sight() {
+    let dir = common::TempDir::new();
+    let url = "postgres://postgres:not-shown-anywhere@127.0.0.1:5432/postgres";
+    let dev = Dev::start_in(dir.path(), &["--postgres-url", url]);
+    assert_eq!(
+        dev.value("PostgreSQL:"),
+        "postgres://postgres@127.0.0.1:5432/postgres"
+    );
+    assert!(!dev.banner.join("\n").contains("not-shown-anywhere"));
+    let base = dev.base();
+    let password = dev
+        .value("OSB credentials:")
+        .strip_prefix("username dev, password ")
+        .unwrap()
+        .to_string();
+    let http = reqwest::Client::new();
+    let id = uuid::Uuid::new_v4().to_string();
+    let _cleanup = DropNamed(format!("pgb_{id}"));
+    let instance = format!("{base}/v2/service_instances/{id}");
+    let put = |url: String| {
+        http.put(url)
+            .basic_auth("dev", Some(&password))
+            .header("X-Broker-API-Version", "2.17")
+    };
+    let delete = |url: String| {
+        http.delete(url)
+            .basic_auth("dev", Some(&password))
+            .header("X-Broker-API-Version", "2.17")
+    };
+    let (status, body) = super_put(
+        put(instance.clone()),
+        json!({"service_id": SERVICE, "plan_id": PLAN}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = super_put(
+        put(format!("{instance}/service_bindings/b")),
+        json!({"service_id": SERVICE, "plan_id": PLAN}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let uri = body["credentials"]["uri"].as_str().unwrap().to_string();
+    sqlx::PgConnection::connect(&uri)
+        .await
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
+    let ids = format!("service_id={SERVICE}&plan_id={PLAN}");
+    let r = delete(format!("{instance}/service_bindings/b?{ids}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = delete(format!("{instance}?{ids}")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let mut admin = sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/postgres")
+        .await
+        .unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
+        .bind(format!("pgb_{id}"))
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    assert!(dir.path().join("pgbroker-dev.db").is_file());
+}
+
+async fn super_put(request: reqwest::RequestBuilder, body: Value) -> (u16, Value) {
+    let response = request.json(&body).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[test]
+fn dev_without_postgres_binaries_says_how_to_install_them() {
+    let out = common::run(
+        common::pgbroker(&[
+            "dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--pg-bindir",
+            "/nonexistent",
+        ])
+        .current_dir(std::env::temp_dir()),
+    );
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("apt-get install postgresql"), "{out}");
+    assert!(out.stderr.contains("--postgres-url"), "{out}");
+}
+
+/// Drops the databases and roles named with this prefix on the local server, also when the test
+/// fails half-way (the names are unique to the test).
+struct DropNamed(String);
+
+impl Drop for DropNamed {
+    fn drop(&mut self) {
+        let sql = format!(
+            "SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', datname) FROM pg_database WHERE starts_with(datname, '{p}') \\gexec\n\
+             SELECT format('DROP ROLE IF EXISTS %I', rolname) FROM pg_roles WHERE starts_with(rolname, '{p}') ORDER BY length(rolname) DESC \\gexec\n",
+            p = self.0
+        );
+        let _ = Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                if let Some(mut stdin) = child.stdin.take() {
+                    stdin.write_all(sql.as_bytes())?;
+                }
+                child.wait()
+            });
+    }
 }

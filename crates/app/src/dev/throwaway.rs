@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 
 const INSTALL_HINT: &str = "PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found. \
 Install them, e.g. `apt-get install postgresql` (Debian/Ubuntu), `dnf install postgresql-server` (Fedora), \
-`brew install postgresql` (macOS), or put their directory on PATH; or point pgbroker dev at an existing \
+`brew install postgresql` (macOS), or put their directory on PATH or name it with --pg-bindir; or point pgbroker dev at an existing \
 server with --postgres-url postgres://USER:PASSWORD@HOST:PORT/postgres";
 
 pub struct Throwaway {
@@ -27,8 +27,8 @@ pub struct Throwaway {
 
 impl Throwaway {
     /// Initialises and starts the server; returns once it accepts connections.
-    pub async fn start() -> anyhow::Result<Self> {
-        let bindir = find_bindir().context(INSTALL_HINT)?;
+    pub async fn start(bindir: Option<&Path>) -> anyhow::Result<Self> {
+        let bindir = find_bindir(bindir).context(INSTALL_HINT)?;
         let user = if running_as_root() {
             Some(unprivileged_user().context(
                 "running as root, and initdb refuses root: no user `nobody` to run PostgreSQL as (create one, or run pgbroker dev as a normal user)",
@@ -192,13 +192,17 @@ impl Drop for Throwaway {
     }
 }
 
-/// The newest `/usr/lib/postgresql/<version>/bin`, else the directory of `initdb` on PATH.
-fn find_bindir() -> Option<PathBuf> {
+/// `given` (`--pg-bindir`), else the newest `/usr/lib/postgresql/<version>/bin`, else the
+/// directory of `initdb` on PATH.
+fn find_bindir(given: Option<&Path>) -> Option<PathBuf> {
     let has_all = |dir: &Path| {
         ["initdb", "pg_ctl", "postgres", "pg_isready"]
             .iter()
             .all(|p| dir.join(p).is_file())
     };
+    if let Some(dir) = given {
+        return has_all(dir).then(|| dir.to_path_buf());
+    }
     let mut versioned: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()

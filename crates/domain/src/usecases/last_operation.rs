@@ -54,19 +54,21 @@ impl Broker {
                 None => format!("{subject} does not exist"),
             }));
         };
-        let exists = match &q.binding_id {
-            Some(b) => store.binding(&q.instance_id, b).await?.is_some(),
-            None => store.instance(&q.instance_id).await?.is_some(),
-        };
         let removal = matches!(op.kind, OperationKind::Deprovision | OperationKind::Unbind);
         let named = q.operation.is_some();
         // The platform asked for a removal (or joined the broker's own clean-up): done means gone.
+        // Only then does existence matter, so the common poll is one store read.
         if removal
-            && !exists
             && op.state == OperationState::Succeeded
             && (named || op.origin == Origin::Platform)
         {
-            return Err(BrokerError::Gone(format!("{subject} is gone")));
+            let exists = match &q.binding_id {
+                Some(b) => store.binding(&q.instance_id, b).await?.is_some(),
+                None => store.instance(&q.instance_id).await?.is_some(),
+            };
+            if !exists {
+                return Err(BrokerError::Gone(format!("{subject} is gone")));
+            }
         }
         Ok(self.report(op, named))
     }
