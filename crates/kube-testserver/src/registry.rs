@@ -263,6 +263,72 @@ impl Registry {
         }))
     }
 
+    /// Aggregated discovery (`apidiscovery.k8s.io/v2` `APIGroupDiscoveryList`): the core group for
+    /// `/api`, every named group for `/apis`.
+    pub fn aggregated_discovery(&self, core: bool) -> Value {
+        let mut groups: BTreeMap<&str, BTreeMap<&str, Vec<&ResourceDef>>> = BTreeMap::new();
+        for def in self
+            .defs
+            .values()
+            .filter(|d| d.gvr.group.is_empty() == core)
+        {
+            groups
+                .entry(&def.gvr.group)
+                .or_default()
+                .entry(&def.gvr.version)
+                .or_default()
+                .push(def);
+        }
+        let verbs = [
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ];
+        let items: Vec<Value> = groups
+            .into_iter()
+            .map(|(group, versions)| {
+                let versions: Vec<Value> = versions
+                    .into_iter()
+                    .map(|(version, defs)| {
+                        let resources: Vec<Value> = defs
+                            .iter()
+                            .map(|d| {
+                                let kind = json!({ "group": group, "version": version, "kind": d.kind });
+                                let subresources: Vec<Value> = if d.status_subresource {
+                                    vec![json!({ "subresource": "status", "responseKind": kind, "verbs": ["get", "patch", "update"] })]
+                                } else {
+                                    Vec::new()
+                                };
+                                json!({
+                                    "resource": d.gvr.plural,
+                                    "responseKind": kind,
+                                    "scope": if d.namespaced { "Namespaced" } else { "Cluster" },
+                                    "singularResource": d.singular,
+                                    "verbs": verbs,
+                                    "shortNames": d.short_names,
+                                    "subresources": subresources,
+                                })
+                            })
+                            .collect();
+                        json!({ "version": version, "resources": resources, "freshness": "Current" })
+                    })
+                    .collect();
+                json!({ "metadata": { "name": group }, "versions": versions })
+            })
+            .collect();
+        json!({
+            "kind": "APIGroupDiscoveryList",
+            "apiVersion": "apidiscovery.k8s.io/v2",
+            "metadata": {},
+            "items": items,
+        })
+    }
+
     /// `APIGroupList` for `/apis` (every named group).
     pub fn group_list(&self) -> Value {
         let mut groups: BTreeMap<&str, Vec<&str>> = BTreeMap::new();

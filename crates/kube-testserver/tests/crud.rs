@@ -284,7 +284,20 @@ async fn status_subresource_separates_spec_and_status_writes_and_generation_coun
 #[tokio::test]
 async fn discovery_lists_core_cnpg_barman_and_monitoring_resources() {
     let server = TestServer::start_default().await.unwrap();
-    let discovery = Discovery::new(server.client()).run().await.unwrap();
+    let classic = Discovery::new(server.client()).run().await.unwrap();
+    let aggregated = Discovery::new(server.client())
+        .run_aggregated()
+        .await
+        .unwrap();
+    assert_eq!(aggregated.groups().count(), classic.groups().count());
+    for discovery in [classic, aggregated] {
+        check_discovery(&discovery);
+    }
+    let version = server.client().apiserver_version().await.unwrap();
+    assert_eq!(version.major, "1");
+}
+
+fn check_discovery(discovery: &Discovery) {
     let find = |group: &str, kind: &str| {
         let gvk = GroupVersionKind::gvk(group, "v1", kind);
         discovery
@@ -318,8 +331,6 @@ async fn discovery_lists_core_cnpg_barman_and_monitoring_resources() {
     assert_eq!(scope, kube::discovery::Scope::Cluster);
     let (_, scope) = find("postgresql.cnpg.io", "Cluster").unwrap();
     assert_eq!(scope, kube::discovery::Scope::Namespaced);
-    let version = server.client().apiserver_version().await.unwrap();
-    assert_eq!(version.major, "1");
 }
 
 #[tokio::test]

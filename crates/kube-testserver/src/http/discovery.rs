@@ -1,5 +1,6 @@
 //! Discovery endpoints: `/version`, `/api`, `/api/v1`, `/apis`, `/apis/{group}[/{version}]`.
 
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use serde_json::json;
 
@@ -7,8 +8,25 @@ use super::path::Target;
 use super::{Shared, error_response, json_response};
 use crate::error::ApiError;
 
-pub(super) fn serve(shared: &Shared, target: &Target) -> Response {
+/// The media type of aggregated discovery, which clients ask for in `Accept`.
+const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+pub(super) fn serve(shared: &Shared, target: &Target, headers: &HeaderMap) -> Response {
     let registry = shared.store.registry();
+    let wants_aggregated = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("as=APIGroupDiscoveryList"));
+    if wants_aggregated && matches!(target, Target::CoreVersions | Target::GroupList) {
+        let mut response = json_response(
+            200,
+            &registry.aggregated_discovery(matches!(target, Target::CoreVersions)),
+        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(AGGREGATED));
+        return response;
+    }
     let not_found = || {
         error_response(&ApiError::new(
             404,

@@ -66,7 +66,7 @@ async fn handle(
             };
             resources::serve(&shared, request)
         }
-        other => discovery::serve(&shared, other),
+        other => discovery::serve(&shared, other, &headers),
     };
     record.status = response.status().as_u16();
     shared.log.push(record);

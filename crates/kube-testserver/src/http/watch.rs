@@ -156,7 +156,7 @@ async fn run(filter: Filter, mut setup: Setup, tx: mpsc::Sender<Result<Bytes, In
     }
     let deadline = tokio::time::sleep(setup.timeout.unwrap_or(Duration::from_secs(3600)));
     tokio::pin!(deadline);
-    let mut ticker = tokio::time::interval(setup.interval);
+    let mut ticker = tokio::time::interval(setup.interval.max(Duration::from_millis(1)));
     ticker.tick().await;
     loop {
         tokio::select! {
