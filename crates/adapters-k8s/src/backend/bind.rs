@@ -10,7 +10,7 @@ use tracing::info;
 
 use super::CnpgBackend;
 use super::credentials::{Endpoints, credentials};
-use super::provision::not_applied;
+use super::readiness::not_applied;
 use crate::client::ApiError;
 use crate::kinds::Kind;
 use crate::labels::Owner;

@@ -4,6 +4,7 @@ mod bind;
 mod credentials;
 mod deprovision;
 mod provision;
+mod readiness;
 
 use std::time::Duration;
 

@@ -8,7 +8,6 @@ use serde_json::Value;
 use tracing::info;
 
 use super::CnpgBackend;
-use crate::cache::ClusterCache;
 use crate::client::ApiError;
 use crate::kinds::Kind;
 use crate::labels::{OPERATION, Owner, POSTGRES_VERSION};
@@ -17,14 +16,13 @@ use crate::names::{InstanceNames, cluster_name};
 use crate::plan::{Desired, InstanceParameters, desired};
 use crate::quantity;
 use crate::settings::NamespaceMode;
-use crate::status::{Readiness, cluster_readiness};
 
 fn permanent<T>(why: impl Into<String>) -> Step<T> {
     Step::Failed(StepFailure::permanent(why))
 }
 
 /// Whether the cached Cluster shows this operation's apply.
-fn applied_by(cluster: Option<&Value>, req: &InstanceRequest) -> bool {
+pub(super) fn applied_by(cluster: Option<&Value>, req: &InstanceRequest) -> bool {
     cluster
         .and_then(|c| c.pointer("/metadata/annotations"))
         .and_then(|a| a.get(OPERATION))
@@ -192,128 +190,6 @@ impl CnpgBackend {
             .apply(&manifests.cluster())
             .await
     }
-
-    async fn readiness(
-        &self,
-        cache: &ClusterCache,
-        req: &InstanceRequest,
-        names: &InstanceNames,
-        desired: &Desired,
-    ) -> Result<Step<()>, ApiError> {
-        let cached = cache.get(&names.namespace, &names.cluster);
-        let cluster = match cached {
-            Some(c) if applied_by(Some(&c), req) => c,
-            _ => {
-                return Ok(Step::in_progress(
-                    format!(
-                        "Cluster {}/{} submitted; waiting for CloudNativePG",
-                        names.namespace, names.cluster
-                    ),
-                    self.poll(),
-                ));
-            }
-        };
-        match cluster_readiness(&cluster, Some(desired.major)) {
-            Readiness::Ready => {}
-            Readiness::Progressing(text) => return Ok(Step::in_progress(text, self.poll())),
-            Readiness::Failed(text) => return Ok(permanent(text)),
-        }
-        if desired.pooler().is_some() {
-            let pooler = self
-                .objects(Kind::Pooler, &names.namespace)
-                .await?
-                .get(&names.pooler())
-                .await?;
-            match pooler.as_ref().map(pooler_phase) {
-                Some(PoolerPhase::Active) => {}
-                Some(PoolerPhase::Failed(why)) => {
-                    return Ok(permanent(format!("CloudNativePG: pooler failed: {why}")));
-                }
-                Some(PoolerPhase::Waiting(why)) => {
-                    return Ok(Step::in_progress(
-                        format!("CloudNativePG: pooler {why}"),
-                        self.poll(),
-                    ));
-                }
-                None => {
-                    return Ok(Step::in_progress(
-                        "waiting for the Pooler object to appear",
-                        self.poll(),
-                    ));
-                }
-            }
-        }
-        if !desired.extensions.is_empty() {
-            let database = format!("{}-{}", names.cluster, crate::manifests::APP_DATABASE);
-            let db = self
-                .objects(Kind::Database, &names.namespace)
-                .await?
-                .get(&database)
-                .await?;
-            if let Some(waiting) = db.as_ref().and_then(not_applied).or_else(|| {
-                db.is_none()
-                    .then(|| "waiting for the Database object to appear".to_string())
-            }) {
-                return Ok(Step::in_progress(
-                    format!("CloudNativePG: creating extensions: {waiting}"),
-                    self.poll(),
-                ));
-            }
-        }
-        Ok(Step::Done(()))
-    }
-}
-
-enum PoolerPhase {
-    Active,
-    Failed(String),
-    Waiting(String),
-}
-
-/// A Pooler's `status.phase` (`active`, `paused`, `inactive`, `failed`) with its reason.
-fn pooler_phase(pooler: &Value) -> PoolerPhase {
-    let text = |key: &str| {
-        pooler
-            .pointer(&format!("/status/{key}"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let (phase, reason) = (text("phase"), text("phaseReason"));
-    let described = if reason.is_empty() {
-        phase.clone()
-    } else {
-        format!("{phase}: {reason}")
-    };
-    match phase.as_str() {
-        "active" => PoolerPhase::Active,
-        "failed" => PoolerPhase::Failed(described),
-        "" => PoolerPhase::Waiting("not reconciled yet".into()),
-        _ => PoolerPhase::Waiting(described),
-    }
-}
-
-/// What keeps a Database or DatabaseRole from being applied, or `None` once it is.
-pub(super) fn not_applied(obj: &Value) -> Option<String> {
-    let applied = obj.pointer("/status/applied").and_then(Value::as_bool);
-    let observed = obj
-        .pointer("/status/observedGeneration")
-        .and_then(Value::as_i64);
-    let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64);
-    let current = match (observed, generation) {
-        (Some(o), Some(g)) => o >= g,
-        _ => true,
-    };
-    if applied == Some(true) && current {
-        return None;
-    }
-    Some(
-        obj.pointer("/status/message")
-            .and_then(Value::as_str)
-            .filter(|m| !m.is_empty())
-            .unwrap_or("not applied yet")
-            .to_string(),
-    )
 }
 
 /// Changes a plan update may not make, in words for the platform.
