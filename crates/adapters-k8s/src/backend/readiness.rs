@@ -140,3 +140,51 @@ pub(super) fn not_applied(obj: &Value) -> Option<String> {
             .to_string(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pooler_phases_map_to_ready_waiting_and_failed() {
+        let p = |status: Value| json!({"status": status});
+        assert!(matches!(
+            pooler_phase(&p(json!({"phase": "active"}))),
+            PoolerPhase::Active
+        ));
+        assert!(matches!(
+            pooler_phase(&p(json!({"phase": "failed", "phaseReason": "bad image"}))),
+            PoolerPhase::Failed(why) if why == "failed: bad image"
+        ));
+        assert!(matches!(
+            pooler_phase(&p(json!({"phase": "inactive", "phaseReason": "cluster not ready"}))),
+            PoolerPhase::Waiting(why) if why == "inactive: cluster not ready"
+        ));
+        assert!(matches!(pooler_phase(&json!({})), PoolerPhase::Waiting(_)));
+    }
+
+    #[test]
+    fn applied_means_applied_for_the_current_generation() {
+        let obj = |generation: i64, status: Value| json!({"metadata": {"generation": generation}, "status": status});
+        assert_eq!(
+            not_applied(&obj(2, json!({"applied": true, "observedGeneration": 2}))),
+            None
+        );
+        assert_eq!(
+            not_applied(&obj(3, json!({"applied": true, "observedGeneration": 2}))),
+            Some("not applied yet".into())
+        );
+        assert_eq!(
+            not_applied(&obj(
+                1,
+                json!({"applied": false, "message": "role \"app\" does not exist"})
+            )),
+            Some("role \"app\" does not exist".into())
+        );
+        assert_eq!(
+            not_applied(&obj(1, json!({}))),
+            Some("not applied yet".into())
+        );
+    }
+}
