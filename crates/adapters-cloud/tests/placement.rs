@@ -110,3 +110,41 @@ async fn the_password_comes_from_a_file() {
     // The pool already exists, so the removed file no longer matters.
     assert!(gone.is_ok(), "{gone:?}");
 }
+
+#[tokio::test]
+async fn a_server_that_is_down_does_not_block_instances_on_the_others() {
+    let fx = Fixture::new();
+    let id = fx.instance_id();
+    fx.provision(&instance_req(&id, json!({}))).await;
+    // The same names, with a server that cannot be reached listed first.
+    let tag = fx.tag.clone();
+    let with_down = Fixture::from_settings(
+        format!("{tag}-unused"),
+        json!({
+            "servers": [
+                {"name": "down", "admin_url": "postgres://admin@127.0.0.1:1/postgres", "connect_timeout_seconds": 1},
+                {"name": "local", "admin_url": admin_url()},
+            ],
+            "names": {
+                "database": format!("{tag}_{{instance}}"),
+                "owner_role": format!("{tag}_{{instance}}_owner"),
+                "binding_role": format!("{tag}_{{instance}}_{{binding}}"),
+            },
+        }),
+    );
+    let creds = with_down.bind(&bind_req(&id, "b1", json!({}))).await;
+    connect(&creds).await.unwrap();
+    // A new instance could be half-made on the unreachable server: provisioning waits for it.
+    let f = match with_down
+        .backend
+        .provision(&instance_req(&fx.instance_id(), json!({})))
+        .await
+    {
+        Step::Failed(f) => f,
+        s => panic!("{s:?}"),
+    };
+    assert!(
+        f.retryable && f.description.contains("server down"),
+        "{f:?}"
+    );
+}

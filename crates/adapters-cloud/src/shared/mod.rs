@@ -128,26 +128,32 @@ impl SharedServerBackend {
         }
     }
 
-    /// The server holding the instance (found by its marked owner role), if any.
+    /// The server holding the instance (found by its marked owner role), if any. A server that
+    /// cannot be asked only matters when no other server has the instance: then the answer is
+    /// unknown and the step is retried.
     pub(crate) async fn locate(
         &self,
         id: &InstanceId,
         names: &InstanceNames,
     ) -> Result<Option<&Server>, StepError> {
+        let mut unreachable = None;
         for server in &self.servers {
-            let admin = server.admin()?;
-            let comment = inspect::role_comment(&admin, names.owner.as_str())
-                .await
-                .map_err(|e| {
-                    StepError::from_sqlx(
-                        format!("instance {id}: looking for it on server {}", server.name()),
-                        &e,
-                    )
-                })?;
+            let comment = match server.admin() {
+                Ok(admin) => inspect::role_comment(&admin, names.owner.as_str())
+                    .await
+                    .map_err(|e| {
+                        StepError::from_sqlx(
+                            format!("instance {id}: looking for it on server {}", server.name()),
+                            &e,
+                        )
+                    }),
+                Err(e) => Err(e),
+            };
             match comment {
-                None => continue,
-                Some(c) if c == names.marker => return Ok(Some(server)),
-                Some(_) => {
+                Err(e) => unreachable = unreachable.or(Some(e)),
+                Ok(None) => continue,
+                Ok(Some(c)) if c == names.marker => return Ok(Some(server)),
+                Ok(Some(_)) => {
                     return Err(StepError::Permanent(format!(
                         "instance {id}: role {} on server {} exists but is not marked as this instance's owner role; refusing to touch it",
                         names.owner,
@@ -156,7 +162,10 @@ impl SharedServerBackend {
                 }
             }
         }
-        Ok(None)
+        match unreachable {
+            Some(e) => Err(e),
+            None => Ok(None),
+        }
     }
 
     /// Servers that accept `plan`, fullest last.

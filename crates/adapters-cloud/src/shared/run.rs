@@ -98,6 +98,7 @@ impl<'a> Run<'a> {
             .map_err(|e| StepError::from_sqlx(&doing, &e))?;
         self.record(database, sql.to_string());
         self.done();
+        tracing::debug!(server = %self.server.name(), %doing, "statement done");
         Ok(())
     }
 
