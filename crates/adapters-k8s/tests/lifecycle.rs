@@ -5,6 +5,8 @@
 
 mod support;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use pgbroker_adapters_k8s::settings::{CnpgSettings, NamespaceMode};
 use pgbroker_domain::{BindingState, OperationState};
 use serde_json::json;
@@ -111,6 +113,25 @@ async fn an_ha_instance_lives_its_whole_life() {
         c["ca_cert"].as_str().unwrap().contains("BEGIN CERTIFICATE"),
         "{}",
         c["ca_cert"]
+    );
+    let ca = w
+        .server
+        .get_object("secrets", Some(ns), &format!("{CLUSTER}-ca"))
+        .expect("CNPG's CA secret");
+    let decode = |key: &str| {
+        let b64 = ca["data"][key].as_str().unwrap();
+        String::from_utf8(STANDARD.decode(b64).unwrap()).unwrap()
+    };
+    assert_eq!(
+        c["ca_cert"],
+        json!(decode("ca.crt")),
+        "ca_cert is CNPG's ca.crt"
+    );
+    let ca_key = decode("ca.key");
+    assert!(
+        !c.values()
+            .any(|v| v.as_str().is_some_and(|s| s.contains(ca_key.trim()))),
+        "the CA's private key is never handed out"
     );
     assert!(
         c.contains_key("lb_host"),
