@@ -8,6 +8,7 @@ mod support;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use pgbroker_adapters_k8s::settings::{CnpgSettings, NamespaceMode};
+use pgbroker_domain::usecases::LastOperationQuery;
 use pgbroker_domain::{BindingState, OperationState};
 use serde_json::json;
 use support::world::*;
@@ -241,6 +242,17 @@ async fn waiting_for_a_cluster_reads_the_cache_not_the_api() {
     let mut polls = 0;
     for _ in 0..20 {
         w.step_once(op).await;
+        // What a platform polling `last_operation` gets: the stored description, no API call.
+        let seen = w
+            .broker
+            .last_operation(LastOperationQuery {
+                instance_id: instance(ID),
+                binding_id: None,
+                operation: Some(op),
+            })
+            .await
+            .unwrap();
+        assert_eq!(seen.state, OperationState::InProgress);
         polls += 1;
     }
     let stored = w.operation(op).await;
