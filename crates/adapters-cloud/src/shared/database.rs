@@ -140,7 +140,12 @@ pub(crate) async fn ensure_database(
     match owner {
         None => {
             let doing = format!("instance {id}: creating database {database} on server {server}");
-            let sql = format!("CREATE DATABASE {database} OWNER {}", names.owner);
+            // template0: nothing an administrator put into template1 reaches tenants, and a
+            // session connected to template1 cannot make the copy fail.
+            let sql = format!(
+                "CREATE DATABASE {database} OWNER {} TEMPLATE template0",
+                names.owner
+            );
             run.exec(doing, None, &sql).await?;
         }
         Some(owner) if owner == names.owner.as_str() => {}
