@@ -54,6 +54,10 @@ impl InstanceNames {
     pub fn pod_monitor(&self) -> String {
         self.cluster.clone()
     }
+    /// The pooler's PodMonitor, named like the pooler.
+    pub fn pooler_pod_monitor(&self) -> String {
+        self.pooler()
+    }
     /// Copy of the backup credentials in a per-instance namespace.
     pub fn backup_credentials(&self) -> String {
         format!("{}-backup-s3", self.cluster)

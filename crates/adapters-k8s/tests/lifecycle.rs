@@ -65,6 +65,18 @@ async fn an_ha_instance_lives_its_whole_life() {
             .get_object("podmonitors", Some(CLUSTER), CLUSTER)
             .is_some()
     );
+    let pooler_monitor = w
+        .server
+        .get_object(
+            "podmonitors",
+            Some(CLUSTER),
+            &format!("{CLUSTER}-pooler-rw"),
+        )
+        .expect("the pooler's PodMonitor");
+    assert_eq!(
+        pooler_monitor["spec"]["selector"]["matchLabels"]["cnpg.io/poolerName"],
+        json!(format!("{CLUSTER}-pooler-rw"))
+    );
     assert!(
         w.server
             .get_object("databases", Some(CLUSTER), &format!("{CLUSTER}-app"))
@@ -194,6 +206,16 @@ async fn an_ha_instance_lives_its_whole_life() {
         w.server
             .get_object("poolers", Some(CLUSTER), &format!("{CLUSTER}-pooler-rw"))
             .is_none()
+    );
+    assert!(
+        w.server
+            .get_object(
+                "podmonitors",
+                Some(CLUSTER),
+                &format!("{CLUSTER}-pooler-rw")
+            )
+            .is_none(),
+        "the pooler's PodMonitor went with the pooler"
     );
 
     // Unbind removes the role and the secret.

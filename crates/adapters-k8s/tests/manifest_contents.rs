@@ -86,6 +86,7 @@ fn a_single_instance_plan_has_no_pooler_affinity_or_extras() {
     assert!(
         m.pooler().is_none()
             && m.pod_monitor().is_none()
+            && m.pooler_pod_monitor().is_none()
             && m.object_store().is_none()
             && m.scheduled_backup().is_none()
     );

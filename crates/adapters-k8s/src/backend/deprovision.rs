@@ -57,6 +57,7 @@ impl CnpgBackend {
             (Kind::ScheduledBackup, names.scheduled_backup()),
             (Kind::Pooler, names.pooler()),
             (Kind::PodMonitor, names.pod_monitor()),
+            (Kind::PodMonitor, names.pooler_pod_monitor()),
             (Kind::Cluster, names.cluster.clone()),
             (Kind::ObjectStore, names.object_store()),
         ];

@@ -169,6 +169,7 @@ impl CnpgBackend {
             (Kind::ObjectStore, manifests.object_store()),
             (Kind::PodMonitor, manifests.pod_monitor()),
             (Kind::Pooler, manifests.pooler()),
+            (Kind::PodMonitor, manifests.pooler_pod_monitor()),
             (Kind::Database, manifests.database()),
             (Kind::ScheduledBackup, manifests.scheduled_backup()),
         ];
@@ -183,6 +184,12 @@ impl CnpgBackend {
                 .await?
                 .delete(&names.pooler())
                 .await?;
+            if self.settings.monitoring {
+                self.objects(Kind::PodMonitor, ns)
+                    .await?
+                    .delete(&names.pooler_pod_monitor())
+                    .await?;
+            }
         }
         // Last: a cached Cluster with this operation's id means everything above is in place.
         self.objects(Kind::Cluster, ns)

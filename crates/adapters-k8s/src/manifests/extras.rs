@@ -51,6 +51,21 @@ impl InstanceManifests<'_> {
         ))
     }
 
+    /// PgBouncer's exporter (port `metrics`) on the pooler's pods.
+    pub fn pooler_pod_monitor(&self) -> Option<Value> {
+        if !self.settings.monitoring || self.desired.pooler().is_none() {
+            return None;
+        }
+        Some(object(
+            Kind::PodMonitor,
+            self.meta(&self.names.pooler_pod_monitor()),
+            json!({
+                "selector": {"matchLabels": {"cnpg.io/poolerName": self.names.pooler()}},
+                "podMetricsEndpoints": [{"port": "metrics"}],
+            }),
+        ))
+    }
+
     pub fn object_store(&self) -> Option<Value> {
         let backup = self.settings.backup.as_ref()?;
         let mut configuration = Map::new();

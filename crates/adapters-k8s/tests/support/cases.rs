@@ -132,6 +132,7 @@ impl Case {
             [
                 m.pooler(),
                 m.pod_monitor(),
+                m.pooler_pod_monitor(),
                 m.object_store(),
                 m.scheduled_backup(),
                 m.database(),
