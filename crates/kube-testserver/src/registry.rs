@@ -106,6 +106,25 @@ impl Registry {
         cm.short_names = vec!["cm".into()];
         registry.insert(cm);
         registry.insert(ResourceDef::builtin("", "Event", "events", true, false));
+        let mut pod = ResourceDef::builtin("", "Pod", "pods", true, true);
+        pod.short_names = vec!["po".into()];
+        registry.insert(pod);
+        let mut pvc = ResourceDef::builtin(
+            "",
+            "PersistentVolumeClaim",
+            "persistentvolumeclaims",
+            true,
+            true,
+        );
+        pvc.short_names = vec!["pvc".into()];
+        registry.insert(pvc);
+        registry.insert(ResourceDef::builtin(
+            "coordination.k8s.io",
+            "Lease",
+            "leases",
+            true,
+            false,
+        ));
         registry.insert(ResourceDef::builtin(
             "",
             "ServiceAccount",

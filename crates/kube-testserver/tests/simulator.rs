@@ -524,3 +524,57 @@ async fn an_immediate_scheduled_backup_starts_a_backup_that_completes_or_fails()
     .unwrap();
     assert_eq!(unknown.data["status"]["error"], "Unknown cluster");
 }
+
+#[tokio::test]
+async fn instances_have_pods_and_pvcs_that_follow_scaling_and_storage_growth() {
+    use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+    let server = TestServer::start_default().await.unwrap();
+    create_cluster(
+        &server,
+        "pg",
+        json!({ "instances": 3, "storage": { "size": "1Gi", "storageClass": "fast" } }),
+    )
+    .await;
+    let healthy = wait_phase(&server, "pg", PHASE_HEALTHY).await;
+    let pods: Api<Pod> = Api::namespaced(server.client(), "default");
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(server.client(), "default");
+    let roles: Vec<String> = pods
+        .list(&kube::api::ListParams::default().labels("cnpg.io/cluster=pg"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|p| p.metadata.labels.unwrap()["cnpg.io/instanceRole"].clone())
+        .collect();
+    assert_eq!(roles, ["primary", "replica", "replica"]);
+    let claim = pvcs.get("pg-2").await.unwrap();
+    assert_eq!(
+        claim.spec.as_ref().unwrap().storage_class_name.as_deref(),
+        Some("fast")
+    );
+    assert_eq!(claim.status.unwrap().capacity.unwrap()["storage"].0, "1Gi");
+
+    let grow = Patch::Merge(json!({ "spec": { "instances": 2, "storage": { "size": "5Gi" } } }));
+    cnpg(&server, "Cluster")
+        .patch("pg", &PatchParams::default(), &grow)
+        .await
+        .unwrap();
+    let from = healthy.metadata.resource_version.unwrap();
+    let mut events = cnpg(&server, "Cluster")
+        .watch(&WatchParams::default(), &from)
+        .await
+        .unwrap()
+        .boxed();
+    while let Some(Ok(event)) = events.next().await {
+        if let WatchEvent::Modified(o) = event
+            && phase(Some(&o)).as_deref() == Some(PHASE_HEALTHY)
+            && o.data["status"]["readyInstances"] == 2
+        {
+            break;
+        }
+    }
+    assert!(pods.get_opt("pg-3").await.unwrap().is_none(), "scaled down");
+    assert!(pvcs.get_opt("pg-3").await.unwrap().is_none());
+    let grown = pvcs.get("pg-1").await.unwrap();
+    assert_eq!(grown.status.unwrap().capacity.unwrap()["storage"].0, "5Gi");
+}

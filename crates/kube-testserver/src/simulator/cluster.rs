@@ -302,6 +302,7 @@ impl Inner {
         for object in owned_objects(cluster, &self.cluster_domain) {
             self.ensure(&object)?;
         }
+        self.reconcile_instances(cluster)?;
         let generation = meta::meta(cluster)
             .and_then(|m| m.get("generation"))
             .and_then(Value::as_i64)

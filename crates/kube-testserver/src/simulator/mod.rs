@@ -6,6 +6,7 @@
 mod backups;
 pub mod cluster;
 mod dependents;
+mod instances;
 pub mod objects;
 
 use std::collections::{HashMap, HashSet};
@@ -306,11 +307,14 @@ impl Inner {
             .map(|_| ())
     }
 
-    /// Creates an object unless one of that name exists.
+    /// Creates an object unless one of that name exists (then its status, for types with a
+    /// status subresource).
     pub(crate) fn ensure(&self, object: &Value) -> Result<(), ApiError> {
         let gvr = match object.get("kind").and_then(Value::as_str) {
             Some("Secret") => Gvr::new("", "v1", "secrets"),
             Some("Service") => Gvr::new("", "v1", "services"),
+            Some("Pod") => Gvr::new("", "v1", "pods"),
+            Some("PersistentVolumeClaim") => Gvr::new("", "v1", "persistentvolumeclaims"),
             other => {
                 return Err(ApiError::bad_request(format!(
                     "simulator cannot create {other:?}"
@@ -321,12 +325,18 @@ impl Inner {
         if self.store.get(&gvr, ns, meta::name(object)).is_ok() {
             return Ok(());
         }
-        match self
+        let created = match self
             .store
             .create(&gvr, ns, object.clone(), &WriteOptions::default())
         {
-            Err(e) if e.code == 409 => Ok(()),
-            other => other.map(|_| ()),
+            Err(e) if e.code == 409 => return Ok(()),
+            other => other?,
+        };
+        match object.get("status") {
+            Some(status) if created.get("status") != Some(status) => {
+                self.write_status(&key_of(&gvr, &created), &created, status.clone())
+            }
+            _ => Ok(()),
         }
     }
 
