@@ -16,6 +16,9 @@ pub const FIELD_MANAGER: &str = "pgbroker";
 pub enum ApiError {
     #[error("kubernetes client configuration: {0}")]
     Config(String),
+    /// An object the backend would write already exists and belongs to someone else.
+    #[error("{0}")]
+    NotOurs(String),
     #[error("{verb} {kind} {target}: {status} {reason}: {message}")]
     Refused {
         verb: &'static str,
@@ -40,6 +43,7 @@ impl ApiError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Config(_) | Self::Transport { .. } => true,
+            Self::NotOurs(_) => false,
             Self::Refused { status, .. } => !matches!(status, 400 | 403 | 404 | 405 | 422),
         }
     }

@@ -226,3 +226,70 @@ async fn a_cluster_that_never_gets_ready_fails_at_the_deadline_and_leaves_nothin
     assert!(w.store.instance(&instance(ID)).await.unwrap().is_none());
     nothing_left(&w, ID);
 }
+
+#[tokio::test]
+async fn a_namespace_someone_else_made_is_neither_adopted_nor_deleted() {
+    let w = World::new(CnpgSettings::default()).await;
+    w.server.create_namespace(CLUSTER).unwrap();
+    let op = w.provision(ID, SINGLE, json!({})).await;
+    let failed = w.settle(op).await;
+    assert_eq!(failed.state, OperationState::Failed);
+    assert_eq!(
+        failed.description.as_deref(),
+        Some("namespace pg-inst-1 already exists and was not made for instance inst-1")
+    );
+    w.settle_instance(&instance(ID)).await;
+    assert!(w.store.instance(&instance(ID)).await.unwrap().is_none());
+    let ns = w
+        .server
+        .get_object("namespaces", None, CLUSTER)
+        .expect("still there");
+    assert!(
+        ns.pointer("/metadata/labels/pgbroker.io~1instance-id")
+            .is_none(),
+        "not adopted"
+    );
+}
+
+#[tokio::test]
+async fn a_cluster_someone_else_made_under_the_same_name_is_left_alone() {
+    let settings = CnpgSettings {
+        namespace: pgbroker_adapters_k8s::settings::NamespaceMode::Shared {
+            name: "databases".into(),
+        },
+        ..CnpgSettings::default()
+    };
+    let w = World::new(settings).await;
+    w.server.create_namespace("databases").unwrap();
+    let theirs = json!({"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
+        "metadata": {"name": CLUSTER, "namespace": "databases", "labels": {"team": "them"}},
+        "spec": {"instances": 1, "storage": {"size": "1Gi"}}});
+    w.server
+        .store()
+        .create(
+            &pgbroker_kube_testserver::Gvr::new("postgresql.cnpg.io", "v1", "clusters"),
+            Some("databases"),
+            theirs,
+            &Default::default(),
+        )
+        .unwrap();
+    let op = w.provision(ID, SINGLE, json!({})).await;
+    let failed = w.settle(op).await;
+    assert_eq!(failed.state, OperationState::Failed);
+    assert_eq!(
+        failed.description.as_deref(),
+        Some("Cluster databases/pg-inst-1 already exists and was not made for instance inst-1")
+    );
+    w.settle_instance(&instance(ID)).await;
+    let cluster = w
+        .server
+        .get_object("clusters", Some("databases"), CLUSTER)
+        .expect("theirs, kept");
+    assert_eq!(cluster["spec"]["instances"], json!(1));
+    assert_eq!(cluster["spec"]["storage"]["size"], json!("1Gi"));
+    assert!(
+        cluster
+            .pointer("/metadata/labels/pgbroker.io~1instance-id")
+            .is_none()
+    );
+}

@@ -1,17 +1,32 @@
 //! Deprovision: delete what the instance's provision made and report done only once it is gone;
-//! or, in retain mode, keep a cluster that holds data.
+//! or, in retain mode, keep a cluster that holds data. Objects are found by the instance's
+//! labels, never by name alone, so an object someone else made under the same name is left be.
 
 use pgbroker_domain::ports::{InstanceRequest, Step};
 use serde_json::json;
 use tracing::info;
 
 use super::CnpgBackend;
+use super::provision::owned_by;
 use crate::client::{ApiError, Objects};
 use crate::kinds::Kind;
-use crate::labels::{INSTANCE, instance_selector};
-use crate::names::{InstanceNames, label_value};
+use crate::labels::instance_selector;
+use crate::names::InstanceNames;
 use crate::settings::NamespaceMode;
 use crate::status::initialized;
+
+/// Deleted first: CNPG drops roles and databases in PostgreSQL through their finalizers, which
+/// needs the cluster still running.
+const FIRST: [Kind; 2] = [Kind::DatabaseRole, Kind::Database];
+/// Services are CNPG's and go with their Cluster (owner references).
+const THEN: [Kind; 6] = [
+    Kind::ScheduledBackup,
+    Kind::Pooler,
+    Kind::PodMonitor,
+    Kind::Cluster,
+    Kind::ObjectStore,
+    Kind::Secret,
+];
 
 impl CnpgBackend {
     pub(super) async fn deprovision_step(
@@ -20,75 +35,35 @@ impl CnpgBackend {
     ) -> Result<Step<()>, ApiError> {
         let names = InstanceNames::new(&self.settings, &req.instance_id);
         let ns = names.namespace.as_str();
-        let clusters = self.objects(Kind::Cluster, ns).await?;
-        if self.settings.retain_on_deprovision
-            && let Some(cluster) = clusters.get(&names.cluster).await?
-            && initialized(&cluster)
-        {
-            let at = chrono::Utc::now().to_rfc3339();
-            clusters
-                .merge(
-                    &names.cluster,
-                    &json!({"metadata": {"annotations": {"pgbroker.io/retained": at}}}),
-                )
-                .await?;
-            info!(instance_id = %req.instance_id, cluster = %names.cluster, "cluster retained on deprovision");
-            return Ok(Step::Done(()));
-        }
-        let selector = instance_selector(&self.name, &req.instance_id);
-        // Roles and the database first: CNPG drops them in PostgreSQL through their finalizers,
-        // which needs the cluster still running.
-        let mut waiting = Vec::new();
-        for kind in [Kind::DatabaseRole, Kind::Database] {
-            let objects = self.objects(kind, ns).await?;
-            for name in objects.names(&selector).await? {
-                if !objects.delete(&name).await? {
-                    waiting.push(format!("{} {name}", kind.kind()));
-                }
+        if self.settings.retain_on_deprovision {
+            let clusters = self.objects(Kind::Cluster, ns).await?;
+            if let Some(cluster) = clusters.get(&names.cluster).await?
+                && owned_by(&cluster, &req.instance_id)
+                && initialized(&cluster)
+            {
+                let at = chrono::Utc::now().to_rfc3339();
+                clusters
+                    .merge(
+                        &names.cluster,
+                        &json!({"metadata": {"annotations": {"pgbroker.io/retained": at}}}),
+                    )
+                    .await?;
+                info!(instance_id = %req.instance_id, cluster = %names.cluster, "cluster retained on deprovision");
+                return Ok(Step::Done(()));
             }
         }
-        if !waiting.is_empty() {
-            return Ok(Step::in_progress(
-                format!("waiting for {} to be deleted", waiting.join(", ")),
-                self.poll(),
-            ));
+        let mut waiting = self.delete_labelled(req, ns, &FIRST).await?;
+        if waiting.is_empty() {
+            waiting = self.delete_labelled(req, ns, &THEN).await?;
         }
-        let singles = [
-            (Kind::ScheduledBackup, names.scheduled_backup()),
-            (Kind::Pooler, names.pooler()),
-            (Kind::PodMonitor, names.pod_monitor()),
-            (Kind::PodMonitor, names.pooler_pod_monitor()),
-            (Kind::Cluster, names.cluster.clone()),
-            (Kind::ObjectStore, names.object_store()),
-        ];
-        for (kind, name) in singles {
-            if !self.kind_in_use(kind) {
-                continue;
-            }
-            if !self.objects(kind, ns).await?.delete(&name).await? {
-                waiting.push(format!("{} {name}", kind.kind()));
-            }
-        }
-        let secrets = self.objects(Kind::Secret, ns).await?;
-        for name in secrets.names(&selector).await? {
-            if !secrets.delete(&name).await? {
-                waiting.push(format!("Secret {name}"));
-            }
-        }
-        if self.settings.namespace == NamespaceMode::PerInstance {
+        if waiting.is_empty() && self.settings.namespace == NamespaceMode::PerInstance {
             let namespaces = Objects::new(self.connector.client().await?, Kind::Namespace, None);
-            match namespaces.get(ns).await? {
-                // Only a namespace this instance's provision made is removed.
-                Some(n)
-                    if n.pointer("/metadata/labels")
-                        .and_then(|l| l.get(INSTANCE))
-                        .and_then(|v| v.as_str())
-                        == Some(label_value(req.instance_id.as_str()).as_str()) =>
-                {
-                    namespaces.delete(ns).await?;
-                    waiting.push(format!("Namespace {ns}"));
-                }
-                _ => {}
+            // Only a namespace this instance's provision made is removed.
+            if let Some(n) = namespaces.get(ns).await?
+                && owned_by(&n, &req.instance_id)
+            {
+                namespaces.delete(ns).await?;
+                waiting.push(format!("Namespace {ns}"));
             }
         }
         if waiting.is_empty() {
@@ -99,6 +74,30 @@ impl CnpgBackend {
             format!("waiting for {} to be deleted", waiting.join(", ")),
             self.poll(),
         ))
+    }
+
+    /// Asks for the deletion of every object of `kinds` labelled with the instance; returns
+    /// those that still exist.
+    async fn delete_labelled(
+        &self,
+        req: &InstanceRequest,
+        ns: &str,
+        kinds: &[Kind],
+    ) -> Result<Vec<String>, ApiError> {
+        let selector = instance_selector(&self.name, &req.instance_id);
+        let mut waiting = Vec::new();
+        for &kind in kinds {
+            if !self.kind_in_use(kind) {
+                continue;
+            }
+            let objects = self.objects(kind, ns).await?;
+            for name in objects.names(&selector).await? {
+                if !objects.delete(&name).await? {
+                    waiting.push(format!("{} {name}", kind.kind()));
+                }
+            }
+        }
+        Ok(waiting)
     }
 
     /// Kinds the settings never make are not asked about (their CRDs may not be installed).

@@ -10,9 +10,9 @@ use tracing::info;
 use super::CnpgBackend;
 use crate::client::ApiError;
 use crate::kinds::Kind;
-use crate::labels::{OPERATION, Owner, POSTGRES_VERSION};
+use crate::labels::{INSTANCE, OPERATION, Owner, POSTGRES_VERSION};
 use crate::manifests::InstanceManifests;
-use crate::names::{InstanceNames, cluster_name};
+use crate::names::{InstanceNames, cluster_name, label_value};
 use crate::plan::{Desired, InstanceParameters, desired};
 use crate::quantity;
 use crate::settings::NamespaceMode;
@@ -132,9 +132,18 @@ impl CnpgBackend {
         let ns = &names.namespace;
         if self.settings.namespace == NamespaceMode::PerInstance {
             let client = self.connector.client().await?;
-            crate::client::Objects::new(client, Kind::Namespace, None)
-                .apply(&manifests.namespace())
-                .await?;
+            let namespaces = crate::client::Objects::new(client, Kind::Namespace, None);
+            // Applying would adopt a namespace someone else made, and deprovision would then
+            // delete it with everything in it.
+            if let Some(existing) = namespaces.get(ns).await?
+                && !owned_by(&existing, &req.instance_id)
+            {
+                return Err(ApiError::NotOurs(format!(
+                    "namespace {ns} already exists and was not made for instance {}",
+                    req.instance_id
+                )));
+            }
+            namespaces.apply(&manifests.namespace()).await?;
         }
         if let Some(creds) = self
             .settings
@@ -192,11 +201,26 @@ impl CnpgBackend {
             }
         }
         // Last: a cached Cluster with this operation's id means everything above is in place.
-        self.objects(Kind::Cluster, ns)
-            .await?
-            .apply(&manifests.cluster())
-            .await
+        let clusters = self.objects(Kind::Cluster, ns).await?;
+        if let Some(existing) = clusters.get(&names.cluster).await?
+            && !owned_by(&existing, &req.instance_id)
+        {
+            return Err(ApiError::NotOurs(format!(
+                "Cluster {ns}/{} already exists and was not made for instance {}",
+                names.cluster, req.instance_id
+            )));
+        }
+        clusters.apply(&manifests.cluster()).await
     }
+}
+
+/// Whether an object carries the instance label of `id`.
+pub(super) fn owned_by(object: &Value, id: &pgbroker_domain::InstanceId) -> bool {
+    object
+        .pointer("/metadata/labels")
+        .and_then(|l| l.get(INSTANCE))
+        .and_then(Value::as_str)
+        == Some(label_value(id.as_str()).as_str())
 }
 
 /// Changes a plan update may not make, in words for the platform.
