@@ -384,3 +384,47 @@ async fn a_provision_resumes_in_another_replica_without_reapplying() {
         "the second replica wrote again: {writes:?}"
     );
 }
+
+#[tokio::test]
+async fn one_watch_serves_many_instances_at_once() {
+    let w = World::new(settings()).await;
+    let ids = ["many-1", "many-2", "many-3", "many-4"];
+    let mut ops = Vec::new();
+    for id in ids {
+        ops.push(w.provision(id, SINGLE, json!({})).await);
+    }
+    for op in ops {
+        let done = w.settle(op).await;
+        assert_eq!(
+            done.state,
+            OperationState::Succeeded,
+            "{:?}",
+            done.description
+        );
+    }
+    for id in ids {
+        let name = format!("pg-{id}");
+        assert!(
+            w.server
+                .get_object("clusters", Some(&name), &name)
+                .is_some()
+        );
+    }
+    let watches: Vec<String> = w
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.verb == "watch")
+        .map(|r| r.path)
+        .collect();
+    assert!(
+        watches
+            .iter()
+            .all(|p| p == "/apis/postgresql.cnpg.io/v1/clusters"),
+        "only the cluster cache watches: {watches:?}"
+    );
+    assert!(
+        watches.len() <= 2,
+        "one watch (re-opened at most once): {watches:?}"
+    );
+}
