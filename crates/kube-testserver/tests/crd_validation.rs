@@ -314,3 +314,50 @@ async fn cnpg_webhook_and_metadata_rules_reject_bad_names_and_labels() {
         label.message
     );
 }
+
+#[tokio::test]
+async fn cnpg_mutating_webhook_defaults_image_and_bootstrap() {
+    let server = server().await;
+    let clusters = api(&server, "postgresql.cnpg.io", "Cluster");
+    let named = |name: &str, spec: Value| -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "metadata": { "name": name }, "spec": spec,
+        }))
+        .unwrap()
+    };
+    let bare = clusters
+        .create(
+            &PostParams::default(),
+            &named("bare", json!({ "instances": 1 })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        bare.data["spec"]["imageName"],
+        pgbroker_kube_testserver::store::CNPG_DEFAULT_IMAGE
+    );
+    assert_eq!(
+        bare.data["spec"]["bootstrap"],
+        json!({ "initdb": { "database": "app", "owner": "app" } })
+    );
+    let orders = clusters
+        .create(
+            &PostParams::default(),
+            &named(
+                "orders",
+                json!({ "instances": 1, "bootstrap": { "initdb": { "database": "orders" } } }),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        orders.data["spec"]["bootstrap"]["initdb"]["owner"],
+        "orders"
+    );
+    let catalog = json!({ "instances": 1, "imageCatalogRef": { "apiGroup": "postgresql.cnpg.io", "kind": "ClusterImageCatalog", "name": "pg", "major": 17 } });
+    let from_catalog = clusters
+        .create(&PostParams::default(), &named("cat", catalog))
+        .await
+        .unwrap();
+    assert!(from_catalog.data["spec"].get("imageName").is_none());
+}

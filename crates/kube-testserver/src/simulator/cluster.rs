@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::objects::{self, Login};
 use super::{Inner, gvr, key_of};
 use crate::error::ApiError;
-use crate::store::{ObjKey, meta};
+use crate::store::{CNPG_DEFAULT_IMAGE, ObjKey, meta};
 
 pub const PHASE_HEALTHY: &str = "Cluster in healthy state";
 pub const PHASE_SETTING_UP_PRIMARY: &str = "Setting up primary";
@@ -17,8 +17,6 @@ pub const PHASE_UNRECOVERABLE: &str = "Cluster is unrecoverable and needs manual
 pub const PHASE_DEFINITION_INVALID: &str = "Invalid cluster definition";
 pub const PHASE_CANNOT_CREATE_OBJECTS: &str = "Unable to create required cluster objects";
 pub const PHASE_IMAGE_CATALOG_ERROR: &str = "Cluster has incomplete or invalid image catalog";
-
-const DEFAULT_IMAGE: &str = "ghcr.io/cloudnative-pg/postgresql:18.6-system-trixie";
 
 pub fn instances(cluster: &Value) -> i64 {
     cluster
@@ -73,7 +71,7 @@ fn image(cluster: &Value) -> (String, i64) {
     let image = cluster
         .pointer("/spec/imageName")
         .and_then(Value::as_str)
-        .unwrap_or(DEFAULT_IMAGE)
+        .unwrap_or(CNPG_DEFAULT_IMAGE)
         .to_owned();
     let major = cluster
         .pointer("/spec/imageCatalogRef/major")

@@ -20,6 +20,7 @@ use crate::registry::{Gvr, Registry, ResourceDef};
 use crate::selector::{FieldSelector, LabelSelector};
 
 pub use delete::{DeleteOptions, DeleteOutcome, Propagation};
+pub use validation::CNPG_DEFAULT_IMAGE;
 pub use write::{PatchKind, Subresource, WriteOptions};
 
 /// Where an object lives: its type, namespace (`""` when cluster-scoped) and name.

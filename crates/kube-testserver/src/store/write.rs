@@ -267,6 +267,7 @@ impl State {
         if def.gvr.group.is_empty() && def.gvr.plural == "secrets" {
             fold_string_data(&mut new);
         }
+        validation::cnpg_cluster_defaults(def, &mut new);
         validation::check_metadata(def, &new)?;
         match &old {
             None => validation::cnpg_cluster_webhook(def, &new)?,
