@@ -181,7 +181,7 @@ pub(crate) async fn ensure_database(
 
 /// Inside the database: the owner group owns the `public` schema (nobody else may create in
 /// it, as on PostgreSQL 15 and later) and the requested extensions exist.
-async fn configure_inside(
+pub(crate) async fn configure_inside(
     run: &mut Run<'_>,
     id: &pgbroker_domain::InstanceId,
     database: &Ident,

@@ -8,7 +8,7 @@
 use pgbroker_domain::ports::{BindRequest, UnbindRequest};
 use pgbroker_domain::{BindingId, Credentials, InstanceId};
 
-use super::database::ensure_database;
+use super::database::{configure_inside, ensure_database};
 use super::error::StepError;
 use super::inspect;
 use super::names;
@@ -49,6 +49,7 @@ impl SharedServerBackend {
             Some(requested) => {
                 let database = names::extra_database(&names.database, requested);
                 ensure_database(&mut run, id, &database, &names, &plan).await?;
+                configure_inside(&mut run, id, &database, &names.owner, &[]).await?;
                 database
             }
             None => names.database.clone(),
