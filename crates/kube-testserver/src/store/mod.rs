@@ -2,6 +2,7 @@
 //! history for resumable watches, and the API server's write rules.
 
 mod apply;
+mod cnpg_webhooks;
 mod delete;
 mod managed_fields;
 pub mod meta;
@@ -19,8 +20,8 @@ use crate::error::ApiError;
 use crate::registry::{Gvr, Registry, ResourceDef};
 use crate::selector::{FieldSelector, LabelSelector};
 
+pub use cnpg_webhooks::CNPG_DEFAULT_IMAGE;
 pub use delete::{DeleteOptions, DeleteOutcome, Propagation};
-pub use validation::CNPG_DEFAULT_IMAGE;
 pub use write::{PatchKind, Subresource, WriteOptions};
 
 /// Where an object lives: its type, namespace (`""` when cluster-scoped) and name.

@@ -1,15 +1,11 @@
 //! Object metadata rules the API server enforces on every write (422 Invalid): name formats per
-//! resource, label keys and values, owner references, finalizer names; and CloudNativePG's
-//! validating webhook rule for Cluster names.
+//! resource, label keys and values, owner references, finalizer names.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::meta;
 use crate::error::{ApiError, FieldError};
 use crate::registry::ResourceDef;
-
-/// The operator's default PostgreSQL image (CNPG 1.30.0, `pkg/versions/versions.go`).
-pub const CNPG_DEFAULT_IMAGE: &str = "ghcr.io/cloudnative-pg/postgresql:18.6-system-trixie";
 
 const LABEL_VALUE_RULE: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
 const QUALIFIED_NAME_RULE: &str = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
@@ -137,82 +133,7 @@ pub fn check_no_new_finalizers_while_deleting(
     ))
 }
 
-/// CloudNativePG's mutating webhook (`mcluster.cnpg.io`) for Clusters: the default image when no
-/// image or catalog is named, and an `initdb` bootstrap with database `app` owned by a role of the
-/// database's name when no bootstrap is given (`api/v1/cluster_defaults.go`).
-pub fn cnpg_cluster_defaults(def: &ResourceDef, object: &mut Value) {
-    if def.gvr.group != "postgresql.cnpg.io" || def.gvr.plural != "clusters" {
-        return;
-    }
-    let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) else {
-        return;
-    };
-    if !spec.contains_key("imageName") && !spec.contains_key("imageCatalogRef") {
-        spec.insert("imageName".into(), json!(CNPG_DEFAULT_IMAGE));
-    }
-    let bootstrap = spec.entry("bootstrap").or_insert_with(|| json!({}));
-    let Some(bootstrap) = bootstrap.as_object_mut() else {
-        return;
-    };
-    if !["initdb", "recovery", "pg_basebackup"]
-        .iter()
-        .any(|k| bootstrap.contains_key(*k))
-    {
-        bootstrap.insert("initdb".into(), json!({}));
-    }
-    if let Some(initdb) = bootstrap.get_mut("initdb").and_then(Value::as_object_mut) {
-        let database = initdb
-            .get("database")
-            .and_then(Value::as_str)
-            .filter(|d| !d.is_empty())
-            .unwrap_or("app")
-            .to_owned();
-        let owner = initdb
-            .get("owner")
-            .and_then(Value::as_str)
-            .filter(|o| !o.is_empty())
-            .unwrap_or(&database)
-            .to_owned();
-        initdb.insert("database".into(), json!(database));
-        initdb.insert("owner".into(), json!(owner));
-    }
-}
-
-/// CloudNativePG's validating webhook (`vcluster.cnpg.io`): a Cluster name is a DNS-1035 label of
-/// at most 50 characters.
-pub fn cnpg_cluster_webhook(def: &ResourceDef, object: &Value) -> Result<(), ApiError> {
-    if def.gvr.group != "postgresql.cnpg.io" || def.gvr.plural != "clusters" {
-        return Ok(());
-    }
-    let name = meta::name(object);
-    let detail = if name.len() > 50 {
-        Some("the maximum length of a cluster name is 50 characters".to_owned())
-    } else {
-        dns_label_problem(name, true)
-    };
-    match detail {
-        None => Ok(()),
-        Some(detail) => {
-            let inner = ApiError::invalid(
-                &def.kind_group(),
-                name,
-                &[field_error(
-                    "metadata.name",
-                    &format!("Invalid value: \"{name}\": {detail}"),
-                )],
-            );
-            Err(ApiError {
-                message: format!(
-                    "admission webhook \"vcluster.cnpg.io\" denied the request: {}",
-                    inner.message
-                ),
-                ..inner
-            })
-        }
-    }
-}
-
-fn field_error(field: &str, detail: &str) -> FieldError {
+pub(super) fn field_error(field: &str, detail: &str) -> FieldError {
     FieldError {
         field: field.to_owned(),
         reason: "FieldValueInvalid",
@@ -229,7 +150,7 @@ fn name_problem(def: &ResourceDef, name: &str) -> Option<String> {
     }
 }
 
-fn dns_label_problem(name: &str, must_start_with_letter: bool) -> Option<String> {
+pub(super) fn dns_label_problem(name: &str, must_start_with_letter: bool) -> Option<String> {
     let chars_ok = name
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::meta::{self, meta_mut};
 use super::rules::{check_type_meta, fold_string_data, merge_for_subresource};
-use super::{EventType, ObjKey, State, managed_fields, validation};
+use super::{EventType, ObjKey, State, cnpg_webhooks, managed_fields, validation};
 use crate::error::ApiError;
 use crate::registry::{CRD_GROUP, Gvr, ResourceDef};
 use crate::schema;
@@ -267,10 +267,10 @@ impl State {
         if def.gvr.group.is_empty() && def.gvr.plural == "secrets" {
             fold_string_data(&mut new);
         }
-        validation::cnpg_cluster_defaults(def, &mut new);
+        cnpg_webhooks::cnpg_cluster_defaults(def, &mut new);
         validation::check_metadata(def, &new)?;
         match &old {
-            None => validation::cnpg_cluster_webhook(def, &new)?,
+            None => cnpg_webhooks::cnpg_cluster_webhook(def, &new)?,
             Some(old) => validation::check_no_new_finalizers_while_deleting(def, old, &new)?,
         }
         if let Some(schema) = &def.schema {
