@@ -14,6 +14,18 @@ use serde_json::json;
 #[tokio::test]
 async fn synchronous_provision_is_idempotent_and_retrievable() {
     let server = Server::start().await;
+    synchronous_lifecycle(&server).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn synchronous_lifecycle_on_a_sqlite_state_store() {
+    let server = Server::sqlite().await;
+    synchronous_lifecycle(&server).await;
+    server.stop().await;
+}
+
+async fn synchronous_lifecycle(server: &Server) {
     let id = unique("i");
     let path = instance_path(&id);
     let mut request = provision_body(SYNC_SERVICE, SYNC_PLAN);
@@ -58,7 +70,6 @@ async fn synchronous_provision_is_idempotent_and_retrievable() {
     assert_error_body(&body);
     let (status, _) = send(server.osb(Method::GET, &path)).await;
     assert_eq!(status, 404);
-    server.stop().await;
 }
 
 #[tokio::test]

@@ -78,7 +78,7 @@ pub struct Server {
     pub registry: prometheus::Registry,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    _db: TestDatabase,
+    _db: Option<TestDatabase>,
 }
 
 impl Server {
@@ -91,6 +91,27 @@ impl Server {
         let store = pgbroker_adapters_sql::open(db.url())
             .await
             .expect("state store");
+        Self::with_store(store, Some(db), async_backend, sync_backend).await
+    }
+
+    /// The same server over an in-memory SQLite state store.
+    pub async fn sqlite() -> Self {
+        let store = pgbroker_testkit::world::memory_store().await;
+        Self::with_store(
+            store,
+            None,
+            TestBackend::asynchronous(),
+            TestBackend::synchronous(),
+        )
+        .await
+    }
+
+    async fn with_store(
+        store: Arc<dyn StateStore>,
+        db: Option<TestDatabase>,
+        async_backend: TestBackend,
+        sync_backend: TestBackend,
+    ) -> Self {
         let async_backend = Arc::new(async_backend);
         let sync_backend = Arc::new(sync_backend);
         let core = Arc::new(Core {
