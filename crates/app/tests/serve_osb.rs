@@ -222,3 +222,26 @@ fn serve_names_a_secret_that_cannot_be_read() {
         "{out}"
     );
 }
+
+#[test]
+fn printed_configuration_masks_auth_secrets() {
+    let out = run(pgbroker(&["config", "--format", "json"])
+        .env(
+            "PGBROKER_AUTH__BASIC",
+            r#"[{username="cf", password="inline-hunter2"}, {username="k8s", password={env="K8S_PW"}}]"#,
+        )
+        .env("PGBROKER_AUTH__BEARER_TOKENS", r#"["token-hunter3"]"#))
+    .success();
+    assert!(
+        !out.stdout.contains("hunter2") && !out.stdout.contains("hunter3"),
+        "{out}"
+    );
+    let config: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(config["auth"]["basic"][0]["password"], "***");
+    assert_eq!(
+        config["auth"]["basic"][1]["password"],
+        json!({"env": "K8S_PW"})
+    );
+    assert_eq!(config["auth"]["bearer_tokens"][0], "***");
+    assert_eq!(config["server"]["listen"], "0.0.0.0:8080");
+}
