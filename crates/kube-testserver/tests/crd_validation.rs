@@ -361,3 +361,32 @@ async fn cnpg_mutating_webhook_defaults_image_and_bootstrap() {
         .unwrap();
     assert!(from_catalog.data["spec"].get("imageName").is_none());
 }
+
+#[tokio::test]
+async fn cnpg_webhook_refuses_to_shrink_storage() {
+    let server = server().await;
+    let clusters = api(&server, "postgresql.cnpg.io", "Cluster");
+    clusters
+        .create(
+            &PostParams::default(),
+            &cluster(json!({ "instances": 1, "storage": { "size": "5Gi" } })),
+        )
+        .await
+        .unwrap();
+    let shrink = Patch::Merge(json!({ "spec": { "storage": { "size": "1Gi" } } }));
+    let err = clusters
+        .patch("pg", &PatchParams::default(), &shrink)
+        .await
+        .unwrap_err();
+    let kube::Error::Api(status) = err else {
+        panic!("expected 422")
+    };
+    assert_eq!(status.code, 422);
+    assert!(status.message.contains("spec.storage.size: Invalid value: \"1Gi\": can't shrink existing storage from 5Gi to 1Gi"), "{}", status.message);
+    let grow = Patch::Merge(json!({ "spec": { "storage": { "size": "6000Mi" } } }));
+    let grown = clusters
+        .patch("pg", &PatchParams::default(), &grow)
+        .await
+        .unwrap();
+    assert_eq!(grown.data["spec"]["storage"]["size"], "6000Mi");
+}

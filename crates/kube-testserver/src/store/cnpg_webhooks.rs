@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use super::meta;
 use super::validation::{dns_label_problem, field_error};
+use super::{meta, quantity};
 use crate::error::ApiError;
 use crate::registry::ResourceDef;
 
@@ -84,4 +84,44 @@ pub fn cnpg_cluster_webhook(def: &ResourceDef, object: &Value) -> Result<(), Api
             })
         }
     }
+}
+
+/// CloudNativePG refuses to shrink storage (`spec.storage.size`, `spec.walStorage.size`).
+pub fn cnpg_cluster_update_webhook(
+    def: &ResourceDef,
+    old: &Value,
+    new: &Value,
+) -> Result<(), ApiError> {
+    if def.gvr.group != "postgresql.cnpg.io" || def.gvr.plural != "clusters" {
+        return Ok(());
+    }
+    let mut errors = Vec::new();
+    for field in ["storage", "walStorage"] {
+        let pointer = format!("/spec/{field}/size");
+        let (Some(before), Some(after)) = (
+            old.pointer(&pointer).and_then(Value::as_str),
+            new.pointer(&pointer).and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        if let (Some(b), Some(a)) = (quantity::parse(before), quantity::parse(after))
+            && a < b
+        {
+            errors.push(field_error(
+                &format!("spec.{field}.size"),
+                &format!("Invalid value: \"{after}\": can't shrink existing storage from {before} to {after}"),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let inner = ApiError::invalid(&def.kind_group(), meta::name(new), &errors);
+    Err(ApiError {
+        message: format!(
+            "admission webhook \"vcluster.cnpg.io\" denied the request: {}",
+            inner.message
+        ),
+        ..inner
+    })
 }

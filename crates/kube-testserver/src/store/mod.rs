@@ -6,6 +6,7 @@ mod cnpg_webhooks;
 mod delete;
 mod managed_fields;
 pub mod meta;
+pub mod quantity;
 mod rules;
 mod validation;
 mod write;

@@ -271,7 +271,10 @@ impl State {
         validation::check_metadata(def, &new)?;
         match &old {
             None => cnpg_webhooks::cnpg_cluster_webhook(def, &new)?,
-            Some(old) => validation::check_no_new_finalizers_while_deleting(def, old, &new)?,
+            Some(old) => {
+                validation::check_no_new_finalizers_while_deleting(def, old, &new)?;
+                cnpg_webhooks::cnpg_cluster_update_webhook(def, old, &new)?;
+            }
         }
         if let Some(schema) = &def.schema {
             schema::prune_and_default(schema, &mut new);
