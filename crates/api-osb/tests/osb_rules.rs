@@ -325,3 +325,22 @@ async fn unknown_routes_and_methods_get_osb_error_bodies() {
     assert_error_body(&body);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_panic_in_a_request_is_a_500_with_an_error_body_and_the_server_goes_on() {
+    let server = Server::start().await;
+    let mut request = provision_body(SYNC_SERVICE, SYNC_PLAN);
+    request["parameters"] = json!({PANIC_MARKER: true});
+    let (status, body) = send(
+        server
+            .osb(Method::PUT, &instance_path(&unique("i")))
+            .json(&request),
+    )
+    .await;
+    assert_eq!(status, 500, "{body}");
+    assert_error_body(&body);
+    assert_eq!(body["error"], "InternalError");
+    let (status, _) = send(server.osb(Method::GET, "/v2/catalog")).await;
+    assert_eq!(status, 200);
+    server.stop().await;
+}

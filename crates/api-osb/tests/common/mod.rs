@@ -69,6 +69,25 @@ pub fn catalog() -> Catalog {
     Catalog::load(doc, &["async".to_string(), "sync".to_string()].into()).expect("valid catalog")
 }
 
+/// Parameter key that makes the server's code panic inside a request, to prove a bug in a
+/// handler's path still ends in an OSB error body and leaves the server serving.
+pub const PANIC_MARKER: &str = "__panic_in_the_broker__";
+
+struct PanicOnMarker;
+
+impl pgbroker_domain::ports::ParameterSchemas for PanicOnMarker {
+    fn validate(
+        &self,
+        schema: &Value,
+        parameters: &pgbroker_domain::JsonObject,
+    ) -> Result<(), String> {
+        if parameters.contains_key(PANIC_MARKER) {
+            panic!("test-induced panic");
+        }
+        JsonSchemaParameters.validate(schema, parameters)
+    }
+}
+
 pub struct Server {
     pub base: String,
     pub client: reqwest::Client,
@@ -122,7 +141,7 @@ impl Server {
                 .with("sync", sync_backend.clone()),
             clock: Arc::new(system_clock()) as Arc<dyn Clock>,
             secrets: Arc::new(CountingSecrets::default()),
-            parameter_schemas: Arc::new(JsonSchemaParameters),
+            parameter_schemas: Arc::new(PanicOnMarker),
             policy: OperationPolicy {
                 sync_timeout: Duration::from_secs(2),
                 backoff_base: Duration::from_millis(20),
