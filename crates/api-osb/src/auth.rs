@@ -103,25 +103,24 @@ impl Auth {
     }
 }
 
-/// Middleware: 401 with an OSB error body unless the request is authenticated.
-pub async fn require(
-    State(auth): State<std::sync::Arc<Auth>>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// Middleware of every `/v2` route, one layer for both checks: 401 with an OSB error body unless
+/// the request is authenticated, then 412 unless it names an API version this broker serves.
+pub async fn gate(State(auth): State<std::sync::Arc<Auth>>, req: Request, next: Next) -> Response {
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes());
-    if auth.allows(header) {
-        next.run(req).await
-    } else {
-        ApiError::new(
+    if !auth.allows(header) {
+        return ApiError::new(
             StatusCode::UNAUTHORIZED,
             "authentication required: send HTTP basic credentials or a bearer token the broker knows",
         )
-        .into_response()
+        .into_response();
     }
+    if let Some(problem) = crate::headers::version_problem(req.headers()) {
+        return ApiError::new(StatusCode::PRECONDITION_FAILED, problem).into_response();
+    }
+    next.run(req).await
 }
 
 #[cfg(test)]

@@ -5,10 +5,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{FromRequestParts, Request};
+use axum::http::HeaderName;
 use axum::http::request::Parts;
-use axum::http::{HeaderName, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
@@ -31,10 +29,10 @@ pub fn parse_version(raw: &str) -> Option<(u32, u32)> {
     Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
-/// Middleware: 412 unless the platform speaks a version this broker serves.
-pub async fn require_version(req: Request, next: Next) -> Response {
-    let raw = req.headers().get(API_VERSION).map(|v| v.to_str());
-    let problem = match raw {
+/// Why a request's `X-Broker-API-Version` is not served (412), or `None` when it is.
+pub fn version_problem(headers: &axum::http::HeaderMap) -> Option<String> {
+    let raw = headers.get(API_VERSION).map(|v| v.to_str());
+    match raw {
         None => Some(format!(
             "the X-Broker-API-Version header is required (this broker implements {VERSION})"
         )),
@@ -51,12 +49,6 @@ pub async fn require_version(req: Request, next: Next) -> Response {
             }
             Some(_) => None,
         },
-    };
-    match problem {
-        None => next.run(req).await,
-        Some(description) => {
-            ApiError::new(StatusCode::PRECONDITION_FAILED, description).into_response()
-        }
     }
 }
 

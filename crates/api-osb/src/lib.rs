@@ -20,7 +20,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use pgbroker_domain::Broker;
@@ -89,9 +89,7 @@ pub fn router(broker: Arc<Broker>, config: ApiConfig) -> Result<Router, RouterEr
             get(last_operation::binding_last_operation),
         )
         .with_state(state)
-        // The last route layer runs first: authentication, then the version check.
-        .route_layer(from_fn(headers::require_version))
-        .route_layer(from_fn_with_state(auth, auth::require))
+        .route_layer(from_fn_with_state(auth, auth::gate))
         .layer(DefaultBodyLimit::max(config.body_limit));
     let probes = Router::new()
         .route("/healthz", get(health::healthz))
