@@ -22,3 +22,35 @@ fn the_documented_settings_build_a_backend() {
     let backend = SharedServerBackend::new("shared", settings).unwrap();
     assert!(format!("{backend:?}").contains("second"));
 }
+
+/// The default catalog's shared plans carry settings this backend reads, and offer only
+/// extensions its default allow-list has.
+#[test]
+fn the_default_catalog_shared_plans_fit_this_backend() {
+    use pgbroker_adapters_cloud::shared::PlanSettings;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../app/catalog/default.yaml");
+    let catalog: serde_json::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let allowed = SharedSettings::default().extensions;
+    let mut shared = 0;
+    for service in catalog["services"].as_array().unwrap() {
+        for plan in service["plans"].as_array().unwrap() {
+            if plan["backend"] != "shared" {
+                continue;
+            }
+            shared += 1;
+            let settings: PlanSettings = serde_json::from_value(plan["settings"].clone())
+                .unwrap_or_else(|e| panic!("plan {}: {e}", plan["name"]));
+            assert!(settings.connection_limit.is_some() && settings.statement_timeout.is_some());
+            let offered =
+                &plan["schemas"]["instance_create"]["properties"]["extensions"]["items"]["enum"];
+            for ext in offered.as_array().unwrap() {
+                assert!(
+                    allowed.contains(&ext.as_str().unwrap().to_string()),
+                    "{ext}"
+                );
+            }
+        }
+    }
+    assert_eq!(shared, 2);
+}
