@@ -390,3 +390,80 @@ async fn cnpg_webhook_refuses_to_shrink_storage() {
         .unwrap();
     assert_eq!(grown.data["spec"]["storage"]["size"], "6000Mi");
 }
+
+#[tokio::test]
+async fn cel_rules_of_the_crds_are_enforced_on_create_and_update() {
+    let server = server().await;
+    let clusters = api(&server, "postgresql.cnpg.io", "Cluster");
+    let both = cluster(json!({
+        "instances": 1, "imageName": "postgres:17",
+        "imageCatalogRef": { "apiGroup": "postgresql.cnpg.io", "kind": "ClusterImageCatalog", "name": "pg", "major": 17 },
+    }));
+    let status = rejected(&clusters, &both).await;
+    assert!(
+        status.message.contains(
+            "spec: Invalid value: \"object\": imageName and imageCatalogRef are mutually exclusive"
+        ),
+        "{}",
+        status.message
+    );
+
+    let roles = api(&server, "postgresql.cnpg.io", "DatabaseRole");
+    let role = |name: &str| -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "postgresql.cnpg.io/v1", "kind": "DatabaseRole", "metadata": { "name": "r" },
+            "spec": { "cluster": { "name": "pg" }, "name": name, "login": true },
+        }))
+        .unwrap()
+    };
+    let reserved = rejected(&roles, &role("pg_admin")).await;
+    assert!(
+        reserved
+            .message
+            .contains("role names starting with pg_ are reserved by PostgreSQL"),
+        "{}",
+        reserved.message
+    );
+    roles
+        .create(&PostParams::default(), &role("binding_1"))
+        .await
+        .unwrap();
+    let rename = Patch::Merge(json!({ "spec": { "name": "binding_2" } }));
+    let err = roles
+        .patch("r", &PatchParams::default(), &rename)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 422 && s.message.contains("name is immutable")),
+        "{err:?}"
+    );
+    let other_cluster = Patch::Merge(json!({ "spec": { "cluster": { "name": "elsewhere" } } }));
+    let err = roles
+        .patch("r", &PatchParams::default(), &other_cluster)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.message.contains("spec.cluster: Invalid value: \"object\": cluster reference is immutable after creation")),
+        "{err:?}"
+    );
+    let login_off = Patch::Merge(json!({ "spec": { "login": false } }));
+    roles
+        .patch("r", &PatchParams::default(), &login_off)
+        .await
+        .unwrap();
+
+    let databases = api(&server, "postgresql.cnpg.io", "Database");
+    let db: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "postgresql.cnpg.io/v1", "kind": "Database", "metadata": { "name": "d" },
+        "spec": { "cluster": { "name": "pg" }, "name": "template1", "owner": "app" },
+    }))
+    .unwrap();
+    let status = rejected(&databases, &db).await;
+    assert!(
+        status
+            .message
+            .contains("spec.name: Invalid value: \"string\": the name template1 is reserved"),
+        "{}",
+        status.message
+    );
+}

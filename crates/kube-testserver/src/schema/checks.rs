@@ -321,7 +321,7 @@ fn type_name(schema: &Value) -> &str {
     schema.get("type").and_then(Value::as_str).unwrap_or("any")
 }
 
-fn json_type(value: &Value) -> &'static str {
+pub(super) fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "boolean",

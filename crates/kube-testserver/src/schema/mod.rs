@@ -5,7 +5,7 @@
 //! (rejected unless `x-kubernetes-preserve-unknown-fields` or `additionalProperties` allow them),
 //! required, enum, minimum/maximum (+exclusive), int32/int64 ranges, date-time, min/maxLength,
 //! pattern, min/maxItems, uniqueItems, list-type set/map duplicates, min/maxProperties,
-//! anyOf/oneOf/allOf/not. Not evaluated: CEL rules (`x-kubernetes-validations`).
+//! anyOf/oneOf/allOf/not; CEL rules (`x-kubernetes-validations`) in the subset `cel` supports.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -13,8 +13,10 @@ use std::sync::{Mutex, OnceLock};
 use regex::Regex;
 use serde_json::Value;
 
+pub mod cel;
 mod checks;
 mod messages;
+mod rules;
 
 use checks::{check, check_required};
 use messages::{invalid, unknown_field};
@@ -57,7 +59,22 @@ pub fn prune_and_default(schema: &Value, value: &mut Value) {
 }
 
 /// Validates a whole custom resource; `metadata` is the API server's business, not the schema's.
+/// CEL rules that compare with `oldSelf` need [`validate_update`].
 pub fn validate_object(schema: &Value, object: &Value) -> Vec<FieldError> {
+    validate_update(schema, object, None)
+}
+
+/// [`validate_object`] for a write that replaces `old` (transition rules such as
+/// `self == oldSelf` are evaluated too).
+pub fn validate_update(schema: &Value, object: &Value, old: Option<&Value>) -> Vec<FieldError> {
+    let mut errors = validate_structure(schema, object);
+    if errors.is_empty() {
+        rules::check_rules(schema, object, old, "", &mut errors);
+    }
+    errors
+}
+
+fn validate_structure(schema: &Value, object: &Value) -> Vec<FieldError> {
     let mut errors = Vec::new();
     let Some(map) = object.as_object() else {
         errors.push(invalid("", object, "must be an object"));

@@ -278,7 +278,7 @@ impl State {
         }
         if let Some(schema) = &def.schema {
             schema::prune_and_default(schema, &mut new);
-            let errors = schema::validate_object(schema, &new);
+            let errors = schema::validate_update(schema, &new, old.as_ref());
             if !errors.is_empty() {
                 return Err(ApiError::invalid(&def.kind_group(), &key.name, &errors));
             }
