@@ -101,3 +101,33 @@ async fn extra_crds_in_the_options_are_served_from_the_start() {
     let err = server.validate("Widget", &invalid).unwrap_err();
     assert!(err.contains("spec.size"), "{err}");
 }
+
+#[tokio::test]
+async fn a_large_crd_can_be_created_through_the_api() {
+    let options = TestServerOptions {
+        crd_dirs: Vec::new(),
+        ..TestServerOptions::default()
+    };
+    let server = TestServer::start(options).await.unwrap();
+    let path =
+        pgbroker_kube_testserver::crds::cnpg_crd_dir().join("postgresql.cnpg.io_poolers.yaml");
+    let crd = pgbroker_kube_testserver::crds::load_crd_file(&path)
+        .unwrap()
+        .remove(0);
+    let crd: CustomResourceDefinition = serde_json::from_value(crd).unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(server.client());
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    assert!(
+        server
+            .get_object(
+                "customresourcedefinitions",
+                None,
+                "poolers.postgresql.cnpg.io"
+            )
+            .is_some()
+    );
+    assert!(
+        server.store().registry().find("Pooler").is_some(),
+        "the new type is served"
+    );
+}

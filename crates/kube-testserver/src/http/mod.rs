@@ -33,8 +33,14 @@ pub(crate) struct Shared {
     pub bookmark_interval: Duration,
 }
 
+/// Request bodies up to 3 MiB, the API server's own limit (CRDs such as CNPG's Pooler are big).
+const BODY_LIMIT: usize = 3 * 1024 * 1024;
+
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new().fallback(handle).with_state(shared)
+    Router::new()
+        .fallback(handle)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(shared)
 }
 
 async fn handle(
