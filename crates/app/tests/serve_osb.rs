@@ -213,12 +213,12 @@ fn serve_names_a_secret_that_cannot_be_read() {
         .env("PGBROKER_STATE_STORE__URL", "sqlite::memory:")
         .env(
             "PGBROKER_AUTH__BASIC",
-            r#"[{username="cf", password={env="PGBROKER_TEST_UNSET_PASSWORD_VAR"}}]"#,
+            r#"[{username="cf", password={env="BROKER_TEST_UNSET_PASSWORD_VAR"}}]"#,
         ));
     assert_eq!(out.code, Some(1), "{out}");
     assert!(
         out.stderr.contains("auth.basic[0].password")
-            && out.stderr.contains("PGBROKER_TEST_UNSET_PASSWORD_VAR"),
+            && out.stderr.contains("BROKER_TEST_UNSET_PASSWORD_VAR"),
         "{out}"
     );
 }
