@@ -253,3 +253,66 @@ async fn openapi_and_docs_are_served() {
     assert!(response.text().await.unwrap().contains("<html"));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_binding_in_progress_is_not_retrievable_and_blocks_other_operations() {
+    let server = Server::with_backends(
+        pgbroker_testkit::backend::TestBackend::asynchronous().gated(),
+        pgbroker_testkit::backend::TestBackend::synchronous(),
+    )
+    .await;
+    let instance = unique("i");
+    let path = instance_path(&instance);
+    let (status, _) = send(
+        server
+            .osb(Method::PUT, &format!("{path}?accepts_incomplete=true"))
+            .json(&provision_body(ASYNC_SERVICE, ASYNC_PLAN)),
+    )
+    .await;
+    assert_eq!(status, 202);
+    server.async_backend.release(1);
+    server.wait(&format!("{path}/last_operation")).await;
+
+    let binding = binding_path(&instance, "b1");
+    let (status, body) = send(
+        server
+            .osb(Method::PUT, &format!("{binding}?accepts_incomplete=true"))
+            .json(&bind_body(ASYNC_SERVICE, ASYNC_PLAN)),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = send(server.osb(Method::GET, &binding)).await;
+    assert_eq!(status, 404, "{body}");
+    assert_error_body(&body);
+    let (status, body) = send(
+        server
+            .osb(
+                Method::PUT,
+                &format!("{}?accepts_incomplete=true", binding_path(&instance, "b2")),
+            )
+            .json(&bind_body(ASYNC_SERVICE, ASYNC_PLAN)),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("ConcurrencyError")),
+        "{body}"
+    );
+    let response = server
+        .osb(Method::GET, &format!("{binding}/last_operation"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(body_json(response).await["state"], "in progress");
+    server.async_backend.release(1);
+    let (_, body) = server.wait(&format!("{binding}/last_operation")).await;
+    assert_eq!(body["state"], "succeeded");
+    let (status, body) = send(server.osb(Method::GET, &binding)).await;
+    assert_eq!(status, 200, "{body}");
+    server.stop().await;
+}
+
+async fn body_json(response: reqwest::Response) -> serde_json::Value {
+    body(response).await
+}
