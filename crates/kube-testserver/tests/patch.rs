@@ -352,3 +352,63 @@ async fn fields_changed_by_updates_are_owned_by_their_manager_and_conflict_with_
         .unwrap();
     assert_eq!(forced.data["spec"]["instances"], 1);
 }
+
+#[tokio::test]
+async fn applied_finalizers_are_a_set_shared_between_managers() {
+    let server = TestServer::start_default().await.unwrap();
+    let maps: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    let config = |finalizers: &[&str]| json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": "f", "finalizers": finalizers } });
+    let finalizers = |cm: ConfigMap| cm.metadata.finalizers.unwrap_or_default();
+    let a = PatchParams::apply("controller-a");
+    let b = PatchParams::apply("controller-b");
+    maps.patch("f", &a, &Patch::Apply(config(&["a.example/cleanup"])))
+        .await
+        .unwrap();
+    let both = maps
+        .patch("f", &b, &Patch::Apply(config(&["b.example/cleanup"])))
+        .await
+        .unwrap();
+    assert_eq!(
+        finalizers(both),
+        ["a.example/cleanup", "b.example/cleanup"],
+        "no conflict, both kept"
+    );
+    let shared = maps
+        .patch(
+            "f",
+            &b,
+            &Patch::Apply(config(&["a.example/cleanup", "b.example/cleanup"])),
+        )
+        .await
+        .unwrap();
+    assert_eq!(finalizers(shared).len(), 2);
+
+    // A drops its finalizer: still there, B owns it too. B drops both: only then is it gone.
+    let a_done = maps
+        .patch("f", &a, &Patch::Apply(config(&[])))
+        .await
+        .unwrap();
+    assert_eq!(
+        finalizers(a_done),
+        ["a.example/cleanup", "b.example/cleanup"]
+    );
+    let b_done = maps
+        .patch("f", &b, &Patch::Apply(config(&[])))
+        .await
+        .unwrap();
+    assert!(finalizers(b_done).is_empty());
+
+    // A finalizer someone added by update survives an apply that never owned it.
+    maps.patch(
+        "f",
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "metadata": { "finalizers": ["x.example/kept"] } })),
+    )
+    .await
+    .unwrap();
+    let kept = maps
+        .patch("f", &a, &Patch::Apply(config(&["a.example/cleanup"])))
+        .await
+        .unwrap();
+    assert_eq!(finalizers(kept), ["x.example/kept", "a.example/cleanup"]);
+}

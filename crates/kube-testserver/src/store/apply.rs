@@ -6,7 +6,9 @@
 
 use serde_json::{Value, json};
 
-use super::managed_fields::{Path, entry_json, field_set, new_entry, parse_entries, value_at};
+use super::managed_fields::{
+    Entry, Path, entry_json, field_set, new_entry, parse_entries, set_item, value_at,
+};
 use super::meta::{self, meta_mut};
 use super::rules::merge_for_subresource;
 use super::write::{Subresource, WriteOptions};
@@ -108,7 +110,32 @@ impl State {
                 remove_path(&mut new, path);
             }
         }
+        let applied_finalizers = meta::finalizers(&applied);
+        let applies_finalizers = applied.pointer("/metadata/finalizers").is_some();
         deep_merge(&mut new, &applied);
+        // Finalizers merge as a set: the applied ones join those others own.
+        if applies_finalizers
+            || previous
+                .iter()
+                .any(|p| p.len() == 3 && p[0] == "metadata" && p[1] == "finalizers")
+        {
+            let mut merged: Vec<String> = meta::finalizers(&existing)
+                .into_iter()
+                .filter(|f| new_has_or_owned_elsewhere(f, &applied_finalizers, &entries, &manager))
+                .collect();
+            for f in applied_finalizers {
+                if !merged.contains(&f) {
+                    merged.push(f);
+                }
+            }
+            if let Some(m) = meta_mut(&mut new) {
+                if merged.is_empty() {
+                    m.remove("finalizers");
+                } else {
+                    m.insert("finalizers".into(), json!(merged));
+                }
+            }
+        }
         let unchanged = previous == mine;
         entries.retain(|e| {
             !(e.manager == manager && e.operation == "Apply" && e.subresource == subresource)
@@ -139,8 +166,12 @@ fn remove_path(value: &mut Value, path: &Path) {
         return;
     };
     let parent = parents.iter().try_fold(value, |v, seg| v.get_mut(seg));
-    if let Some(Value::Object(map)) = parent {
-        map.remove(last);
+    match (parent, set_item(last)) {
+        (Some(Value::Array(items)), Some(item)) => items.retain(|i| *i != item),
+        (Some(Value::Object(map)), _) => {
+            map.remove(last);
+        }
+        _ => {}
     }
 }
 
@@ -187,4 +218,27 @@ fn conflict_error(conflicts: &[(String, Path)]) -> ApiError {
         ),
     )
     .with_details(json!({ "causes": causes }))
+}
+
+/// Whether an existing finalizer stays after an apply: applied again, or kept by another manager
+/// (or by nobody's apply: set by an update or at creation and never applied by this manager).
+fn new_has_or_owned_elsewhere(
+    finalizer: &str,
+    applied: &[String],
+    entries: &[Entry],
+    manager: &str,
+) -> bool {
+    let path: Path = vec![
+        "metadata".into(),
+        "finalizers".into(),
+        format!("v:{}", json!(finalizer)),
+    ];
+    let mine = entries
+        .iter()
+        .any(|e| e.manager == manager && e.operation == "Apply" && e.fields.contains(&path));
+    applied.iter().any(|f| f == finalizer)
+        || !mine
+        || entries
+            .iter()
+            .any(|e| e.manager != manager && e.fields.contains(&path))
 }

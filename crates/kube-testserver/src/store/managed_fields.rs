@@ -60,10 +60,21 @@ pub(super) fn field_set(
                         }
                     }
                 }
-                for field in ["finalizers", "ownerReferences"] {
-                    if value.get(field).is_some() {
-                        set.insert(vec!["metadata".into(), field.into()]);
-                    }
+                // Finalizers are a set: each one is owned on its own (`v:"<finalizer>"`).
+                for finalizer in value
+                    .get("finalizers")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    set.insert(vec![
+                        "metadata".into(),
+                        "finalizers".into(),
+                        format!("v:{finalizer}"),
+                    ]);
+                }
+                if value.get("ownerReferences").is_some() {
+                    set.insert(vec!["metadata".into(), "ownerReferences".into()]);
                 }
             }
             "status" if sub == Subresource::Main && status_subresource => {}
@@ -89,8 +100,19 @@ pub(super) fn leaves(value: &Value, path: Path, out: &mut BTreeSet<Path>) {
     }
 }
 
+/// The value at `path`; a `v:<json>` segment is the set item equal to `<json>`.
 pub(super) fn value_at<'a>(value: &'a Value, path: &Path) -> Option<&'a Value> {
-    path.iter().try_fold(value, |v, seg| v.get(seg))
+    path.iter()
+        .try_fold(value, |v, seg| match (v, set_item(seg)) {
+            (Value::Array(items), Some(item)) => items.iter().find(|i| **i == item),
+            _ => v.get(seg),
+        })
+}
+
+/// The item a `v:<json>` path segment names.
+pub(super) fn set_item(seg: &str) -> Option<Value> {
+    seg.strip_prefix("v:")
+        .and_then(|json| serde_json::from_str(json).ok())
 }
 
 pub(super) fn parse_entries(object: &Value) -> Vec<Entry> {
@@ -122,7 +144,11 @@ pub(super) fn parse_entries(object: &Value) -> Vec<Entry> {
 pub(super) fn decode(tree: &Value, path: Path, out: &mut BTreeSet<Path>) {
     let children: Vec<(&String, &Value)> = tree
         .as_object()
-        .map(|m| m.iter().filter(|(k, _)| k.starts_with("f:")).collect())
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| k.starts_with("f:") || k.starts_with("v:"))
+                .collect()
+        })
         .unwrap_or_default();
     if children.is_empty() {
         if !path.is_empty() {
@@ -132,7 +158,7 @@ pub(super) fn decode(tree: &Value, path: Path, out: &mut BTreeSet<Path>) {
     }
     for (k, v) in children {
         let mut p = path.clone();
-        p.push(k.trim_start_matches("f:").to_owned());
+        p.push(k.strip_prefix("f:").unwrap_or(k).to_owned());
         decode(v, p, out);
     }
 }
@@ -142,7 +168,12 @@ pub(super) fn entry_json(entry: &Entry) -> Value {
     for path in &entry.fields {
         let mut node = &mut tree;
         for seg in path {
-            let child = node.entry(format!("f:{seg}")).or_insert_with(|| json!({}));
+            let key = if seg.starts_with("v:") {
+                seg.clone()
+            } else {
+                format!("f:{seg}")
+            };
+            let child = node.entry(key).or_insert_with(|| json!({}));
             let Value::Object(map) = child else { break };
             node = map;
         }
