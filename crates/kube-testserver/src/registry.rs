@@ -55,6 +55,16 @@ pub struct ResourceDef {
     pub tracks_generation: bool,
     /// The CRD's `openAPIV3Schema`, validated on every write.
     pub schema: Option<Arc<Value>>,
+    /// The CRD's scale subresource: JSON paths of the replica counts and the label selector.
+    pub scale: Option<ScaleSpec>,
+}
+
+/// Where a scale subresource reads and writes replicas (`.spec.instances` for a CNPG Cluster).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScaleSpec {
+    pub spec_replicas_path: String,
+    pub status_replicas_path: String,
+    pub label_selector_path: Option<String>,
 }
 
 impl ResourceDef {
@@ -69,6 +79,7 @@ impl ResourceDef {
             status_subresource: status,
             tracks_generation: false,
             schema: None,
+            scale: None,
         }
     }
 
@@ -217,6 +228,16 @@ impl Registry {
                 .cloned()
                 .map(Arc::new);
             let status_subresource = version.pointer("/subresources/status").is_some();
+            let scale = version.pointer("/subresources/scale").map(|scale| {
+                let path = |k: &str| scale.get(k).and_then(Value::as_str).map(str::to_owned);
+                ScaleSpec {
+                    spec_replicas_path: path("specReplicasPath")
+                        .unwrap_or_else(|| ".spec.replicas".into()),
+                    status_replicas_path: path("statusReplicasPath")
+                        .unwrap_or_else(|| ".status.replicas".into()),
+                    label_selector_path: path("labelSelectorPath"),
+                }
+            });
             let def = ResourceDef {
                 gvr: Gvr::new(group, name, plural),
                 kind: kind.to_owned(),
@@ -226,6 +247,7 @@ impl Registry {
                 status_subresource,
                 tracks_generation: true,
                 schema,
+                scale,
             };
             registered.push(def.gvr.clone());
             self.insert(def);
@@ -269,6 +291,17 @@ impl Registry {
                     "singularName": "",
                     "namespaced": def.namespaced,
                     "kind": def.kind,
+                    "verbs": ["get", "patch", "update"],
+                }));
+            }
+            if def.scale.is_some() {
+                resources.push(json!({
+                    "name": format!("{}/scale", def.gvr.plural),
+                    "singularName": "",
+                    "namespaced": def.namespaced,
+                    "group": "autoscaling",
+                    "version": "v1",
+                    "kind": "Scale",
                     "verbs": ["get", "patch", "update"],
                 }));
             }

@@ -4,6 +4,7 @@
 mod discovery;
 pub(crate) mod path;
 mod resources;
+mod scale;
 mod watch;
 
 use std::collections::HashMap;

@@ -8,7 +8,7 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::path::ResourceTarget;
-use super::{Shared, error_response, json_response, watch};
+use super::{Shared, error_response, json_response, scale, watch};
 use crate::error::{ApiError, success_status};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::meta;
@@ -46,6 +46,7 @@ fn dispatch(shared: &Shared, request: &Request<'_>) -> Result<Response, ApiError
     let sub = match t.subresource.as_deref() {
         None => Subresource::Main,
         Some("status") if def.status_subresource => Subresource::Status,
+        Some("scale") if def.scale.is_some() => return scale::serve(shared, &def, request),
         Some(other) => {
             return Err(ApiError::new(
                 404,
@@ -132,12 +133,12 @@ fn dispatch(shared: &Shared, request: &Request<'_>) -> Result<Response, ApiError
     }
 }
 
-fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
+pub(super) fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("error decoding request body: {e}")))
 }
 
-fn patch_kind(headers: &HeaderMap, force: Option<&str>) -> Result<PatchKind, ApiError> {
+pub(super) fn patch_kind(headers: &HeaderMap, force: Option<&str>) -> Result<PatchKind, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
