@@ -3,6 +3,7 @@
 //! Timestamps are unix milliseconds: domain timestamps are whole milliseconds, so none is lost.
 
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -15,7 +16,7 @@ use sqlx::sqlite::{
     SqliteRow,
 };
 use sqlx::types::Json;
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{Connection, Sqlite, SqlitePool, Transaction};
 
 use crate::dialect::{ColumnError, Dialect, Param, Statement, get};
 use crate::error::SqlStoreError;
@@ -32,24 +33,41 @@ impl SqlStateStore<Sqlite> {
     /// Opens `url` (`sqlite://path`, `sqlite:path` or `sqlite::memory:`), creating the file if it
     /// is missing. Does not migrate: see [`SqlStateStore::migrate`].
     ///
-    /// An in-memory database lives as long as a connection to it, and each connection of a pool
-    /// would see its own: the pool for one holds exactly one connection, forever.
+    /// An in-memory database is named and shared by the connections of this process that open
+    /// it (sqlx names each `sqlite::memory:` uniquely), and lives as long as one of them is
+    /// open. The pool closes its connection when a query future is dropped mid-flight, so the
+    /// store holds one more connection that it never uses, which keeps the database (and its
+    /// tables) alive for as long as the store. The pool itself holds one connection: writers
+    /// of one in-memory database would only queue for its lock.
     pub async fn connect(url: &str) -> Result<Self, SqlStoreError> {
         let options = Self::parse_url(url)?
             .create_if_missing(true)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         if url.contains(":memory:") || url.contains("mode=memory") {
+            let options = options.shared_cache(true);
+            let keeper = SqliteConnection::connect_with(&options)
+                .await
+                .map_err(|source| SqlStoreError::Connect {
+                    target: Self::describe_options(&options),
+                    source,
+                })?;
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None);
-            Self::connect_with(pool, options).await
+            let mut store = Self::connect_with(pool, options).await?;
+            store.keep_alive = Some(Box::new(Mutex::new(keeper)));
+            Ok(store)
         } else {
             let options = options.journal_mode(SqliteJournalMode::Wal);
             Self::connect_with(SqlitePoolOptions::new().max_connections(8), options).await
         }
+    }
+
+    fn describe_options(options: &SqliteConnectOptions) -> String {
+        <Sqlite as Dialect>::describe(options)
     }
 }
 

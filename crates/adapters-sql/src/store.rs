@@ -21,12 +21,21 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A [`StateStore`] on a sqlx pool; see [`crate::PgStateStore`] and [`crate::SqliteStateStore`].
 pub struct SqlStateStore<DB: Database> {
     pub(crate) pool: Pool<DB>,
+    /// Held, never used: an in-memory SQLite database lives only while a connection to it is
+    /// open, and the pool closes its connection when a query future is dropped mid-flight.
+    pub(crate) keep_alive: Option<KeepAlive>,
 }
+
+/// Something the store holds for as long as it lives (see `SqlStateStore::keep_alive`).
+pub(crate) type KeepAlive = Box<dyn std::any::Any + Send + Sync>;
 
 impl<DB: Dialect> SqlStateStore<DB> {
     /// A store on a pool opened elsewhere; its schema must be migrated (see `migrate`).
     pub fn from_pool(pool: Pool<DB>) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            keep_alive: None,
+        }
     }
 
     pub fn pool(&self) -> &Pool<DB> {
