@@ -161,7 +161,7 @@ pub async fn unbind(
     ),
     responses(
         (status = 200, description = "The binding", body = BindingResponse),
-        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 400, description = "Invalid request, or the service has bindings_retrievable: false", body = ErrorBody),
         (status = 404, description = "No such binding, or still binding", body = ErrorBody),
     )
 )]

@@ -113,7 +113,7 @@ fn instance_outcome(outcome: Outcome<Instance>) -> Response {
         (status = 202, description = "Update under way", body = InstanceOperationResponse),
         (status = 400, description = "Invalid request or plan change not allowed", body = ErrorBody),
         (status = 404, description = "No such instance", body = ErrorBody),
-        (status = 422, description = "AsyncRequired, ConcurrencyError or MaintenanceInfoConflict", body = ErrorBody),
+        (status = 422, description = "AsyncRequired, ConcurrencyError or MaintenanceInfoConflict; without a code: a change of the context alone for a service without allow_context_updates, or an instance not ready", body = ErrorBody),
     )
 )]
 pub async fn update(
@@ -204,7 +204,7 @@ pub(crate) fn removal_outcome(outcome: Outcome<()>) -> Response {
     params(("instance_id" = String, Path, description = "Instance id"), FetchQuery),
     responses(
         (status = 200, description = "The instance", body = InstanceResponse),
-        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 400, description = "Invalid request, or the service has instances_retrievable: false", body = ErrorBody),
         (status = 404, description = "No such instance, or still provisioning", body = ErrorBody),
         (status = 422, description = "ConcurrencyError: being updated", body = ErrorBody),
     )

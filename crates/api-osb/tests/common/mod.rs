@@ -34,6 +34,10 @@ pub const SYNC_SERVICE: &str = "svc-sync";
 pub const SYNC_PLAN: &str = "plan-sync";
 /// Synchronous, not bindable.
 pub const SYNC_PLAN_UNBINDABLE: &str = "plan-sync-unbindable";
+/// Synchronous; its service has `instances_retrievable`, `bindings_retrievable` and
+/// `allow_context_updates` all false (the sync service allows context updates).
+pub const PRIVATE_SERVICE: &str = "svc-private";
+pub const PRIVATE_PLAN: &str = "plan-private";
 
 pub fn catalog() -> Catalog {
     let schema = json!({
@@ -59,10 +63,14 @@ pub fn catalog() -> Catalog {
             {"id": ASYNC_PLAN_FIXED, "name": "fixed", "description": "f", "backend": "async",
              "plan_updateable": false, "maximum_polling_duration": 600}
         ]},
-        {"id": SYNC_SERVICE, "name": "sync", "description": "synchronous backend", "plans": [
+        {"id": SYNC_SERVICE, "name": "sync", "description": "synchronous backend", "allow_context_updates": true, "plans": [
             {"id": SYNC_PLAN, "name": "small", "description": "s", "backend": "sync",
              "schemas": {"instance_create": schema, "instance_update": schema, "binding_create": bind_schema}},
             {"id": SYNC_PLAN_UNBINDABLE, "name": "unbindable", "description": "u", "backend": "sync", "bindable": false}
+        ]},
+        {"id": PRIVATE_SERVICE, "name": "private", "description": "nothing retrievable", "plan_updateable": true,
+         "instances_retrievable": false, "bindings_retrievable": false, "allow_context_updates": false, "plans": [
+            {"id": PRIVATE_PLAN, "name": "small", "description": "s", "backend": "sync"}
         ]}
     ]}))
     .expect("test catalog document");

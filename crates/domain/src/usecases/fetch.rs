@@ -1,6 +1,7 @@
 //! Fetching an instance or binding as the OSB spec defines it: something still being created (or
 //! whose creation failed) does not exist yet for the platform, and an instance under update
-//! cannot be fetched until the update ends.
+//! cannot be fetched until the update ends. A service whose catalog entry says its instances
+//! (bindings) are not retrievable refuses the fetch outright, whatever the state.
 
 use crate::ids::{BindingId, InstanceId};
 use crate::model::{Binding, BindingState, Instance, InstanceState};
@@ -14,6 +15,7 @@ impl Broker {
     /// provision, Concurrency while an update is in flight.
     pub async fn fetch_instance(&self, id: &InstanceId) -> Result<Instance, BrokerError> {
         let instance = self.instance(id).await?;
+        self.check_instances_retrievable(&instance)?;
         match instance.state {
             InstanceState::Provisioning | InstanceState::Failed => {
                 return Err(BrokerError::NotFound(format!(
@@ -38,6 +40,7 @@ impl Broker {
         id: &BindingId,
     ) -> Result<Binding, BrokerError> {
         let binding = self.binding(instance_id, id).await?;
+        self.check_bindings_retrievable(&binding)?;
         match binding.state {
             BindingState::Binding | BindingState::Failed => Err(BrokerError::NotFound(format!(
                 "binding {id} of instance {instance_id} is not bound (it is {})",

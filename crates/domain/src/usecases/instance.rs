@@ -189,7 +189,7 @@ impl Broker {
             .plan_id
             .clone()
             .unwrap_or_else(|| instance.spec.plan_id.clone());
-        let (_, target_plan) = core
+        let (service, target_plan) = core
             .catalog
             .plan(&cmd.service_id, &target_plan_id)
             .map_err(|e| BrokerError::BadRequest(e.to_string()))?;
@@ -229,6 +229,22 @@ impl Broker {
                 .maintenance_info
                 .as_ref()
                 .map(|m| m.version.clone());
+        }
+        // OSB: an update that changes nothing but the platform's context is a change the service
+        // must opt into with `allow_context_updates`; without it the change is unsupported (422)
+        // and, as for every 4xx, nothing is stored. A context sent along with a plan, parameter
+        // or maintenance change is stored with that change.
+        let only_context_changes = target.context != instance.spec.context
+            && InstanceSpec {
+                context: instance.spec.context.clone(),
+                ..target.clone()
+            } == instance.spec;
+        if only_context_changes && !service.allow_context_updates {
+            return Err(BrokerError::Unprocessable(format!(
+                "service {} does not accept updates of the context alone \
+                 (allow_context_updates is false); instance {} is unchanged",
+                service.id, cmd.instance_id
+            )));
         }
         if let Some(in_flight) = core.store.operation_in_flight(&cmd.instance_id).await? {
             if in_flight.kind == OperationKind::Update && in_flight.target.as_ref() == Some(&target)
@@ -339,6 +355,25 @@ impl Broker {
             .instance(id)
             .await?
             .ok_or_else(|| BrokerError::NotFound(format!("instance {id} does not exist")))
+    }
+
+    /// OSB: a service declaring `instances_retrievable: false` does not support fetching its
+    /// instances; platforms must not ask, and a request that does is refused as a bad request.
+    /// An instance whose service left the catalog stays fetchable: nothing says otherwise.
+    pub(super) fn check_instances_retrievable(
+        &self,
+        instance: &Instance,
+    ) -> Result<(), BrokerError> {
+        match self.core.catalog.service(&instance.spec.service_id) {
+            Some(service) if !service.instances_retrievable => {
+                Err(BrokerError::BadRequest(format!(
+                    "service {} does not support fetching instances (instances_retrievable is \
+                     false); instance {} cannot be fetched",
+                    service.id, instance.id
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// For a request of `kind` about an existing instance: joins an identical operation in flight,
