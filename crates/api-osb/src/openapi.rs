@@ -2,7 +2,9 @@
 
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{ObjectBuilder, Required, Type};
+use utoipa::openapi::{
+    ContentBuilder, ObjectBuilder, Ref, RefOr, Required, Response, ResponseBuilder, Type,
+};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
@@ -44,7 +46,10 @@ use crate::health;
 )]
 pub struct ApiDoc;
 
-/// Adds what every `/v2` operation shares: the OSB headers and the security requirement.
+/// Adds what every `/v2` operation shares: the OSB headers, the security requirement and the
+/// error answers that come from the layers around the handlers rather than from one handler
+/// (authentication, API version, body limits, panics, an unreachable state store, a synchronous
+/// request running out of time), so that the document lists every status the server sends.
 struct OsbHeadersAndSecurity;
 
 impl Modify for OsbHeadersAndSecurity {
@@ -62,18 +67,77 @@ impl Modify for OsbHeadersAndSecurity {
             if !path.starts_with("/v2/") {
                 continue;
             }
-            for operation in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ]
-            .into_iter()
-            .flatten()
-            {
+            let uses_store = path != "/v2/catalog";
+            let reads = [&mut item.get].into_iter().flatten();
+            for operation in reads {
                 add_osb_headers(operation);
+                add_error_responses(operation, uses_store, Mutation::None);
+            }
+            for operation in [&mut item.put, &mut item.patch].into_iter().flatten() {
+                add_osb_headers(operation);
+                add_error_responses(operation, uses_store, Mutation::WithBody);
+            }
+            for operation in [&mut item.delete].into_iter().flatten() {
+                add_osb_headers(operation);
+                add_error_responses(operation, uses_store, Mutation::WithoutBody);
             }
         }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mutation {
+    None,
+    WithBody,
+    WithoutBody,
+}
+
+fn error_response(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+fn add_error_responses(operation: &mut Operation, uses_store: bool, mutation: Mutation) {
+    let mut shared = vec![
+        ("401", "Missing or wrong credentials"),
+        (
+            "412",
+            "X-Broker-API-Version missing, malformed or older than 2.13",
+        ),
+        (
+            "500",
+            "InternalError: the broker failed unexpectedly; OperationFailed: a synchronous \
+             operation failed in the backend",
+        ),
+    ];
+    if uses_store {
+        shared.push(("503", "Unavailable: the state store cannot be reached"));
+    }
+    if mutation == Mutation::WithBody {
+        shared.push(("413", "The request body is larger than the broker accepts"));
+        shared.push(("415", "The request body is not application/json"));
+    }
+    if mutation != Mutation::None {
+        shared.push((
+            "504",
+            "Timeout: a synchronous operation did not finish within the request; it goes on, \
+             repeat the request to see its result",
+        ));
+    }
+    for (status, description) in shared {
+        operation
+            .responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| error_response(description));
     }
 }
 
