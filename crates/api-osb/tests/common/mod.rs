@@ -2,6 +2,8 @@
 //! testkit's scriptable backends, an engine running in-process, and a client that speaks OSB.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod documented;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -232,6 +234,13 @@ impl Server {
         self.client.request(method, format!("{}{path}", self.base))
     }
 
+    /// Drops the state store's database under the running server, as an outage would.
+    pub async fn lose_state_store(&mut self) {
+        if let Some(db) = self._db.take() {
+            db.drop_now().await.expect("dropping the test database");
+        }
+    }
+
     pub async fn stop(mut self) {
         let _ = self.shutdown.send(true);
         for task in self.tasks.drain(..) {
@@ -252,11 +261,21 @@ impl Server {
     }
 }
 
-/// Sends and returns the status and JSON body (`Value::Null` when the body is empty or not JSON).
+/// Sends and returns the status and JSON body (`Value::Null` when the body is empty or not JSON),
+/// after checking the answer against the broker's OpenAPI document.
 pub async fn send(request: RequestBuilder) -> (u16, Value) {
-    let response = request.send().await.expect("request sent");
+    let (client, request) = request.build_split();
+    let request = request.expect("request builds");
+    let (method, path) = (request.method().clone(), request.url().path().to_string());
+    let response = client.execute(request).await.expect("request sent");
     let status = response.status().as_u16();
-    (status, body(response).await)
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.expect("body");
+    documented::check(&method, &path, status, &headers, &bytes);
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 pub async fn body(response: Response) -> Value {
