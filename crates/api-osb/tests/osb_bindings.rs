@@ -46,7 +46,9 @@ async fn synchronous_bindings_have_their_own_credentials() {
     let (status, body) = send(server.osb(Method::PUT, &first).json(&request)).await;
     assert_eq!(status, 201, "{body}");
     let credentials = body["credentials"].clone();
-    for key in ["host", "port", "database", "username", "password"] {
+    for key in [
+        "host", "port", "database", "username", "password", "uri", "jdbc_uri",
+    ] {
         assert!(credentials.get(key).is_some(), "no {key} in {credentials}");
     }
     // Identical again: 200 with the same credentials. Different: 409.

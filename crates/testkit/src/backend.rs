@@ -190,15 +190,26 @@ impl Backend for TestBackend {
         self.step(OperationKind::Bind, req.operation_id, || {
             let username = format!("u_{}", req.binding_id);
             let password = req.password.expose();
+            let database = format!("db_{}", req.instance_id);
+            // The key set every real backend hands out, so front doors are tested with it.
             Sensitive::new(BTreeMap::from([
                 ("host".to_string(), json!("127.0.0.1")),
                 ("port".to_string(), json!(5432)),
-                (
-                    "database".to_string(),
-                    json!(format!("db_{}", req.instance_id)),
-                ),
+                ("database".to_string(), json!(database)),
                 ("username".to_string(), json!(username)),
                 ("password".to_string(), json!(password)),
+                (
+                    "uri".to_string(),
+                    json!(format!(
+                        "postgresql://{username}:{password}@127.0.0.1:5432/{database}"
+                    )),
+                ),
+                (
+                    "jdbc_uri".to_string(),
+                    json!(format!(
+                        "jdbc:postgresql://127.0.0.1:5432/{database}?user={username}&password={password}"
+                    )),
+                ),
             ]))
         })
         .await
