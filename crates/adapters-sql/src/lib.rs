@@ -8,6 +8,7 @@
 
 mod dialect;
 mod error;
+mod pool;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use pgbroker_domain::ports::StateStore;
 
 pub use error::SqlStoreError;
+pub use pool::PoolSettings;
 pub use postgres::PgStateStore;
 pub use sqlite::SqliteStateStore;
 pub use store::SqlStateStore;
@@ -41,17 +43,25 @@ impl Kind {
     }
 }
 
-/// Opens the store `url` names (`postgres://`, `postgresql://` or `sqlite:`) and migrates its
-/// schema.
+/// Opens the store `url` names (`postgres://`, `postgresql://` or `sqlite:`) with the default
+/// pool settings and migrates its schema.
 pub async fn open(url: &str) -> Result<Arc<dyn StateStore>, SqlStoreError> {
+    open_pooled(url, &PoolSettings::default()).await
+}
+
+/// Opens the store `url` names with a pool sized by `settings`, and migrates its schema.
+pub async fn open_pooled(
+    url: &str,
+    settings: &PoolSettings,
+) -> Result<Arc<dyn StateStore>, SqlStoreError> {
     Ok(match Kind::of(url)? {
         Kind::Postgres => {
-            let store = PgStateStore::connect(url).await?;
+            let store = PgStateStore::connect_pooled(url, settings).await?;
             store.migrate().await?;
             Arc::new(store)
         }
         Kind::Sqlite => {
-            let store = SqliteStateStore::connect(url).await?;
+            let store = SqliteStateStore::connect_pooled(url, settings).await?;
             store.migrate().await?;
             Arc::new(store)
         }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use pgbroker_domain::OperationId;
 use serde_json::Value;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgRow};
 use sqlx::query::Query;
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::dialect::{ColumnError, Dialect, Param, Statement, get};
 use crate::error::SqlStoreError;
+use crate::pool::PoolSettings;
 use crate::statements;
 use crate::store::SqlStateStore;
 
@@ -22,11 +23,16 @@ use crate::store::SqlStateStore;
 pub type PgStateStore = SqlStateStore<Postgres>;
 
 impl SqlStateStore<Postgres> {
-    /// Connects to `url` (`postgres://` or `postgresql://`). Does not migrate: see
-    /// [`SqlStateStore::migrate`].
+    /// Connects to `url` (`postgres://` or `postgresql://`) with the default pool settings.
+    /// Does not migrate: see [`SqlStateStore::migrate`].
     pub async fn connect(url: &str) -> Result<Self, SqlStoreError> {
+        Self::connect_pooled(url, &PoolSettings::default()).await
+    }
+
+    /// Connects to `url` with a pool sized by `settings`.
+    pub async fn connect_pooled(url: &str, settings: &PoolSettings) -> Result<Self, SqlStoreError> {
         let options = Self::parse_url(url)?;
-        Self::connect_with(PgPoolOptions::new().max_connections(10), options).await
+        Self::connect_with(settings.options(), options).await
     }
 }
 

@@ -12,14 +12,14 @@ use serde_json::Value;
 use sqlx::migrate::Migrator;
 use sqlx::query::Query;
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions,
-    SqliteRow,
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteRow,
 };
 use sqlx::types::Json;
 use sqlx::{Connection, Sqlite, SqlitePool, Transaction};
 
 use crate::dialect::{ColumnError, Dialect, Param, Statement, get};
 use crate::error::SqlStoreError;
+use crate::pool::PoolSettings;
 use crate::statements;
 use crate::store::SqlStateStore;
 
@@ -40,6 +40,12 @@ impl SqlStateStore<Sqlite> {
     /// tables) alive for as long as the store. The pool itself holds one connection: writers
     /// of one in-memory database would only queue for its lock.
     pub async fn connect(url: &str) -> Result<Self, SqlStoreError> {
+        Self::connect_pooled(url, &PoolSettings::default()).await
+    }
+
+    /// Opens `url` like [`Self::connect`], with a pool sized by `settings` (an in-memory
+    /// database keeps one pooled connection whatever `settings` say).
+    pub async fn connect_pooled(url: &str, settings: &PoolSettings) -> Result<Self, SqlStoreError> {
         let options = Self::parse_url(url)?
             .create_if_missing(true)
             .busy_timeout(BUSY_TIMEOUT)
@@ -52,17 +58,20 @@ impl SqlStateStore<Sqlite> {
                     target: Self::describe_options(&options),
                     source,
                 })?;
-            let pool = SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None);
+            let pool = PoolSettings {
+                max_connections: 1,
+                ..*settings
+            }
+            .options()
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None);
             let mut store = Self::connect_with(pool, options).await?;
             store.keep_alive = Some(Box::new(Mutex::new(keeper)));
             Ok(store)
         } else {
             let options = options.journal_mode(SqliteJournalMode::Wal);
-            Self::connect_with(SqlitePoolOptions::new().max_connections(8), options).await
+            Self::connect_with(settings.options(), options).await
         }
     }
 

@@ -15,9 +15,6 @@ use crate::dialect::{ConnectOptions, Dialect, Statement};
 use crate::error::{Refusal, SqlStoreError, refusal, unavailable};
 use crate::{rows, statements};
 
-/// How long a request waits for a pooled connection, and `connect` for the first one.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// A [`StateStore`] on a sqlx pool; see [`crate::PgStateStore`] and [`crate::SqliteStateStore`].
 pub struct SqlStateStore<DB: Database> {
     pub(crate) pool: Pool<DB>,
@@ -60,14 +57,13 @@ impl<DB: Dialect> SqlStateStore<DB> {
         })
     }
 
-    /// Opens the pool, failing unless one connection can be made within the acquire timeout.
+    /// Opens the pool, failing unless one connection can be made within its acquire timeout.
     pub(crate) async fn connect_with(
         pool: PoolOptions<DB>,
         options: ConnectOptions<DB>,
     ) -> Result<Self, SqlStoreError> {
         let target = DB::describe(&options);
         let pool = pool
-            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(|source| SqlStoreError::Connect { target, source })?;

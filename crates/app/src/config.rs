@@ -3,9 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml, Yaml};
+use pgbroker_adapters_sql::PoolSettings;
 use serde::{Deserialize, Serialize};
 
 use crate::secret_value::SecretValue;
@@ -116,12 +118,35 @@ pub struct StateStoreConfig {
     /// Connection URL: `sqlite://FILE?mode=rwc` (one broker replica) or
     /// `postgres://USER:PASSWORD@HOST:PORT/DB` (shared by replicas). Shown with the password masked.
     pub url: StoreUrl,
+    /// Most connections this replica opens to the store. On PostgreSQL each is a server process:
+    /// keep replicas × this under the server's `max_connections`. An in-memory SQLite store
+    /// always uses one.
+    pub max_connections: u32,
+    /// Connections kept open while idle.
+    pub min_connections: u32,
+    /// Milliseconds a request waits for a free connection before it fails as unavailable.
+    pub acquire_timeout_ms: u64,
 }
 
 impl Default for StateStoreConfig {
     fn default() -> Self {
+        let pool = PoolSettings::default();
         Self {
             url: StoreUrl::new("sqlite://pgbroker.db?mode=rwc"),
+            max_connections: pool.max_connections,
+            min_connections: pool.min_connections,
+            acquire_timeout_ms: u64::try_from(pool.acquire_timeout.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+impl StateStoreConfig {
+    /// The store adapter's pool settings.
+    pub fn pool(&self) -> PoolSettings {
+        PoolSettings {
+            max_connections: self.max_connections,
+            min_connections: self.min_connections,
+            acquire_timeout: Duration::from_millis(self.acquire_timeout_ms),
         }
     }
 }
@@ -274,6 +299,24 @@ mod tests {
         assert_eq!(config.backend_names(), BTreeSet::from(["rds".to_string()]));
         assert_eq!(config.log.format, LogFormat::Json);
         assert_eq!(config.log.filter, "info");
+    }
+
+    #[test]
+    fn the_state_store_pool_is_sized_by_its_section() {
+        let config = from_yaml(
+            "state_store: {max_connections: 48, min_connections: 4, acquire_timeout_ms: 2500}\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.state_store.pool(),
+            PoolSettings {
+                max_connections: 48,
+                min_connections: 4,
+                acquire_timeout: Duration::from_millis(2500),
+            }
+        );
+        let defaults = from_yaml("").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(defaults.state_store.pool(), PoolSettings::default());
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub async fn start(
     };
     let loaded = catalog_file::load(config.catalog.path.as_deref(), &backends.names())?;
     let url = &config.state_store.url;
-    let store = pgbroker_adapters_sql::open(url.expose())
+    let store = pgbroker_adapters_sql::open_pooled(url.expose(), &config.state_store.pool())
         .await
         .with_context(|| format!("opening state store {url}"))?;
     let store = MeteredStore::wrap(store, &registry).context("registering operation metrics")?;

@@ -3,20 +3,23 @@
 //! `last_operation` and `GET binding`, printed next to the limits they are compared with: this
 //! machine's `pgbench -S` and a bare axum handler serving the same catalog bytes.
 //!
+//! Every load comes from another process with the same concurrency: `wrk -t 2 -c 64` for both
+//! HTTP servers, `pgbench -j 2 -c 64` for PostgreSQL. See docs/benchmarks.md.
+//!
 //! Run: `cargo bench -p pgbroker-app --bench osb_load` (needs the local PostgreSQL of
-//! scripts/test and `pgbench`; `OSB_BENCH_SECONDS` sets each run's length, default 5).
+//! scripts/test, `pgbench` and `wrk`; `OSB_BENCH_SECONDS` sets each run's length, default 5;
+//! `OSB_BENCH_POOL` the state store's pool size, default the broker's default).
 //! Targets: last_operation ≥ 0.7 × pgbench -S; catalog ≥ 0.8 × bare axum; p99 < 5 ms.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod wrk;
 
 use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
 use pgbroker_app::config::{BasicAuthConfig, Config};
 use pgbroker_app::secret_value::SecretValue;
 use pgbroker_app::serve;
@@ -26,6 +29,8 @@ use pgbroker_testkit::backend::TestBackend;
 use pgbroker_testkit::pg_database::TestDatabase;
 
 const CONNECTIONS: usize = 64;
+/// Load-generator threads: as many as `pgbench -j`.
+const THREADS: usize = 2;
 const AUTH: &str = "Basic YmVuY2g6YmVuY2gtcGFzc3dvcmQ="; // bench:bench-password
 
 const CATALOG: &str = "
@@ -37,83 +42,13 @@ services:
       - {id: plan-bench, name: small, description: synchronous test plan, backend: sync}
 ";
 
-struct Stats {
-    requests: usize,
-    elapsed: Duration,
-    p50: Duration,
-    p99: Duration,
+struct Pgbench {
+    tps: f64,
+    latency_ms: f64,
 }
 
-impl Stats {
-    fn rate(&self) -> f64 {
-        self.requests as f64 / self.elapsed.as_secs_f64()
-    }
-}
-
-/// One connection sending `path` back to back until `deadline`; returns each request's latency.
-async fn connection(
-    addr: SocketAddr,
-    path: Arc<str>,
-    osb: bool,
-    deadline: Instant,
-) -> Vec<Duration> {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.set_nodelay(true).unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let mut latencies = Vec::new();
-    while Instant::now() < deadline {
-        let mut request = Request::get(&*path).header("host", "127.0.0.1");
-        if osb {
-            request = request
-                .header("authorization", AUTH)
-                .header("x-broker-api-version", "2.17");
-        }
-        let request = request.body(Empty::<Bytes>::new()).unwrap();
-        let started = Instant::now();
-        let response = sender.send_request(request).await.unwrap();
-        let status = response.status();
-        response.into_body().collect().await.unwrap();
-        latencies.push(started.elapsed());
-        assert!(status.is_success(), "{path}: {status}");
-    }
-    latencies
-}
-
-async fn load(addr: SocketAddr, path: &str, osb: bool, seconds: f64) -> Stats {
-    let path: Arc<str> = path.into();
-    // Warm-up: connections, pools and caches, not measured.
-    let warm = Instant::now() + Duration::from_millis(500);
-    let tasks: Vec<_> = (0..CONNECTIONS)
-        .map(|_| tokio::spawn(connection(addr, path.clone(), osb, warm)))
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs_f64(seconds);
-    let tasks: Vec<_> = (0..CONNECTIONS)
-        .map(|_| tokio::spawn(connection(addr, path.clone(), osb, deadline)))
-        .collect();
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await.unwrap());
-    }
-    let elapsed = started.elapsed();
-    all.sort_unstable();
-    let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
-    Stats {
-        requests: all.len(),
-        elapsed,
-        p50: at(0.50),
-        p99: at(0.99),
-    }
-}
-
-/// `pgbench -S` transactions per second with as many clients, on a throwaway database.
-async fn pgbench(seconds: f64) -> Option<f64> {
+/// `pgbench -S` with as many clients, on a throwaway database.
+async fn pgbench(seconds: u64) -> Option<Pgbench> {
     let db = TestDatabase::create().await.unwrap();
     let base = ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres"];
     let init = Command::new("pgbench")
@@ -136,15 +71,22 @@ async fn pgbench(seconds: f64) -> Option<f64> {
     }
     let out = Command::new("pgbench")
         .args(base)
-        .args(["-S", "-n", "-c", &CONNECTIONS.to_string(), "-j", "2"])
-        .args(["-T", &format!("{}", seconds.ceil() as u64), db.name()])
+        .args(["-S", "-n", "-c", &CONNECTIONS.to_string()])
+        .args(["-j", &THREADS.to_string(), "-T", &seconds.to_string()])
+        .arg(db.name())
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find(|l| l.starts_with("tps = "))
-        .and_then(|l| l["tps = ".len()..].split_whitespace().next())
-        .and_then(|v| v.parse().ok())
+    let value = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    };
+    Some(Pgbench {
+        tps: value("tps = ")?,
+        latency_ms: value("latency average = ")?,
+    })
 }
 
 /// A bare axum server answering the same catalog bytes, with nothing else in the way.
@@ -162,18 +104,46 @@ async fn bare_axum(catalog: Bytes) -> SocketAddr {
     addr
 }
 
-async fn put(addr: SocketAddr, path: &str, body: &str) {
-    let client = reqwest::Client::new();
-    let response = client
-        .put(format!("http://{addr}{path}"))
+fn osb_request(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    addr: SocketAddr,
+    path: &str,
+) -> reqwest::RequestBuilder {
+    client
+        .request(method, format!("http://{addr}{path}"))
         .header("authorization", AUTH)
         .header("x-broker-api-version", "2.17")
+}
+
+async fn put(addr: SocketAddr, path: &str, body: &str) {
+    let response = osb_request(&reqwest::Client::new(), reqwest::Method::PUT, addr, path)
         .header("content-type", "application/json")
         .body(body.to_string())
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 201, "{path}");
+}
+
+/// wrk blocks its caller for the whole run; the server's runtime keeps its threads meanwhile.
+async fn load(addr: SocketAddr, path: &'static str, osb: bool, seconds: u64) -> wrk::Stats {
+    let headers: &'static [&'static str] = if osb {
+        // The credentials of AUTH.
+        &[
+            "Authorization: Basic YmVuY2g6YmVuY2gtcGFzc3dvcmQ=",
+            "X-Broker-API-Version: 2.17",
+        ]
+    } else {
+        &[]
+    };
+    tokio::task::spawn_blocking(move || {
+        // Warm-up: connections, pools and caches, not measured.
+        wrk::run(addr, path, headers, CONNECTIONS, THREADS, 1);
+        wrk::run(addr, path, headers, CONNECTIONS, THREADS, seconds)
+    })
+    .await
+    .unwrap()
 }
 
 fn ms(d: Duration) -> String {
@@ -189,10 +159,10 @@ fn main() {
 }
 
 async fn run() {
-    let seconds: f64 = std::env::var("OSB_BENCH_SECONDS")
+    let seconds: u64 = std::env::var("OSB_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(5.0);
+        .unwrap_or(5);
     let dir = std::env::temp_dir().join(format!("pgbroker-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let catalog_path = dir.join("catalog.yaml");
@@ -200,6 +170,12 @@ async fn run() {
     let db = TestDatabase::create().await.unwrap();
     let mut config = Config::default();
     config.state_store.url = StoreUrl::new(db.url());
+    if let Some(pool) = std::env::var("OSB_BENCH_POOL")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        config.state_store.max_connections = pool;
+    }
     config.catalog.path = Some(catalog_path);
     config.server.listen = "127.0.0.1:0".into();
     config.auth.basic = vec![BasicAuthConfig {
@@ -209,34 +185,34 @@ async fn run() {
     let backends = BackendRegistry::new().with("sync", Arc::new(TestBackend::synchronous()));
     let server = serve::start(&config, Some(backends)).await.unwrap();
     let addr = server.addr;
-    put(
-        addr,
-        "/v2/service_instances/bench-1",
-        r#"{"service_id":"svc-bench","plan_id":"plan-bench"}"#,
-    )
-    .await;
+    let body = r#"{"service_id":"svc-bench","plan_id":"plan-bench"}"#;
+    put(addr, "/v2/service_instances/bench-1", body).await;
     put(
         addr,
         "/v2/service_instances/bench-1/service_bindings/b-1",
-        r#"{"service_id":"svc-bench","plan_id":"plan-bench"}"#,
+        body,
     )
     .await;
-    let catalog = reqwest::Client::new()
-        .get(format!("http://{addr}/v2/catalog"))
-        .header("authorization", AUTH)
-        .header("x-broker-api-version", "2.17")
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let catalog = osb_request(
+        &reqwest::Client::new(),
+        reqwest::Method::GET,
+        addr,
+        "/v2/catalog",
+    )
+    .send()
+    .await
+    .unwrap()
+    .bytes()
+    .await
+    .unwrap();
 
     println!(
-        "osb_load: {CONNECTIONS} connections, {seconds} s per run, 127.0.0.1, {} CPUs",
+        "osb_load: {CONNECTIONS} connections, {THREADS} load threads, {seconds} s per run, \
+         127.0.0.1, {} CPUs, state store pool of {}",
         std::thread::available_parallelism()
             .map(|n| n.get())
-            .unwrap_or(0)
+            .unwrap_or(0),
+        config.state_store.max_connections
     );
     let bare = load(bare_axum(catalog).await, "/v2/catalog", false, seconds).await;
     let pgbench = pgbench(seconds).await;
@@ -262,12 +238,15 @@ async fn run() {
     println!(
         "{:<22} {:>12.0} {:>10} {:>10}",
         "bare axum catalog",
-        bare.rate(),
+        bare.rate,
         ms(bare.p50),
         ms(bare.p99)
     );
-    match pgbench {
-        Some(tps) => println!("{:<22} {:>12.0}", "pgbench -S (tps)", tps),
+    match &pgbench {
+        Some(pg) => println!(
+            "{:<22} {:>12.0}   latency average {:.2} ms",
+            "pgbench -S (tps)", pg.tps, pg.latency_ms
+        ),
         None => println!("{:<22} {:>12}", "pgbench -S (tps)", "unavailable"),
     }
     println!();
@@ -278,12 +257,12 @@ async fn run() {
     for (name, stats) in &results {
         let verdict = match *name {
             "GET /v2/catalog" => format!(
-                "{:.2} x bare axum (target >= 0.8)",
-                stats.rate() / bare.rate()
+                "{:.2} x bare axum (target >= 0.8); ",
+                stats.rate / bare.rate
             ),
-            "GET last_operation" => match pgbench {
-                Some(tps) => format!("{:.2} x pgbench -S (target >= 0.7)", stats.rate() / tps),
-                None => "pgbench unavailable".to_string(),
+            "GET last_operation" => match &pgbench {
+                Some(pg) => format!("{:.2} x pgbench -S (target >= 0.7); ", stats.rate / pg.tps),
+                None => "pgbench unavailable; ".to_string(),
             },
             _ => String::new(),
         };
@@ -293,9 +272,9 @@ async fn run() {
             "p99 >= 5 ms (target < 5 ms)"
         };
         println!(
-            "{:<22} {:>12.0} {:>10} {:>10}   {verdict}; {p99}",
+            "{:<22} {:>12.0} {:>10} {:>10}   {verdict}{p99}",
             name,
-            stats.rate(),
+            stats.rate,
             ms(stats.p50),
             ms(stats.p99)
         );
