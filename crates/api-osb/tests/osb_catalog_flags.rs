@@ -54,14 +54,20 @@ async fn fetching_is_refused_when_the_catalog_says_not_retrievable() {
         "{body}"
     );
 
-    // Binding works and returns its credentials once; fetching the binding afterwards does not.
+    // Binding works and returns its credentials once, within the request even though the
+    // platform accepts asynchrony (a 202 would leave it no way to get them); fetching the
+    // binding afterwards is refused.
     let binding = binding_path(
         private.trim_start_matches("/v2/service_instances/"),
         &unique("b"),
     );
-    let (status, body) = send(server.osb(Method::PUT, &binding).json(&json!({
-        "service_id": PRIVATE_SERVICE, "plan_id": PRIVATE_PLAN, "parameters": {}
-    })))
+    let (status, body) = send(
+        server
+            .osb(Method::PUT, &format!("{binding}?accepts_incomplete=true"))
+            .json(&json!({
+                "service_id": PRIVATE_SERVICE, "plan_id": PRIVATE_PLAN, "parameters": {}
+            })),
+    )
     .await;
     assert_eq!(status, 201, "{body}");
     assert!(body["credentials"]["password"].is_string(), "{body}");
@@ -152,5 +158,45 @@ async fn a_context_only_update_needs_allow_context_updates() {
     let (status, body) = send(server.osb(Method::GET, &public)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["context"], context("space-9"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn asynchronous_binds_need_retrievable_bindings() {
+    let server = Server::start().await;
+    let path = instance_path(&unique("i"));
+    let (status, body) = send(
+        server
+            .osb(Method::PUT, &format!("{path}?accepts_incomplete=true"))
+            .json(&provision_body(PRIVATE_ASYNC_SERVICE, PRIVATE_ASYNC_PLAN)),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let (_, body) = server.wait(&format!("{path}/last_operation")).await;
+    assert_eq!(body["state"], "succeeded", "{body}");
+    // The backend can only bind asynchronously and the binding could never be fetched: the
+    // credentials would be lost, so the bind is refused before anything is created.
+    let binding = format!("{path}/service_bindings/{}", unique("b"));
+    let (status, body) = send(
+        server
+            .osb(Method::PUT, &format!("{binding}?accepts_incomplete=true"))
+            .json(&json!({"service_id": PRIVATE_ASYNC_SERVICE, "plan_id": PRIVATE_ASYNC_PLAN})),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_error_body(&body);
+    assert!(
+        body["description"]
+            .as_str()
+            .unwrap()
+            .contains("bindings_retrievable"),
+        "{body}"
+    );
+    assert_eq!(
+        server
+            .async_backend
+            .calls(pgbroker_domain::OperationKind::Bind),
+        0
+    );
     server.stop().await;
 }

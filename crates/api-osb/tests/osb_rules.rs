@@ -127,7 +127,7 @@ async fn catalog_has_the_osb_shape_and_hides_backend_internals() {
     let (status, body) = send(server.osb(Method::GET, "/v2/catalog")).await;
     assert_eq!(status, 200);
     let services = body["services"].as_array().unwrap();
-    assert_eq!(services.len(), 3);
+    assert_eq!(services.len(), 4);
     let svc = &services[0];
     for key in [
         "id",

@@ -53,7 +53,7 @@ fn credentials(binding: &Binding) -> JsonObject {
         (status = 400, description = "Invalid request", body = ErrorBody),
         (status = 404, description = "No such instance", body = ErrorBody),
         (status = 409, description = "Exists with different attributes", body = ErrorBody),
-        (status = 422, description = "AsyncRequired or ConcurrencyError", body = ErrorBody),
+        (status = 422, description = "AsyncRequired or ConcurrencyError; without a code: the instance is not ready, or the plan's backend binds only asynchronously while the service has bindings_retrievable: false", body = ErrorBody),
     )
 )]
 pub async fn bind(

@@ -40,6 +40,9 @@ pub const SYNC_PLAN_UNBINDABLE: &str = "plan-sync-unbindable";
 /// `allow_context_updates` all false (the sync service allows context updates).
 pub const PRIVATE_SERVICE: &str = "svc-private";
 pub const PRIVATE_PLAN: &str = "plan-private";
+/// Asynchronous backend, and its bindings cannot be fetched.
+pub const PRIVATE_ASYNC_SERVICE: &str = "svc-private-async";
+pub const PRIVATE_ASYNC_PLAN: &str = "plan-private-async";
 
 pub fn catalog() -> Catalog {
     let schema = json!({
@@ -73,6 +76,10 @@ pub fn catalog() -> Catalog {
         {"id": PRIVATE_SERVICE, "name": "private", "description": "nothing retrievable", "plan_updateable": true,
          "instances_retrievable": false, "bindings_retrievable": false, "allow_context_updates": false, "plans": [
             {"id": PRIVATE_PLAN, "name": "small", "description": "s", "backend": "sync"}
+        ]},
+        {"id": PRIVATE_ASYNC_SERVICE, "name": "private-async", "description": "bindings not retrievable",
+         "bindings_retrievable": false, "plans": [
+            {"id": PRIVATE_ASYNC_PLAN, "name": "small", "description": "s", "backend": "async"}
         ]}
     ]}))
     .expect("test catalog document");

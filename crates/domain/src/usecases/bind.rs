@@ -38,10 +38,14 @@ fn same_request(a: &BindingSpec, b: &BindingSpec) -> bool {
 impl Broker {
     pub async fn bind(&self, cmd: BindCommand) -> Result<Outcome<Binding>, BrokerError> {
         let core = &self.core;
-        let (_, plan) = core
+        let (service, plan) = core
             .catalog
             .plan(&cmd.spec.service_id, &cmd.spec.plan_id)
             .map_err(|e| BrokerError::BadRequest(e.to_string()))?;
+        // OSB: the credentials of a bind answered with 202 reach the platform only by fetching
+        // the binding. A service whose bindings cannot be fetched must bind within the request.
+        let bindings_retrievable = service.bindings_retrievable;
+        let accepts_incomplete = cmd.accepts_incomplete && bindings_retrievable;
         if !plan.bindable {
             return Err(BrokerError::BadRequest(format!(
                 "plan {} is not bindable",
@@ -116,10 +120,17 @@ impl Broker {
             let (_, backend) = core
                 .plan_and_backend(&instance.spec)
                 .map_err(BrokerError::Unavailable)?;
+            if !bindings_retrievable && !backend.completes_synchronously(OperationKind::Bind) {
+                return Err(BrokerError::Unprocessable(format!(
+                    "plan {}'s backend binds asynchronously, but service {} declares \
+                     bindings_retrievable: false, so the credentials could never be delivered",
+                    plan.id, cmd.spec.service_id
+                )));
+            }
             Self::require_async_unless_synchronous(
                 backend.as_ref(),
                 OperationKind::Bind,
-                cmd.accepts_incomplete,
+                accepts_incomplete,
             )?;
             let now = core.clock.now();
             // A binding whose bind failed (and was cleaned up) may be retried with the same request.
@@ -149,7 +160,7 @@ impl Broker {
             );
             op.originating_identity = cmd.originating_identity.clone();
             op.description = Some("binding".into());
-            match self.launch(op, &[write], cmd.accepts_incomplete).await {
+            match self.launch(op, &[write], accepts_incomplete).await {
                 Ok(Started::Accepted(operation)) => return Ok(Outcome::Accepted { operation }),
                 Ok(Started::Finished(op)) => {
                     finished(&op, ())?;
