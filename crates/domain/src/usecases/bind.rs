@@ -246,21 +246,6 @@ impl Broker {
         }
     }
 
-    /// OSB: a service declaring `bindings_retrievable: false` does not support fetching its
-    /// bindings; a request that does is refused as a bad request.
-    pub(super) fn check_bindings_retrievable(&self, binding: &Binding) -> Result<(), BrokerError> {
-        match self.core.catalog.service(&binding.spec.service_id) {
-            Some(service) if !service.bindings_retrievable => {
-                Err(BrokerError::BadRequest(format!(
-                    "service {} does not support fetching bindings (bindings_retrievable is \
-                     false); binding {} of instance {} cannot be fetched",
-                    service.id, binding.id, binding.instance_id
-                )))
-            }
-            _ => Ok(()),
-        }
-    }
-
     pub async fn binding(
         &self,
         instance_id: &InstanceId,

@@ -49,4 +49,35 @@ impl Broker {
             BindingState::Ready | BindingState::Unbinding => Ok(binding),
         }
     }
+
+    /// OSB: a service declaring `instances_retrievable: false` does not support fetching its
+    /// instances; platforms must not ask, and a request that does is refused as a bad request.
+    /// An instance whose service left the catalog stays fetchable: nothing says otherwise.
+    fn check_instances_retrievable(&self, instance: &Instance) -> Result<(), BrokerError> {
+        match self.core.catalog.service(&instance.spec.service_id) {
+            Some(service) if !service.instances_retrievable => {
+                Err(BrokerError::BadRequest(format!(
+                    "service {} does not support fetching instances (instances_retrievable is \
+                     false); instance {} cannot be fetched",
+                    service.id, instance.id
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// OSB: a service declaring `bindings_retrievable: false` does not support fetching its
+    /// bindings; a request that does is refused as a bad request.
+    fn check_bindings_retrievable(&self, binding: &Binding) -> Result<(), BrokerError> {
+        match self.core.catalog.service(&binding.spec.service_id) {
+            Some(service) if !service.bindings_retrievable => {
+                Err(BrokerError::BadRequest(format!(
+                    "service {} does not support fetching bindings (bindings_retrievable is \
+                     false); binding {} of instance {} cannot be fetched",
+                    service.id, binding.id, binding.instance_id
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
 }

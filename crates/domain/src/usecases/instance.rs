@@ -357,25 +357,6 @@ impl Broker {
             .ok_or_else(|| BrokerError::NotFound(format!("instance {id} does not exist")))
     }
 
-    /// OSB: a service declaring `instances_retrievable: false` does not support fetching its
-    /// instances; platforms must not ask, and a request that does is refused as a bad request.
-    /// An instance whose service left the catalog stays fetchable: nothing says otherwise.
-    pub(super) fn check_instances_retrievable(
-        &self,
-        instance: &Instance,
-    ) -> Result<(), BrokerError> {
-        match self.core.catalog.service(&instance.spec.service_id) {
-            Some(service) if !service.instances_retrievable => {
-                Err(BrokerError::BadRequest(format!(
-                    "service {} does not support fetching instances (instances_retrievable is \
-                     false); instance {} cannot be fetched",
-                    service.id, instance.id
-                )))
-            }
-            _ => Ok(()),
-        }
-    }
-
     /// For a request of `kind` about an existing instance: joins an identical operation in flight,
     /// refuses when another is in flight, reports a finished provision, or says to start anew.
     async fn existing_instance(
