@@ -1,6 +1,7 @@
 //! The OpenAPI document against real answers: every test's `send` checks the answer against the
 //! document (tests/common/documented.rs); this file proves that check is not vacuous and runs
-//! the error answers that come from the layers around the handlers through it.
+//! the error answers that come from the layers around the handlers through it (body limit
+//! included, also for a chunked body).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -83,5 +84,55 @@ async fn answers_from_the_layers_around_the_handlers_are_documented() {
     let (status, body) = send(server.osb(Method::GET, &path)).await;
     assert_eq!(status, 503, "{body}");
     assert_error_body(&body);
+    server.stop().await;
+}
+
+/// A body sent in chunks, without a Content-Length, is cut off at the limit too: the broker
+/// cannot see the size up front, so this is the case a length check alone would miss.
+#[tokio::test]
+async fn a_chunked_body_over_the_limit_is_413() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = Server::start().await;
+    let address = server.base.trim_start_matches("http://").to_string();
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let credentials = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+    };
+    let head = format!(
+        "PUT {} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Basic {credentials}\r\n\
+         X-Broker-API-Version: 2.17\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        instance_path(&unique("i"))
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b' '; 4096];
+    // One chunk past the limit, then nothing more: the server answers without waiting for the
+    // end of the body, and has read all that was sent (no reset that could swallow the answer).
+    for _ in 0..(BODY_LIMIT / chunk.len() + 1) {
+        let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
+        frame.extend_from_slice(&chunk);
+        frame.extend_from_slice(b"\r\n");
+        socket.write_all(&frame).await.unwrap();
+    }
+    let mut answer = Vec::new();
+    // Without the limit the server would wait for the rest of the body: a safety net so that
+    // the test fails instead of hanging, not a performance assertion.
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        socket.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(read.is_ok(), "no answer: the body limit did not apply");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    // The body may itself be chunked; the JSON object sits between its first `{` and last `}`.
+    let json = &body[body.find('{').unwrap()..=body.rfind('}').unwrap()];
+    assert_error_body(&serde_json::from_str(json).unwrap());
     server.stop().await;
 }
