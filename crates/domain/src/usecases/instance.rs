@@ -1,8 +1,8 @@
-//! Provision, update, deprovision and fetch service instances.
+//! Provision and deprovision service instances (update is in `update.rs`, fetch in `fetch.rs`).
 
 use crate::catalog::Plan;
 use crate::ids::{InstanceId, PlanId, ServiceId};
-use crate::model::{Instance, InstanceSpec, InstanceState, JsonObject};
+use crate::model::{Instance, InstanceSpec, InstanceState};
 use crate::operation::{Operation, OperationKind, Origin};
 use crate::ports::{StoreError, Write};
 
@@ -13,22 +13,6 @@ use super::{Broker, BrokerError, Outcome};
 pub struct ProvisionCommand {
     pub instance_id: InstanceId,
     pub spec: InstanceSpec,
-    pub accepts_incomplete: bool,
-    pub originating_identity: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct UpdateCommand {
-    pub instance_id: InstanceId,
-    pub service_id: ServiceId,
-    /// A new plan, or `None` to keep the current one.
-    pub plan_id: Option<PlanId>,
-    /// Parameters to change: merged over the current ones; a `null` value removes a key.
-    pub parameters: Option<JsonObject>,
-    /// A new platform context, replacing the stored one.
-    pub context: Option<JsonObject>,
-    /// The `maintenance_info.version` to move to.
-    pub maintenance_version: Option<String>,
     pub accepts_incomplete: bool,
     pub originating_identity: Option<String>,
 }
@@ -59,7 +43,7 @@ fn same_request(a: &InstanceSpec, b: &InstanceSpec) -> bool {
         && a.space_guid == b.space_guid
 }
 
-fn check_maintenance(plan: &Plan, requested: Option<&str>) -> Result<(), BrokerError> {
+pub(super) fn check_maintenance(plan: &Plan, requested: Option<&str>) -> Result<(), BrokerError> {
     let Some(requested) = requested else {
         return Ok(());
     };
@@ -164,136 +148,6 @@ impl Broker {
         )))
     }
 
-    pub async fn update(&self, cmd: UpdateCommand) -> Result<Outcome<Instance>, BrokerError> {
-        let core = &self.core;
-        let instance = core
-            .store
-            .instance(&cmd.instance_id)
-            .await?
-            .ok_or_else(|| {
-                BrokerError::NotFound(format!("instance {} does not exist", cmd.instance_id))
-            })?;
-        if cmd.service_id != instance.spec.service_id {
-            return Err(BrokerError::BadRequest(format!(
-                "instance {} belongs to service_id {}, not {}",
-                cmd.instance_id, instance.spec.service_id, cmd.service_id
-            )));
-        }
-        let (_, current_plan) = core
-            .catalog
-            .plan(&instance.spec.service_id, &instance.spec.plan_id)
-            .map_err(|e| {
-                BrokerError::Unprocessable(format!("instance {}: {e}", cmd.instance_id))
-            })?;
-        let target_plan_id = cmd
-            .plan_id
-            .clone()
-            .unwrap_or_else(|| instance.spec.plan_id.clone());
-        let (service, target_plan) = core
-            .catalog
-            .plan(&cmd.service_id, &target_plan_id)
-            .map_err(|e| BrokerError::BadRequest(e.to_string()))?;
-        if target_plan.id != current_plan.id && !current_plan.plan_updateable {
-            return Err(BrokerError::BadRequest(format!(
-                "plan {} cannot be changed to another plan (plan_updateable is false)",
-                current_plan.id
-            )));
-        }
-        check_maintenance(target_plan, cmd.maintenance_version.as_deref())?;
-        if let Some(parameters) = &cmd.parameters {
-            core.check_parameters(
-                target_plan,
-                "instance_update",
-                target_plan.schemas.instance_update.as_ref(),
-                parameters,
-            )?;
-        }
-        let mut target = instance.spec.clone();
-        target.plan_id = target_plan.id.clone();
-        if let Some(changes) = &cmd.parameters {
-            for (key, value) in changes {
-                if value.is_null() {
-                    target.parameters.remove(key);
-                } else {
-                    target.parameters.insert(key.clone(), value.clone());
-                }
-            }
-        }
-        if let Some(context) = &cmd.context {
-            target.context = context.clone();
-        }
-        if let Some(version) = &cmd.maintenance_version {
-            target.maintenance_version = Some(version.clone());
-        } else if target.plan_id != instance.spec.plan_id {
-            target.maintenance_version = target_plan
-                .maintenance_info
-                .as_ref()
-                .map(|m| m.version.clone());
-        }
-        // OSB: an update that changes nothing but the platform's context is a change the service
-        // must opt into with `allow_context_updates`; without it the change is unsupported (422)
-        // and, as for every 4xx, nothing is stored. A context sent along with a plan, parameter
-        // or maintenance change is stored with that change.
-        let only_context_changes = target.context != instance.spec.context
-            && InstanceSpec {
-                context: instance.spec.context.clone(),
-                ..target.clone()
-            } == instance.spec;
-        if only_context_changes && !service.allow_context_updates {
-            return Err(BrokerError::Unprocessable(format!(
-                "service {} does not accept updates of the context alone \
-                 (allow_context_updates is false); instance {} is unchanged",
-                service.id, cmd.instance_id
-            )));
-        }
-        if let Some(in_flight) = core.store.operation_in_flight(&cmd.instance_id).await? {
-            if in_flight.kind == OperationKind::Update && in_flight.target.as_ref() == Some(&target)
-            {
-                return Ok(Outcome::Accepted {
-                    operation: in_flight.id,
-                });
-            }
-            return Err(concurrency(&cmd.instance_id, &in_flight));
-        }
-        if instance.state != InstanceState::Ready {
-            return Err(BrokerError::Unprocessable(format!(
-                "instance {} is {} and cannot be updated",
-                cmd.instance_id,
-                instance.state.as_str()
-            )));
-        }
-        if target == instance.spec {
-            return Ok(Outcome::Done {
-                value: instance,
-                created: false,
-            });
-        }
-        let (_, backend) = core
-            .plan_and_backend(&target)
-            .map_err(BrokerError::Unavailable)?;
-        Self::require_async_unless_synchronous(
-            backend.as_ref(),
-            OperationKind::Update,
-            cmd.accepts_incomplete,
-        )?;
-        let target_plan = target_plan.clone();
-        let mut op = self.platform_operation(
-            OperationKind::Update,
-            &cmd.instance_id,
-            &target_plan,
-            &cmd.originating_identity,
-        );
-        op.target = Some(target);
-        op.description = Some("updating".into());
-        match self.launch(op, &[], cmd.accepts_incomplete).await {
-            Ok(started) => {
-                self.instance_outcome(started, &cmd.instance_id, false)
-                    .await
-            }
-            Err(e) => Err(self.launch_error(e, &cmd.instance_id)),
-        }
-    }
-
     pub async fn deprovision(&self, cmd: DeprovisionCommand) -> Result<Outcome<()>, BrokerError> {
         let core = &self.core;
         let Some(instance) = core.store.instance(&cmd.instance_id).await? else {
@@ -385,7 +239,7 @@ impl Broker {
         }
     }
 
-    fn platform_operation(
+    pub(super) fn platform_operation(
         &self,
         kind: OperationKind,
         instance_id: &InstanceId,
@@ -403,7 +257,7 @@ impl Broker {
         op
     }
 
-    async fn instance_outcome(
+    pub(super) async fn instance_outcome(
         &self,
         started: Started,
         id: &InstanceId,

@@ -11,6 +11,7 @@ mod fetch;
 mod instance;
 mod last_operation;
 mod launch;
+mod update;
 
 use std::sync::Arc;
 
@@ -20,8 +21,9 @@ use crate::ids::OperationId;
 
 pub use bind::{BindCommand, UnbindCommand};
 pub use error::BrokerError;
-pub use instance::{DeprovisionCommand, ProvisionCommand, UpdateCommand};
+pub use instance::{DeprovisionCommand, ProvisionCommand};
 pub use last_operation::{LastOperation, LastOperationQuery};
+pub use update::UpdateCommand;
 
 /// How a mutating request ended.
 #[derive(Debug, Clone, PartialEq)]
