@@ -160,6 +160,9 @@ pub enum CatalogError {
     },
     #[error("catalog: plan {plan}: schema {which} must be a JSON object")]
     SchemaNotObject { plan: String, which: &'static str },
+    /// OSB defines `metadata` as an object; platforms and generated clients reject anything else.
+    #[error("catalog: {what} {id}: metadata must be a JSON object")]
+    MetadataNotObject { what: &'static str, id: String },
     #[error("catalog: {what} {id}: {field} must not be empty")]
     EmptyField {
         what: &'static str,
@@ -198,12 +201,14 @@ impl Catalog {
             if s.plans.is_empty() {
                 return Err(CatalogError::NoPlans(s.id));
             }
+            metadata_is_object("service", &s.id, s.metadata.as_ref())?;
             let mut plan_names = BTreeSet::new();
             let mut plans = Vec::with_capacity(s.plans.len());
             for p in s.plans {
                 let plan_id = PlanId::parse(p.id.clone())?;
                 non_empty("plan", &p.id, "name", &p.name)?;
                 non_empty("plan", &p.id, "description", &p.description)?;
+                metadata_is_object("plan", &p.id, p.metadata.as_ref())?;
                 if let Some(first) = plan_owner.insert(p.id.clone(), s.id.clone()) {
                     return Err(CatalogError::DuplicatePlanId {
                         plan: p.id,
@@ -317,6 +322,20 @@ pub enum PlanLookupError {
     UnknownPlan(PlanId),
     #[error("plan_id {plan} does not belong to service_id {service}")]
     PlanOfAnotherService { plan: PlanId, service: ServiceId },
+}
+
+fn metadata_is_object(
+    what: &'static str,
+    id: &str,
+    metadata: Option<&Value>,
+) -> Result<(), CatalogError> {
+    match metadata {
+        Some(value) if !value.is_object() => Err(CatalogError::MetadataNotObject {
+            what,
+            id: id.to_string(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn non_empty(
@@ -461,6 +480,33 @@ mod tests {
             Catalog::load(doc(json!({"services": []})), &backends()).unwrap_err(),
             CatalogError::Empty
         );
+    }
+
+    #[test]
+    fn metadata_must_be_an_object_and_the_error_names_where() {
+        let mut v = two_services();
+        v["services"][0]["plans"][0]["metadata"] = json!("shiny");
+        let err = Catalog::load(doc(v), &backends()).unwrap_err();
+        let plan = two_services()["services"][0]["plans"][0]["id"].clone();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "catalog: plan {}: metadata must be a JSON object",
+                plan.as_str().unwrap_or_default()
+            )
+        );
+        let mut v = two_services();
+        v["services"][1]["metadata"] = json!([1, 2]);
+        assert!(matches!(
+            Catalog::load(doc(v), &backends()),
+            Err(CatalogError::MetadataNotObject {
+                what: "service",
+                ..
+            })
+        ));
+        let mut v = two_services();
+        v["services"][0]["metadata"] = json!({"displayName": "A"});
+        assert!(Catalog::load(doc(v), &backends()).is_ok());
     }
 
     #[test]
