@@ -17,6 +17,8 @@ pub type ConnectOptions<DB> = <<DB as Database>::Connection as sqlx::Connection>
 #[derive(Debug)]
 pub enum Param<'a> {
     Text(Option<&'a str>),
+    /// Text owned by the statement, for statements handed to another task.
+    OwnedText(Option<String>),
     Int(i64),
     Json(Option<Value>),
     Time(Option<DateTime<Utc>>),
@@ -28,6 +30,28 @@ pub enum Param<'a> {
 pub struct Statement<'a> {
     pub sql: &'static str,
     pub params: Vec<Param<'a>>,
+}
+
+impl Statement<'_> {
+    /// The same statement, owning its text parameters.
+    pub fn into_owned(self) -> Statement<'static> {
+        let params = self
+            .params
+            .into_iter()
+            .map(|param| match param {
+                Param::Text(v) => Param::OwnedText(v.map(str::to_owned)),
+                Param::OwnedText(v) => Param::OwnedText(v),
+                Param::Int(v) => Param::Int(v),
+                Param::Json(v) => Param::Json(v),
+                Param::Time(v) => Param::Time(v),
+                Param::Id(v) => Param::Id(v),
+            })
+            .collect();
+        Statement {
+            sql: self.sql,
+            params,
+        }
+    }
 }
 
 /// A column that could not be read back; the caller adds which row it belongs to.

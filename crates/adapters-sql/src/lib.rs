@@ -10,6 +10,7 @@ mod dialect;
 mod error;
 mod pool;
 mod postgres;
+mod reads;
 mod rows;
 mod sqlite;
 mod statements;

@@ -10,8 +10,9 @@ use sqlx::pool::PoolOptions;
 pub struct PoolSettings {
     /// Most connections open at once. PostgreSQL serves each connection with one backend
     /// process, so more connections than the database host has cores mostly add context
-    /// switches; every broker replica opens its own pool. An in-memory SQLite database always
-    /// uses one (its writers would only queue for its lock).
+    /// switches; every broker replica opens its own pool. Half of them at most serve reads
+    /// (see `reads.rs`), so writes always find a connection. An in-memory SQLite database
+    /// always uses one (its writers would only queue for its lock).
     pub max_connections: u32,
     /// Connections kept open while idle, so a burst after a quiet spell needs no handshakes.
     pub min_connections: u32,

@@ -148,6 +148,7 @@ fn bind(statement: Statement<'_>) -> Query<'_, Sqlite, SqliteArguments<'_>> {
         .into_iter()
         .fold(query, |query, param| match param {
             Param::Text(v) => query.bind(v),
+            Param::OwnedText(v) => query.bind(v),
             Param::Int(v) => query.bind(v),
             Param::Json(v) => query.bind(v.map(Json)),
             Param::Time(v) => query.bind(v.map(|t| t.timestamp_millis())),

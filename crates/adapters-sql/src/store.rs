@@ -13,11 +13,14 @@ use tracing::error;
 
 use crate::dialect::{ConnectOptions, Dialect, Statement};
 use crate::error::{Refusal, SqlStoreError, refusal, unavailable};
+use crate::reads::Readers;
 use crate::{rows, statements};
 
 /// A [`StateStore`] on a sqlx pool; see [`crate::PgStateStore`] and [`crate::SqliteStateStore`].
-pub struct SqlStateStore<DB: Database> {
+pub struct SqlStateStore<DB: Dialect> {
     pub(crate) pool: Pool<DB>,
+    /// Where single-row reads run (see `reads.rs`).
+    reads: Readers<DB>,
     /// Held, never used: an in-memory SQLite database lives only while a connection to it is
     /// open, and the pool closes its connection when a query future is dropped mid-flight.
     pub(crate) keep_alive: Option<KeepAlive>,
@@ -27,9 +30,13 @@ pub struct SqlStateStore<DB: Database> {
 pub(crate) type KeepAlive = Box<dyn std::any::Any + Send + Sync>;
 
 impl<DB: Dialect> SqlStateStore<DB> {
-    /// A store on a pool opened elsewhere; its schema must be migrated (see `migrate`).
-    pub fn from_pool(pool: Pool<DB>) -> Self {
+    /// A store on `pool`; its schema must be migrated (see `migrate`). Half of the pool's
+    /// connections at most serve reads, so writes (claims, settles) always find connections.
+    /// Spawns the reader tasks on the current tokio runtime.
+    pub(crate) fn from_pool(pool: Pool<DB>) -> Self {
+        let readers = (pool.options().get_max_connections() / 2).max(1);
         Self {
+            reads: Readers::spawn(&pool, readers as usize),
             pool,
             keep_alive: None,
         }
@@ -76,12 +83,11 @@ impl<DB: Dialect> SqlStateStore<DB> {
         statement: Statement<'_>,
         read: fn(&DB::Row) -> Result<T, StoreError>,
     ) -> Result<Option<T>, StoreError> {
-        let rows = async {
-            let mut conn = self.pool.acquire().await?;
-            DB::fetch_all(&mut conn, statement).await
-        }
-        .await
-        .map_err(|e| unavailable(doing(), e))?;
+        let rows = self
+            .reads
+            .fetch_all(statement)
+            .await
+            .map_err(|e| unavailable(doing(), e))?;
         rows.first().map(read).transpose()
     }
 }
