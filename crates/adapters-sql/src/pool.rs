@@ -24,7 +24,7 @@ pub struct PoolSettings {
 impl Default for PoolSettings {
     fn default() -> Self {
         Self {
-            max_connections: 16,
+            max_connections: 8,
             min_connections: 0,
             acquire_timeout: Duration::from_secs(10),
         }

@@ -7,7 +7,7 @@
 //! HTTP servers, `pgbench -j 2 -c 64` for PostgreSQL. See docs/benchmarks.md.
 //!
 //! Run: `cargo bench -p pgbroker-app --bench osb_load` (needs the local PostgreSQL of
-//! scripts/test, `pgbench` and `wrk`; `OSB_BENCH_SECONDS` sets each run's length, default 5;
+//! scripts/test, `pgbench` and `wrk`; `OSB_BENCH_SECONDS` sets each run's length, default 5; `OSB_BENCH_ROUNDS` the rounds, default 3;
 //! `OSB_BENCH_POOL` the state store's pool size, default the broker's default).
 //! Targets: last_operation ≥ 0.7 × pgbench -S; catalog ≥ 0.8 × bare axum; p99 < 5 ms.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -146,6 +146,31 @@ async fn load(addr: SocketAddr, path: &'static str, osb: bool, seconds: u64) -> 
     .unwrap()
 }
 
+/// Each figure's median over the rounds, taken separately.
+fn median(stats: Vec<&wrk::Stats>) -> wrk::Stats {
+    wrk::Stats {
+        rate: median_of(stats.iter().map(|s| s.rate).collect()),
+        p50: Duration::from_secs_f64(median_of(
+            stats.iter().map(|s| s.p50.as_secs_f64()).collect(),
+        )),
+        p99: Duration::from_secs_f64(median_of(
+            stats.iter().map(|s| s.p99.as_secs_f64()).collect(),
+        )),
+    }
+}
+
+fn median_of(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// The 1, 5 and 15 minute load averages: other work on the machine skews every figure.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
@@ -206,16 +231,22 @@ async fn run() {
     .await
     .unwrap();
 
+    let rounds: usize = std::env::var("OSB_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
+        .max(1);
     println!(
         "osb_load: {CONNECTIONS} connections, {THREADS} load threads, {seconds} s per run, \
-         127.0.0.1, {} CPUs, state store pool of {}",
+         {rounds} rounds (medians), 127.0.0.1, {} CPUs, state store pool of {}; load average \
+         before: {}",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0),
-        config.state_store.max_connections
+        config.state_store.max_connections,
+        load_average()
     );
-    let bare = load(bare_axum(catalog).await, "/v2/catalog", false, seconds).await;
-    let pgbench = pgbench(seconds).await;
+    let bare_addr = bare_axum(catalog).await;
     let runs = [
         ("GET /v2/catalog", "/v2/catalog"),
         (
@@ -227,10 +258,24 @@ async fn run() {
             "/v2/service_instances/bench-1/service_bindings/b-1",
         ),
     ];
-    let mut results = Vec::new();
-    for (name, path) in runs {
-        results.push((name, load(addr, path, true, seconds).await));
+    // Each round measures the limits and the endpoints one after the other, so a burst of
+    // other work on the machine hits one round of each rather than only one side of a ratio.
+    let (mut bares, mut pgbenches, mut results) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        bares.push(load(bare_addr, "/v2/catalog", false, seconds).await);
+        pgbenches.extend(pgbench(seconds).await);
+        let mut round = Vec::new();
+        for (_, path) in runs {
+            round.push(load(addr, path, true, seconds).await);
+        }
+        results.push(round);
     }
+    let bare = median(bares.iter().collect());
+    let pgbench = (!pgbenches.is_empty()).then(|| Pgbench {
+        tps: median_of(pgbenches.iter().map(|p| p.tps).collect()),
+        latency_ms: median_of(pgbenches.iter().map(|p| p.latency_ms).collect()),
+    });
+    println!("load average after: {}", load_average());
     println!(
         "{:<22} {:>12} {:>10} {:>10}",
         "limit", "req/s", "p50", "p99"
@@ -254,7 +299,8 @@ async fn run() {
         "{:<22} {:>12} {:>10} {:>10}   against its target",
         "endpoint", "req/s", "p50", "p99"
     );
-    for (name, stats) in &results {
+    for (i, (name, _)) in runs.iter().enumerate() {
+        let stats = median(results.iter().map(|round| &round[i]).collect());
         let verdict = match *name {
             "GET /v2/catalog" => format!(
                 "{:.2} x bare axum (target >= 0.8); ",
