@@ -4,7 +4,8 @@
 //! machine's `pgbench -S` and a bare axum handler serving the same catalog bytes.
 //!
 //! Every load comes from another process with the same concurrency: `wrk -t 2 -c 64` for both
-//! HTTP servers, `pgbench -j 2 -c 64` for PostgreSQL. See docs/benchmarks.md.
+//! HTTP servers, `pgbench -j 2 -c 64` for PostgreSQL (its p50/p99 from a second run with `-l`).
+//! See docs/benchmarks.md.
 //!
 //! Run: `cargo bench -p pgbroker-app --bench osb_load` (needs the local PostgreSQL of
 //! scripts/test, `pgbench` and `wrk`; `OSB_BENCH_SECONDS` sets each run's length, default 5; `OSB_BENCH_ROUNDS` the rounds, default 3;
@@ -45,6 +46,9 @@ services:
 struct Pgbench {
     tps: f64,
     latency_ms: f64,
+    /// Per-transaction latencies from `pgbench -l`.
+    p50: Duration,
+    p99: Duration,
 }
 
 /// `pgbench -S` with as many clients, on a throwaway database.
@@ -69,13 +73,25 @@ async fn pgbench(seconds: u64) -> Option<Pgbench> {
             return None;
         }
     }
-    let out = Command::new("pgbench")
-        .args(base)
-        .args(["-S", "-n", "-c", &CONNECTIONS.to_string()])
-        .args(["-j", &THREADS.to_string(), "-T", &seconds.to_string()])
-        .arg(db.name())
-        .output()
-        .ok()?;
+    let run = |extra: &[String]| {
+        Command::new("pgbench")
+            .args(base)
+            .args(["-S", "-n", "-c", &CONNECTIONS.to_string()])
+            .args(["-j", &THREADS.to_string(), "-T", &seconds.to_string()])
+            .args(extra)
+            .arg(db.name())
+            .output()
+            .ok()
+    };
+    // Throughput from a run without logging; latencies from a second run logging every
+    // transaction, which costs pgbench some throughput.
+    let out = run(&[])?;
+    let logs = std::env::temp_dir().join(format!("pgbroker-pgbench-{}", db.name()));
+    std::fs::create_dir_all(&logs).unwrap();
+    let prefix = format!("--log-prefix={}", logs.join("tx").display());
+    run(&["-l".to_string(), prefix])?;
+    let (p50, p99) = logged_latencies(&logs);
+    let _ = std::fs::remove_dir_all(&logs);
     let text = String::from_utf8_lossy(&out.stdout);
     let value = |prefix: &str| {
         text.lines()
@@ -86,7 +102,28 @@ async fn pgbench(seconds: u64) -> Option<Pgbench> {
     Some(Pgbench {
         tps: value("tps = ")?,
         latency_ms: value("latency average = ")?,
+        p50,
+        p99,
     })
+}
+
+/// p50 and p99 of the transaction latencies in pgbench's logs (third field, microseconds).
+fn logged_latencies(dir: &std::path::Path) -> (Duration, Duration) {
+    let mut micros: Vec<u64> = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        micros.extend(
+            text.lines()
+                .filter_map(|l| l.split_whitespace().nth(2))
+                .filter_map(|v| v.parse::<u64>().ok()),
+        );
+    }
+    assert!(!micros.is_empty(), "pgbench -l logged no transactions");
+    micros.sort_unstable();
+    let at = |q: f64| {
+        Duration::from_micros(micros[((micros.len() as f64 * q) as usize).min(micros.len() - 1)])
+    };
+    (at(0.50), at(0.99))
 }
 
 /// A bare axum server answering the same catalog bytes, with nothing else in the way.
@@ -274,6 +311,12 @@ async fn run() {
     let pgbench = (!pgbenches.is_empty()).then(|| Pgbench {
         tps: median_of(pgbenches.iter().map(|p| p.tps).collect()),
         latency_ms: median_of(pgbenches.iter().map(|p| p.latency_ms).collect()),
+        p50: Duration::from_secs_f64(median_of(
+            pgbenches.iter().map(|p| p.p50.as_secs_f64()).collect(),
+        )),
+        p99: Duration::from_secs_f64(median_of(
+            pgbenches.iter().map(|p| p.p99.as_secs_f64()).collect(),
+        )),
     });
     println!("load average after: {}", load_average());
     println!(
@@ -289,8 +332,12 @@ async fn run() {
     );
     match &pgbench {
         Some(pg) => println!(
-            "{:<22} {:>12.0}   latency average {:.2} ms",
-            "pgbench -S (tps)", pg.tps, pg.latency_ms
+            "{:<22} {:>12.0} {:>10} {:>10}   latency average {:.2} ms",
+            "pgbench -S (tps)",
+            pg.tps,
+            ms(pg.p50),
+            ms(pg.p99),
+            pg.latency_ms
         ),
         None => println!("{:<22} {:>12}", "pgbench -S (tps)", "unavailable"),
     }
