@@ -4,10 +4,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use pgbroker_domain::usecases::{BindCommand, UnbindCommand};
-use pgbroker_domain::{Binding, BindingId, BindingSpec, InstanceId, JsonObject, Outcome};
+use pgbroker_domain::{Binding, BindingId, BindingSpec, InstanceId, JsonObject};
 
 use super::instances::removal_outcome;
-use super::{OsbState, check_catalog_ids, json};
+use super::{OsbState, check_catalog_ids, json, outcome_response};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{OsbJson, OsbPath, OsbQuery, path_id};
 use crate::headers::OriginatingIdentity;
@@ -86,26 +86,18 @@ pub async fn bind(
             originating_identity: identity,
         })
         .await?;
-    Ok(match outcome {
-        Outcome::Done { value, created } => json(
-            if created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            },
-            &BindResponse {
-                credentials: Some(credentials(&value)),
-                operation: None,
-            },
-        ),
-        Outcome::Accepted { operation } => json(
-            StatusCode::ACCEPTED,
-            &BindResponse {
-                credentials: None,
-                operation: Some(operation.to_string()),
-            },
-        ),
-    })
+    Ok(outcome_response(
+        outcome,
+        false,
+        |binding| BindResponse {
+            credentials: Some(credentials(&binding)),
+            operation: None,
+        },
+        |operation| BindResponse {
+            credentials: None,
+            operation: Some(operation),
+        },
+    ))
 }
 
 /// Remove a binding; its credentials stop working.

@@ -6,7 +6,7 @@ use axum::response::Response;
 use pgbroker_domain::usecases::{DeprovisionCommand, ProvisionCommand, UpdateCommand};
 use pgbroker_domain::{Instance, InstanceId, InstanceSpec, Outcome};
 
-use super::{OsbState, check_catalog_ids, json};
+use super::{OsbState, check_catalog_ids, json, outcome_response};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{OsbJson, OsbPath, OsbQuery, path_id};
 use crate::headers::OriginatingIdentity;
@@ -74,30 +74,22 @@ pub async fn provision(
             originating_identity: identity,
         })
         .await?;
-    Ok(instance_outcome(outcome))
+    Ok(instance_outcome(outcome, false))
 }
 
-fn instance_outcome(outcome: Outcome<Instance>) -> Response {
-    match outcome {
-        Outcome::Done { value, created } => json(
-            if created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            },
-            &InstanceOperationResponse {
-                dashboard_url: value.dashboard_url,
-                operation: None,
-            },
-        ),
-        Outcome::Accepted { operation } => json(
-            StatusCode::ACCEPTED,
-            &InstanceOperationResponse {
-                dashboard_url: None,
-                operation: Some(operation.to_string()),
-            },
-        ),
-    }
+fn instance_outcome(outcome: Outcome<Instance>, never_creates: bool) -> Response {
+    outcome_response(
+        outcome,
+        never_creates,
+        |instance| InstanceOperationResponse {
+            dashboard_url: instance.dashboard_url,
+            operation: None,
+        },
+        |operation| InstanceOperationResponse {
+            dashboard_url: None,
+            operation: Some(operation),
+        },
+    )
 }
 
 /// Update a service instance: plan, parameters, context or maintenance version.
@@ -136,17 +128,8 @@ pub async fn update(
             originating_identity: identity,
         })
         .await?;
-    Ok(match outcome {
-        // An update never creates: 200 whether or not something changed.
-        Outcome::Done { value, .. } => json(
-            StatusCode::OK,
-            &InstanceOperationResponse {
-                dashboard_url: value.dashboard_url,
-                operation: None,
-            },
-        ),
-        accepted => instance_outcome(accepted),
-    })
+    // An update never creates: 200 whether or not something changed.
+    Ok(instance_outcome(outcome, true))
 }
 
 /// Deprovision a service instance.
@@ -184,15 +167,14 @@ pub async fn deprovision(
 }
 
 pub(crate) fn removal_outcome(outcome: Outcome<()>) -> Response {
-    match outcome {
-        Outcome::Done { .. } => json(StatusCode::OK, &AsyncOperationResponse::default()),
-        Outcome::Accepted { operation } => json(
-            StatusCode::ACCEPTED,
-            &AsyncOperationResponse {
-                operation: Some(operation.to_string()),
-            },
-        ),
-    }
+    outcome_response(
+        outcome,
+        true,
+        |()| AsyncOperationResponse::default(),
+        |operation| AsyncOperationResponse {
+            operation: Some(operation),
+        },
+    )
 }
 
 /// Fetch a service instance with the parameters and context it was provisioned with.

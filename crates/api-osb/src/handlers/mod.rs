@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pgbroker_domain::{Broker, OperationId, PlanId, ServiceId};
+use pgbroker_domain::{Broker, OperationId, Outcome, PlanId, ServiceId};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -40,6 +40,30 @@ pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
             format!("rendering the response failed: {e}"),
         )
         .into_response(),
+    }
+}
+
+/// How a mutation ended, in OSB statuses: 201 when the request made something new, 200 when it
+/// was already done (or, with `never_creates`, for updates and removals), 202 with the operation
+/// id when it is under way.
+pub(crate) fn outcome_response<T, B: Serialize>(
+    outcome: Outcome<T>,
+    never_creates: bool,
+    done: impl FnOnce(T) -> B,
+    accepted: impl FnOnce(String) -> B,
+) -> Response {
+    match outcome {
+        Outcome::Done { value, created } => {
+            let status = if created && !never_creates {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            json(status, &done(value))
+        }
+        Outcome::Accepted { operation } => {
+            json(StatusCode::ACCEPTED, &accepted(operation.to_string()))
+        }
     }
 }
 
