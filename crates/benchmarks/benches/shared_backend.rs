@@ -5,7 +5,7 @@
 //! SQLite state store and records the statements its backend sends; those statements are then
 //! replayed with psql under other names, one psql per database visited per step, which is what
 //! an administrator scripting the same work would do. Target: the broker's sequential wall time
-//! at most 1.15 times the direct SQL. Server: PGBROKER_TEST_PG_URL or the local one.
+//! at most 1.15 times the direct SQL. Server: TEST_POSTGRES_URL or the local one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::str::FromStr;
@@ -215,7 +215,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let admin_url = std::env::var("PGBROKER_TEST_PG_URL")
+    let admin_url = std::env::var("TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let tag = format!("pgbb{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let result = runtime.block_on(run(&admin_url, &tag));

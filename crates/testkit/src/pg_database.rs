@@ -1,7 +1,7 @@
 //! A throwaway PostgreSQL database per test, on the local server.
 //!
 //! The server is `postgres://postgres@127.0.0.1:5432/postgres` (trust auth) unless
-//! `PGBROKER_TEST_PG_URL` names another; that URL's database is only used to create and drop
+//! `TEST_POSTGRES_URL` names another; that URL's database is only used to create and drop
 //! the test databases.
 
 use std::str::FromStr;
@@ -10,8 +10,9 @@ use anyhow::Context;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, Executor};
 
-/// Environment variable naming the server (any database on it) the test databases go to.
-pub const BASE_URL_VAR: &str = "PGBROKER_TEST_PG_URL";
+/// Environment variable naming the server (any database on it) the test databases go to. Not a
+/// `PGBROKER_*` name: binaries that tests spawn would read that as configuration.
+pub const BASE_URL_VAR: &str = "TEST_POSTGRES_URL";
 pub const DEFAULT_BASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// A database of its own for one test, dropped (`WITH (FORCE)`, so open connections do not
