@@ -161,7 +161,7 @@ pub fn quote(name: &str) -> String {
 }
 
 pub fn admin_url() -> String {
-    std::env::var("PGBROKER_TEST_PG_URL").unwrap_or_else(|_| ADMIN_URL.to_string())
+    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| ADMIN_URL.to_string())
 }
 
 pub async fn admin() -> PgConnection {
