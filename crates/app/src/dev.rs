@@ -13,8 +13,9 @@ use anyhow::Context;
 use pgbroker_adapters_cloud::shared::split_password;
 use pgbroker_app::config::{BackendConfig, BasicAuthConfig, Config};
 use pgbroker_app::secret_value::SecretValue;
+use pgbroker_app::serve;
 use pgbroker_app::store_url::StoreUrl;
-use pgbroker_app::{catalog_file, serve};
+use pgbroker_domain::Catalog;
 use pgbroker_domain::ports::SecretGenerator;
 use serde_json::json;
 
@@ -117,6 +118,7 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
     let server = serve::start(&config, None).await?;
     let banner = banner(
         &config,
+        &server.broker.core().catalog,
         &postgres,
         server.addr,
         (!args.no_auth).then_some(password.expose().as_str()),
@@ -141,13 +143,13 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
 
 fn banner(
     config: &Config,
+    catalog: &Catalog,
     postgres: &Postgres,
     addr: std::net::SocketAddr,
     password: Option<&str>,
 ) -> anyhow::Result<String> {
-    let loaded = catalog_file::load(config.catalog.path.as_deref(), &config.backend_names())?;
-    let (service, plan) = loaded
-        .catalog
+    // The catalog the server has already loaded and checked.
+    let (service, plan) = catalog
         .services()
         .iter()
         .find_map(|s| {
