@@ -17,8 +17,8 @@ pub type ConnectOptions<DB> = <<DB as Database>::Connection as sqlx::Connection>
 #[derive(Debug)]
 pub enum Param<'a> {
     Text(Option<&'a str>),
-    /// Text owned by the statement, for statements handed to another task.
-    OwnedText(Option<String>),
+    /// A list of texts: a `text[]` on PostgreSQL (batched lookups only run there).
+    TextList(Vec<String>),
     Int(i64),
     Json(Option<Value>),
     Time(Option<DateTime<Utc>>),
@@ -30,28 +30,6 @@ pub enum Param<'a> {
 pub struct Statement<'a> {
     pub sql: &'static str,
     pub params: Vec<Param<'a>>,
-}
-
-impl Statement<'_> {
-    /// The same statement, owning its text parameters.
-    pub fn into_owned(self) -> Statement<'static> {
-        let params = self
-            .params
-            .into_iter()
-            .map(|param| match param {
-                Param::Text(v) => Param::OwnedText(v.map(str::to_owned)),
-                Param::OwnedText(v) => Param::OwnedText(v),
-                Param::Int(v) => Param::Int(v),
-                Param::Json(v) => Param::Json(v),
-                Param::Time(v) => Param::Time(v),
-                Param::Id(v) => Param::Id(v),
-            })
-            .collect();
-        Statement {
-            sql: self.sql,
-            params,
-        }
-    }
 }
 
 /// A column that could not be read back; the caller adds which row it belongs to.
@@ -92,6 +70,10 @@ pub trait Dialect: Database<Connection: Migrate> {
     /// Claims due operations: parameters are owner, lease expiry, now, limit; returns the
     /// claimed rows (operation columns).
     const CLAIM_DUE: &'static str;
+
+    /// Whether keyed reads waiting together run as one statement (see
+    /// `statements/lookups.rs`). Only where a statement is a round trip to a server process.
+    const BATCHES_LOOKUPS: bool;
 
     /// Opens a transaction that writes. SQLite takes the write lock up front, so two writers
     /// serialize at `BEGIN` instead of failing when one upgrades its read lock.

@@ -54,7 +54,7 @@ impl SqlStoreError {
 }
 
 /// The database could not be reached or refused the request while `doing` something.
-pub(crate) fn unavailable(doing: impl Display, error: sqlx::Error) -> StoreError {
+pub(crate) fn unavailable(doing: impl Display, error: impl Display) -> StoreError {
     StoreError::Unavailable(format!("{doing}: {error}"))
 }
 

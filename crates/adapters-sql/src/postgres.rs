@@ -38,6 +38,7 @@ impl SqlStateStore<Postgres> {
 
 impl Dialect for Postgres {
     const CLAIM_DUE: &'static str = statements::CLAIM_DUE_SKIP_LOCKED;
+    const BATCHES_LOOKUPS: bool = true;
 
     fn migrator() -> &'static Migrator {
         static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -103,7 +104,7 @@ fn bind(statement: Statement<'_>) -> Query<'_, Postgres, PgArguments> {
         .into_iter()
         .fold(query, |query, param| match param {
             Param::Text(v) => query.bind(v),
-            Param::OwnedText(v) => query.bind(v),
+            Param::TextList(v) => query.bind(v),
             Param::Int(v) => query.bind(v),
             Param::Json(v) => query.bind(v.map(Json)),
             Param::Time(v) => query.bind(v),

@@ -82,6 +82,9 @@ impl SqlStateStore<Sqlite> {
 
 impl Dialect for Sqlite {
     const CLAIM_DUE: &'static str = statements::CLAIM_DUE_SERIALIZED;
+    /// A statement is a call into the library on a connection's worker thread: there is no
+    /// server round trip for a batch to save.
+    const BATCHES_LOOKUPS: bool = false;
 
     fn migrator() -> &'static Migrator {
         static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -148,7 +151,8 @@ fn bind(statement: Statement<'_>) -> Query<'_, Sqlite, SqliteArguments<'_>> {
         .into_iter()
         .fold(query, |query, param| match param {
             Param::Text(v) => query.bind(v),
-            Param::OwnedText(v) => query.bind(v),
+            // SQLite has no arrays; a JSON array is what its `json_each` reads.
+            Param::TextList(v) => query.bind(Json(v)),
             Param::Int(v) => query.bind(v),
             Param::Json(v) => query.bind(v.map(Json)),
             Param::Time(v) => query.bind(v.map(|t| t.timestamp_millis())),

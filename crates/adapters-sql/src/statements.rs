@@ -32,6 +32,8 @@ macro_rules! operation_columns {
     };
 }
 
+pub mod lookups;
+
 /// Claims due operations: `$1` owner, `$2` lease expiry, `$3` now, `$4` limit. `$lock` is what
 /// keeps two concurrent claimers apart on databases with row locks.
 macro_rules! claim_due {
@@ -75,15 +77,6 @@ pub fn claim_due<'a>(
 
 pub fn ping() -> Statement<'static> {
     stmt("SELECT 1", vec![])
-}
-
-pub fn select_instance(id: &InstanceId) -> Statement<'_> {
-    const SQL: &str = concat!(
-        "SELECT ",
-        instance_columns!(),
-        " FROM instances WHERE id = $1"
-    );
-    stmt(SQL, vec![text(id.as_str())])
 }
 
 pub fn insert_instance(instance: &Instance) -> Statement<'_> {
@@ -134,15 +127,6 @@ pub fn delete_instance(id: &InstanceId) -> [Statement<'_>; 2] {
     ]
 }
 
-pub fn select_binding<'a>(instance: &'a InstanceId, id: &'a BindingId) -> Statement<'a> {
-    const SQL: &str = concat!(
-        "SELECT ",
-        binding_columns!(),
-        " FROM bindings WHERE instance_id = $1 AND binding_id = $2"
-    );
-    stmt(SQL, vec![text(instance.as_str()), text(id.as_str())])
-}
-
 pub fn insert_binding(binding: &Binding) -> Statement<'_> {
     const SQL: &str = concat!(
         "INSERT INTO bindings (",
@@ -189,46 +173,6 @@ pub fn delete_binding<'a>(instance: &'a InstanceId, id: &'a BindingId) -> Statem
         "DELETE FROM bindings WHERE instance_id = $1 AND binding_id = $2",
         vec![text(instance.as_str()), text(id.as_str())],
     )
-}
-
-pub fn select_operation(id: OperationId) -> Statement<'static> {
-    const SQL: &str = concat!(
-        "SELECT ",
-        operation_columns!(),
-        " FROM operations WHERE id = $1"
-    );
-    stmt(SQL, vec![Param::Id(id)])
-}
-
-pub fn select_operation_in_flight(instance: &InstanceId) -> Statement<'_> {
-    const SQL: &str = concat!(
-        "SELECT ",
-        operation_columns!(),
-        " FROM operations WHERE instance_id = $1 AND state = 'in progress'"
-    );
-    stmt(SQL, vec![text(instance.as_str())])
-}
-
-pub fn select_latest_operation<'a>(
-    instance: &'a InstanceId,
-    binding: Option<&'a BindingId>,
-) -> Statement<'a> {
-    const OF_INSTANCE: &str = concat!(
-        "SELECT ",
-        operation_columns!(),
-        " FROM operations WHERE instance_id = $1 AND binding_id IS NULL \
-          ORDER BY created_at DESC, seq DESC LIMIT 1"
-    );
-    const OF_BINDING: &str = concat!(
-        "SELECT ",
-        operation_columns!(),
-        " FROM operations WHERE instance_id = $1 AND binding_id = $2 \
-          ORDER BY created_at DESC, seq DESC LIMIT 1"
-    );
-    match binding {
-        None => stmt(OF_INSTANCE, vec![text(instance.as_str())]),
-        Some(b) => stmt(OF_BINDING, vec![text(instance.as_str()), text(b.as_str())]),
-    }
 }
 
 /// `target` is serialized by the caller: it is the one value whose serialization can fail.

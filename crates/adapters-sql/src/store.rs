@@ -11,9 +11,10 @@ use sqlx::pool::PoolOptions;
 use sqlx::{Database, Pool};
 use tracing::error;
 
-use crate::dialect::{ConnectOptions, Dialect, Statement};
+use crate::dialect::{ConnectOptions, Dialect};
 use crate::error::{Refusal, SqlStoreError, refusal, unavailable};
 use crate::reads::Readers;
+use crate::statements::lookups::Lookup;
 use crate::{rows, statements};
 
 /// A [`StateStore`] on a sqlx pool; see [`crate::PgStateStore`] and [`crate::SqliteStateStore`].
@@ -80,15 +81,21 @@ impl<DB: Dialect> SqlStateStore<DB> {
     async fn fetch<T>(
         &self,
         doing: impl FnOnce() -> String + Send,
-        statement: Statement<'_>,
+        lookup: Lookup,
         read: fn(&DB::Row) -> Result<T, StoreError>,
     ) -> Result<Option<T>, StoreError> {
         let rows = self
             .reads
-            .fetch_all(statement)
+            .fetch(lookup)
             .await
             .map_err(|e| unavailable(doing(), e))?;
         rows.first().map(read).transpose()
+    }
+
+    /// Statements the reader tasks ran, for tests that check lookups were batched.
+    #[cfg(test)]
+    pub(crate) fn read_statements(&self) -> usize {
+        self.reads.statements_run()
     }
 }
 
@@ -120,7 +127,7 @@ impl<DB: Dialect> StateStore for SqlStateStore<DB> {
 
     async fn instance(&self, id: &InstanceId) -> Result<Option<Instance>, StoreError> {
         let doing = || format!("reading instance {id}");
-        self.fetch(doing, statements::select_instance(id), rows::instance::<DB>)
+        self.fetch(doing, Lookup::Instance(id.clone()), rows::instance::<DB>)
             .await
     }
 
@@ -130,14 +137,14 @@ impl<DB: Dialect> StateStore for SqlStateStore<DB> {
         id: &BindingId,
     ) -> Result<Option<Binding>, StoreError> {
         let doing = || format!("reading binding {id} of instance {instance}");
-        let statement = statements::select_binding(instance, id);
-        self.fetch(doing, statement, rows::binding::<DB>).await
+        let lookup = Lookup::Binding(instance.clone(), id.clone());
+        self.fetch(doing, lookup, rows::binding::<DB>).await
     }
 
     async fn operation(&self, id: OperationId) -> Result<Option<Operation>, StoreError> {
         let doing = || format!("reading operation {id}");
-        let statement = statements::select_operation(id);
-        self.fetch(doing, statement, rows::operation::<DB>).await
+        let lookup = Lookup::Operation(id);
+        self.fetch(doing, lookup, rows::operation::<DB>).await
     }
 
     async fn operation_in_flight(
@@ -145,8 +152,8 @@ impl<DB: Dialect> StateStore for SqlStateStore<DB> {
         instance: &InstanceId,
     ) -> Result<Option<Operation>, StoreError> {
         let doing = || format!("reading the operation in flight on instance {instance}");
-        let statement = statements::select_operation_in_flight(instance);
-        self.fetch(doing, statement, rows::operation::<DB>).await
+        let lookup = Lookup::InFlight(instance.clone());
+        self.fetch(doing, lookup, rows::operation::<DB>).await
     }
 
     async fn latest_operation(
@@ -155,8 +162,11 @@ impl<DB: Dialect> StateStore for SqlStateStore<DB> {
         binding: Option<&BindingId>,
     ) -> Result<Option<Operation>, StoreError> {
         let doing = || format!("reading the latest operation of instance {instance}");
-        let statement = statements::select_latest_operation(instance, binding);
-        self.fetch(doing, statement, rows::operation::<DB>).await
+        let lookup = match binding {
+            None => Lookup::LatestOfInstance(instance.clone()),
+            Some(b) => Lookup::LatestOfBinding(instance.clone(), b.clone()),
+        };
+        self.fetch(doing, lookup, rows::operation::<DB>).await
     }
 
     async fn start(&self, operation: &Operation, writes: &[Write]) -> Result<(), StoreError> {
@@ -192,7 +202,7 @@ impl<DB: Dialect> StateStore for SqlStateStore<DB> {
             let mut tx = DB::begin_write(&self.pool).await?;
             let rows = DB::fetch_all(&mut tx, statement).await?;
             tx.commit().await?;
-            Ok(rows)
+            Ok::<_, sqlx::Error>(rows)
         }
         .await
         .map_err(|e| unavailable(doing, e))?;

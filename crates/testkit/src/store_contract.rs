@@ -12,6 +12,7 @@
 
 mod fixtures;
 mod leases;
+mod lookups;
 mod records;
 
 use std::future::Future;
@@ -22,6 +23,7 @@ use anyhow::Context;
 use pgbroker_domain::ports::StateStore;
 
 pub use leases::*;
+pub use lookups::*;
 pub use records::*;
 
 /// What a check returns.
@@ -82,6 +84,7 @@ macro_rules! __state_store_checks {
             settle_is_all_or_nothing,
             settle_in_progress_schedules_a_retry,
             concurrent_claims_never_overlap,
+            concurrent_lookups_each_get_their_own_answer,
         );
     };
 }

@@ -33,6 +33,8 @@ const CONNECTIONS: usize = 64;
 /// Load-generator threads: as many as `pgbench -j`.
 const THREADS: usize = 2;
 const AUTH: &str = "Basic YmVuY2g6YmVuY2gtcGFzc3dvcmQ="; // bench:bench-password
+/// Instances (each with one binding) the polls spread over, as a platform polls many at once.
+const INSTANCES: usize = 256;
 
 const CATALOG: &str = "
 services:
@@ -165,6 +167,11 @@ async fn put(addr: SocketAddr, path: &str, body: &str) {
 
 /// wrk blocks its caller for the whole run; the server's runtime keeps its threads meanwhile.
 async fn load(addr: SocketAddr, path: &'static str, osb: bool, seconds: u64) -> wrk::Stats {
+    let spread = if path.contains(wrk::EACH) {
+        INSTANCES
+    } else {
+        1
+    };
     let headers: &'static [&'static str] = if osb {
         // The credentials of AUTH.
         &[
@@ -176,8 +183,8 @@ async fn load(addr: SocketAddr, path: &'static str, osb: bool, seconds: u64) -> 
     };
     tokio::task::spawn_blocking(move || {
         // Warm-up: connections, pools and caches, not measured.
-        wrk::run(addr, path, headers, CONNECTIONS, THREADS, 1);
-        wrk::run(addr, path, headers, CONNECTIONS, THREADS, seconds)
+        wrk::run(addr, path, spread, headers, CONNECTIONS, THREADS, 1);
+        wrk::run(addr, path, spread, headers, CONNECTIONS, THREADS, seconds)
     })
     .await
     .unwrap()
@@ -248,13 +255,11 @@ async fn run() {
     let server = serve::start(&config, Some(backends)).await.unwrap();
     let addr = server.addr;
     let body = r#"{"service_id":"svc-bench","plan_id":"plan-bench"}"#;
-    put(addr, "/v2/service_instances/bench-1", body).await;
-    put(
-        addr,
-        "/v2/service_instances/bench-1/service_bindings/b-1",
-        body,
-    )
-    .await;
+    for n in 0..INSTANCES {
+        let instance = format!("/v2/service_instances/bench-{n}");
+        put(addr, &instance, body).await;
+        put(addr, &format!("{instance}/service_bindings/b-{n}"), body).await;
+    }
     let catalog = osb_request(
         &reqwest::Client::new(),
         reqwest::Method::GET,
@@ -275,7 +280,8 @@ async fn run() {
         .max(1);
     println!(
         "osb_load: {CONNECTIONS} connections, {THREADS} load threads, {seconds} s per run, \
-         {rounds} rounds (medians), 127.0.0.1, {} CPUs, state store pool of {}; load average \
+         {rounds} rounds (medians), 127.0.0.1, {} CPUs, polls spread over {INSTANCES} instances \
+         and bindings, state store pool of {}; load average \
          before: {}",
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -288,11 +294,11 @@ async fn run() {
         ("GET /v2/catalog", "/v2/catalog"),
         (
             "GET last_operation",
-            "/v2/service_instances/bench-1/last_operation",
+            "/v2/service_instances/bench-{n}/last_operation",
         ),
         (
             "GET binding",
-            "/v2/service_instances/bench-1/service_bindings/b-1",
+            "/v2/service_instances/bench-{n}/service_bindings/b-{n}",
         ),
     ];
     // Each round measures the limits and the endpoints one after the other, so a burst of
