@@ -271,6 +271,8 @@ async fn waiting_for_a_cluster_reads_the_cache_not_the_api() {
                 instance_id: instance(ID),
                 binding_id: None,
                 operation: Some(op),
+                service_id: None,
+                plan_id: None,
             })
             .await
             .unwrap();

@@ -113,10 +113,10 @@ fn read_operation<DB: Dialect>(c: &Columns<'_, DB>) -> Result<Operation, ColumnE
         kind: c.parse("kind", |s| known(OperationKind::parse(&s)))?,
         origin: c.parse("origin", |s| known(Origin::parse(&s)))?,
         instance_id: c.parse("instance_id", InstanceId::parse)?,
-        binding_id: c
-            .opt_text("binding_id")?
-            .map(|raw| BindingId::parse(raw).map_err(|e| ColumnError::new("binding_id", e)))
-            .transpose()?,
+        binding_id: c.opt_parse("binding_id", BindingId::parse)?,
+        // NULL on operations written before migration 0002.
+        service_id: c.opt_parse("service_id", ServiceId::parse)?,
+        plan_id: c.opt_parse("plan_id", PlanId::parse)?,
         state: c.parse("state", |s| known(OperationState::parse(&s)))?,
         description: c.opt_text("description")?,
         target,
@@ -161,6 +161,16 @@ impl<DB: Dialect> Columns<'_, DB> {
         parse: impl FnOnce(String) -> Result<T, E>,
     ) -> Result<T, ColumnError> {
         parse(self.text(column)?).map_err(|e| ColumnError::new(column, e))
+    }
+
+    fn opt_parse<T, E: Display>(
+        &self,
+        column: &'static str,
+        parse: impl FnOnce(String) -> Result<T, E>,
+    ) -> Result<Option<T>, ColumnError> {
+        self.opt_text(column)?
+            .map(|raw| parse(raw).map_err(|e| ColumnError::new(column, e)))
+            .transpose()
     }
 
     fn int(&self, column: &'static str) -> Result<i64, ColumnError> {

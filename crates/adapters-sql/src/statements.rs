@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use pgbroker_domain::{
-    Binding, BindingId, Instance, InstanceId, JsonObject, Operation, OperationId,
+    Binding, BindingId, Instance, InstanceId, JsonObject, Operation, OperationId, PlanId, ServiceId,
 };
 use serde_json::Value;
 
@@ -28,7 +28,7 @@ macro_rules! operation_columns {
     () => {
         "id, kind, origin, instance_id, binding_id, state, description, target, \
          originating_identity, attempts, failures, next_attempt_at, deadline, lease_owner, \
-         lease_token, lease_expires_at, created_at, updated_at"
+         lease_token, lease_expires_at, created_at, updated_at, service_id, plan_id"
     };
 }
 
@@ -180,7 +180,8 @@ pub fn insert_operation(op: &Operation, target: Option<Value>) -> Statement<'_> 
     const SQL: &str = concat!(
         "INSERT INTO operations (",
         operation_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+          $19, $20)"
     );
     let lease = op.lease.as_ref();
     stmt(
@@ -204,6 +205,8 @@ pub fn insert_operation(op: &Operation, target: Option<Value>) -> Statement<'_> 
             Param::Time(lease.map(|l| l.expires_at)),
             Param::Time(Some(op.created_at)),
             Param::Time(Some(op.updated_at)),
+            Param::Text(op.service_id.as_ref().map(ServiceId::as_str)),
+            Param::Text(op.plan_id.as_ref().map(PlanId::as_str)),
         ],
     )
 }

@@ -10,7 +10,9 @@ use anyhow::ensure;
 use chrono::{DateTime, TimeZone, Utc};
 use pgbroker_adapters_sql::{PgStateStore, SqlStoreError, SqliteStateStore};
 use pgbroker_domain::ports::StateStore;
-use pgbroker_domain::{InstanceId, Operation, OperationId, OperationKind, OperationState, Origin};
+use pgbroker_domain::{
+    InstanceId, Operation, OperationId, OperationKind, OperationState, Origin, PlanId, ServiceId,
+};
 use pgbroker_testkit::pg_database::TestDatabase;
 use pgbroker_testkit::store_contract::FreshStore;
 
@@ -79,6 +81,8 @@ fn due_operation(n: usize) -> anyhow::Result<Operation> {
         origin: Origin::Platform,
         instance_id: InstanceId::parse(format!("race-{n}"))?,
         binding_id: None,
+        service_id: Some(ServiceId::parse("postgresql")?),
+        plan_id: Some(PlanId::parse("small")?),
         state: OperationState::InProgress,
         description: None,
         target: None,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::catalog::{Catalog, Plan};
+use crate::ids::{PlanId, ServiceId};
 use crate::model::InstanceSpec;
 use crate::policy::OperationPolicy;
 use crate::ports::{
@@ -63,12 +64,17 @@ impl Core {
     }
 
     /// A new in-flight operation, due now, with its deadline from the plan or the policy.
+    /// `ids` are the service and plan the operation is for (see [`Operation::plan_id`]); `plan`
+    /// is the one whose `maximum_polling_duration` bounds it (for an update, the target plan).
+    ///
+    /// [`Operation::plan_id`]: crate::operation::Operation::plan_id
     pub(crate) fn new_operation(
         &self,
         kind: crate::operation::OperationKind,
         origin: crate::operation::Origin,
         instance_id: crate::ids::InstanceId,
         binding_id: Option<crate::ids::BindingId>,
+        ids: (&ServiceId, &PlanId),
         plan: Option<&Plan>,
     ) -> crate::operation::Operation {
         let now = self.clock.now();
@@ -85,6 +91,8 @@ impl Core {
             origin,
             instance_id,
             binding_id,
+            service_id: Some(ids.0.clone()),
+            plan_id: Some(ids.1.clone()),
             state: crate::operation::OperationState::InProgress,
             description: None,
             target: None,

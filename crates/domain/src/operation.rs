@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{BindingId, InstanceId, OperationId};
+use crate::ids::{BindingId, InstanceId, OperationId, PlanId, ServiceId};
 use crate::model::InstanceSpec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -115,6 +115,13 @@ pub struct Operation {
     pub origin: Origin,
     pub instance_id: InstanceId,
     pub binding_id: Option<BindingId>,
+    /// The service the operation was created for: the instance's, or for a binding operation the
+    /// binding's (which bind required to be the instance's). `None` on operations recorded before
+    /// the broker kept it; `last_operation` then does not check the `service_id` it is sent.
+    pub service_id: Option<ServiceId>,
+    /// The plan the operation was created for, as `service_id`; for an update the plan before it
+    /// (the new one is in `target`). `None` on older operations, as for `service_id`.
+    pub plan_id: Option<PlanId>,
     pub state: OperationState,
     /// Text for a person: progress while in flight, the reason when failed.
     pub description: Option<String>,

@@ -164,6 +164,8 @@ async fn always_failing_provision_fails_at_its_deadline_and_mitigation_runs_once
             instance_id: instance_id("i1"),
             binding_id: None,
             operation: Some(op),
+            service_id: None,
+            plan_id: None,
         })
         .await
         .unwrap();
@@ -199,6 +201,8 @@ async fn permanent_failure_fails_at_once_and_a_platform_delete_joins_the_mitigat
             instance_id: instance_id("i1"),
             binding_id: None,
             operation: None,
+            service_id: None,
+            plan_id: None,
         })
         .await
         .unwrap();
@@ -238,6 +242,8 @@ async fn permanent_failure_fails_at_once_and_a_platform_delete_joins_the_mitigat
             instance_id: instance_id("i1"),
             binding_id: None,
             operation: Some(joined),
+            service_id: None,
+            plan_id: None,
         })
         .await;
     assert!(matches!(polled, Err(BrokerError::Gone(_))), "{polled:?}");

@@ -104,6 +104,8 @@ async fn last(
             instance_id: instance_id(id),
             binding_id: None,
             operation: op,
+            service_id: None,
+            plan_id: None,
         })
         .await
 }
@@ -617,6 +619,8 @@ async fn bind_semantics() {
             instance_id: instance_id("i1"),
             binding_id: Some(BindingId::parse("b1").unwrap()),
             operation: Some(op),
+            service_id: None,
+            plan_id: None,
         })
         .await
         .unwrap();
@@ -675,6 +679,8 @@ async fn bind_semantics() {
             instance_id: instance_id("i1"),
             binding_id: Some(BindingId::parse("b1").unwrap()),
             operation: Some(op),
+            service_id: None,
+            plan_id: None,
         })
         .await;
     assert!(matches!(gone, Err(BrokerError::Gone(_))), "{gone:?}");

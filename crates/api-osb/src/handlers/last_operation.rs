@@ -31,6 +31,8 @@ async fn poll(
             instance_id,
             binding_id,
             operation,
+            service_id: query.service_id,
+            plan_id: query.plan_id,
         })
         .await?;
     Ok(report(last))
@@ -63,7 +65,7 @@ fn report(last: LastOperation) -> Response {
     responses(
         (status = 200, description = "The operation's state; Retry-After while in progress", body = LastOperationResponse,
          headers(("Retry-After" = u64, description = "Seconds until polling again is worthwhile"))),
-        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 400, description = "Invalid request, or service_id/plan_id not those of the instance", body = ErrorBody),
         (status = 404, description = "No such instance or operation", body = ErrorBody),
         (status = 410, description = "The deprovision being polled has finished: the instance is gone", body = ErrorBody),
     )
@@ -90,7 +92,7 @@ pub async fn instance_last_operation(
     responses(
         (status = 200, description = "The operation's state; Retry-After while in progress", body = LastOperationResponse,
          headers(("Retry-After" = u64, description = "Seconds until polling again is worthwhile"))),
-        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 400, description = "Invalid request, or service_id/plan_id not those of the binding", body = ErrorBody),
         (status = 404, description = "No such binding or operation", body = ErrorBody),
         (status = 410, description = "The unbind being polled has finished: the binding is gone", body = ErrorBody),
     )

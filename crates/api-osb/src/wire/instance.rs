@@ -164,9 +164,11 @@ pub struct FetchQuery {
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LastOperationQuery {
+    /// When given: a catalog service, the polled instance's or binding's; else 400.
     #[serde(default)]
     #[param(value_type = Option<String>)]
     pub service_id: Option<ServiceId>,
+    /// When given: a catalog plan, the polled operation's (an update's old or new); else 400.
     #[serde(default)]
     #[param(value_type = Option<String>)]
     pub plan_id: Option<PlanId>,

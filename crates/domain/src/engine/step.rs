@@ -8,6 +8,7 @@ use tracing::{debug, warn};
 
 use crate::core::Core;
 use crate::engine::backoff::retry_delay;
+use crate::ids::{PlanId, ServiceId};
 use crate::model::{Binding, BindingState, Instance, InstanceState};
 use crate::operation::{Operation, OperationKind, OperationState, Origin};
 use crate::ports::{
@@ -313,12 +314,14 @@ fn failure_writes(
     now: chrono::DateTime<chrono::Utc>,
 ) -> (Vec<Write>, Option<Operation>) {
     let platform = op.origin == Origin::Platform;
-    let mitigation = |kind, binding_id| {
+    // The follow-up is for what the failed operation made: the instance's or binding's ids.
+    let mitigation = |kind, binding_id, ids: (&ServiceId, &PlanId)| {
         let mut follow = core.new_operation(
             kind,
             Origin::OrphanMitigation,
             op.instance_id.clone(),
             binding_id,
+            ids,
             None,
         );
         follow.description = Some(format!(
@@ -331,15 +334,19 @@ fn failure_writes(
         Work::Provision(_, mut instance) | Work::Deprovision(_, mut instance) => {
             instance.state = InstanceState::Failed;
             instance.updated_at = now;
-            let follow = (op.kind == OperationKind::Provision && platform)
-                .then(|| mitigation(OperationKind::Deprovision, None));
+            let follow = (op.kind == OperationKind::Provision && platform).then(|| {
+                let ids = (&instance.spec.service_id, &instance.spec.plan_id);
+                mitigation(OperationKind::Deprovision, None, ids)
+            });
             (vec![Write::UpdateInstance(instance)], follow)
         }
         Work::Bind(_, mut binding) | Work::Unbind(_, mut binding) => {
             binding.state = BindingState::Failed;
             binding.updated_at = now;
-            let follow = (op.kind == OperationKind::Bind && platform)
-                .then(|| mitigation(OperationKind::Unbind, Some(binding.id.clone())));
+            let follow = (op.kind == OperationKind::Bind && platform).then(|| {
+                let ids = (&binding.spec.service_id, &binding.spec.plan_id);
+                mitigation(OperationKind::Unbind, Some(binding.id.clone()), ids)
+            });
             (vec![Write::UpdateBinding(binding)], follow)
         }
         Work::Update(..) | Work::AlreadyGone | Work::Broken(_) => (Vec::new(), None),

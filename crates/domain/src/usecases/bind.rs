@@ -156,6 +156,7 @@ impl Broker {
                 Origin::Platform,
                 cmd.instance_id.clone(),
                 Some(cmd.binding_id.clone()),
+                (&cmd.spec.service_id, &cmd.spec.plan_id),
                 Some(&plan),
             );
             op.originating_identity = cmd.originating_identity.clone();
@@ -227,6 +228,8 @@ impl Broker {
             Origin::Platform,
             cmd.instance_id.clone(),
             Some(cmd.binding_id.clone()),
+            // The binding's ids: what this unbind was checked against, so what its poll sends.
+            (&binding.spec.service_id, &binding.spec.plan_id),
             Some(plan),
         );
         op.originating_identity = cmd.originating_identity.clone();

@@ -132,6 +132,7 @@ impl Broker {
             let mut op = self.platform_operation(
                 OperationKind::Provision,
                 &cmd.instance_id,
+                &spec,
                 &plan,
                 &cmd.originating_identity,
             );
@@ -184,6 +185,7 @@ impl Broker {
         let mut op = self.platform_operation(
             OperationKind::Deprovision,
             &cmd.instance_id,
+            &instance.spec,
             &plan,
             &cmd.originating_identity,
         );
@@ -243,6 +245,7 @@ impl Broker {
         &self,
         kind: OperationKind,
         instance_id: &InstanceId,
+        spec: &InstanceSpec,
         plan: &Plan,
         originating_identity: &Option<String>,
     ) -> Operation {
@@ -251,6 +254,7 @@ impl Broker {
             Origin::Platform,
             instance_id.clone(),
             None,
+            (&spec.service_id, &spec.plan_id),
             Some(plan),
         );
         op.originating_identity = originating_identity.clone();

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::engine::step::retry_after;
-use crate::ids::{BindingId, InstanceId, OperationId};
+use crate::ids::{BindingId, InstanceId, OperationId, PlanId, ServiceId};
 use crate::operation::{Operation, OperationKind, OperationState, Origin};
 
 use super::{Broker, BrokerError};
@@ -15,6 +15,11 @@ pub struct LastOperationQuery {
     pub binding_id: Option<BindingId>,
     /// The `operation` value the broker returned; the newest operation when absent.
     pub operation: Option<OperationId>,
+    /// When sent, must be the service the operation is for.
+    pub service_id: Option<ServiceId>,
+    /// When sent, must be the plan the operation is for; for an update, the plan before it or
+    /// the target plan (platforms send either).
+    pub plan_id: Option<PlanId>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +59,7 @@ impl Broker {
                 None => format!("{subject} does not exist"),
             }));
         };
+        check_ids(&op, &q, &subject)?;
         let removal = matches!(op.kind, OperationKind::Deprovision | OperationKind::Unbind);
         let named = q.operation.is_some();
         // The platform asked for a removal (or joined the broker's own clean-up): done means gone.
@@ -90,5 +96,130 @@ impl Broker {
             description: op.description,
             retry_after,
         }
+    }
+}
+
+/// OSB: `service_id` and `plan_id` of a poll are those of the instance (or binding) polled; others
+/// make the request malformed. The ids come from the operation itself, so the poll stays one read.
+/// An operation recorded before the broker kept them has `None`, and that field is not checked.
+fn check_ids(op: &Operation, q: &LastOperationQuery, subject: &str) -> Result<(), BrokerError> {
+    if let (Some(sent), Some(own)) = (&q.service_id, &op.service_id)
+        && sent != own
+    {
+        return Err(BrokerError::BadRequest(format!(
+            "service_id {sent} is not the service of {subject}: operation {} is for service_id {own}",
+            op.id
+        )));
+    }
+    if let (Some(sent), Some(own)) = (&q.plan_id, &op.plan_id) {
+        let target = op.target.as_ref().map(|t| &t.plan_id);
+        if sent != own && target != Some(sent) {
+            let expected = match target {
+                Some(new) if new != own => format!("plan_id {own} (before the update) or {new}"),
+                _ => format!("plan_id {own}"),
+            };
+            return Err(BrokerError::BadRequest(format!(
+                "plan_id {sent} is not the plan of {subject}: operation {} is for {expected}",
+                op.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::model::InstanceSpec;
+
+    fn op(kind: OperationKind, plan: Option<&str>, target: Option<&str>) -> Operation {
+        let now = Utc::now();
+        let spec = |plan: &str| InstanceSpec {
+            service_id: ServiceId::parse("svc").unwrap(),
+            plan_id: PlanId::parse(plan).unwrap(),
+            parameters: Default::default(),
+            context: Default::default(),
+            organization_guid: None,
+            space_guid: None,
+            maintenance_version: None,
+        };
+        Operation {
+            id: OperationId::new(),
+            kind,
+            origin: Origin::Platform,
+            instance_id: InstanceId::parse("i-1").unwrap(),
+            binding_id: None,
+            service_id: plan.map(|_| ServiceId::parse("svc").unwrap()),
+            plan_id: plan.map(|p| PlanId::parse(p).unwrap()),
+            state: OperationState::InProgress,
+            description: None,
+            target: target.map(spec),
+            originating_identity: None,
+            attempts: 0,
+            failures: 0,
+            next_attempt_at: now,
+            deadline: now,
+            lease: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn query(service: Option<&str>, plan: Option<&str>) -> LastOperationQuery {
+        LastOperationQuery {
+            instance_id: InstanceId::parse("i-1").unwrap(),
+            binding_id: None,
+            operation: None,
+            service_id: service.map(|s| ServiceId::parse(s).unwrap()),
+            plan_id: plan.map(|p| PlanId::parse(p).unwrap()),
+        }
+    }
+
+    fn check(op: &Operation, service: Option<&str>, plan: Option<&str>) -> Result<(), String> {
+        check_ids(op, &query(service, plan), "instance i-1").map_err(|e| match e {
+            BrokerError::BadRequest(why) => why,
+            other => panic!("not a bad request: {other:?}"),
+        })
+    }
+
+    #[test]
+    fn ids_of_the_operation_or_none_pass() {
+        let provision = op(OperationKind::Provision, Some("small"), None);
+        assert_eq!(check(&provision, Some("svc"), Some("small")), Ok(()));
+        assert_eq!(check(&provision, None, None), Ok(()));
+        assert_eq!(check(&provision, Some("svc"), None), Ok(()));
+        assert_eq!(check(&provision, None, Some("small")), Ok(()));
+    }
+
+    #[test]
+    fn another_service_or_plan_is_a_bad_request_naming_the_field_and_both_ids() {
+        let provision = op(OperationKind::Provision, Some("small"), None);
+        let why = check(&provision, Some("other-svc"), Some("small")).unwrap_err();
+        for word in ["service_id", "other-svc", "svc", "instance i-1"] {
+            assert!(why.contains(word), "{word} missing in {why:?}");
+        }
+        let why = check(&provision, Some("svc"), Some("big")).unwrap_err();
+        for word in ["plan_id", "big", "small"] {
+            assert!(why.contains(word), "{word} missing in {why:?}");
+        }
+    }
+
+    #[test]
+    fn an_update_accepts_the_plan_before_and_the_target_plan() {
+        let update = op(OperationKind::Update, Some("small"), Some("big"));
+        assert_eq!(check(&update, Some("svc"), Some("small")), Ok(()));
+        assert_eq!(check(&update, Some("svc"), Some("big")), Ok(()));
+        let why = check(&update, Some("svc"), Some("huge")).unwrap_err();
+        for word in ["plan_id huge", "small", "big"] {
+            assert!(why.contains(word), "{word} missing in {why:?}");
+        }
+    }
+
+    #[test]
+    fn operations_recorded_without_ids_are_not_checked() {
+        let legacy = op(OperationKind::Update, None, Some("big"));
+        assert_eq!(check(&legacy, Some("any-svc"), Some("any-plan")), Ok(()));
     }
 }

@@ -140,6 +140,8 @@ impl Broker {
         let mut op = self.platform_operation(
             OperationKind::Update,
             &cmd.instance_id,
+            // The plan before the update; the new one travels in `target`.
+            &instance.spec,
             &target_plan,
             &cmd.originating_identity,
         );

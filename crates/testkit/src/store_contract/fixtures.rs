@@ -133,7 +133,8 @@ pub fn credentials() -> Credentials {
     ]))
 }
 
-/// A fresh in-flight operation, due at `when`, deadline an hour later.
+/// A fresh in-flight operation for service `postgresql`, plan `small` (the ids of [`instance`]
+/// and [`binding`]), due at `when`, deadline an hour later.
 pub fn operation(
     kind: OperationKind,
     instance: &InstanceId,
@@ -146,6 +147,8 @@ pub fn operation(
         origin: Origin::Platform,
         instance_id: instance.clone(),
         binding_id: binding.cloned(),
+        service_id: ServiceId::parse("postgresql").ok(),
+        plan_id: PlanId::parse("small").ok(),
         state: OperationState::InProgress,
         description: Some(format!("{} requested", kind.as_str())),
         target: None,

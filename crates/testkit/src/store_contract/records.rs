@@ -3,7 +3,7 @@
 use anyhow::{Context, ensure};
 use pgbroker_domain::ports::{StoreError, Write};
 use pgbroker_domain::{
-    BindingState, Instance, InstanceState, Lease, OperationKind, OperationState, Origin,
+    BindingState, Instance, InstanceState, Lease, OperationKind, OperationState, Origin, PlanId,
 };
 
 use super::fixtures::*;
@@ -84,6 +84,7 @@ pub async fn operations_round_trip(store: Store) -> anyhow::Result<()> {
     let i = instance_id("ops")?;
     let mut full = operation(OperationKind::Update, &i, None, at(5));
     full.origin = Origin::OrphanMitigation;
+    full.plan_id = Some(PlanId::parse("medium")?);
     full.target = Some(spec("large")?);
     full.originating_identity = Some("kubernetes eyJ1c2VybmFtZSI6ImFsaWNlIn0=".into());
     full.attempts = 3;
@@ -102,8 +103,26 @@ pub async fn operations_round_trip(store: Store) -> anyhow::Result<()> {
     let b = binding_id("b")?;
     let mut bare = operation(OperationKind::Bind, &instance_id("ops2")?, Some(&b), at(7));
     bare.description = None;
+    // As operations recorded before the store kept their service and plan.
+    bare.service_id = None;
+    bare.plan_id = None;
     store.start(&bare, &[]).await?;
     ensure!(store.operation(bare.id).await?.as_ref() == Some(&bare));
+    // Service and plan come back the same way from the other reads of operations.
+    let latest = store.latest_operation(&i, None).await?;
+    ensure!(latest.as_ref() == Some(&full), "latest of {i}: {latest:?}");
+    let in_flight = store.operation_in_flight(&i).await?;
+    ensure!(
+        in_flight.as_ref() == Some(&full),
+        "in flight: {in_flight:?}"
+    );
+    let claimed = claim_exactly(&store, OWNER, at(7), &[bare.id]).await?;
+    ensure!(
+        claimed
+            .iter()
+            .all(|op| op.service_id.is_none() && op.plan_id.is_none()),
+        "claimed: {claimed:?}"
+    );
 
     ensure!(
         store
