@@ -2,14 +2,18 @@
 //! optionally, bearer tokens. Comparisons run in constant time over every configured entry, so
 //! timing tells nothing about which part of a guess was right.
 
-use axum::extract::{Request, State};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use futures::future::{Either, Ready, ready};
 use pgbroker_domain::Sensitive;
 use subtle::{Choice, ConstantTimeEq};
+use tower::{Layer, Service};
 
 use crate::error::ApiError;
 
@@ -105,22 +109,74 @@ impl Auth {
 
 /// Middleware of every `/v2` route, one layer for both checks: 401 with an OSB error body unless
 /// the request is authenticated, then 412 unless it names an API version this broker serves.
-pub async fn gate(State(auth): State<std::sync::Arc<Auth>>, req: Request, next: Next) -> Response {
+/// Refuses requests without credentials the broker knows (401) and then requests with an
+/// unsupported `X-Broker-API-Version` (412). A tower layer, for the reason `observe.rs` gives.
+#[derive(Clone)]
+pub struct GateLayer {
+    auth: Arc<Auth>,
+}
+
+impl GateLayer {
+    pub fn new(auth: Auth) -> Self {
+        Self {
+            auth: Arc::new(auth),
+        }
+    }
+}
+
+impl<S> Layer<S> for GateLayer {
+    type Service = Gate<S>;
+
+    fn layer(&self, inner: S) -> Gate<S> {
+        Gate {
+            inner,
+            auth: self.auth.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Gate<S> {
+    inner: S,
+    auth: Arc<Auth>,
+}
+
+impl<S> Service<Request> for Gate<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        match refusal(&self.auth, &req) {
+            Some(refused) => Either::Left(ready(Ok(refused))),
+            None => Either::Right(self.inner.call(req)),
+        }
+    }
+}
+
+fn refusal(auth: &Auth, req: &Request) -> Option<Response> {
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes());
     if !auth.allows(header) {
-        return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "authentication required: send HTTP basic credentials or a bearer token the broker knows",
-        )
-        .into_response();
+        return Some(
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "authentication required: send HTTP basic credentials or a bearer token the broker knows",
+            )
+            .into_response(),
+        );
     }
-    if let Some(problem) = crate::headers::version_problem(req.headers()) {
-        return ApiError::new(StatusCode::PRECONDITION_FAILED, problem).into_response();
-    }
-    next.run(req).await
+    crate::headers::version_problem(req.headers())
+        .map(|problem| ApiError::new(StatusCode::PRECONDITION_FAILED, problem).into_response())
 }
 
 #[cfg(test)]

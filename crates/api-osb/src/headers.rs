@@ -2,11 +2,12 @@
 //! (echoed, and in every log line of the request) and `X-Broker-API-Originating-Identity`
 //! (parsed and recorded with the operation for audit).
 
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{FromRequestParts, Request};
-use axum::http::HeaderName;
 use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
@@ -54,21 +55,40 @@ pub fn version_problem(headers: &axum::http::HeaderMap) -> Option<String> {
 
 static NEXT_IDENTITY: AtomicU64 = AtomicU64::new(1);
 
-/// The request identity of a request: the platform's, or one made up for the logs.
-pub fn request_identity(req: &Request) -> (String, bool) {
-    match req
-        .headers()
-        .get(REQUEST_IDENTITY)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-    {
-        Some(id) => (id.chars().take(128).collect(), true),
-        // A counter, not a random UUID: this runs on every request and only has to tell this
-        // process's requests apart in its logs.
-        None => (
-            format!("pgbroker-{}", NEXT_IDENTITY.fetch_add(1, Ordering::Relaxed)),
-            false,
-        ),
+/// The request identity of a request: the platform's `X-Broker-API-Request-Identity`, or a
+/// number made up for the logs. Written out only when a log line is.
+pub enum RequestIdentity {
+    Platform(HeaderValue),
+    Local(u64),
+}
+
+impl RequestIdentity {
+    pub fn of(req: &Request) -> Self {
+        match req.headers().get(REQUEST_IDENTITY) {
+            Some(value) if !value.is_empty() && value.to_str().is_ok() => {
+                Self::Platform(value.clone())
+            }
+            // A counter, not a random UUID: this runs on every request and only has to tell
+            // this process's requests apart in its logs.
+            _ => Self::Local(NEXT_IDENTITY.fetch_add(1, Ordering::Relaxed)),
+        }
+    }
+}
+
+impl fmt::Display for RequestIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // At most 128 characters of it in a log line.
+            Self::Platform(value) => {
+                let text = value.to_str().unwrap_or_default();
+                let end = text
+                    .char_indices()
+                    .nth(128)
+                    .map_or(text.len(), |(at, _)| at);
+                f.write_str(&text[..end])
+            }
+            Self::Local(n) => write!(f, "pgbroker-{n}"),
+        }
     }
 }
 

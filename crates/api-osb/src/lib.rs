@@ -20,12 +20,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use pgbroker_domain::Broker;
 use prometheus::Registry;
-use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
 use utoipa_scalar::{Scalar, Servable};
 
@@ -64,7 +62,6 @@ pub fn router(broker: Arc<Broker>, config: ApiConfig) -> Result<Router, RouterEr
         broker: broker.clone(),
     };
     let http_metrics = Arc::new(HttpMetrics::new(&config.metrics).map_err(RouterError::Metrics)?);
-    let auth = Arc::new(config.auth);
     let v2 = Router::new()
         .route("/v2/catalog", get(catalog::get_catalog))
         .route(
@@ -89,7 +86,7 @@ pub fn router(broker: Arc<Broker>, config: ApiConfig) -> Result<Router, RouterEr
             get(last_operation::binding_last_operation),
         )
         .with_state(state)
-        .route_layer(from_fn_with_state(auth, auth::gate))
+        .route_layer(auth::GateLayer::new(config.auth))
         .layer(DefaultBodyLimit::max(config.body_limit));
     let probes = Router::new()
         .route("/healthz", get(health::healthz))
@@ -102,8 +99,7 @@ pub fn router(broker: Arc<Broker>, config: ApiConfig) -> Result<Router, RouterEr
         .merge(Scalar::with_url("/docs", ApiDoc::openapi()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(from_fn_with_state(Some(http_metrics), observe::observe))
-        .layer(CatchPanicLayer::custom(panicked)))
+        .layer(observe::ObserveLayer::new(Some(http_metrics))))
 }
 
 async fn openapi_document() -> Response {
@@ -124,15 +120,4 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
         StatusCode::METHOD_NOT_ALLOWED,
         format!("{} is not allowed on {}", method, uri.path()),
     )
-}
-
-/// A bug must not leave the platform with an empty 500 (nor take the server down).
-fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    tracing::error!("a request handler panicked");
-    ApiError::coded(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "InternalError",
-        "the broker hit an internal error; the request may be retried",
-    )
-    .into_response()
 }

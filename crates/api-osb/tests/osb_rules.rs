@@ -342,5 +342,12 @@ async fn a_panic_in_a_request_is_a_500_with_an_error_body_and_the_server_goes_on
     assert_eq!(body["error"], "InternalError");
     let (status, _) = send(server.osb(Method::GET, "/v2/catalog")).await;
     assert_eq!(status, 200);
+    // The panicking request is still counted, as the 500 the platform got.
+    let metrics = server.raw(Method::GET, "/metrics").send().await.unwrap();
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains(r#"pgbroker_http_requests_total{method="PUT",route="/v2/service_instances/{instance_id}",status="500"} 1"#),
+        "{text}"
+    );
     server.stop().await;
 }
