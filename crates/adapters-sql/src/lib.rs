@@ -75,13 +75,13 @@ pub async fn migrate(url: &str) -> Result<(), SqlStoreError> {
         Kind::Postgres => {
             let store = PgStateStore::connect(url).await?;
             let migrated = store.migrate().await;
-            store.pool().close().await;
+            store.close().await;
             migrated
         }
         Kind::Sqlite => {
             let store = SqliteStateStore::connect(url).await?;
             let migrated = store.migrate().await;
-            store.pool().close().await;
+            store.close().await;
             migrated
         }
     }

@@ -5,14 +5,23 @@ use std::time::Duration;
 use sqlx::Database;
 use sqlx::pool::PoolOptions;
 
+/// The pools of a store: one for writes and, unless they share it, one for the reader tasks.
+pub(crate) struct Split<DB: Database> {
+    pub writes: PoolOptions<DB>,
+    pub reads: Option<PoolOptions<DB>>,
+}
+
 /// Pool settings of a store; [`Default`] suits one broker replica.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolSettings {
     /// Most connections open at once. PostgreSQL serves each connection with one backend
     /// process, so more connections than the database host has cores mostly add context
-    /// switches; every broker replica opens its own pool. Half of them at most serve reads
-    /// (see `reads.rs`), so writes always find a connection. An in-memory SQLite database
-    /// always uses one (its writers would only queue for its lock).
+    /// switches; every broker replica opens its own pool. Half of them (rounded down) serve
+    /// reads from a pool of their own (see `reads.rs`), the others writes, so neither kind can
+    /// take the other's connections. A SQLite file has one writer at a time, so its writes
+    /// queue for one connection (in order, without the busy handler's sleep-and-retry); an
+    /// in-memory SQLite database uses one connection for everything. With fewer than two
+    /// connections, reads and writes share one.
     pub max_connections: u32,
     /// Connections kept open while idle, so a burst after a quiet spell needs no handshakes.
     pub min_connections: u32,
@@ -38,10 +47,32 @@ impl PoolSettings {
     /// future was dropped mid-flight is closed there; pinging it again before every use (sqlx's
     /// default) costs every store read a second round trip to the database for no safety.
     pub(crate) fn options<DB: Database>(&self) -> PoolOptions<DB> {
+        self.sized(self.max_connections, self.min_connections)
+    }
+
+    fn sized<DB: Database>(&self, max: u32, min: u32) -> PoolOptions<DB> {
         PoolOptions::new()
-            .max_connections(self.max_connections.max(1))
-            .min_connections(self.min_connections.min(self.max_connections.max(1)))
+            .max_connections(max.max(1))
+            .min_connections(min.min(max.max(1)))
             .acquire_timeout(self.acquire_timeout)
             .test_before_acquire(false)
+    }
+
+    /// The write and read pools for these settings; `most_writers` caps the write pool (1 for
+    /// a database with a single writer).
+    pub(crate) fn split<DB: Database>(&self, most_writers: Option<u32>) -> Split<DB> {
+        if self.max_connections < 2 {
+            return Split {
+                writes: self.options(),
+                reads: None,
+            };
+        }
+        let readers = self.max_connections / 2;
+        let writers = (self.max_connections - readers).min(most_writers.unwrap_or(u32::MAX));
+        let min_writers = self.min_connections.min(writers);
+        Split {
+            writes: self.sized(writers, min_writers),
+            reads: Some(self.sized(readers, self.min_connections - min_writers)),
+        }
     }
 }

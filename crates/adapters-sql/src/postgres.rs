@@ -32,7 +32,7 @@ impl SqlStateStore<Postgres> {
     /// Connects to `url` with a pool sized by `settings`.
     pub async fn connect_pooled(url: &str, settings: &PoolSettings) -> Result<Self, SqlStoreError> {
         let options = Self::parse_url(url)?;
-        Self::connect_with(settings.options(), options).await
+        Self::connect_with(settings.split(None), options).await
     }
 }
 

@@ -19,7 +19,7 @@ use sqlx::{Connection, Sqlite, SqlitePool, Transaction};
 
 use crate::dialect::{ColumnError, Dialect, Param, Statement, get};
 use crate::error::SqlStoreError;
-use crate::pool::PoolSettings;
+use crate::pool::{PoolSettings, Split};
 use crate::statements;
 use crate::store::SqlStateStore;
 
@@ -66,12 +66,16 @@ impl SqlStateStore<Sqlite> {
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None);
-            let mut store = Self::connect_with(pool, options).await?;
+            let split = Split {
+                writes: pool,
+                reads: None,
+            };
+            let mut store = Self::connect_with(split, options).await?;
             store.keep_alive = Some(Box::new(Mutex::new(keeper)));
             Ok(store)
         } else {
             let options = options.journal_mode(SqliteJournalMode::Wal);
-            Self::connect_with(settings.options(), options).await
+            Self::connect_with(settings.split(Some(1)), options).await
         }
     }
 

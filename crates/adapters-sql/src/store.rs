@@ -7,21 +7,24 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pgbroker_domain::ports::{StateStore, StoreError, Write};
 use pgbroker_domain::{Binding, BindingId, Instance, InstanceId, Operation, OperationId};
-use sqlx::pool::PoolOptions;
 use sqlx::{Database, Pool};
 use tracing::error;
 
 use crate::dialect::{ConnectOptions, Dialect};
 use crate::error::{Refusal, SqlStoreError, refusal, unavailable};
+use crate::pool::Split;
 use crate::reads::Readers;
 use crate::statements::lookups::Lookup;
 use crate::{rows, statements};
 
 /// A [`StateStore`] on a sqlx pool; see [`crate::PgStateStore`] and [`crate::SqliteStateStore`].
 pub struct SqlStateStore<DB: Dialect> {
+    /// Where writes run: operation starts, claims, lease renewals, settles.
     pub(crate) pool: Pool<DB>,
-    /// Where single-row reads run (see `reads.rs`).
+    /// Where single-row reads run (see `reads.rs`), on a pool of their own so that reads are
+    /// served while writers hold every write connection (an engine at full concurrency).
     reads: Readers<DB>,
+    read_pool: Pool<DB>,
     /// Held, never used: an in-memory SQLite database lives only while a connection to it is
     /// open, and the pool closes its connection when a query future is dropped mid-flight.
     pub(crate) keep_alive: Option<KeepAlive>,
@@ -31,20 +34,28 @@ pub struct SqlStateStore<DB: Dialect> {
 pub(crate) type KeepAlive = Box<dyn std::any::Any + Send + Sync>;
 
 impl<DB: Dialect> SqlStateStore<DB> {
-    /// A store on `pool`; its schema must be migrated (see `migrate`). Half of the pool's
-    /// connections at most serve reads, so writes (claims, settles) always find connections.
-    /// Spawns the reader tasks on the current tokio runtime.
-    pub(crate) fn from_pool(pool: Pool<DB>) -> Self {
-        let readers = (pool.options().get_max_connections() / 2).max(1);
+    /// A store writing on `pool` and reading on `read_pool` (which may be the same pool); its
+    /// schema must be migrated (see `migrate`). Spawns a reader task per read connection on the
+    /// current tokio runtime.
+    fn from_pools(pool: Pool<DB>, read_pool: Pool<DB>) -> Self {
+        let readers = read_pool.options().get_max_connections().max(1);
         Self {
-            reads: Readers::spawn(&pool, readers as usize),
+            reads: Readers::spawn(&read_pool, readers as usize),
+            read_pool,
             pool,
             keep_alive: None,
         }
     }
 
+    /// The pool writes run on (migrations too).
     pub fn pool(&self) -> &Pool<DB> {
         &self.pool
+    }
+
+    /// Closes every connection of the store.
+    pub async fn close(&self) {
+        self.pool.close().await;
+        self.read_pool.close().await;
     }
 
     /// Brings the schema up to date with the migrations built into this binary.
@@ -65,17 +76,27 @@ impl<DB: Dialect> SqlStateStore<DB> {
         })
     }
 
-    /// Opens the pool, failing unless one connection can be made within its acquire timeout.
+    /// Opens the pools `split` describes, failing unless one connection can be made within the
+    /// acquire timeout.
     pub(crate) async fn connect_with(
-        pool: PoolOptions<DB>,
+        split: Split<DB>,
         options: ConnectOptions<DB>,
     ) -> Result<Self, SqlStoreError> {
         let target = DB::describe(&options);
-        let pool = pool
-            .connect_with(options)
+        let failed = |source| SqlStoreError::Connect {
+            target: target.clone(),
+            source,
+        };
+        let pool = split
+            .writes
+            .connect_with(options.clone())
             .await
-            .map_err(|source| SqlStoreError::Connect { target, source })?;
-        Ok(Self::from_pool(pool))
+            .map_err(failed)?;
+        let read_pool = match split.reads {
+            Some(reads) => reads.connect_lazy_with(options),
+            None => pool.clone(),
+        };
+        Ok(Self::from_pools(pool, read_pool))
     }
 
     async fn fetch<T>(

@@ -40,6 +40,8 @@ pub struct TestBackend {
     state: Mutex<State>,
     synchronous: bool,
     step_delay: Duration,
+    /// Steps each operation takes: the ones before the last report progress, due again at once.
+    steps_per_operation: usize,
     /// When set, every step waits for a permit (released by `release`).
     gate: Option<Arc<Semaphore>>,
 }
@@ -60,6 +62,7 @@ impl TestBackend {
             state: Mutex::new(State::default()),
             synchronous,
             step_delay: Duration::ZERO,
+            steps_per_operation: 1,
             gate: None,
         }
     }
@@ -67,6 +70,13 @@ impl TestBackend {
     /// Every step sleeps this long (widens race windows).
     pub fn with_step_delay(mut self, delay: Duration) -> Self {
         self.step_delay = delay;
+        self
+    }
+
+    /// Every operation takes `steps` steps (unless a scripted outcome says otherwise): the
+    /// steps before its last report progress, due again at once.
+    pub fn with_steps_per_operation(mut self, steps: usize) -> Self {
+        self.steps_per_operation = steps.max(1);
         self
     }
 
@@ -125,12 +135,15 @@ impl TestBackend {
         let outcome = {
             let mut state = self.lock();
             *state.calls.entry(kind).or_default() += 1;
-            *state.calls_per_operation.entry(operation).or_default() += 1;
+            let calls = state.calls_per_operation.entry(operation).or_default();
+            *calls += 1;
+            let unfinished = *calls < self.steps_per_operation;
             if !state.active.insert(operation) {
                 state.overlaps.push(operation);
             }
             match state.queued.get_mut(&kind).and_then(VecDeque::pop_front) {
                 Some(outcome) => outcome,
+                None if unfinished => Scripted::InProgress(Duration::ZERO),
                 None => state.default.get(&kind).cloned().unwrap_or(Scripted::Done),
             }
         };

@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod clock;
+pub mod load;
 pub mod parameters;
 pub mod pg_database;
 pub mod store_contract;

@@ -11,8 +11,11 @@ pub(crate) mod step;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::future::Future;
+use std::task::Poll;
+
 use futures::channel::mpsc;
-use futures::future::{Either, select};
+use futures::future::{BoxFuture, poll_fn};
 use futures::lock::Mutex;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tracing::{error, info};
@@ -51,6 +54,18 @@ impl EngineWaker {
     }
 }
 
+type Claimed = Result<Vec<crate::operation::Operation>, StoreError>;
+
+/// What woke the engine's loop.
+enum Event {
+    Shutdown,
+    StepDone,
+    /// A claim of up to this many operations returned.
+    Claimed(usize, Claimed),
+    Woken,
+    Napped,
+}
+
 pub struct Engine {
     core: Arc<Core>,
     config: EngineConfig,
@@ -85,41 +100,80 @@ impl Engine {
     }
 
     /// Works until `shutdown` completes; operations being stepped then are finished first.
-    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) {
+    ///
+    /// Claims and steps are driven together: a step is never left unpolled while a claim waits
+    /// for the store, and a claim never waits for a step. (A step that is not polled can hold a
+    /// store connection in the middle of its settling transaction, and with it SQLite's write
+    /// lock or PostgreSQL row locks, while the claim that keeps it from being polled waits for
+    /// that very lock or connection.) One claim is in flight at a time; steps that finish
+    /// meanwhile are noted and claimed for when it returns.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) {
         info!(owner = %self.config.owner, concurrency = self.config.concurrency, "operation engine started");
         let mut shutdown = std::pin::pin!(shutdown);
         let mut running = FuturesUnordered::new();
         let mut wake_rx = self.wake_rx.lock().await;
+        let mut claiming: Option<(usize, BoxFuture<'_, Claimed>)> = None;
+        let mut nap = self.core.clock.sleep(self.config.poll_interval);
+        // Whether operations may be due that this engine has not claimed yet.
+        let mut look = true;
         loop {
             let free = self.config.concurrency.saturating_sub(running.len());
-            let mut claimed_any = false;
-            if free > 0 {
-                match self.claim(free).await {
-                    Ok(ops) => {
-                        claimed_any = !ops.is_empty();
-                        running.extend(ops.into_iter().map(|op| self.step(op)));
+            if look && free > 0 && claiming.is_none() {
+                look = false;
+                claiming = Some((free, Box::pin(self.claim(free))));
+            }
+            let event = poll_fn(|cx| {
+                if shutdown.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Event::Shutdown);
+                }
+                if !running.is_empty()
+                    && let Poll::Ready(Some(())) = running.poll_next_unpin(cx)
+                {
+                    return Poll::Ready(Event::StepDone);
+                }
+                if let Some((asked, claim)) = claiming.as_mut()
+                    && let Poll::Ready(result) = claim.as_mut().poll(cx)
+                {
+                    return Poll::Ready(Event::Claimed(*asked, result));
+                }
+                if let Poll::Ready(Some(())) = wake_rx.poll_next_unpin(cx) {
+                    return Poll::Ready(Event::Woken);
+                }
+                if nap.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Event::Napped);
+                }
+                Poll::Pending
+            })
+            .await;
+            match event {
+                Event::Shutdown => break,
+                // A slot is free, and the settled step may have left work due at once (its
+                // next step, a follow-up, operations that waited for a slot).
+                Event::StepDone | Event::Woken => look = true,
+                Event::Napped => {
+                    look = true;
+                    nap = self.core.clock.sleep(self.config.poll_interval);
+                }
+                Event::Claimed(asked, result) => {
+                    claiming = None;
+                    match result {
+                        Ok(ops) => {
+                            // A full batch: more may be due right away.
+                            look |= ops.len() >= asked;
+                            running.extend(ops.into_iter().map(|op| self.step(op)));
+                        }
+                        // Tried again at the next wake-up or nap.
+                        Err(e) => error!(error = %e, "claiming due operations failed"),
                     }
-                    Err(e) => error!(error = %e, "claiming due operations failed"),
                 }
             }
-            if claimed_any && running.len() < self.config.concurrency {
-                // More may be due right away.
-                continue;
-            }
-            let idle = async {
-                let nap = self.core.clock.sleep(self.config.poll_interval);
-                let woken = wake_rx.next();
-                if running.is_empty() {
-                    select(std::pin::pin!(nap), woken).await;
-                } else {
-                    let finished = running.next();
-                    select(select(std::pin::pin!(nap), woken), finished).await;
-                }
-            };
-            match select(std::pin::pin!(idle), shutdown.as_mut()).await {
-                Either::Left(_) => {}
-                Either::Right(_) => break,
-            }
+        }
+        // What a claim in flight takes is leased to this engine: step it rather than leave it
+        // to wait for the lease to lapse.
+        if let Some((_, claim)) = claiming
+            && let Ok(ops) = claim.await
+        {
+            running.extend(ops.into_iter().map(|op| self.step(op)));
         }
         while running.next().await.is_some() {}
         info!(owner = %self.config.owner, "operation engine stopped");

@@ -1,0 +1,299 @@
+//! The engine under the load users bring: a burst of operations on a backend that takes a fixed
+//! time per step, an engine at its full concurrency, on a real state store (a SQLite file or a
+//! PostgreSQL database), with requests arriving meanwhile. Shared by the engine load test
+//! (`tests/engine_load.rs`) and the engine burst benchmark (`benches/engine_burst.rs`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use pgbroker_adapters_sql::PoolSettings;
+use pgbroker_domain::ports::{BackendRegistry, Clock, StateStore, SystemClock};
+use pgbroker_domain::usecases::{BindCommand, LastOperationQuery, ProvisionCommand};
+use pgbroker_domain::{
+    BindingId, BindingSpec, Broker, Core, Engine, EngineConfig, InstanceId, JsonObject,
+    OperationId, OperationPolicy, OperationState, Outcome, PlanId, ServiceId,
+};
+use serde_json::json;
+
+use crate::backend::TestBackend;
+use crate::clock::CountingSecrets;
+use crate::parameters::AcceptAllParameters;
+use crate::pg_database::TestDatabase;
+use crate::world::{ASYNC_PLAN, ASYNC_SERVICE, instance_id, spec, test_catalog, test_policy};
+
+/// Which store a load run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// A SQLite file in a temporary directory (WAL, the default store's settings).
+    SqliteFile,
+    /// A database of its own on the test PostgreSQL server.
+    Postgres,
+}
+
+impl StoreKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SqliteFile => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// Where a load run's state lives; removed when dropped.
+pub struct StoreLocation {
+    pub url: String,
+    _database: Option<TestDatabase>,
+    dir: Option<PathBuf>,
+}
+
+impl StoreLocation {
+    pub async fn create(kind: StoreKind) -> anyhow::Result<Self> {
+        Ok(match kind {
+            StoreKind::SqliteFile => {
+                let dir = std::env::temp_dir()
+                    .join(format!("pgbroker-load-{}", uuid::Uuid::new_v4().simple()));
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                Self {
+                    url: format!("sqlite://{}/state.db?mode=rwc", dir.display()),
+                    _database: None,
+                    dir: Some(dir),
+                }
+            }
+            StoreKind::Postgres => {
+                let database = TestDatabase::create().await?;
+                Self {
+                    url: database.url().to_string(),
+                    _database: Some(database),
+                    dir: None,
+                }
+            }
+        })
+    }
+
+    /// Opens (and migrates) the store, as a broker process starting up does.
+    pub async fn open(&self, pool: &PoolSettings) -> anyhow::Result<Arc<dyn StateStore>> {
+        pgbroker_adapters_sql::open_pooled(&self.url, pool)
+            .await
+            .with_context(|| format!("opening the {} state store", self.url))
+    }
+}
+
+impl Drop for StoreLocation {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A broker process of a load run: the store it opened, its backend, use cases and engine
+/// configuration, on the system clock.
+pub struct LoadBroker {
+    pub store: Arc<dyn StateStore>,
+    pub backend: Arc<TestBackend>,
+    pub core: Arc<Core>,
+    pub engine: Arc<Engine>,
+    pub broker: Arc<Broker>,
+}
+
+impl LoadBroker {
+    /// `backend` serves the test catalog's asynchronous plans; `concurrency` is the engine's.
+    pub fn new(
+        store: Arc<dyn StateStore>,
+        backend: Arc<TestBackend>,
+        policy: OperationPolicy,
+        owner: &str,
+        concurrency: usize,
+    ) -> Self {
+        let core = Arc::new(Core {
+            catalog: Arc::new(test_catalog()),
+            store: store.clone(),
+            backends: BackendRegistry::new()
+                .with("async", backend.clone())
+                .with("sync", Arc::new(TestBackend::synchronous())),
+            clock: Arc::new(SystemClock::new(tokio::time::sleep)) as Arc<dyn Clock>,
+            secrets: Arc::new(CountingSecrets::default()),
+            parameter_schemas: Arc::new(AcceptAllParameters),
+            policy,
+        });
+        let engine = Arc::new(Engine::new(
+            core.clone(),
+            EngineConfig {
+                owner: owner.to_string(),
+                concurrency,
+                ..EngineConfig::default()
+            },
+        ));
+        let broker = Arc::new(Broker::new(core.clone()).with_waker(engine.waker()));
+        Self {
+            store,
+            backend,
+            core,
+            engine,
+            broker,
+        }
+    }
+
+    /// Runs the engine on its own task until `stop` is sent (or the task is aborted, as a
+    /// crash would end it).
+    pub fn spawn_engine(
+        &self,
+    ) -> (
+        tokio::task::JoinHandle<()>,
+        tokio::sync::oneshot::Sender<()>,
+    ) {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let engine = self.engine.clone();
+        let task = tokio::spawn(async move {
+            engine
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        (task, stop)
+    }
+
+    /// Starts `count` provisions at once (`accepts_incomplete`), instances `<prefix>-<n>`.
+    pub async fn provision_burst(
+        &self,
+        prefix: &str,
+        count: usize,
+    ) -> anyhow::Result<Vec<(InstanceId, OperationId)>> {
+        let starts = (0..count).map(|n| {
+            let broker = self.broker.clone();
+            let id = instance_id(&format!("{prefix}-{n}"));
+            tokio::spawn(async move {
+                let outcome = broker
+                    .provision(ProvisionCommand {
+                        instance_id: id.clone(),
+                        spec: spec(ASYNC_SERVICE, ASYNC_PLAN, json!({})),
+                        accepts_incomplete: true,
+                        originating_identity: None,
+                    })
+                    .await;
+                (id, outcome)
+            })
+        });
+        let mut started = Vec::with_capacity(count);
+        for start in futures::future::join_all(starts).await {
+            let (id, outcome) = start.context("provision task")?;
+            match outcome.with_context(|| format!("provisioning {id}"))? {
+                Outcome::Accepted { operation } => started.push((id, operation)),
+                other => bail!("provision of {id} answered {other:?}, not Accepted"),
+            }
+        }
+        Ok(started)
+    }
+
+    /// Starts a bind (`accepts_incomplete`) on each of `instances` at once, binding `<instance>-b`.
+    pub async fn bind_burst(
+        &self,
+        instances: &[InstanceId],
+    ) -> anyhow::Result<Vec<(InstanceId, OperationId)>> {
+        let starts = instances.iter().map(|instance| {
+            let broker = self.broker.clone();
+            let instance = instance.clone();
+            tokio::spawn(async move {
+                let binding_id = BindingId::parse(format!("{instance}-b"))?;
+                let outcome = broker
+                    .bind(BindCommand {
+                        instance_id: instance.clone(),
+                        binding_id,
+                        spec: BindingSpec {
+                            service_id: ServiceId::parse(ASYNC_SERVICE)?,
+                            plan_id: PlanId::parse(ASYNC_PLAN)?,
+                            parameters: JsonObject::new(),
+                            context: JsonObject::new(),
+                            bind_resource: JsonObject::new(),
+                        },
+                        accepts_incomplete: true,
+                        originating_identity: None,
+                    })
+                    .await
+                    .with_context(|| format!("binding to {instance}"))?;
+                match outcome {
+                    Outcome::Accepted { operation } => Ok((instance, operation)),
+                    other => bail!("bind to {instance} answered {other:?}, not Accepted"),
+                }
+            })
+        });
+        let mut started = Vec::with_capacity(instances.len());
+        for start in futures::future::join_all(starts).await {
+            started.push(start.context("bind task")??);
+        }
+        Ok(started)
+    }
+
+    /// One platform poll of an operation, as `GET .../last_operation` makes it.
+    pub async fn poll(
+        &self,
+        instance: &InstanceId,
+        operation: OperationId,
+    ) -> anyhow::Result<OperationState> {
+        let last = self
+            .broker
+            .last_operation(LastOperationQuery {
+                instance_id: instance.clone(),
+                binding_id: None,
+                operation: Some(operation),
+                service_id: None,
+                plan_id: None,
+            })
+            .await
+            .with_context(|| format!("polling operation {operation} of {instance}"))?;
+        Ok(last.state)
+    }
+}
+
+/// Polls every operation of `ops` until all are finished or `within` passes; each must have
+/// succeeded. Returns how long it took.
+pub async fn wait_until_succeeded(
+    store: &dyn StateStore,
+    ops: &[(InstanceId, OperationId)],
+    within: Duration,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    loop {
+        let mut unfinished = 0;
+        for (instance, op) in ops {
+            let stored = store
+                .operation(*op)
+                .await
+                .with_context(|| format!("reading operation {op}"))?
+                .with_context(|| format!("operation {op} of {instance} is not stored"))?;
+            match stored.state {
+                OperationState::InProgress => unfinished += 1,
+                OperationState::Succeeded => {}
+                OperationState::Failed => {
+                    bail!(
+                        "operation {op} of {instance} failed: {:?}",
+                        stored.description
+                    )
+                }
+            }
+        }
+        if unfinished == 0 {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > within {
+            bail!(
+                "{unfinished} of {} operations still in progress after {within:?}",
+                ops.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The policy of a load run: the tests' policy with a lease of `lease`, so that a killed
+/// engine's operations are taken over quickly.
+pub fn load_policy(lease: Duration) -> OperationPolicy {
+    OperationPolicy {
+        lease,
+        ..test_policy()
+    }
+}
