@@ -250,23 +250,34 @@ impl LoadBroker {
 }
 
 /// Polls every operation of `ops` until all are finished or `within` passes; each must have
-/// succeeded. Returns how long it took.
+/// succeeded. Returns how long it took. The unfinished ones are read together each round, as
+/// a platform's concurrent polls would be.
 pub async fn wait_until_succeeded(
     store: &dyn StateStore,
     ops: &[(InstanceId, OperationId)],
     within: Duration,
 ) -> anyhow::Result<Duration> {
     let started = Instant::now();
-    loop {
-        let mut unfinished = 0;
-        for (instance, op) in ops {
-            let stored = store
-                .operation(*op)
-                .await
+    let mut unfinished: Vec<&(InstanceId, OperationId)> = ops.iter().collect();
+    while !unfinished.is_empty() {
+        if started.elapsed() > within {
+            bail!(
+                "{} of {} operations still in progress after {within:?}",
+                unfinished.len(),
+                ops.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let reads = unfinished.iter().map(|(_, op)| store.operation(*op));
+        let states = futures::future::join_all(reads).await;
+        let mut still = Vec::with_capacity(unfinished.len());
+        for (entry, stored) in unfinished.into_iter().zip(states) {
+            let (instance, op) = entry;
+            let stored = stored
                 .with_context(|| format!("reading operation {op}"))?
                 .with_context(|| format!("operation {op} of {instance} is not stored"))?;
             match stored.state {
-                OperationState::InProgress => unfinished += 1,
+                OperationState::InProgress => still.push(entry),
                 OperationState::Succeeded => {}
                 OperationState::Failed => {
                     bail!(
@@ -276,17 +287,9 @@ pub async fn wait_until_succeeded(
                 }
             }
         }
-        if unfinished == 0 {
-            return Ok(started.elapsed());
-        }
-        if started.elapsed() > within {
-            bail!(
-                "{unfinished} of {} operations still in progress after {within:?}",
-                ops.len()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        unfinished = still;
     }
+    Ok(started.elapsed())
 }
 
 /// The policy of a load run: the tests' policy with a lease of `lease`, so that a killed
