@@ -100,6 +100,9 @@ pub struct EngineSettings {
     pub poll_interval_ms: u64,
     /// Seconds a request without `accepts_incomplete` waits for its operation.
     pub sync_timeout_seconds: u64,
+    /// Seconds a replica's claim on an operation lasts without renewal (renewed every third of
+    /// it while a step runs): how long the operations of a crashed replica wait to be resumed.
+    pub lease_seconds: u64,
 }
 
 impl Default for EngineSettings {
@@ -108,6 +111,7 @@ impl Default for EngineSettings {
             concurrency: 16,
             poll_interval_ms: 500,
             sync_timeout_seconds: 55,
+            lease_seconds: 30,
         }
     }
 }

@@ -116,6 +116,7 @@ pub async fn start(
         parameter_schemas: Arc::new(JsonSchemaParameters),
         policy: OperationPolicy {
             sync_timeout: Duration::from_secs(config.engine.sync_timeout_seconds),
+            lease: Duration::from_secs(config.engine.lease_seconds.max(1)),
             ..OperationPolicy::default()
         },
     });

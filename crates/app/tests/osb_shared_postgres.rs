@@ -3,10 +3,12 @@
 //! against the server (they work while bound and stop working after unbind).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::str::FromStr;
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::shared_server::{Cleanup, can_connect};
 use pgbroker_adapters_cloud::{SharedServerBackend, SharedSettings};
 use pgbroker_app::config::{BasicAuthConfig, Config};
 use pgbroker_app::secret_value::SecretValue;
@@ -17,8 +19,6 @@ use pgbroker_testkit::backend::TestBackend;
 use pgbroker_testkit::pg_database::TestDatabase;
 use reqwest::Method;
 use serde_json::{Value, json};
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection};
 
 const SHARED_SERVICE: &str = "f3f7eb7c-f181-44e2-8a8e-95fc51e94990";
 const SHARED_SMALL: &str = "8918ebda-7ee3-4766-bb57-9e658fcd9689";
@@ -73,71 +73,6 @@ impl Client {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("{path} did not finish");
-    }
-}
-
-/// Drops every database and role whose name starts with the test's tag, also when the test fails.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let tag = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let mut admin =
-                    PgConnectOptions::from_str(pgbroker_testkit::pg_database::DEFAULT_BASE_URL)
-                        .unwrap()
-                        .connect()
-                        .await
-                        .unwrap();
-                let pattern = format!("{tag}%");
-                let databases: Vec<(String,)> =
-                    sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE $1")
-                        .bind(&pattern)
-                        .fetch_all(&mut admin)
-                        .await
-                        .unwrap();
-                for (name,) in databases {
-                    let sql = format!(
-                        "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                        name.replace('"', "\"\"")
-                    );
-                    sqlx::raw_sql(&sql).execute(&mut admin).await.ok();
-                }
-                let roles: Vec<(String,)> =
-                    sqlx::query_as("SELECT rolname FROM pg_roles WHERE rolname LIKE $1")
-                        .bind(&pattern)
-                        .fetch_all(&mut admin)
-                        .await
-                        .unwrap();
-                for (name,) in roles {
-                    let sql = format!("DROP ROLE IF EXISTS \"{}\"", name.replace('"', "\"\""));
-                    sqlx::raw_sql(&sql).execute(&mut admin).await.ok();
-                }
-            });
-        })
-        .join();
-    }
-}
-
-async fn can_connect(uri: &str) -> bool {
-    match PgConnectOptions::from_str(uri) {
-        Ok(options) => match options.connect().await {
-            Ok(mut conn) => {
-                let one: (i32,) = sqlx::query_as("SELECT 1")
-                    .fetch_one(&mut conn)
-                    .await
-                    .unwrap();
-                conn.close().await.ok();
-                one.0 == 1
-            }
-            Err(_) => false,
-        },
-        Err(e) => panic!("credentials uri does not parse: {e}"),
     }
 }
 
