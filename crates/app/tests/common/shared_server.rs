@@ -1,5 +1,6 @@
 //! The local PostgreSQL server as the shared backend's server in tests: cleanup of what a test
 //! made there, and whether credentials work.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::str::FromStr;
 
