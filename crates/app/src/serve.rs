@@ -14,9 +14,10 @@ use pgbroker_domain::{Broker, Core, Engine, EngineConfig, OperationPolicy};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::catalog_file::LoadedCatalog;
 use crate::config::{AuthConfig, Config};
 use crate::metrics::{MeteredStore, time_backends};
-use crate::{backends, catalog_file};
+use crate::{availability, backends, catalog_file};
 
 /// A server started by [`start`]; dropping it does not stop it, [`RunningServer::shutdown`] does.
 pub struct RunningServer {
@@ -89,18 +90,34 @@ pub fn auth(config: &AuthConfig) -> anyhow::Result<Auth> {
 }
 
 /// Starts the broker: the HTTP server and the operation engine. `backends` replaces the
-/// configured backends (tests, `pgbroker dev`); `None` builds them from `config.backends`.
+/// configured backends (tests); `None` builds them from `config.backends`, and a backend that
+/// cannot be configured here is logged with the plans it cannot provision (the server still
+/// starts, for the other plans; `/readyz` reports that backend's failure).
 pub async fn start(
     config: &Config,
     backends: Option<BackendRegistry>,
 ) -> anyhow::Result<RunningServer> {
-    let auth = auth(&config.auth)?;
-    let registry = prometheus::Registry::new();
-    let backends = match backends {
-        Some(backends) => backends,
-        None => backends::build(&config.backends).context("building the configured backends")?,
+    let (backends, unconfigurable) = match backends {
+        Some(backends) => (backends, Default::default()),
+        None => {
+            let built =
+                backends::build(&config.backends).context("building the configured backends")?;
+            (built.registry, built.unconfigurable)
+        }
     };
     let loaded = catalog_file::load(config.catalog.path.as_deref(), &backends.names())?;
+    availability::warn_unconfigurable(&loaded.catalog, &unconfigurable);
+    start_with(config, backends, loaded).await
+}
+
+/// [`start`] with the backends and the checked catalog chosen by the caller (`pgbroker dev`).
+pub async fn start_with(
+    config: &Config,
+    backends: BackendRegistry,
+    loaded: LoadedCatalog,
+) -> anyhow::Result<RunningServer> {
+    let auth = auth(&config.auth)?;
+    let registry = prometheus::Registry::new();
     let url = &config.state_store.url;
     let store = pgbroker_adapters_sql::open_pooled(url.expose(), &config.state_store.pool())
         .await
