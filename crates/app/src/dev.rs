@@ -65,6 +65,8 @@ impl Drop for Postgres {
 }
 
 pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
+    // Before anything is started, so that a signal at any point cleans up.
+    let termination = serve::Termination::listen();
     let secrets = pgbroker_adapters_cloud::OsRngSecrets;
     let (postgres, server_settings, state) = match &args.postgres_url {
         None => {
@@ -137,7 +139,7 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
         .and_then(|()| out.flush())
         .context("writing to standard output")?;
     drop(out);
-    serve::termination().await;
+    termination.wait().await;
     let result = server.shutdown().await;
     if let Postgres::Throwaway(pg) = &postgres {
         eprintln!(

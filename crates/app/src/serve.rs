@@ -180,36 +180,62 @@ pub async fn start_with(
     })
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn termination() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGTERM and Ctrl-C, listened for from creation on: made before the server starts, a signal
+/// sent as soon as the server says it serves still stops it gracefully instead of killing it.
+pub struct Termination {
     #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(
-            tokio::signal::unix::SignalKind::terminate(),
-        ) {
-            Ok(term) => term,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Termination {
+    pub fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(term), Ok(int)) => Some((term, int)),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                    None
+                }
+            };
+            Self { signals }
+        }
+        #[cfg(not(unix))]
+        {
+            Self {}
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+
+    /// Resolves on SIGTERM or Ctrl-C.
+    pub async fn wait(self) {
+        #[cfg(unix)]
+        match self.signals {
+            Some((mut term, mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("termination requested; finishing in-flight work");
     }
-    tracing::info!("termination requested; finishing in-flight work");
 }
 
 /// `pgbroker serve`.
 pub async fn serve(config: &Config) -> anyhow::Result<()> {
+    let termination = Termination::listen();
     let server = start(config, None).await?;
-    termination().await;
+    termination.wait().await;
     server.shutdown().await
 }

@@ -1,6 +1,8 @@
 //! Running the real `pgbroker` binary in integration tests.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod dev;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
