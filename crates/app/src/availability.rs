@@ -69,7 +69,7 @@ pub async fn unusable(
         let reason = match tokio::time::timeout(timeout, backend.check()).await {
             Ok(Ok(())) => continue,
             Ok(Err(e)) => format!("not usable: {e}"),
-            Err(_) => format!("no answer within {}s", timeout.as_secs()),
+            Err(_) => format!("no answer within {timeout:?}"),
         };
         out.insert(name.clone(), reason);
     }
@@ -133,6 +133,12 @@ pub fn without_backends(
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use pgbroker_domain::ports::{
+        BindRequest, InstanceRequest, ProvisionOutput, Step, UnbindRequest,
+    };
+    use pgbroker_testkit::backend::TestBackend;
 
     use super::*;
     use crate::catalog_file::{self, CatalogOrigin};
@@ -144,6 +150,68 @@ mod tests {
                 doc
             })
             .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A backend whose check never answers.
+    struct Silent;
+
+    #[async_trait::async_trait]
+    impl pgbroker_domain::ports::Backend for Silent {
+        fn completes_synchronously(&self, _: pgbroker_domain::operation::OperationKind) -> bool {
+            false
+        }
+        async fn provision(&self, _: &InstanceRequest) -> Step<ProvisionOutput> {
+            std::future::pending().await
+        }
+        async fn update(&self, _: &InstanceRequest) -> Step<()> {
+            std::future::pending().await
+        }
+        async fn deprovision(&self, _: &InstanceRequest) -> Step<()> {
+            std::future::pending().await
+        }
+        async fn bind(&self, _: &BindRequest) -> Step<pgbroker_domain::Credentials> {
+            std::future::pending().await
+        }
+        async fn unbind(&self, _: &UnbindRequest) -> Step<()> {
+            std::future::pending().await
+        }
+        async fn check(&self) -> Result<(), String> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test]
+    async fn backends_unconfigured_failing_or_silent_are_unusable_except_the_kept_one() {
+        let failing = TestBackend::asynchronous();
+        failing.set_check_error(Some("connection refused"));
+        let kept = TestBackend::asynchronous();
+        kept.set_check_error(Some("down, but kept anyway"));
+        let registry = BackendRegistry::new()
+            .with("fine", Arc::new(TestBackend::asynchronous()))
+            .with("failing", Arc::new(failing))
+            .with("silent", Arc::new(Silent))
+            .with("unconfigured", Arc::new(TestBackend::asynchronous()))
+            .with("kept", Arc::new(kept));
+        let unconfigurable =
+            BTreeMap::from([("unconfigured".to_string(), "no configuration".to_string())]);
+        let out = unusable(
+            &registry,
+            &unconfigurable,
+            "kept",
+            Duration::from_millis(50),
+        )
+        .await;
+        assert_eq!(
+            out,
+            BTreeMap::from([
+                (
+                    "failing".to_string(),
+                    "not usable: connection refused".to_string()
+                ),
+                ("silent".to_string(), "no answer within 50ms".to_string()),
+                ("unconfigured".to_string(), "no configuration".to_string()),
+            ])
+        );
     }
 
     #[test]
