@@ -76,6 +76,9 @@ impl Connector {
                 // rustls needs a process-wide crypto provider once a binary holds two (ring for
                 // kube, aws-lc-rs for an AWS SDK); an already installed one is kept.
                 let _ = rustls::crypto::ring::default_provider().install_default();
+                // Says plainly that there is nothing to read, rather than kube's inference error.
+                crate::config_source::locate(&self.connection)
+                    .map_err(|e| ApiError::Config(e.to_string()))?;
                 let config = match &self.connection {
                     Connection::Infer => Config::infer()
                         .await

@@ -6,6 +6,7 @@
 mod backend;
 mod cache;
 pub mod client;
+pub mod config_source;
 pub mod kinds;
 pub mod labels;
 pub mod manifests;

@@ -1,6 +1,8 @@
 //! Builds the configured backends. Each `kind` maps to one adapter, which reads its own `settings`.
 //! Building never connects: a backend that cannot be reached shows in its readiness check, so the
-//! broker still starts and serves the plans of the backends that work.
+//! broker still starts and serves the plans of the backends that work. What building can tell
+//! without connecting is whether a backend has anything to connect with at all (a Kubernetes
+//! configuration, say): such a backend is listed in [`Backends::unconfigurable`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,36 +31,61 @@ pub enum BackendsError {
     },
 }
 
-/// One adapter per configured backend, by name.
-pub fn build(configs: &BTreeMap<String, BackendConfig>) -> Result<BackendRegistry, BackendsError> {
-    let mut registry = BackendRegistry::new();
-    for (name, config) in configs {
-        registry = registry.with(name.clone(), build_one(name, config)?);
-    }
-    Ok(registry)
+/// The built backends, and which of them cannot be configured in this environment.
+pub struct Backends {
+    pub registry: BackendRegistry,
+    /// Backend name → why it has nothing to connect with (no secrets); its plans cannot be
+    /// provisioned until that changes.
+    pub unconfigurable: BTreeMap<String, String>,
 }
 
-fn build_one(name: &str, config: &BackendConfig) -> Result<Arc<dyn Backend>, BackendsError> {
-    // Adapters add their arm here: `"kind" => Arc::new(Adapter::new(name, settings(name, config)?)...)`.
+/// One adapter per configured backend, by name.
+pub fn build(configs: &BTreeMap<String, BackendConfig>) -> Result<Backends, BackendsError> {
+    let mut registry = BackendRegistry::new();
+    let mut unconfigurable = BTreeMap::new();
+    for (name, config) in configs {
+        let (backend, missing) = build_one(name, config)?;
+        registry = registry.with(name.clone(), backend);
+        if let Some(why) = missing {
+            unconfigurable.insert(name.clone(), why);
+        }
+    }
+    Ok(Backends {
+        registry,
+        unconfigurable,
+    })
+}
+
+/// The adapter, and why it cannot be configured here if that is known without connecting.
+fn build_one(
+    name: &str,
+    config: &BackendConfig,
+) -> Result<(Arc<dyn Backend>, Option<String>), BackendsError> {
+    let invalid = |e: Box<dyn std::error::Error + Send + Sync>| BackendsError::Settings {
+        name: name.to_string(),
+        kind: config.kind.clone(),
+        source: e,
+    };
+    // Adapters add their arm here: `"kind" => (Arc::new(Adapter::new(name, settings(name, config)?)...), None)`.
     match config.kind.as_str() {
         "cloudnative-pg" => {
-            let backend = pgbroker_adapters_k8s::CnpgBackend::new(name, settings(name, config)?)
-                .map_err(|e| BackendsError::Settings {
-                    name: name.to_string(),
-                    kind: config.kind.clone(),
-                    source: Box::new(e),
-                })?;
-            Ok(Arc::new(backend))
+            let settings: pgbroker_adapters_k8s::CnpgSettings = settings(name, config)?;
+            let missing = pgbroker_adapters_k8s::config_source::locate(&settings.connection)
+                .err()
+                .map(|e| e.to_string());
+            let backend = pgbroker_adapters_k8s::CnpgBackend::new(name, settings)
+                .map_err(|e| invalid(Box::new(e)))?;
+            Ok((Arc::new(backend), missing))
         }
         "shared-postgres" => {
-            let backend =
-                pgbroker_adapters_cloud::SharedServerBackend::new(name, settings(name, config)?)
-                    .map_err(|e| BackendsError::Settings {
-                        name: name.to_string(),
-                        kind: config.kind.clone(),
-                        source: Box::new(e),
-                    })?;
-            Ok(Arc::new(backend))
+            let settings: pgbroker_adapters_cloud::SharedSettings = settings(name, config)?;
+            let missing = settings
+                .servers
+                .is_empty()
+                .then(|| format!("no servers configured (set backends.{name}.settings.servers)"));
+            let backend = pgbroker_adapters_cloud::SharedServerBackend::new(name, settings)
+                .map_err(|e| invalid(Box::new(e)))?;
+            Ok((Arc::new(backend), missing))
         }
         _ => Err(BackendsError::UnknownKind {
             name: name.to_string(),
@@ -116,7 +143,7 @@ mod tests {
             settings: settings.as_object().cloned().unwrap_or_default(),
         };
         let ok = BTreeMap::from([("cnpg".to_string(), config(serde_json::json!({})))]);
-        assert!(build(&ok).is_ok_and(|r| r.get("cnpg").is_some()));
+        assert!(build(&ok).is_ok_and(|b| b.registry.get("cnpg").is_some()));
         let typo = BTreeMap::from([(
             "cnpg".to_string(),
             config(serde_json::json!({"namespce": "x"})),
@@ -146,7 +173,7 @@ mod tests {
                 {"name": "a", "admin_url": "postgres://admin@127.0.0.1:1/postgres", "password_env": "X"}
             ]})),
         )]);
-        assert!(build(&ok).is_ok_and(|r| r.get("shared").is_some()));
+        assert!(build(&ok).is_ok_and(|b| b.registry.get("shared").is_some()));
         let leaky = BTreeMap::from([(
             "shared".to_string(),
             config(serde_json::json!({"servers": [
@@ -168,9 +195,48 @@ mod tests {
     }
 
     #[test]
+    fn backends_with_nothing_to_connect_with_are_named_with_the_reason() {
+        let cnpg = |path: &str| BackendConfig {
+            kind: "cloudnative-pg".to_string(),
+            settings: serde_json::json!({"connection": {"mode": "kubeconfig", "path": path}})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        };
+        let configs = BTreeMap::from([
+            ("gone".to_string(), cnpg("/nonexistent/kubeconfig")),
+            // Only its presence is looked at when building.
+            ("here".to_string(), cnpg("Cargo.toml")),
+            (
+                "empty".to_string(),
+                BackendConfig {
+                    kind: "shared-postgres".to_string(),
+                    settings: serde_json::Map::new(),
+                },
+            ),
+        ]);
+        let built = build(&configs).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(built.registry.names().len(), 3);
+        assert_eq!(
+            built.unconfigurable,
+            BTreeMap::from([
+                (
+                    "empty".to_string(),
+                    "no servers configured (set backends.empty.settings.servers)".to_string()
+                ),
+                (
+                    "gone".to_string(),
+                    "no Kubernetes configuration found (kubeconfig /nonexistent/kubeconfig: no such file)"
+                        .to_string()
+                ),
+            ])
+        );
+    }
+
+    #[test]
     fn the_default_configuration_builds_every_backend() {
         let config = crate::config::Config::default();
         let registry = build(&config.backends).map_err(|e| e.to_string());
-        assert!(registry.is_ok_and(|r| r.names() == config.backend_names()));
+        assert!(registry.is_ok_and(|b| b.registry.names() == config.backend_names()));
     }
 }

@@ -60,6 +60,12 @@ pub fn load(
     path: Option<&Path>,
     backends: &BTreeSet<String>,
 ) -> Result<LoadedCatalog, CatalogFileError> {
+    let (origin, document) = read(path)?;
+    check(origin, document, backends)
+}
+
+/// Reads the catalog document at `path` (or the embedded default) without checking it.
+pub fn read(path: Option<&Path>) -> Result<(CatalogOrigin, CatalogDocument), CatalogFileError> {
     let (origin, figment) = match path {
         None => (
             CatalogOrigin::Embedded,
@@ -74,15 +80,21 @@ pub fn load(
             (origin, Figment::from(Yaml::file_exact(path)))
         }
     };
-    let document: CatalogDocument = match figment.extract() {
-        Ok(document) => document,
-        Err(err) => {
-            return Err(CatalogFileError::Unreadable {
-                origin,
-                source: Box::new(err),
-            });
-        }
-    };
+    match figment.extract() {
+        Ok(document) => Ok((origin, document)),
+        Err(err) => Err(CatalogFileError::Unreadable {
+            origin,
+            source: Box::new(err),
+        }),
+    }
+}
+
+/// Checks a document read by [`read`] against the configured backends' names.
+pub fn check(
+    origin: CatalogOrigin,
+    document: CatalogDocument,
+    backends: &BTreeSet<String>,
+) -> Result<LoadedCatalog, CatalogFileError> {
     match Catalog::load(document.clone(), backends) {
         Ok(catalog) => Ok(LoadedCatalog {
             origin,

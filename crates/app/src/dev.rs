@@ -1,6 +1,8 @@
 //! `pgbroker dev`: the broker with the SQLite state store and the shared-server backend against a
 //! throwaway PostgreSQL (or `--postgres-url`), OSB credentials and a curl walkthrough printed,
-//! everything stopped and removed on Ctrl-C or SIGTERM.
+//! everything stopped and removed on Ctrl-C or SIGTERM. Only services whose backends work here
+//! are offered: the other configured backends (CloudNativePG by default) are checked first, and
+//! the banner says which were left out and why.
 
 mod throwaway;
 
@@ -11,12 +13,15 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use pgbroker_adapters_cloud::shared::split_password;
+use pgbroker_app::availability::{self, LeftOut};
+use pgbroker_app::backends;
+use pgbroker_app::catalog_file::{self, LoadedCatalog};
 use pgbroker_app::config::{BackendConfig, BasicAuthConfig, Config};
 use pgbroker_app::secret_value::SecretValue;
 use pgbroker_app::serve;
 use pgbroker_app::store_url::StoreUrl;
 use pgbroker_domain::Catalog;
-use pgbroker_domain::ports::SecretGenerator;
+use pgbroker_domain::ports::{BackendRegistry, SecretGenerator};
 use serde_json::json;
 
 use throwaway::Throwaway;
@@ -24,6 +29,8 @@ use throwaway::Throwaway;
 /// Name of the shared-server backend in dev mode (the default catalog's shared plans use it).
 const BACKEND: &str = "shared";
 const DEV_USER: &str = "dev";
+/// How long another configured backend's check may take before dev mode leaves it out.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, clap::Args)]
 pub struct DevArgs {
@@ -58,6 +65,8 @@ impl Drop for Postgres {
 }
 
 pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
+    // Before anything is started, so that a signal at any point cleans up.
+    let termination = serve::Termination::listen();
     let secrets = pgbroker_adapters_cloud::OsRngSecrets;
     let (postgres, server_settings, state) = match &args.postgres_url {
         None => {
@@ -115,10 +124,12 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
             password: SecretValue::Inline(password.expose().clone()),
         }];
     }
-    let server = serve::start(&config, None).await?;
+    let (registry, loaded, left_out) = usable_backends(&config).await?;
+    let server = serve::start_with(&config, registry, loaded).await?;
     let banner = banner(
         &config,
         &server.broker.core().catalog,
+        &left_out,
         &postgres,
         server.addr,
         (!args.no_auth).then_some(password.expose().as_str()),
@@ -128,7 +139,7 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
         .and_then(|()| out.flush())
         .context("writing to standard output")?;
     drop(out);
-    serve::termination().await;
+    termination.wait().await;
     let result = server.shutdown().await;
     if let Postgres::Throwaway(pg) = &postgres {
         eprintln!(
@@ -141,9 +152,55 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
     result
 }
 
+/// The configured backends that work here (the dev `shared` one always; any other only when it
+/// has a configuration and its check answers within [`PROBE_TIMEOUT`]) and the catalog without
+/// the plans of the others, which are reported.
+async fn usable_backends(
+    config: &Config,
+) -> anyhow::Result<(BackendRegistry, LoadedCatalog, Vec<LeftOut>)> {
+    let built = backends::build(&config.backends).context("building the configured backends")?;
+    let unusable = availability::unusable(
+        &built.registry,
+        &built.unconfigurable,
+        BACKEND,
+        PROBE_TIMEOUT,
+    )
+    .await;
+    let registry = built
+        .registry
+        .iter()
+        .filter(|(name, _)| !unusable.contains_key(*name))
+        .fold(BackendRegistry::new(), |r, (name, backend)| {
+            r.with(name.clone(), backend.clone())
+        });
+    let (origin, document) = catalog_file::read(config.catalog.path.as_deref())?;
+    let (document, left_out) = availability::without_backends(document, &unusable);
+    for out in &left_out {
+        tracing::info!(
+            backend = %out.backend,
+            reason = %out.reason,
+            services = %out.what.join(", "),
+            "dev mode leaves out the plans of a backend that does not work here"
+        );
+    }
+    if document.services.is_empty() {
+        anyhow::bail!(
+            "none of the catalog's services can be served in dev mode: {}",
+            left_out
+                .iter()
+                .map(|o| format!("backend {}: {}", o.backend, o.reason))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    let loaded = catalog_file::check(origin, document, &registry.names())?;
+    Ok((registry, loaded, left_out))
+}
+
 fn banner(
     config: &Config,
     catalog: &Catalog,
+    left_out: &[LeftOut],
     postgres: &Postgres,
     addr: std::net::SocketAddr,
     password: Option<&str>,
@@ -195,6 +252,32 @@ fn banner(
         Postgres::Existing { url, .. } => writeln!(b, "  PostgreSQL:       {url}")?,
     }
     writeln!(b, "  State store:      {}", config.state_store.url)?;
+    let served: Vec<String> = catalog
+        .services()
+        .iter()
+        .map(|s| {
+            let backends: std::collections::BTreeSet<&str> =
+                s.plans.iter().map(|p| p.backend.as_str()).collect();
+            let backends: Vec<&str> = backends.into_iter().collect();
+            format!("{} (backend {})", s.name, backends.join(", "))
+        })
+        .collect();
+    writeln!(b, "  Services:         {}", served.join(", "))?;
+    if left_out.is_empty() {
+        writeln!(b, "  Left out:         none")?;
+    }
+    for out in left_out {
+        let what = if out.what.is_empty() {
+            "no plan".to_string()
+        } else {
+            out.what.join(", ")
+        };
+        writeln!(
+            b,
+            "  Left out:         {what}: backend {}: {}",
+            out.backend, out.reason
+        )?;
+    }
     writeln!(b)?;
     let h = "-H 'X-Broker-API-Version: 2.17'";
     let ids = format!("service_id={}&plan_id={}", service.id, plan.id);

@@ -2,6 +2,7 @@
 //! front doors wired together. `main.rs` is the command line over this library; tests and
 //! `pgbroker dev` start the same server in-process through [`serve::start`].
 
+pub mod availability;
 pub mod backends;
 pub mod catalog_file;
 pub mod config;

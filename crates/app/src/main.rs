@@ -12,7 +12,7 @@ mod dev;
 
 use pgbroker_app::config::Config;
 use pgbroker_app::output::{OutputFormat, render};
-use pgbroker_app::{catalog_file, logging, serve};
+use pgbroker_app::{availability, backends, catalog_file, logging, serve};
 
 /// Open Service Broker for PostgreSQL.
 ///
@@ -33,7 +33,8 @@ struct Cli {
 enum Command {
     /// Create or upgrade the state store's tables (a no-op when they are current).
     Migrate,
-    /// Load and check the catalog against the configured backends, then print it.
+    /// Load and check the catalog against the configured backends, then print it; plans whose
+    /// backend cannot be configured here (no Kubernetes configuration, say) are named on stderr.
     Catalog {
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
@@ -72,8 +73,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate => migrate(&config).await,
         Command::Catalog { format } => {
+            let built =
+                backends::build(&config.backends).context("building the configured backends")?;
             let loaded =
-                catalog_file::load(config.catalog.path.as_deref(), &config.backend_names())?;
+                catalog_file::load(config.catalog.path.as_deref(), &built.registry.names())?;
+            availability::warn_unconfigurable(&loaded.catalog, &built.unconfigurable);
             let services = loaded.catalog.services();
             tracing::info!(
                 origin = %loaded.origin,

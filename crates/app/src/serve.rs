@@ -14,9 +14,10 @@ use pgbroker_domain::{Broker, Core, Engine, EngineConfig, OperationPolicy};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::catalog_file::LoadedCatalog;
 use crate::config::{AuthConfig, Config};
 use crate::metrics::{MeteredStore, time_backends};
-use crate::{backends, catalog_file};
+use crate::{availability, backends, catalog_file};
 
 /// A server started by [`start`]; dropping it does not stop it, [`RunningServer::shutdown`] does.
 pub struct RunningServer {
@@ -89,18 +90,34 @@ pub fn auth(config: &AuthConfig) -> anyhow::Result<Auth> {
 }
 
 /// Starts the broker: the HTTP server and the operation engine. `backends` replaces the
-/// configured backends (tests, `pgbroker dev`); `None` builds them from `config.backends`.
+/// configured backends (tests); `None` builds them from `config.backends`, and a backend that
+/// cannot be configured here is logged with the plans it cannot provision (the server still
+/// starts, for the other plans; `/readyz` reports that backend's failure).
 pub async fn start(
     config: &Config,
     backends: Option<BackendRegistry>,
 ) -> anyhow::Result<RunningServer> {
-    let auth = auth(&config.auth)?;
-    let registry = prometheus::Registry::new();
-    let backends = match backends {
-        Some(backends) => backends,
-        None => backends::build(&config.backends).context("building the configured backends")?,
+    let (backends, unconfigurable) = match backends {
+        Some(backends) => (backends, Default::default()),
+        None => {
+            let built =
+                backends::build(&config.backends).context("building the configured backends")?;
+            (built.registry, built.unconfigurable)
+        }
     };
     let loaded = catalog_file::load(config.catalog.path.as_deref(), &backends.names())?;
+    availability::warn_unconfigurable(&loaded.catalog, &unconfigurable);
+    start_with(config, backends, loaded).await
+}
+
+/// [`start`] with the backends and the checked catalog chosen by the caller (`pgbroker dev`).
+pub async fn start_with(
+    config: &Config,
+    backends: BackendRegistry,
+    loaded: LoadedCatalog,
+) -> anyhow::Result<RunningServer> {
+    let auth = auth(&config.auth)?;
+    let registry = prometheus::Registry::new();
     let url = &config.state_store.url;
     let store = pgbroker_adapters_sql::open_pooled(url.expose(), &config.state_store.pool())
         .await
@@ -164,36 +181,62 @@ pub async fn start(
     })
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn termination() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGTERM and Ctrl-C, listened for from creation on: made before the server starts, a signal
+/// sent as soon as the server says it serves still stops it gracefully instead of killing it.
+pub struct Termination {
     #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(
-            tokio::signal::unix::SignalKind::terminate(),
-        ) {
-            Ok(term) => term,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Termination {
+    pub fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(term), Ok(int)) => Some((term, int)),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                    None
+                }
+            };
+            Self { signals }
+        }
+        #[cfg(not(unix))]
+        {
+            Self {}
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+
+    /// Resolves on SIGTERM or Ctrl-C.
+    pub async fn wait(self) {
+        #[cfg(unix)]
+        match self.signals {
+            Some((mut term, mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("termination requested; finishing in-flight work");
     }
-    tracing::info!("termination requested; finishing in-flight work");
 }
 
 /// `pgbroker serve`.
 pub async fn serve(config: &Config) -> anyhow::Result<()> {
+    let termination = Termination::listen();
     let server = start(config, None).await?;
-    termination().await;
+    termination.wait().await;
     server.shutdown().await
 }

@@ -126,9 +126,70 @@ fn dangling_backend_fails_naming_it() {
     );
     // Configuring the backend makes the same file valid.
     let out = run(pgbroker(&["--config", &config, "catalog"])
-        .env("PGBROKER_BACKENDS__RDS__KIND", "aws-rds")
+        .env("PGBROKER_BACKENDS__RDS__KIND", "shared-postgres")
         .env("PGBROKER_BACKENDS__CNPG__KIND", "cloudnative-pg"));
     assert_eq!(out.code, Some(0), "{out}");
+    // The backends are built as `serve` builds them: a kind this build lacks is an error.
+    let out = run(pgbroker(&["--config", &config, "catalog"])
+        .env("PGBROKER_BACKENDS__RDS__KIND", "aws-rds")
+        .env("PGBROKER_BACKENDS__CNPG__KIND", "cloudnative-pg"));
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr
+            .contains("backend \"rds\": unknown kind \"aws-rds\""),
+        "{out}"
+    );
+}
+
+/// `pgbroker catalog` where no Kubernetes configuration can be found: no `HOME/.kube/config`,
+/// `KUBECONFIG` naming a missing file (or `kubeconfig` when given), no in-cluster variables.
+fn catalog_without_kubernetes(home: &TempDir, kubeconfig: Option<&std::path::Path>) -> common::Run {
+    let missing = home.path().join("no-kubeconfig");
+    run(pgbroker(&["catalog"])
+        .current_dir(home.path())
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("HOME", home.path())
+        .env("KUBECONFIG", kubeconfig.unwrap_or(&missing)))
+}
+
+#[test]
+fn plans_of_a_backend_without_kubernetes_configuration_are_named() {
+    let home = TempDir::new();
+    let out = catalog_without_kubernetes(&home, None).success();
+    // The catalog is still printed whole: `serve` offers it whole.
+    assert!(out.stdout.contains("name: dev-small"), "{out}");
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("backend=cnpg"))
+        .unwrap_or_else(|| panic!("no warning about backend cnpg\n{out}"));
+    assert!(line.contains("WARN"), "{line}");
+    assert!(line.contains("cannot be provisioned"), "{line}");
+    assert!(
+        line.contains(&format!(
+            "reason=no Kubernetes configuration found (KUBECONFIG {}: no such file; no in-cluster service account: KUBERNETES_SERVICE_HOST not set)",
+            home.path().join("no-kubeconfig").display()
+        )),
+        "{line}"
+    );
+    assert!(
+        line.contains(
+            "plans=dev-small, dev-medium, dev-large of postgresql-dev-db; small, medium, large of postgresql-ha-cluster"
+        ),
+        "{line}"
+    );
+    // The default shared backend has no servers: its plans are named the same way.
+    assert!(
+        out.stderr.lines().any(|l| l.contains("backend=shared")
+            && l.contains("no servers configured")
+            && l.contains("plans=shared-small, shared-medium of postgresql-shared")),
+        "{out}"
+    );
+
+    // Once a kubeconfig is there, the CNPG plans are no longer reported.
+    let kubeconfig = home.file("kubeconfig", "apiVersion: v1\nkind: Config\n");
+    let out = catalog_without_kubernetes(&home, Some(&kubeconfig)).success();
+    assert!(!out.stderr.contains("backend=cnpg"), "{out}");
 }
 
 #[test]

@@ -5,102 +5,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
+use common::dev::Dev;
 use serde_json::{Value, json};
 use sqlx::{Connection, Executor};
 
 const SERVICE: &str = "f3f7eb7c-f181-44e2-8a8e-95fc51e94990";
 const PLAN: &str = "8918ebda-7ee3-4766-bb57-9e658fcd9689";
-
-/// The running `pgbroker dev`; sent SIGTERM when dropped, so a failing test leaves nothing behind.
-struct Dev {
-    child: Child,
-    banner: Vec<String>,
-}
-
-impl Dev {
-    fn start(extra: &[&str]) -> Self {
-        Self::start_in(&std::env::temp_dir(), extra)
-    }
-
-    /// Runs in `dir`, so no configuration file or state of the caller is picked up.
-    fn start_in(dir: &std::path::Path, extra: &[&str]) -> Self {
-        let mut child = common::pgbroker(&["dev", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut banner = Vec::new();
-        for line in BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            let end = line.starts_with("Press Ctrl-C");
-            banner.push(line);
-            if end {
-                break;
-            }
-        }
-        Self { child, banner }
-    }
-
-    /// The text after `label` on the banner line that has it.
-    fn value(&self, label: &str) -> String {
-        self.banner
-            .iter()
-            .find_map(|l| {
-                l.trim_start()
-                    .strip_prefix(label)
-                    .map(|v| v.trim().to_string())
-            })
-            .unwrap_or_else(|| panic!("no {label:?} in {:#?}", self.banner))
-    }
-
-    fn base(&self) -> String {
-        self.value("OSB API:")
-    }
-
-    fn data_dir(&self) -> PathBuf {
-        let line = self.value("PostgreSQL:");
-        let start = line.find("(data in ").unwrap() + "(data in ".len();
-        let end = line[start..].find(')').unwrap() + start;
-        PathBuf::from(&line[start..end])
-    }
-
-    fn pg_port(&self) -> u16 {
-        let line = self.value("PostgreSQL:");
-        let after = line.split("127.0.0.1:").nth(1).unwrap();
-        after.split_whitespace().next().unwrap().parse().unwrap()
-    }
-
-    /// Sends SIGTERM and waits for the process to end.
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        for _ in 0..600 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        panic!("pgbroker dev did not stop within 30 seconds of SIGTERM");
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            self.terminate();
-        }
-    }
-}
 
 async fn put(http: &reqwest::RequestBuilder, body: Value) -> (u16, Value) {
     let response = http.try_clone().unwrap().json(&body).send().await.unwrap();
