@@ -17,6 +17,7 @@ pub mod crds;
 pub mod error;
 pub mod faults;
 mod http;
+pub mod rbac;
 pub mod registry;
 pub mod requests;
 pub mod schema;
@@ -31,9 +32,10 @@ use serde_json::Value;
 
 pub use error::ApiError;
 pub use faults::{FaultRule, Faults};
+pub use rbac::{AuthorizationRecord, UserInfo};
 pub use registry::{Gvr, Registry};
 pub use requests::RequestRecord;
-pub use server::{StartError, TestServer, TestServerOptions};
+pub use server::{ADMIN_USER, LoadError, StartError, TestServer, TestServerOptions};
 pub use simulator::{Simulator, SimulatorOptions};
 
 /// Validates `object` against the schema of a CNPG or barman-cloud CRD, named by plural

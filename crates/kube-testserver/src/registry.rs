@@ -102,7 +102,8 @@ pub struct Registry {
 pub const CRD_GROUP: &str = "apiextensions.k8s.io";
 
 impl Registry {
-    /// Core v1 (namespaces, secrets, services, configmaps, events), events.k8s.io, PodMonitor and the
+    /// Core v1 (namespaces, secrets, services, configmaps, events), events.k8s.io,
+    /// rbac.authorization.k8s.io (roles, bindings and their cluster-wide kinds), PodMonitor and the
     /// CRD resource itself (creating a CRD registers its type).
     pub fn with_builtins() -> Self {
         let mut registry = Self::default();
@@ -150,6 +151,20 @@ impl Registry {
             true,
             false,
         ));
+        for (kind, plural, namespaced) in [
+            ("ClusterRole", "clusterroles", false),
+            ("ClusterRoleBinding", "clusterrolebindings", false),
+            ("Role", "roles", true),
+            ("RoleBinding", "rolebindings", true),
+        ] {
+            registry.insert(ResourceDef::builtin(
+                "rbac.authorization.k8s.io",
+                kind,
+                plural,
+                namespaced,
+                false,
+            ));
+        }
         let mut pod_monitor = ResourceDef::builtin(
             "monitoring.coreos.com",
             "PodMonitor",

@@ -9,7 +9,9 @@ use serde_json::Value;
 
 use super::path::ResourceTarget;
 use super::{Shared, error_response, json_response, scale, watch};
-use crate::error::{ApiError, success_status};
+use crate::error::{ApiError, FieldError, success_status};
+use crate::rbac::{self, Attributes, UserInfo};
+use crate::registry::ResourceDef;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::meta;
 use crate::store::{
@@ -22,6 +24,9 @@ pub(super) struct Request<'a> {
     pub query: &'a HashMap<String, String>,
     pub headers: &'a HeaderMap,
     pub body: &'a Bytes,
+    /// The authenticated user in RBAC mode.
+    pub user: Option<&'a UserInfo>,
+    pub attributes: &'a Attributes,
 }
 
 pub(super) fn serve(shared: &Shared, request: Request<'_>) -> Response {
@@ -61,7 +66,7 @@ fn dispatch(shared: &Shared, request: &Request<'_>) -> Result<Response, ApiError
         .map(str::to_owned);
     let is_apply = request.method == Method::PATCH
         && matches!(
-            patch_kind(request.headers, None),
+            patch_kind(request.headers, None, &def),
             Ok(PatchKind::Apply { .. })
         );
     let opts = WriteOptions {
@@ -102,9 +107,13 @@ fn dispatch(shared: &Shared, request: &Request<'_>) -> Result<Response, ApiError
             Ok(json_response(200, &store.replace(&key, body, sub, &opts)?))
         }
         ("PATCH", Some(name)) => {
-            let kind = patch_kind(request.headers, q("force"))?;
+            let kind = patch_kind(request.headers, q("force"), &def)?;
+            check_patch_options(kind, q("force"), q("fieldManager"))?;
             let key = ObjKey::new(t.gvr.clone(), ns, name);
             let existed = store.get(&t.gvr, ns, name).is_ok();
+            if !existed && matches!(kind, PatchKind::Apply { .. }) && sub == Subresource::Main {
+                authorize_create(shared, request)?;
+            }
             let result = store.patch(&key, kind, request.body, sub, &opts)?;
             Ok(json_response(if existed { 200 } else { 201 }, &result))
         }
@@ -138,20 +147,84 @@ pub(super) fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("error decoding request body: {e}")))
 }
 
-pub(super) fn patch_kind(headers: &HeaderMap, force: Option<&str>) -> Result<PatchKind, ApiError> {
+/// The patch type of the `Content-Type`. Custom resources take no strategic merge patch (the
+/// apiextensions server offers JSON, merge and apply patches only), and apply is
+/// `application/apply-patch+yaml` (JSON is YAML; there is no `+json` apply type).
+pub(super) fn patch_kind(
+    headers: &HeaderMap,
+    force: Option<&str>,
+    def: &ResourceDef,
+) -> Result<PatchKind, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let media = content_type.split(';').next().unwrap_or("").trim();
+    let custom = def.schema.is_some() || def.gvr.group == "monitoring.coreos.com";
     match media {
         "application/merge-patch+json" => Ok(PatchKind::Merge),
         "application/json-patch+json" => Ok(PatchKind::Json),
-        "application/strategic-merge-patch+json" => Ok(PatchKind::Strategic),
-        "application/apply-patch+yaml" | "application/apply-patch+json" => Ok(PatchKind::Apply {
+        "application/strategic-merge-patch+json" if !custom => Ok(PatchKind::Strategic),
+        "application/apply-patch+yaml" => Ok(PatchKind::Apply {
             force: force.is_some_and(|f| f == "true"),
         }),
-        other => Err(ApiError::unsupported_media_type(other)),
+        other => Err(ApiError::unsupported_media_type(other, custom)),
+    }
+}
+
+/// `PatchOptions` as the API server validates them before anything else
+/// (apimachinery `ValidatePatchOptions`): apply needs a `fieldManager`, `force` is for apply only,
+/// a manager name is at most 128 bytes.
+fn check_patch_options(
+    kind: PatchKind,
+    force: Option<&str>,
+    manager: Option<&str>,
+) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    let apply = matches!(kind, PatchKind::Apply { .. });
+    if apply && manager.is_none_or(str::is_empty) {
+        errors.push(FieldError {
+            field: "fieldManager".into(),
+            reason: "FieldValueRequired",
+            detail: "Required value: is required for apply patch".into(),
+        });
+    }
+    if !apply && force.is_some() {
+        errors.push(FieldError {
+            field: "force".into(),
+            reason: "FieldValueForbidden",
+            detail: "Forbidden: may not be specified for non-apply patch".into(),
+        });
+    }
+    if let Some(manager) = manager.filter(|m| m.len() > 128) {
+        errors.push(FieldError {
+            field: "fieldManager".into(),
+            reason: "FieldValueTooLong",
+            detail: format!(
+                "Too long: may not be more than 128 bytes (got {})",
+                manager.len()
+            ),
+        });
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::invalid("PatchOptions.meta.k8s.io", "", &errors))
+}
+
+/// In RBAC mode, an apply that creates its object is authorized as `create` too (the
+/// `createValidation` of k8s.io/apiserver endpoints/handlers/patch.go).
+fn authorize_create(shared: &Shared, request: &Request<'_>) -> Result<(), ApiError> {
+    let (Some(rbac), Some(user)) = (&shared.rbac, request.user) else {
+        return Ok(());
+    };
+    let mut create = request.attributes.clone();
+    create.verb = "create".into();
+    let decision = rbac.authorize(&shared.store, user, &create);
+    if decision.allowed {
+        Ok(())
+    } else {
+        Err(rbac::create_on_update_forbidden(&create, &decision.reason))
     }
 }
 
