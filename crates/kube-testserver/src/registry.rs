@@ -57,6 +57,9 @@ pub struct ResourceDef {
     pub schema: Option<Arc<Value>>,
     /// The CRD's scale subresource: JSON paths of the replica counts and the label selector.
     pub scale: Option<ScaleSpec>,
+    /// A CRD's type, served as the apiextensions server serves custom resources: no strategic
+    /// merge patch, no update without `metadata.resourceVersion`.
+    pub custom: bool,
 }
 
 /// Where a scale subresource reads and writes replicas (`.spec.instances` for a CNPG Cluster).
@@ -80,6 +83,7 @@ impl ResourceDef {
             tracks_generation: false,
             schema: None,
             scale: None,
+            custom: false,
         }
     }
 
@@ -172,7 +176,9 @@ impl Registry {
             true,
             false,
         );
+        // Prometheus Operator's CRD in a real cluster.
         pod_monitor.tracks_generation = true;
+        pod_monitor.custom = true;
         registry.insert(pod_monitor);
         let mut crd = ResourceDef::builtin(
             CRD_GROUP,
@@ -263,6 +269,7 @@ impl Registry {
                 tracks_generation: true,
                 schema,
                 scale,
+                custom: true,
             };
             registered.push(def.gvr.clone());
             self.insert(def);

@@ -2,12 +2,13 @@
 //! server's rules, refusals are the API server's 401 and 403 `Status` objects.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use pgbroker_kube_testserver::{SimulatorOptions, TestServer, TestServerOptions};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn rbac_server() -> TestServer {
     let options = TestServerOptions {
@@ -64,15 +65,9 @@ fn cluster_manifest() -> Value {
 
 /// The raw answer to a GET, status line and JSON body, to compare the exact `Status`.
 async fn raw_get(server: &TestServer, path: &str, token: Option<&str>) -> (u16, Value) {
-    let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.unwrap();
-    let code = answer[9..12].parse().unwrap();
-    let body = answer.split_once("\r\n\r\n").unwrap().1;
-    (code, serde_json::from_str(body).unwrap())
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    support::raw(server, "GET", path, &headers, "").await
 }
 
 #[tokio::test]
@@ -383,4 +378,32 @@ async fn roles_made_through_the_api_decide_at_once_and_a_missing_role_is_named()
         )
         .unwrap();
     assert_eq!(status(secrets.get("x").await).code, 404);
+}
+
+#[tokio::test]
+async fn a_bindings_role_ref_cannot_change() {
+    let server = rbac_server().await;
+    account(&server, json!([]), true);
+    let bindings: Api<DynamicObject> = Api::all_with(
+        server.client(),
+        &ApiResource::from_gvk(&GroupVersionKind::gvk(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRoleBinding",
+        )),
+    );
+    let patch = Patch::Merge(json!({"roleRef": {"name": "cluster-admin"}}));
+    let refused = status(bindings.patch("app", &PatchParams::default(), &patch).await);
+    assert_eq!(refused.code, 422);
+    assert!(
+        refused.message.ends_with(": cannot change roleRef"),
+        "{}",
+        refused.message
+    );
+    // The subjects may change.
+    let patch = Patch::Merge(json!({"subjects": []}));
+    bindings
+        .patch("app", &PatchParams::default(), &patch)
+        .await
+        .unwrap();
 }

@@ -160,7 +160,7 @@ pub(super) fn patch_kind(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let media = content_type.split(';').next().unwrap_or("").trim();
-    let custom = def.schema.is_some() || def.gvr.group == "monitoring.coreos.com";
+    let custom = def.custom;
     match media {
         "application/merge-patch+json" => Ok(PatchKind::Merge),
         "application/json-patch+json" => Ok(PatchKind::Json),

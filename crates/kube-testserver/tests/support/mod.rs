@@ -98,3 +98,27 @@ pub async fn rejected(api: &Api<DynamicObject>, object: &DynamicObject) -> kube:
         other => panic!("expected 422, got {other:?}"),
     }
 }
+
+/// A raw HTTP/1.1 request to the server (what `kube::Client` would not send, e.g. a wrong patch
+/// type); answers the status code and the JSON body.
+pub async fn raw(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let code = answer[9..12].parse().unwrap();
+    let body = answer.split_once("\r\n\r\n").unwrap().1;
+    (code, serde_json::from_str(body).unwrap())
+}
