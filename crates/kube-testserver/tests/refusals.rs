@@ -276,3 +276,46 @@ async fn an_apply_naming_a_uid_cannot_create() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn dry_run_takes_only_all() {
+    let server = server_without_simulator().await;
+    let body = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm"}}"#;
+    let json_type = [("Content-Type", "application/json")];
+    let path = "/api/v1/namespaces/default/configmaps";
+    let (code, answer) = raw(
+        &server,
+        "POST",
+        &format!("{path}?dryRun=Yes"),
+        &json_type,
+        body,
+    )
+    .await;
+    assert_eq!(code, 422);
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("CreateOptions.meta.k8s.io \"\" is invalid: dryRun: Unsupported value"),
+        "{answer}"
+    );
+    assert!(
+        server
+            .get_object("configmaps", Some("default"), "cm")
+            .is_none()
+    );
+    let (code, _) = raw(
+        &server,
+        "POST",
+        &format!("{path}?dryRun=All"),
+        &json_type,
+        body,
+    )
+    .await;
+    assert_eq!(code, 201);
+    assert!(
+        server
+            .get_object("configmaps", Some("default"), "cm")
+            .is_none()
+    );
+}

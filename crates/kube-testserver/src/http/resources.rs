@@ -78,6 +78,7 @@ fn dispatch(shared: &Shared, request: &Request<'_>) -> Result<Response, ApiError
             explicit_manager.or_else(|| Some(default_manager(request.headers)))
         },
     };
+    check_dry_run(request.method, q("dryRun"))?;
     let ns = t.namespace.as_deref();
     let labels = LabelSelector::parse(q("labelSelector").unwrap_or(""))?;
     let fields = FieldSelector::parse(q("fieldSelector").unwrap_or(""))?;
@@ -210,6 +211,30 @@ fn check_patch_options(
         return Ok(());
     }
     Err(ApiError::invalid("PatchOptions.meta.k8s.io", "", &errors))
+}
+
+/// `dryRun` takes only `All` (apimachinery `ValidateDryRun`); anything else is refused rather
+/// than written for real.
+fn check_dry_run(method: &Method, dry_run: Option<&str>) -> Result<(), ApiError> {
+    let Some(value) = dry_run.filter(|d| *d != "All") else {
+        return Ok(());
+    };
+    let options = match method.as_str() {
+        "POST" => "CreateOptions",
+        "PUT" => "UpdateOptions",
+        "PATCH" => "PatchOptions",
+        "DELETE" => "DeleteOptions",
+        _ => return Ok(()),
+    };
+    Err(ApiError::invalid(
+        &format!("{options}.meta.k8s.io"),
+        "",
+        &[FieldError {
+            field: "dryRun".into(),
+            reason: "FieldValueNotSupported",
+            detail: format!("Unsupported value: []string{{{value:?}}}: supported values: \"All\""),
+        }],
+    ))
 }
 
 /// In RBAC mode, an apply that creates its object is authorized as `create` too (the
