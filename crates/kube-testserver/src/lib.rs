@@ -17,6 +17,7 @@ pub mod crds;
 pub mod error;
 pub mod faults;
 mod http;
+mod load;
 pub mod rbac;
 pub mod registry;
 pub mod requests;
@@ -32,10 +33,11 @@ use serde_json::Value;
 
 pub use error::ApiError;
 pub use faults::{FaultRule, Faults};
+pub use load::LoadError;
 pub use rbac::{AuthorizationRecord, UserInfo};
 pub use registry::{Gvr, Registry};
 pub use requests::RequestRecord;
-pub use server::{ADMIN_USER, LoadError, StartError, TestServer, TestServerOptions};
+pub use server::{ADMIN_USER, StartError, TestServer, TestServerOptions};
 pub use simulator::{Simulator, SimulatorOptions};
 
 /// Validates `object` against the schema of a CNPG or barman-cloud CRD, named by plural

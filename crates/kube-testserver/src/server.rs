@@ -14,6 +14,7 @@ use crate::crds::{self, CrdLoadError};
 use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::http::{self, Shared};
+use crate::load::LoadError;
 use crate::rbac::{AuthorizationRecord, Rbac, SYSTEM_MASTERS, UserInfo};
 use crate::registry::{Gvr, Registry};
 use crate::requests::{RequestLog, RequestRecord};
@@ -71,22 +72,6 @@ pub enum StartError {
     Url { url: String, reason: String },
     #[error("the test server is not in RBAC mode (TestServerOptions::rbac)")]
     RbacOff,
-}
-
-/// Why [`TestServer::create_from_yaml`] failed.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error("parsing YAML: {0}")]
-    Yaml(#[from] serde_yaml::Error),
-    #[error("document {index}: {reason}")]
-    Document { index: usize, reason: String },
-    #[error("document {index} ({kind} {name}): {source}")]
-    Create {
-        index: usize,
-        kind: String,
-        name: String,
-        source: ApiError,
-    },
 }
 
 /// The admin user of RBAC mode (what a kubeadm admin kubeconfig is).
@@ -268,46 +253,7 @@ impl TestServer {
         yaml: &str,
         namespace: Option<&str>,
     ) -> Result<Vec<Value>, LoadError> {
-        use serde::Deserialize;
-        let mut created = Vec::new();
-        for (index, document) in serde_yaml::Deserializer::from_str(yaml).enumerate() {
-            let object = Value::deserialize(document)?;
-            if object.is_null() {
-                continue;
-            }
-            let field = |k: &str| {
-                object
-                    .get(k)
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned()
-            };
-            let (api_version, kind) = (field("apiVersion"), field("kind"));
-            let registry = self.store.registry();
-            let def = registry
-                .all()
-                .find(|d| d.gvr.api_version() == api_version && d.kind == kind)
-                .ok_or_else(|| LoadError::Document {
-                    index,
-                    reason: format!("the server does not serve {kind} of {api_version}"),
-                })?;
-            let ns = crate::store::meta::meta_str(&object, "namespace")
-                .map(str::to_owned)
-                .or_else(|| namespace.map(str::to_owned));
-            let ns = if def.namespaced { ns } else { None };
-            let name = crate::store::meta::name(&object).to_owned();
-            let stored = self
-                .store
-                .create(&def.gvr, ns.as_deref(), object, &WriteOptions::default())
-                .map_err(|source| LoadError::Create {
-                    index,
-                    kind: kind.clone(),
-                    name,
-                    source,
-                })?;
-            created.push(stored);
-        }
-        Ok(created)
+        crate::load::create_from_yaml(&self.store, yaml, namespace)
     }
 
     pub fn simulator(&self) -> &Simulator {

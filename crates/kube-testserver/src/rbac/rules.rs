@@ -71,7 +71,7 @@ fn resource_rule_matches(rule: &PolicyRule, r: &ResourceAttributes) -> bool {
     // A rule that names resources allows nothing without a name: not create (the name is not
     // known when it is authorized), not deletecollection, not list or watch without a
     // `metadata.name` field selector.
-    let name = rule.resource_names.is_empty() || rule.resource_names.iter().any(|n| *n == r.name);
+    let name = rule.resource_names.is_empty() || rule.resource_names.contains(&r.name);
     group && resource && name
 }
 
