@@ -3,7 +3,9 @@
 //! A real `kube::Client` talks to it over HTTP on 127.0.0.1: discovery, CRUD, merge/JSON/apply
 //! patches, `resourceVersion` conflicts, status subresource, selectors, watches with bookmarks,
 //! finalizers, namespace deletion, owner-reference garbage collection; custom resources validated
-//! against their CRD's `openAPIV3Schema` (CNPG 1.30's CRDs from `../shared/crds/cnpg/`).
+//! against their CRD's `openAPIV3Schema` (CNPG 1.30's CRDs from `../shared/crds/cnpg/`); an
+//! RBAC mode (`TestServerOptions::rbac`) in which bearer tokens name ServiceAccounts and the
+//! stored roles and bindings authorize each request as the API server's RBAC authorizer does.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
