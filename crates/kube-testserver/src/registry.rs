@@ -60,6 +60,8 @@ pub struct ResourceDef {
     /// A CRD's type, served as the apiextensions server serves custom resources: no strategic
     /// merge patch, no update without `metadata.resourceVersion`.
     pub custom: bool,
+    /// A PUT of a missing object creates it (the strategy's `AllowCreateOnUpdate`: Leases).
+    pub create_on_update: bool,
 }
 
 /// Where a scale subresource reads and writes replicas (`.spec.instances` for a CNPG Cluster).
@@ -84,6 +86,7 @@ impl ResourceDef {
             schema: None,
             scale: None,
             custom: false,
+            create_on_update: false,
         }
     }
 
@@ -134,13 +137,9 @@ impl Registry {
         );
         pvc.short_names = vec!["pvc".into()];
         registry.insert(pvc);
-        registry.insert(ResourceDef::builtin(
-            "coordination.k8s.io",
-            "Lease",
-            "leases",
-            true,
-            false,
-        ));
+        let mut lease = ResourceDef::builtin("coordination.k8s.io", "Lease", "leases", true, false);
+        lease.create_on_update = true;
+        registry.insert(lease);
         registry.insert(ResourceDef::builtin(
             "",
             "ServiceAccount",
@@ -270,6 +269,7 @@ impl Registry {
                 schema,
                 scale,
                 custom: true,
+                create_on_update: false,
             };
             registered.push(def.gvr.clone());
             self.insert(def);

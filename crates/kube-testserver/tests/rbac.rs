@@ -407,3 +407,40 @@ async fn a_bindings_role_ref_cannot_change() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_put_that_creates_a_lease_needs_create() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let server = rbac_server().await;
+    let client = account(
+        &server,
+        json!([{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["update"]}]),
+        false,
+    );
+    let leases: Api<Lease> = Api::namespaced(client, "a");
+    let lease: Lease = serde_json::from_value(json!({"metadata": {"name": "l"}})).unwrap();
+    let refused = status(leases.replace("l", &PostParams::default(), &lease).await);
+    assert_eq!(
+        (refused.code, refused.message.as_str()),
+        (403, "leases.coordination.k8s.io \"l\" is forbidden: ")
+    );
+    // Leases are made by PUT (their strategy allows create on update); others are not.
+    let admin: Api<Lease> = Api::namespaced(server.client(), "a");
+    admin
+        .replace("l", &PostParams::default(), &lease)
+        .await
+        .unwrap();
+    let current = leases.get_opt("l").await;
+    assert!(matches!(current, Err(kube::Error::Api(ref s)) if s.code == 403));
+    leases
+        .replace("l", &PostParams::default(), &lease)
+        .await
+        .unwrap();
+    let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(server.client(), "a");
+    let cm = serde_json::from_value(json!({"metadata": {"name": "cm"}})).unwrap();
+    assert_eq!(
+        status(configmaps.replace("cm", &PostParams::default(), &cm).await).code,
+        404
+    );
+}

@@ -105,7 +105,14 @@ fn dispatch(shared: &Shared, request: &Request<'_>) -> Result<Response, ApiError
         ("PUT", Some(name)) => {
             let body = parse_json(request.body)?;
             let key = ObjKey::new(t.gvr.clone(), ns, name);
-            Ok(json_response(200, &store.replace(&key, body, sub, &opts)?))
+            let creates = def.create_on_update
+                && sub == Subresource::Main
+                && store.get(&t.gvr, ns, name).is_err();
+            if creates {
+                authorize_create(shared, request)?;
+            }
+            let code = if creates { 201 } else { 200 };
+            Ok(json_response(code, &store.replace(&key, body, sub, &opts)?))
         }
         ("PATCH", Some(name)) => {
             let kind = patch_kind(request.headers, q("force"), &def)?;
@@ -237,8 +244,9 @@ fn check_dry_run(method: &Method, dry_run: Option<&str>) -> Result<(), ApiError>
     ))
 }
 
-/// In RBAC mode, an apply that creates its object is authorized as `create` too (the
-/// `createValidation` of k8s.io/apiserver endpoints/handlers/patch.go).
+/// In RBAC mode, an apply (or a PUT of a Lease) that creates its object is authorized as
+/// `create` too (the `createValidation` of k8s.io/apiserver endpoints/handlers/patch.go and
+/// update.go).
 fn authorize_create(shared: &Shared, request: &Request<'_>) -> Result<(), ApiError> {
     let (Some(rbac), Some(user)) = (&shared.rbac, request.user) else {
         return Ok(());

@@ -127,6 +127,18 @@ impl State {
         opts: &WriteOptions,
     ) -> Result<Value, ApiError> {
         let def = self.resource(&key.gvr)?;
+        if def.create_on_update && sub == Subresource::Main && !self.objects.contains_key(key) {
+            check_type_meta(&def, &mut body)?;
+            let name = meta::name(&body);
+            if name != key.name {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({name}) does not match the name on the URL ({})",
+                    key.name
+                )));
+            }
+            let ns = (!key.namespace.is_empty()).then_some(key.namespace.as_str());
+            return self.create(&key.gvr, ns, body, opts);
+        }
         let existing = self.existing(&def, key)?;
         check_type_meta(&def, &mut body)?;
         identity::check(&def, key, &body, &existing, identity::Write::Replace)?;
