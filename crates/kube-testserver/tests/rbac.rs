@@ -4,50 +4,13 @@
 
 mod support;
 
+use support::rbac::{account, rbac_server, status};
+
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
-use pgbroker_kube_testserver::{SimulatorOptions, TestServer, TestServerOptions};
+use pgbroker_kube_testserver::TestServer;
 use serde_json::{Value, json};
-
-async fn rbac_server() -> TestServer {
-    let options = TestServerOptions {
-        rbac: true,
-        namespaces: vec!["default".into(), "a".into(), "b".into()],
-        simulator: SimulatorOptions {
-            enabled: false,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    TestServer::start(options).await.unwrap()
-}
-
-/// A ServiceAccount `a/app` with the given rules, in a ClusterRole bound by a RoleBinding in `a`
-/// (`cluster_wide`: by a ClusterRoleBinding); answers its client.
-fn account(server: &TestServer, rules: Value, cluster_wide: bool) -> kube::Client {
-    let binding = if cluster_wide {
-        "kind: ClusterRoleBinding\nmetadata: {name: app}"
-    } else {
-        "kind: RoleBinding\nmetadata: {name: app, namespace: a}"
-    };
-    let yaml = format!(
-        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: app, namespace: a}}\n---\n\
-         apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: app}}\nrules: {rules}\n---\n\
-         apiVersion: rbac.authorization.k8s.io/v1\n{binding}\n\
-         roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: app}}\n\
-         subjects: [{{kind: ServiceAccount, name: app, namespace: a}}]\n"
-    );
-    server.create_from_yaml(&yaml, None).unwrap();
-    server.service_account_client("a", "app").unwrap()
-}
-
-fn status(result: Result<impl std::fmt::Debug, kube::Error>) -> kube::core::Status {
-    match result {
-        Err(kube::Error::Api(status)) => *status,
-        other => panic!("expected an API error, got {other:?}"),
-    }
-}
 
 fn secret(name: &str) -> Secret {
     serde_json::from_value(json!({"metadata": {"name": name}, "stringData": {"k": "v"}})).unwrap()
@@ -335,77 +298,6 @@ async fn a_role_binding_grants_in_its_namespace_only() {
         "{}",
         refused.message
     );
-}
-
-#[tokio::test]
-async fn roles_made_through_the_api_decide_at_once_and_a_missing_role_is_named() {
-    let server = rbac_server().await;
-    let client = account(&server, json!([]), true);
-    let secrets: Api<Secret> = Api::namespaced(client, "b");
-    assert_eq!(status(secrets.get("x").await).code, 403);
-    let roles: Api<DynamicObject> = Api::namespaced_with(
-        server.client(),
-        "b",
-        &ApiResource::from_gvk(&GroupVersionKind::gvk(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "RoleBinding",
-        )),
-    );
-    let binding: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": "reader"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
-        "subjects": [{"kind": "ServiceAccount", "name": "app", "namespace": "a"}]}))
-    .unwrap();
-    roles
-        .create(&PostParams::default(), &binding)
-        .await
-        .unwrap();
-    let refused = status(secrets.get("x").await);
-    assert!(
-        refused
-            .message
-            .ends_with(": RBAC: role.rbac.authorization.k8s.io \"reader\" not found"),
-        "{}",
-        refused.message
-    );
-    server
-        .create_from_yaml(
-            "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: reader, namespace: b}\n\
-             rules: [{apiGroups: [\"\"], resources: [secrets], verbs: [get]}]\n",
-            None,
-        )
-        .unwrap();
-    assert_eq!(status(secrets.get("x").await).code, 404);
-}
-
-#[tokio::test]
-async fn a_bindings_role_ref_cannot_change() {
-    let server = rbac_server().await;
-    account(&server, json!([]), true);
-    let bindings: Api<DynamicObject> = Api::all_with(
-        server.client(),
-        &ApiResource::from_gvk(&GroupVersionKind::gvk(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "ClusterRoleBinding",
-        )),
-    );
-    let patch = Patch::Merge(json!({"roleRef": {"name": "cluster-admin"}}));
-    let refused = status(bindings.patch("app", &PatchParams::default(), &patch).await);
-    assert_eq!(refused.code, 422);
-    assert!(
-        refused.message.ends_with(": cannot change roleRef"),
-        "{}",
-        refused.message
-    );
-    // The subjects may change.
-    let patch = Patch::Merge(json!({"subjects": []}));
-    bindings
-        .patch("app", &PatchParams::default(), &patch)
-        .await
-        .unwrap();
 }
 
 #[tokio::test]

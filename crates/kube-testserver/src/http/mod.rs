@@ -3,6 +3,7 @@
 //! store.
 
 mod discovery;
+mod escalation;
 pub(crate) mod path;
 mod resources;
 mod scale;

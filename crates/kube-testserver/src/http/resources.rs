@@ -79,6 +79,7 @@ fn dispatch(shared: &Shared, request: &Request<'_>) -> Result<Response, ApiError
         },
     };
     check_dry_run(request.method, q("dryRun"))?;
+    super::escalation::check(shared, request)?;
     let ns = t.namespace.as_deref();
     let labels = LabelSelector::parse(q("labelSelector").unwrap_or(""))?;
     let fields = FieldSelector::parse(q("fieldSelector").unwrap_or(""))?;

@@ -6,6 +6,7 @@
 //! for subresources) and, if it lists any, resource name all match.
 
 mod authn;
+pub(crate) mod escalation;
 mod messages;
 mod rules;
 
@@ -119,57 +120,80 @@ fn gvr(plural: &str) -> Gvr {
 
 /// The RBAC decision for `user` doing `attributes`, from the policy objects in `store`.
 pub fn authorize(store: &Store, user: &UserInfo, attributes: &Attributes) -> Decision {
-    let allow = || Decision {
-        allowed: true,
-        reason: String::new(),
-    };
     if user.groups.iter().any(|g| g == SYSTEM_MASTERS) {
-        return allow();
-    }
-    if rules::bootstrap_rules(user)
-        .iter()
-        .any(|rule| rule_allows(attributes, rule))
-    {
-        return allow();
-    }
-    let mut errors = Vec::new();
-    for binding in store.objects_of(&gvr("clusterrolebindings")) {
-        if !applies_to(user, &binding, "") {
-            continue;
-        }
-        match role_rules(store, &binding, "") {
-            Ok(rules) if rules.iter().any(|r| rule_allows(attributes, r)) => return allow(),
-            Ok(_) => {}
-            Err(e) => errors.push(e),
-        }
+        return Decision {
+            allowed: true,
+            reason: String::new(),
+        };
     }
     let namespace = attributes
         .resource
         .as_ref()
         .map_or("", |r| r.namespace.as_str());
+    let mut allowed = false;
+    let errors = visit_rules(store, user, namespace, &mut |rule| {
+        allowed = rule_allows(attributes, rule);
+        allowed
+    });
+    let reason = match (allowed, errors.len()) {
+        (true, _) | (false, 0) => String::new(),
+        (false, 1) => format!("RBAC: {}", errors[0]),
+        (false, _) => format!("RBAC: [{}]", errors.join(", ")),
+    };
+    Decision { allowed, reason }
+}
+
+/// Every rule that applies to `user` in `namespace` (`""`: cluster-wide bindings only).
+pub fn rules_for(store: &Store, user: &UserInfo, namespace: &str) -> Vec<PolicyRule> {
+    let mut rules = Vec::new();
+    visit_rules(store, user, namespace, &mut |rule| {
+        rules.push(rule.clone());
+        false
+    });
+    rules
+}
+
+/// Walks the bootstrap rules, then those of the ClusterRoleBindings, then those of the
+/// RoleBindings in `namespace`, until `visitor` answers `true` (RBAC's `VisitRulesFor`);
+/// answers the errors met (bindings to missing roles).
+fn visit_rules(
+    store: &Store,
+    user: &UserInfo,
+    namespace: &str,
+    visitor: &mut dyn FnMut(&PolicyRule) -> bool,
+) -> Vec<String> {
+    let mut errors = Vec::new();
+    if rules::bootstrap_rules(user).iter().any(&mut *visitor) {
+        return errors;
+    }
+    let mut bindings: Vec<(Value, &str)> = store
+        .objects_of(&gvr("clusterrolebindings"))
+        .into_iter()
+        .map(|b| (b, ""))
+        .collect();
     if !namespace.is_empty() {
-        for binding in store.objects_of(&gvr("rolebindings")) {
-            if crate::store::meta::meta_str(&binding, "namespace") != Some(namespace)
-                || !applies_to(user, &binding, namespace)
-            {
-                continue;
+        bindings.extend(
+            store
+                .objects_of(&gvr("rolebindings"))
+                .into_iter()
+                .filter(|b| crate::store::meta::meta_str(b, "namespace") == Some(namespace))
+                .map(|b| (b, namespace)),
+        );
+    }
+    for (binding, binding_namespace) in bindings {
+        if !applies_to(user, &binding, binding_namespace) {
+            continue;
+        }
+        match role_rules(store, &binding, binding_namespace) {
+            Ok(rules) => {
+                if rules.iter().any(&mut *visitor) {
+                    return errors;
+                }
             }
-            match role_rules(store, &binding, namespace) {
-                Ok(rules) if rules.iter().any(|r| rule_allows(attributes, r)) => return allow(),
-                Ok(_) => {}
-                Err(e) => errors.push(e),
-            }
+            Err(e) => errors.push(e),
         }
     }
-    let reason = match errors.len() {
-        0 => String::new(),
-        1 => format!("RBAC: {}", errors[0]),
-        _ => format!("RBAC: [{}]", errors.join(", ")),
-    };
-    Decision {
-        allowed: false,
-        reason,
-    }
+    errors
 }
 
 /// Whether one of the binding's subjects is `user` (a ServiceAccount subject without a namespace

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: CNPG object APIs, waiting for phases, reading secrets.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod rbac;
+
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
