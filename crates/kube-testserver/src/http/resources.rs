@@ -78,6 +78,14 @@ fn dispatch(shared: &Shared, request: &Request<'_>) -> Result<Response, ApiError
             explicit_manager.or_else(|| Some(default_manager(request.headers)))
         },
     };
+    // Patch type and options are checked before anything else, as the patch handler does.
+    let patch = if request.method == Method::PATCH {
+        let kind = patch_kind(request.headers, q("force"), &def)?;
+        check_patch_options(kind, q("force"), q("fieldManager"))?;
+        Some(kind)
+    } else {
+        None
+    };
     check_dry_run(request.method, q("dryRun"))?;
     super::escalation::check(shared, request)?;
     let ns = t.namespace.as_deref();
@@ -116,8 +124,8 @@ fn dispatch(shared: &Shared, request: &Request<'_>) -> Result<Response, ApiError
             Ok(json_response(code, &store.replace(&key, body, sub, &opts)?))
         }
         ("PATCH", Some(name)) => {
-            let kind = patch_kind(request.headers, q("force"), &def)?;
-            check_patch_options(kind, q("force"), q("fieldManager"))?;
+            // Always `Some` here: set above for every PATCH.
+            let kind = patch.unwrap_or(PatchKind::Merge);
             let key = ObjKey::new(t.gvr.clone(), ns, name);
             let existed = store.get(&t.gvr, ns, name).is_ok();
             if !existed && matches!(kind, PatchKind::Apply { .. }) && sub == Subresource::Main {
