@@ -91,6 +91,19 @@ async fn no_token_an_unknown_one_or_a_deleted_service_account_is_401() {
         raw_get(&server, "/api", Some("made-up")).await,
         (401, unauthorized.clone())
     );
+    // The scheme is case-insensitive; a Basic header is no token.
+    let lower = format!("bearer {token}");
+    let answer = support::raw(&server, "GET", "/api", &[("Authorization", &lower)], "").await;
+    assert_eq!(answer.0, 200);
+    let basic = support::raw(
+        &server,
+        "GET",
+        "/api",
+        &[("Authorization", "Basic eDp5")],
+        "",
+    )
+    .await;
+    assert_eq!(basic, (401, unauthorized.clone()));
     // Discovery is allowed to every authenticated user, as the bootstrap roles allow it.
     for path in [
         "/version",

@@ -71,7 +71,12 @@ impl Tokens {
     /// The user of an `Authorization` header value; `None` answers 401. A ServiceAccount's
     /// token stops working once the ServiceAccount is deleted or being deleted.
     pub fn authenticate(&self, store: &Store, authorization: Option<&str>) -> Option<UserInfo> {
-        let token = authorization?.strip_prefix("Bearer ")?.trim();
+        // The bearer-token authenticator takes the scheme in any case.
+        let (scheme, token) = authorization?.trim().split_once(' ')?;
+        let token = token.trim();
+        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+            return None;
+        }
         let holder = self
             .tokens
             .lock()
