@@ -3,7 +3,9 @@
 //! A real `kube::Client` talks to it over HTTP on 127.0.0.1: discovery, CRUD, merge/JSON/apply
 //! patches, `resourceVersion` conflicts, status subresource, selectors, watches with bookmarks,
 //! finalizers, namespace deletion, owner-reference garbage collection; custom resources validated
-//! against their CRD's `openAPIV3Schema` (CNPG 1.30's CRDs from `../shared/crds/cnpg/`).
+//! against their CRD's `openAPIV3Schema` (CNPG 1.30's CRDs from `../shared/crds/cnpg/`); an
+//! RBAC mode (`TestServerOptions::rbac`) in which bearer tokens name ServiceAccounts and the
+//! stored roles and bindings authorize each request as the API server's RBAC authorizer does.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,6 +19,8 @@ pub mod crds;
 pub mod error;
 pub mod faults;
 mod http;
+mod load;
+pub mod rbac;
 pub mod registry;
 pub mod requests;
 pub mod schema;
@@ -31,9 +35,11 @@ use serde_json::Value;
 
 pub use error::ApiError;
 pub use faults::{FaultRule, Faults};
+pub use load::LoadError;
+pub use rbac::{AuthorizationRecord, UserInfo};
 pub use registry::{Gvr, Registry};
 pub use requests::RequestRecord;
-pub use server::{StartError, TestServer, TestServerOptions};
+pub use server::{ADMIN_USER, StartError, TestServer, TestServerOptions};
 pub use simulator::{Simulator, SimulatorOptions};
 
 /// Validates `object` against the schema of a CNPG or barman-cloud CRD, named by plural

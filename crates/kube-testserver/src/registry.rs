@@ -57,6 +57,11 @@ pub struct ResourceDef {
     pub schema: Option<Arc<Value>>,
     /// The CRD's scale subresource: JSON paths of the replica counts and the label selector.
     pub scale: Option<ScaleSpec>,
+    /// A CRD's type, served as the apiextensions server serves custom resources: no strategic
+    /// merge patch, no update without `metadata.resourceVersion`.
+    pub custom: bool,
+    /// A PUT of a missing object creates it (the strategy's `AllowCreateOnUpdate`: Leases).
+    pub create_on_update: bool,
 }
 
 /// Where a scale subresource reads and writes replicas (`.spec.instances` for a CNPG Cluster).
@@ -80,6 +85,8 @@ impl ResourceDef {
             tracks_generation: false,
             schema: None,
             scale: None,
+            custom: false,
+            create_on_update: false,
         }
     }
 
@@ -102,7 +109,8 @@ pub struct Registry {
 pub const CRD_GROUP: &str = "apiextensions.k8s.io";
 
 impl Registry {
-    /// Core v1 (namespaces, secrets, services, configmaps, events), events.k8s.io, PodMonitor and the
+    /// Core v1 (namespaces, secrets, services, configmaps, events), events.k8s.io,
+    /// rbac.authorization.k8s.io (roles, bindings and their cluster-wide kinds), PodMonitor and the
     /// CRD resource itself (creating a CRD registers its type).
     pub fn with_builtins() -> Self {
         let mut registry = Self::default();
@@ -129,13 +137,9 @@ impl Registry {
         );
         pvc.short_names = vec!["pvc".into()];
         registry.insert(pvc);
-        registry.insert(ResourceDef::builtin(
-            "coordination.k8s.io",
-            "Lease",
-            "leases",
-            true,
-            false,
-        ));
+        let mut lease = ResourceDef::builtin("coordination.k8s.io", "Lease", "leases", true, false);
+        lease.create_on_update = true;
+        registry.insert(lease);
         registry.insert(ResourceDef::builtin(
             "",
             "ServiceAccount",
@@ -150,6 +154,20 @@ impl Registry {
             true,
             false,
         ));
+        for (kind, plural, namespaced) in [
+            ("ClusterRole", "clusterroles", false),
+            ("ClusterRoleBinding", "clusterrolebindings", false),
+            ("Role", "roles", true),
+            ("RoleBinding", "rolebindings", true),
+        ] {
+            registry.insert(ResourceDef::builtin(
+                "rbac.authorization.k8s.io",
+                kind,
+                plural,
+                namespaced,
+                false,
+            ));
+        }
         let mut pod_monitor = ResourceDef::builtin(
             "monitoring.coreos.com",
             "PodMonitor",
@@ -157,7 +175,9 @@ impl Registry {
             true,
             false,
         );
+        // Prometheus Operator's CRD in a real cluster.
         pod_monitor.tracks_generation = true;
+        pod_monitor.custom = true;
         registry.insert(pod_monitor);
         let mut crd = ResourceDef::builtin(
             CRD_GROUP,
@@ -248,6 +268,8 @@ impl Registry {
                 tracks_generation: true,
                 schema,
                 scale,
+                custom: true,
+                create_on_update: false,
             };
             registered.push(def.gvr.clone());
             self.insert(def);

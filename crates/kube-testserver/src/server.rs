@@ -14,6 +14,8 @@ use crate::crds::{self, CrdLoadError};
 use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::http::{self, Shared};
+use crate::load::LoadError;
+use crate::rbac::{AuthorizationRecord, Rbac, SYSTEM_MASTERS, UserInfo};
 use crate::registry::{Gvr, Registry};
 use crate::requests::{RequestLog, RequestRecord};
 use crate::simulator::{Simulator, SimulatorOptions};
@@ -34,6 +36,10 @@ pub struct TestServerOptions {
     /// How often an idle watch that allowed bookmarks gets one.
     pub bookmark_interval: Duration,
     pub simulator: SimulatorOptions,
+    /// RBAC mode: every request needs a bearer token (401 otherwise) and is authorized by the
+    /// `rbac.authorization.k8s.io/v1` objects in the store (403 otherwise). [`TestServer::client`]
+    /// then carries the token of an admin in `system:masters`.
+    pub rbac: bool,
 }
 
 impl Default for TestServerOptions {
@@ -45,6 +51,7 @@ impl Default for TestServerOptions {
             require_namespaces: true,
             bookmark_interval: Duration::from_millis(500),
             simulator: SimulatorOptions::default(),
+            rbac: false,
         }
     }
 }
@@ -63,7 +70,12 @@ pub enum StartError {
     Client { url: String, source: kube::Error },
     #[error("invalid server URL {url}: {reason}")]
     Url { url: String, reason: String },
+    #[error("the test server is not in RBAC mode (TestServerOptions::rbac)")]
+    RbacOff,
 }
+
+/// The admin user of RBAC mode (what a kubeadm admin kubeconfig is).
+pub const ADMIN_USER: &str = "kubernetes-admin";
 
 /// A running in-memory API server. Dropping it stops the server and the simulator.
 pub struct TestServer {
@@ -73,6 +85,8 @@ pub struct TestServer {
     log: Arc<RequestLog>,
     simulator: Simulator,
     client: kube::Client,
+    rbac: Option<Arc<Rbac>>,
+    admin_token: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -133,12 +147,20 @@ impl TestServer {
         let addr = listener.local_addr().map_err(StartError::Bind)?;
         let faults = Arc::new(Faults::default());
         let log = Arc::new(RequestLog::default());
+        let rbac = options.rbac.then(|| Arc::new(Rbac::default()));
+        let admin_token = rbac.as_ref().map(|r| {
+            r.tokens.issue_for_user(UserInfo {
+                name: ADMIN_USER.into(),
+                groups: vec![SYSTEM_MASTERS.into(), "system:authenticated".into()],
+            })
+        });
         let shared = Arc::new(Shared {
             store: store.clone(),
             faults: faults.clone(),
             log: log.clone(),
             addr,
             bookmark_interval: options.bookmark_interval,
+            rbac: rbac.clone(),
         });
         let (shutdown, stopped) = oneshot::channel::<()>();
         let app = http::router(shared);
@@ -151,7 +173,7 @@ impl TestServer {
             }
         });
         let url = format!("http://{addr}");
-        let client = build_client(&url)?;
+        let client = build_client(&url, admin_token.as_deref())?;
         let simulator = Simulator::start(store.clone(), options.simulator);
         Ok(Self {
             addr,
@@ -160,6 +182,8 @@ impl TestServer {
             log,
             simulator,
             client,
+            rbac,
+            admin_token,
             shutdown: Some(shutdown),
             task,
         })
@@ -174,14 +198,62 @@ impl TestServer {
         self.addr
     }
 
-    /// A real `kube::Client` talking to this server (default namespace `default`).
+    /// A real `kube::Client` talking to this server (default namespace `default`); in RBAC mode
+    /// it is the admin's (`system:masters`, allowed everything).
     pub fn client(&self) -> kube::Client {
         self.client.clone()
     }
 
-    /// A `kube::Config` for this server, for code that builds its own client.
+    /// A `kube::Config` for this server, for code that builds its own client (with the admin's
+    /// token in RBAC mode).
     pub fn config(&self) -> Result<kube::Config, StartError> {
-        kube_config(&self.url())
+        kube_config(&self.url(), self.admin_token.as_deref())
+    }
+
+    /// RBAC mode: a new bearer token of the ServiceAccount `namespace/name`
+    /// (`system:serviceaccount:<namespace>:<name>`). It authenticates while that ServiceAccount
+    /// exists in the store.
+    pub fn service_account_token(&self, namespace: &str, name: &str) -> Result<String, StartError> {
+        let rbac = self.rbac.as_ref().ok_or(StartError::RbacOff)?;
+        Ok(rbac.tokens.issue_for_service_account(namespace, name))
+    }
+
+    /// RBAC mode: a `kube::Client` authenticated as the ServiceAccount `namespace/name`.
+    pub fn service_account_client(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<kube::Client, StartError> {
+        let token = self.service_account_token(namespace, name)?;
+        self.client_with_token(&token)
+    }
+
+    /// A `kube::Client` that sends `Authorization: Bearer <token>`.
+    pub fn client_with_token(&self, token: &str) -> Result<kube::Client, StartError> {
+        build_client(&self.url(), Some(token))
+    }
+
+    /// RBAC mode: every authorization check so far, in order: one per request, plus the `create`
+    /// check of each apply that created its object. Empty outside RBAC mode.
+    pub fn authorizations(&self) -> Vec<AuthorizationRecord> {
+        self.rbac.as_ref().map(|r| r.log()).unwrap_or_default()
+    }
+
+    pub fn clear_authorizations(&self) {
+        if let Some(rbac) = &self.rbac {
+            rbac.clear_log();
+        }
+    }
+
+    /// Creates every object of a (multi-document) YAML text directly in the store, like
+    /// `kubectl create -f` by an admin; namespaced objects without `metadata.namespace` go into
+    /// `namespace` (as with `-n`). Answers the stored objects.
+    pub fn create_from_yaml(
+        &self,
+        yaml: &str,
+        namespace: Option<&str>,
+    ) -> Result<Vec<Value>, LoadError> {
+        crate::load::create_from_yaml(&self.store, yaml, namespace)
     }
 
     pub fn simulator(&self) -> &Simulator {
@@ -253,18 +325,20 @@ fn crd_name(crd: &Value) -> String {
         .to_owned()
 }
 
-fn kube_config(url: &str) -> Result<kube::Config, StartError> {
+fn kube_config(url: &str, token: Option<&str>) -> Result<kube::Config, StartError> {
     let uri: axum::http::Uri =
         url.parse()
             .map_err(|e: axum::http::uri::InvalidUri| StartError::Url {
                 url: url.to_owned(),
                 reason: e.to_string(),
             })?;
-    Ok(kube::Config::new(uri))
+    let mut config = kube::Config::new(uri);
+    config.auth_info.token = token.map(|t| secrecy::SecretString::from(t.to_owned()));
+    Ok(config)
 }
 
-fn build_client(url: &str) -> Result<kube::Client, StartError> {
-    kube::Client::try_from(kube_config(url)?).map_err(|source| StartError::Client {
+fn build_client(url: &str, token: Option<&str>) -> Result<kube::Client, StartError> {
+    kube::Client::try_from(kube_config(url, token)?).map_err(|source| StartError::Client {
         url: url.to_owned(),
         source,
     })

@@ -89,12 +89,22 @@ impl World {
     }
 
     pub async fn with_options(settings: CnpgSettings, options: TestServerOptions) -> Self {
+        Self::with_backend_client(settings, options, TestServer::client).await
+    }
+
+    /// The backend talks through the client `backend_client` makes (e.g. one authenticated as a
+    /// ServiceAccount in RBAC mode, after seeding what that needs).
+    pub async fn with_backend_client(
+        settings: CnpgSettings,
+        options: TestServerOptions,
+        backend_client: impl FnOnce(&TestServer) -> kube::Client,
+    ) -> Self {
         let server = TestServer::start(options)
             .await
             .expect("test server starts");
-        let backend = Arc::new(
-            CnpgBackend::with_client("cnpg", settings, server.client()).expect("valid settings"),
-        );
+        let client = backend_client(&server);
+        let backend =
+            Arc::new(CnpgBackend::with_client("cnpg", settings, client).expect("valid settings"));
         let db =
             std::env::temp_dir().join(format!("pgbroker-k8s-{}.db", uuid::Uuid::new_v4().simple()));
         // A file, not `sqlite::memory:`: the engine drops lease renewals mid-query when a backend

@@ -1,7 +1,9 @@
 //! The HTTP front: one fallback handler that parses Kubernetes API paths, records the request,
-//! applies injected faults and dispatches to the store.
+//! authenticates and authorizes it in RBAC mode, applies injected faults and dispatches to the
+//! store.
 
 mod discovery;
+mod escalation;
 pub(crate) mod path;
 mod resources;
 mod scale;
@@ -21,6 +23,7 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::faults::Faults;
+use crate::rbac::{self, Attributes, Rbac, ResourceAttributes, UserInfo};
 use crate::requests::{RequestLog, RequestRecord};
 use crate::store::Store;
 use path::Target;
@@ -32,6 +35,8 @@ pub(crate) struct Shared {
     pub log: Arc<RequestLog>,
     pub addr: SocketAddr,
     pub bookmark_interval: Duration,
+    /// RBAC mode: every request needs a token, and the store's RBAC objects decide.
+    pub rbac: Option<Arc<Rbac>>,
 }
 
 /// Request bodies up to 3 MiB, the API server's own limit (CRDs such as CNPG's Pooler are big).
@@ -57,6 +62,15 @@ async fn handle(
         .unwrap_or_default();
     let target = path::parse(uri.path(), &shared.store.registry());
     let mut record = describe(&method, &uri, &target, &query);
+    let attributes = attributes(&method, &uri, &target, &record, &query);
+    let user = match check_access(&shared, &headers, &attributes) {
+        Ok(user) => user,
+        Err(error) => {
+            record.status = error.code;
+            shared.log.push(record);
+            return error_response(&error);
+        }
+    };
     if let Some(status) = shared.faults.take(&record) {
         record.status = status;
         shared.log.push(record);
@@ -70,6 +84,8 @@ async fn handle(
                 query: &query,
                 headers: &headers,
                 body: &body,
+                user: user.as_ref(),
+                attributes: &attributes,
             };
             resources::serve(&shared, request)
         }
@@ -121,6 +137,88 @@ fn describe(
         record.name = t.name.clone().unwrap_or_default();
     }
     record
+}
+
+/// In RBAC mode: the user of the request's bearer token (401 without one), allowed by RBAC to
+/// do what it asks (403 otherwise). `None` outside RBAC mode.
+fn check_access(
+    shared: &Shared,
+    headers: &HeaderMap,
+    attributes: &Attributes,
+) -> Result<Option<UserInfo>, ApiError> {
+    let Some(rbac) = &shared.rbac else {
+        return Ok(None);
+    };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let user = rbac
+        .tokens
+        .authenticate(&shared.store, authorization)
+        .ok_or_else(rbac::unauthorized)?;
+    let decision = rbac.authorize(&shared.store, &user, attributes);
+    if !decision.allowed {
+        tracing::debug!(user = %user.name, verb = %attributes.verb, path = %attributes.path, "kube test server: RBAC refused a request");
+        return Err(rbac::forbidden(&user, attributes, &decision.reason));
+    }
+    Ok(Some(user))
+}
+
+/// The request as the authorizer sees it (k8s.io/apiserver `RequestInfoFactory`): a request on a
+/// Namespace carries that namespace, a list or watch with a `metadata.name=` field selector
+/// carries that name, and a non-resource request has the lower-cased method as its verb.
+fn attributes(
+    method: &Method,
+    uri: &Uri,
+    target: &Target,
+    record: &RequestRecord,
+    query: &HashMap<String, String>,
+) -> Attributes {
+    let path = uri.path().to_owned();
+    let Target::Resource(_) = target else {
+        return Attributes {
+            verb: method.as_str().to_lowercase(),
+            resource: None,
+            path,
+        };
+    };
+    let namespace = if record.group.is_empty() && record.resource == "namespaces" {
+        record.name.clone()
+    } else {
+        record.namespace.clone()
+    };
+    let name = match record.verb.as_str() {
+        "list" | "watch" => query
+            .get("fieldSelector")
+            .and_then(|s| exact_name(s))
+            .unwrap_or_default(),
+        _ => record.name.clone(),
+    };
+    Attributes {
+        verb: record.verb.clone(),
+        resource: Some(ResourceAttributes {
+            group: record.group.clone(),
+            version: record.version.clone(),
+            resource: record.resource.clone(),
+            subresource: record.subresource.clone(),
+            namespace,
+            name,
+        }),
+        path,
+    }
+}
+
+/// The name a field selector requires exactly (`metadata.name=x` or `metadata.name==x`).
+fn exact_name(selector: &str) -> Option<String> {
+    selector.split(',').find_map(|term| {
+        let value = term
+            .trim()
+            .strip_prefix("metadata.name")?
+            .trim_start()
+            .strip_prefix('=')?;
+        let value = value.strip_prefix('=').unwrap_or(value).trim();
+        (!value.is_empty()).then(|| value.to_owned())
+    })
 }
 
 fn injected(status: u16) -> ApiError {

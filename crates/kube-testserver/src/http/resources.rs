@@ -9,7 +9,9 @@ use serde_json::Value;
 
 use super::path::ResourceTarget;
 use super::{Shared, error_response, json_response, scale, watch};
-use crate::error::{ApiError, success_status};
+use crate::error::{ApiError, FieldError, success_status};
+use crate::rbac::{self, Attributes, UserInfo};
+use crate::registry::ResourceDef;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::meta;
 use crate::store::{
@@ -22,6 +24,9 @@ pub(super) struct Request<'a> {
     pub query: &'a HashMap<String, String>,
     pub headers: &'a HeaderMap,
     pub body: &'a Bytes,
+    /// The authenticated user in RBAC mode.
+    pub user: Option<&'a UserInfo>,
+    pub attributes: &'a Attributes,
 }
 
 pub(super) fn serve(shared: &Shared, request: Request<'_>) -> Response {
@@ -61,7 +66,7 @@ fn dispatch(shared: &Shared, request: &Request<'_>) -> Result<Response, ApiError
         .map(str::to_owned);
     let is_apply = request.method == Method::PATCH
         && matches!(
-            patch_kind(request.headers, None),
+            patch_kind(request.headers, None, &def),
             Ok(PatchKind::Apply { .. })
         );
     let opts = WriteOptions {
@@ -73,6 +78,16 @@ fn dispatch(shared: &Shared, request: &Request<'_>) -> Result<Response, ApiError
             explicit_manager.or_else(|| Some(default_manager(request.headers)))
         },
     };
+    // Patch type and options are checked before anything else, as the patch handler does.
+    let patch = if request.method == Method::PATCH {
+        let kind = patch_kind(request.headers, q("force"), &def)?;
+        check_patch_options(kind, q("force"), q("fieldManager"))?;
+        Some(kind)
+    } else {
+        None
+    };
+    check_dry_run(request.method, q("dryRun"))?;
+    super::escalation::check(shared, request)?;
     let ns = t.namespace.as_deref();
     let labels = LabelSelector::parse(q("labelSelector").unwrap_or(""))?;
     let fields = FieldSelector::parse(q("fieldSelector").unwrap_or(""))?;
@@ -99,12 +114,23 @@ fn dispatch(shared: &Shared, request: &Request<'_>) -> Result<Response, ApiError
         ("PUT", Some(name)) => {
             let body = parse_json(request.body)?;
             let key = ObjKey::new(t.gvr.clone(), ns, name);
-            Ok(json_response(200, &store.replace(&key, body, sub, &opts)?))
+            let creates = def.create_on_update
+                && sub == Subresource::Main
+                && store.get(&t.gvr, ns, name).is_err();
+            if creates {
+                authorize_create(shared, request)?;
+            }
+            let code = if creates { 201 } else { 200 };
+            Ok(json_response(code, &store.replace(&key, body, sub, &opts)?))
         }
         ("PATCH", Some(name)) => {
-            let kind = patch_kind(request.headers, q("force"))?;
+            // Always `Some` here: set above for every PATCH.
+            let kind = patch.unwrap_or(PatchKind::Merge);
             let key = ObjKey::new(t.gvr.clone(), ns, name);
             let existed = store.get(&t.gvr, ns, name).is_ok();
+            if !existed && matches!(kind, PatchKind::Apply { .. }) && sub == Subresource::Main {
+                authorize_create(shared, request)?;
+            }
             let result = store.patch(&key, kind, request.body, sub, &opts)?;
             Ok(json_response(if existed { 200 } else { 201 }, &result))
         }
@@ -138,20 +164,109 @@ pub(super) fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("error decoding request body: {e}")))
 }
 
-pub(super) fn patch_kind(headers: &HeaderMap, force: Option<&str>) -> Result<PatchKind, ApiError> {
+/// The patch type of the `Content-Type`. Custom resources take no strategic merge patch (the
+/// apiextensions server offers JSON, merge and apply patches only), and apply is
+/// `application/apply-patch+yaml` (JSON is YAML; there is no `+json` apply type).
+pub(super) fn patch_kind(
+    headers: &HeaderMap,
+    force: Option<&str>,
+    def: &ResourceDef,
+) -> Result<PatchKind, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let media = content_type.split(';').next().unwrap_or("").trim();
+    let custom = def.custom;
     match media {
         "application/merge-patch+json" => Ok(PatchKind::Merge),
         "application/json-patch+json" => Ok(PatchKind::Json),
-        "application/strategic-merge-patch+json" => Ok(PatchKind::Strategic),
-        "application/apply-patch+yaml" | "application/apply-patch+json" => Ok(PatchKind::Apply {
+        "application/strategic-merge-patch+json" if !custom => Ok(PatchKind::Strategic),
+        "application/apply-patch+yaml" => Ok(PatchKind::Apply {
             force: force.is_some_and(|f| f == "true"),
         }),
-        other => Err(ApiError::unsupported_media_type(other)),
+        other => Err(ApiError::unsupported_media_type(other, custom)),
+    }
+}
+
+/// `PatchOptions` as the API server validates them before anything else
+/// (apimachinery `ValidatePatchOptions`): apply needs a `fieldManager`, `force` is for apply only,
+/// a manager name is at most 128 bytes.
+fn check_patch_options(
+    kind: PatchKind,
+    force: Option<&str>,
+    manager: Option<&str>,
+) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    let apply = matches!(kind, PatchKind::Apply { .. });
+    if apply && manager.is_none_or(str::is_empty) {
+        errors.push(FieldError {
+            field: "fieldManager".into(),
+            reason: "FieldValueRequired",
+            detail: "Required value: is required for apply patch".into(),
+        });
+    }
+    if !apply && force.is_some() {
+        errors.push(FieldError {
+            field: "force".into(),
+            reason: "FieldValueForbidden",
+            detail: "Forbidden: may not be specified for non-apply patch".into(),
+        });
+    }
+    if let Some(manager) = manager.filter(|m| m.len() > 128) {
+        errors.push(FieldError {
+            field: "fieldManager".into(),
+            reason: "FieldValueTooLong",
+            detail: format!(
+                "Too long: may not be more than 128 bytes (got {})",
+                manager.len()
+            ),
+        });
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::invalid("PatchOptions.meta.k8s.io", "", &errors))
+}
+
+/// `dryRun` takes only `All` (apimachinery `ValidateDryRun`); anything else is refused rather
+/// than written for real.
+fn check_dry_run(method: &Method, dry_run: Option<&str>) -> Result<(), ApiError> {
+    let Some(value) = dry_run.filter(|d| *d != "All") else {
+        return Ok(());
+    };
+    let options = match method.as_str() {
+        "POST" => "CreateOptions",
+        "PUT" => "UpdateOptions",
+        "PATCH" => "PatchOptions",
+        "DELETE" => "DeleteOptions",
+        _ => return Ok(()),
+    };
+    Err(ApiError::invalid(
+        &format!("{options}.meta.k8s.io"),
+        "",
+        &[FieldError {
+            field: "dryRun".into(),
+            reason: "FieldValueNotSupported",
+            detail: format!("Unsupported value: []string{{{value:?}}}: supported values: \"All\""),
+        }],
+    ))
+}
+
+/// In RBAC mode, an apply (or a PUT of a Lease) that creates its object is authorized as
+/// `create` too (the `createValidation` of k8s.io/apiserver endpoints/handlers/patch.go and
+/// update.go).
+fn authorize_create(shared: &Shared, request: &Request<'_>) -> Result<(), ApiError> {
+    let (Some(rbac), Some(user)) = (&shared.rbac, request.user) else {
+        return Ok(());
+    };
+    let mut create = request.attributes.clone();
+    create.verb = "create".into();
+    let decision = rbac.authorize(&shared.store, user, &create);
+    if decision.allowed {
+        Ok(())
+    } else {
+        Err(rbac::create_on_update_forbidden(&create, &decision.reason))
     }
 }
 

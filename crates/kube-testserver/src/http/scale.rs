@@ -68,7 +68,7 @@ pub(super) fn serve(
         "PUT" => parse_json(request.body)?,
         "PATCH" => {
             let mut patched = current.clone();
-            match patch_kind(request.headers, None)? {
+            match patch_kind(request.headers, None, def)? {
                 PatchKind::Merge | PatchKind::Strategic | PatchKind::Apply { .. } => {
                     let patch: Value = serde_yaml::from_slice(request.body)
                         .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;

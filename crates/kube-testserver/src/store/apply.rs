@@ -51,6 +51,17 @@ impl State {
                 applied_meta.insert("name".into(), json!(key.name));
             }
         }
+        let sent_namespace = meta::meta_str(&applied, "namespace").unwrap_or("");
+        let is_namespace = def.gvr.group.is_empty() && def.gvr.plural == "namespaces";
+        if def.namespaced
+            && !is_namespace
+            && !sent_namespace.is_empty()
+            && sent_namespace != key.namespace
+        {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
         let subresource = if sub == Subresource::Status {
             "status"
         } else {
@@ -60,6 +71,17 @@ impl State {
         let Some(existing) = self.objects.get(key).cloned() else {
             if sub == Subresource::Status {
                 return Err(ApiError::not_found(&def.gvr.qualified(), &key.name));
+            }
+            // patch.go `applyPatch`: an applied uid names an object that must already exist.
+            let uid = meta::uid(&applied);
+            if !uid.is_empty() {
+                return Err(ApiError::conflict(
+                    &def.gvr.qualified(),
+                    &key.name,
+                    &format!(
+                        "uid mismatch: the provided object specified uid {uid}, and no existing object was found"
+                    ),
+                ));
             }
             let entry = new_entry(&manager, subresource, &def.gvr.api_version(), mine);
             let managed = Value::Array(vec![entry_json(&entry)]);

@@ -4,6 +4,7 @@
 mod apply;
 mod cnpg_webhooks;
 mod delete;
+mod identity;
 mod managed_fields;
 pub mod meta;
 pub mod quantity;

@@ -120,3 +120,38 @@ pub(super) fn fold_string_data(secret: &mut Value) {
         data[key] = json!(base64::engine::general_purpose::STANDARD.encode(text));
     }
 }
+
+/// A Secret's `data` values are base64 (standard alphabet, padded; line breaks ignored), as Go's
+/// JSON decoding of `[]byte` reads them: the decode error otherwise, worded like Go's.
+pub(super) fn secret_data_problem(secret: &Value) -> Option<String> {
+    use base64::Engine;
+    let data = secret.get("data")?.as_object()?;
+    for value in data.values() {
+        let Some(text) = value.as_str() else {
+            if value.is_null() {
+                continue;
+            }
+            let found = match value {
+                Value::Bool(_) => "bool",
+                Value::Number(_) => "number",
+                Value::Array(_) => "array",
+                _ => "object",
+            };
+            return Some(format!(
+                "json: cannot unmarshal {found} into Go struct field Secret.data of type []uint8"
+            ));
+        };
+        let cleaned: String = text.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+        if let Err(error) = base64::engine::general_purpose::STANDARD.decode(&cleaned) {
+            let at = match error {
+                base64::DecodeError::InvalidByte(at, _)
+                | base64::DecodeError::InvalidLastSymbol(at, _) => at,
+                base64::DecodeError::InvalidLength(_) | base64::DecodeError::InvalidPadding => {
+                    cleaned.len()
+                }
+            };
+            return Some(format!("illegal base64 data at input byte {at}"));
+        }
+    }
+    None
+}

@@ -133,6 +133,32 @@ pub fn check_no_new_finalizers_while_deleting(
     ))
 }
 
+/// A RoleBinding's or ClusterRoleBinding's `roleRef` is fixed once made (rbac validation
+/// `ValidateRoleBindingUpdate`): a binding to another role is a new binding.
+pub fn check_role_ref_unchanged(
+    def: &ResourceDef,
+    old: &Value,
+    new: &Value,
+) -> Result<(), ApiError> {
+    let binding = def.gvr.group == "rbac.authorization.k8s.io"
+        && matches!(
+            def.gvr.plural.as_str(),
+            "rolebindings" | "clusterrolebindings"
+        );
+    if !binding || old.get("roleRef") == new.get("roleRef") {
+        return Ok(());
+    }
+    let sent = new.get("roleRef").cloned().unwrap_or(Value::Null);
+    Err(ApiError::invalid(
+        &def.kind_group(),
+        meta::name(old),
+        &[field_error(
+            "roleRef",
+            &format!("Invalid value: {sent}: cannot change roleRef"),
+        )],
+    ))
+}
+
 pub(super) fn field_error(field: &str, detail: &str) -> FieldError {
     FieldError {
         field: field.to_owned(),

@@ -3,8 +3,8 @@
 use serde_json::{Value, json};
 
 use super::meta::{self, meta_mut};
-use super::rules::{check_type_meta, fold_string_data, merge_for_subresource};
-use super::{EventType, ObjKey, State, cnpg_webhooks, managed_fields, validation};
+use super::rules::{check_type_meta, fold_string_data, merge_for_subresource, secret_data_problem};
+use super::{EventType, ObjKey, State, cnpg_webhooks, identity, managed_fields, validation};
 use crate::error::ApiError;
 use crate::registry::{CRD_GROUP, Gvr, ResourceDef};
 use crate::schema;
@@ -55,6 +55,7 @@ impl State {
     ) -> Result<Value, ApiError> {
         let def = self.resource(gvr)?;
         check_type_meta(&def, &mut body)?;
+        check_secret_data(&def, &body, 400)?;
         let namespace = self.check_namespace(&def, namespace, &body)?;
         let metadata = meta_mut(&mut body)
             .ok_or_else(|| ApiError::bad_request("object is not a JSON object"))?;
@@ -126,15 +127,22 @@ impl State {
         opts: &WriteOptions,
     ) -> Result<Value, ApiError> {
         let def = self.resource(&key.gvr)?;
+        if def.create_on_update && sub == Subresource::Main && !self.objects.contains_key(key) {
+            check_type_meta(&def, &mut body)?;
+            let name = meta::name(&body);
+            if name != key.name {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({name}) does not match the name on the URL ({})",
+                    key.name
+                )));
+            }
+            let ns = (!key.namespace.is_empty()).then_some(key.namespace.as_str());
+            return self.create(&key.gvr, ns, body, opts);
+        }
         let existing = self.existing(&def, key)?;
         check_type_meta(&def, &mut body)?;
-        let body_name = meta::name(&body);
-        if body_name != key.name {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({body_name}) does not match the name on the URL ({})",
-                key.name
-            )));
-        }
+        identity::check(&def, key, &body, &existing, identity::Write::Replace)?;
+        check_secret_data(&def, &body, 400)?;
         let sent_rv = meta::resource_version(&body);
         if !sent_rv.is_empty() && sent_rv != meta::resource_version(&existing) {
             return Err(ApiError::conflict(
@@ -191,6 +199,8 @@ impl State {
                 "the patched object is not a JSON object",
             ));
         }
+        identity::check(&def, key, &patched, &existing, identity::Write::Patch)?;
+        check_secret_data(&def, &patched, 422)?;
         let patched_rv = meta::resource_version(&patched);
         // A patch that names a resourceVersion makes it a precondition (dropping it does not).
         if !patched_rv.is_empty() && patched_rv != meta::resource_version(&existing) {
@@ -273,6 +283,7 @@ impl State {
             None => cnpg_webhooks::cnpg_cluster_webhook(def, &new)?,
             Some(old) => {
                 validation::check_no_new_finalizers_while_deleting(def, old, &new)?;
+                validation::check_role_ref_unchanged(def, old, &new)?;
                 cnpg_webhooks::cnpg_cluster_update_webhook(def, old, &new)?;
             }
         }
@@ -325,5 +336,29 @@ impl State {
         self.objects.insert(key.clone(), new.clone());
         self.emit(key, event, &new, old);
         Ok(new)
+    }
+}
+
+/// Secret `data` that is not base64 cannot be decoded: 400 for a create or replace (the body does
+/// not decode), 422 for a patch (the patched object does not).
+fn check_secret_data(def: &ResourceDef, body: &Value, code: u16) -> Result<(), ApiError> {
+    if !(def.gvr.group.is_empty() && def.gvr.plural == "secrets") {
+        return Ok(());
+    }
+    match secret_data_problem(body) {
+        None => Ok(()),
+        Some(problem) if code == 400 => Err(ApiError::bad_request(format!(
+            "Secret in version \"v1\" cannot be handled as a Secret: {problem}"
+        ))),
+        // The patch handler's `field.Invalid(field.NewPath("patch"), patchedJSON, err)` with an
+        // empty GroupKind and name.
+        Some(problem) => Err(ApiError::new(
+            422,
+            "Invalid",
+            format!(
+                " \"\" is invalid: patch: Invalid value: {}: {problem}",
+                Value::String(body.to_string())
+            ),
+        )),
     }
 }

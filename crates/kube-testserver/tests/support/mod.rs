@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: CNPG object APIs, waiting for phases, reading secrets.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod rbac;
+
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
@@ -97,4 +99,28 @@ pub async fn rejected(api: &Api<DynamicObject>, object: &DynamicObject) -> kube:
         Err(kube::Error::Api(status)) => *status,
         other => panic!("expected 422, got {other:?}"),
     }
+}
+
+/// A raw HTTP/1.1 request to the server (what `kube::Client` would not send, e.g. a wrong patch
+/// type); answers the status code and the JSON body.
+pub async fn raw(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let code = answer[9..12].parse().unwrap();
+    let body = answer.split_once("\r\n\r\n").unwrap().1;
+    (code, serde_json::from_str(body).unwrap())
 }
