@@ -4,15 +4,17 @@
 //! (`tests/engine_load.rs`) and the engine burst benchmark (`benches/engine_burst.rs`).
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use pgbroker_adapters_sql::PoolSettings;
 use pgbroker_domain::ports::{BackendRegistry, Clock, StateStore, SystemClock};
-use pgbroker_domain::usecases::{BindCommand, LastOperationQuery, ProvisionCommand};
+use pgbroker_domain::usecases::{
+    BindCommand, DeprovisionCommand, LastOperationQuery, ProvisionCommand,
+};
 use pgbroker_domain::{
-    BindingId, BindingSpec, Broker, Core, Engine, EngineConfig, InstanceId, JsonObject,
+    BindingId, BindingSpec, Broker, Catalog, Core, Engine, EngineConfig, InstanceId, JsonObject,
     OperationId, OperationPolicy, OperationState, Outcome, PlanId, ServiceId,
 };
 use serde_json::json;
@@ -94,6 +96,9 @@ impl Drop for StoreLocation {
 pub struct LoadBroker {
     pub store: Arc<dyn StateStore>,
     pub backend: Arc<TestBackend>,
+    /// What the bursts provision and bind.
+    service: ServiceId,
+    plan: PlanId,
     pub core: Arc<Core>,
     pub engine: Arc<Engine>,
     pub broker: Arc<Broker>,
@@ -108,12 +113,40 @@ impl LoadBroker {
         owner: &str,
         concurrency: usize,
     ) -> Self {
+        let backends = BackendRegistry::new()
+            .with("async", backend.clone())
+            .with("sync", Arc::new(TestBackend::synchronous()));
+        let plan = (
+            ServiceId::parse(ASYNC_SERVICE).expect("test service id"),
+            PlanId::parse(ASYNC_PLAN).expect("test plan id"),
+        );
+        let mut broker = Self::on(
+            store,
+            test_catalog(),
+            backends,
+            plan,
+            policy,
+            owner,
+            concurrency,
+        );
+        broker.backend = backend;
+        broker
+    }
+
+    /// A broker on `catalog` and `backends` whose bursts use `plan` (service and plan id).
+    pub fn on(
+        store: Arc<dyn StateStore>,
+        catalog: Catalog,
+        backends: BackendRegistry,
+        (service, plan): (ServiceId, PlanId),
+        policy: OperationPolicy,
+        owner: &str,
+        concurrency: usize,
+    ) -> Self {
         let core = Arc::new(Core {
-            catalog: Arc::new(test_catalog()),
+            catalog: Arc::new(catalog),
             store: store.clone(),
-            backends: BackendRegistry::new()
-                .with("async", backend.clone())
-                .with("sync", Arc::new(TestBackend::synchronous())),
+            backends,
             clock: Arc::new(SystemClock::new(tokio::time::sleep)) as Arc<dyn Clock>,
             secrets: Arc::new(CountingSecrets::default()),
             parameter_schemas: Arc::new(AcceptAllParameters),
@@ -130,7 +163,9 @@ impl LoadBroker {
         let broker = Arc::new(Broker::new(core.clone()).with_waker(engine.waker()));
         Self {
             store,
-            backend,
+            backend: Arc::new(TestBackend::asynchronous()),
+            service,
+            plan,
             core,
             engine,
             broker,
@@ -166,11 +201,12 @@ impl LoadBroker {
         let starts = (0..count).map(|n| {
             let broker = self.broker.clone();
             let id = instance_id(&format!("{prefix}-{n}"));
+            let spec = spec(self.service.as_str(), self.plan.as_str(), json!({}));
             tokio::spawn(async move {
                 let outcome = broker
                     .provision(ProvisionCommand {
                         instance_id: id.clone(),
-                        spec: spec(ASYNC_SERVICE, ASYNC_PLAN, json!({})),
+                        spec,
                         accepts_incomplete: true,
                         originating_identity: None,
                     })
@@ -197,6 +233,7 @@ impl LoadBroker {
         let starts = instances.iter().map(|instance| {
             let broker = self.broker.clone();
             let instance = instance.clone();
+            let (service_id, plan_id) = (self.service.clone(), self.plan.clone());
             tokio::spawn(async move {
                 let binding_id = BindingId::parse(format!("{instance}-b"))?;
                 let outcome = broker
@@ -204,8 +241,8 @@ impl LoadBroker {
                         instance_id: instance.clone(),
                         binding_id,
                         spec: BindingSpec {
-                            service_id: ServiceId::parse(ASYNC_SERVICE)?,
-                            plan_id: PlanId::parse(ASYNC_PLAN)?,
+                            service_id,
+                            plan_id,
                             parameters: JsonObject::new(),
                             context: JsonObject::new(),
                             bind_resource: JsonObject::new(),
@@ -224,6 +261,35 @@ impl LoadBroker {
         let mut started = Vec::with_capacity(instances.len());
         for start in futures::future::join_all(starts).await {
             started.push(start.context("bind task")??);
+        }
+        Ok(started)
+    }
+
+    /// Starts a deprovision (`accepts_incomplete`) of each of `instances` at once.
+    pub async fn deprovision_burst(
+        &self,
+        instances: &[InstanceId],
+    ) -> anyhow::Result<Vec<(InstanceId, OperationId)>> {
+        let starts = instances.iter().map(|instance| {
+            let broker = self.broker.clone();
+            let command = DeprovisionCommand {
+                instance_id: instance.clone(),
+                service_id: self.service.clone(),
+                plan_id: self.plan.clone(),
+                accepts_incomplete: true,
+                originating_identity: None,
+            };
+            tokio::spawn(async move {
+                let instance = command.instance_id.clone();
+                match broker.deprovision(command).await {
+                    Ok(Outcome::Accepted { operation }) => Ok((instance, operation)),
+                    other => bail!("deprovision of {instance} answered {other:?}, not Accepted"),
+                }
+            })
+        });
+        let mut started = Vec::with_capacity(instances.len());
+        for start in futures::future::join_all(starts).await {
+            started.push(start.context("deprovision task")??);
         }
         Ok(started)
     }
@@ -298,5 +364,40 @@ pub fn load_policy(lease: Duration) -> OperationPolicy {
     OperationPolicy {
         lease,
         ..test_policy()
+    }
+}
+
+/// Everything logged at warning level or above in this process so far, from any thread or
+/// task. The first call installs the global subscriber that records it, so call it once before
+/// the load starts.
+pub fn logged_warnings() -> String {
+    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    let log = LOG.get_or_init(|| {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        // Warnings going to another subscriber would go unseen: that is a broken test.
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .try_init()
+            .expect("no other global tracing subscriber in a load test");
+        log
+    });
+    let bytes = log.lock().unwrap_or_else(PoisonError::into_inner);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut log = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        log.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -4,8 +4,7 @@
 //! steps, lost leases), every poll is answered well within the store's acquire timeout.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
@@ -13,7 +12,7 @@ use pgbroker_adapters_sql::PoolSettings;
 use pgbroker_domain::{InstanceId, OperationId};
 use pgbroker_testkit::backend::TestBackend;
 use pgbroker_testkit::load::{
-    LoadBroker, StoreKind, StoreLocation, load_policy, wait_until_succeeded,
+    LoadBroker, StoreKind, StoreLocation, load_policy, logged_warnings, wait_until_succeeded,
 };
 use tokio::sync::watch;
 
@@ -26,33 +25,6 @@ const LEASE: Duration = Duration::from_secs(2);
 /// A stalled store makes requests wait this long for a connection, then fail.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 const POLLERS: usize = 4;
-
-/// Every warning or error logged by this test binary, from any thread or task.
-fn warnings() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::WARN)
-            .with_ansi(false)
-            .with_writer(move || Sink(sink.clone()))
-            .init();
-        log
-    })
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn slow_backend() -> Arc<TestBackend> {
     Arc::new(
@@ -119,7 +91,7 @@ async fn stop_pollers(stop: &watch::Sender<bool>, pollers: Vec<tokio::task::Join
 }
 
 async fn burst_with_a_kill_and_restart(kind: StoreKind) -> anyhow::Result<()> {
-    let log = warnings();
+    logged_warnings();
     let location = StoreLocation::create(kind).await?;
     let pool = PoolSettings {
         acquire_timeout: ACQUIRE_TIMEOUT,
@@ -194,7 +166,7 @@ async fn burst_with_a_kill_and_restart(kind: StoreKind) -> anyhow::Result<()> {
         slowest < ACQUIRE_TIMEOUT / 2,
         "a poll took {slowest:?}: reads waited for the engine's writes"
     );
-    let logged = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+    let logged = logged_warnings();
     ensure!(logged.is_empty(), "warnings were logged:\n{logged}");
     Ok(())
 }
