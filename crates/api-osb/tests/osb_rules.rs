@@ -170,11 +170,15 @@ async fn bad_requests_get_400_naming_the_field() {
             "not valid JSON",
         ),
         (
-            server.osb(Method::PUT, &path).json(&json!({"plan_id": SYNC_PLAN})),
+            server
+                .osb(Method::PUT, &path)
+                .json(&json!({"plan_id": SYNC_PLAN})),
             "service_id",
         ),
         (
-            server.osb(Method::PUT, &path).json(&json!({"service_id": SYNC_SERVICE})),
+            server
+                .osb(Method::PUT, &path)
+                .json(&json!({"service_id": SYNC_SERVICE})),
             "plan_id",
         ),
         (
@@ -184,9 +188,9 @@ async fn bad_requests_get_400_naming_the_field() {
             "plan_id",
         ),
         (
-            server
-                .osb(Method::PUT, &path)
-                .json(&json!({"service_id": SYNC_SERVICE, "plan_id": SYNC_PLAN, "parameters": "x"})),
+            server.osb(Method::PUT, &path).json(
+                &json!({"service_id": SYNC_SERVICE, "plan_id": SYNC_PLAN, "parameters": "x"}),
+            ),
             "parameters",
         ),
         (
@@ -196,28 +200,69 @@ async fn bad_requests_get_400_naming_the_field() {
             "context",
         ),
         (
-            server.osb(Method::PUT, &path).json(&provision_body("no-such-service", SYNC_PLAN)),
+            server
+                .osb(Method::PUT, &path)
+                .json(&provision_body("no-such-service", SYNC_PLAN)),
             "service_id",
         ),
         (
-            server.osb(Method::PUT, &path).json(&provision_body(SYNC_SERVICE, "no-such-plan")),
-            "plan_id",
-        ),
-        (
-            server.osb(Method::PUT, &path).json(&provision_body(SYNC_SERVICE, ASYNC_PLAN)),
+            server
+                .osb(Method::PUT, &path)
+                .json(&provision_body(SYNC_SERVICE, "no-such-plan")),
             "plan_id",
         ),
         (
             server
                 .osb(Method::PUT, &path)
-                .json(&json!({"service_id": SYNC_SERVICE, "plan_id": SYNC_PLAN, "parameters": {"postgres_version": 14}})),
+                .json(&provision_body(SYNC_SERVICE, ASYNC_PLAN)),
+            "plan_id",
+        ),
+        (
+            server.osb(Method::PUT, &path).json(&with(
+                provision_body(SYNC_SERVICE, SYNC_PLAN),
+                "parameters",
+                json!({"postgres_version": 14}),
+            )),
             "parameters.postgres_version",
         ),
         (
-            server
-                .osb(Method::PUT, &path)
-                .json(&json!({"service_id": SYNC_SERVICE, "plan_id": SYNC_PLAN, "parameters": {"colour": "red"}})),
+            server.osb(Method::PUT, &path).json(&with(
+                provision_body(SYNC_SERVICE, SYNC_PLAN),
+                "parameters",
+                json!({"colour": "red"}),
+            )),
             "colour",
+        ),
+        // OSB 2.17: organization_guid and space_guid are required, non-empty strings.
+        (
+            server.osb(Method::PUT, &path).json(&without(
+                provision_body(SYNC_SERVICE, SYNC_PLAN),
+                "organization_guid",
+            )),
+            "missing field `organization_guid`",
+        ),
+        (
+            server.osb(Method::PUT, &path).json(&without(
+                provision_body(SYNC_SERVICE, SYNC_PLAN),
+                "space_guid",
+            )),
+            "missing field `space_guid`",
+        ),
+        (
+            server.osb(Method::PUT, &path).json(&with(
+                provision_body(SYNC_SERVICE, SYNC_PLAN),
+                "organization_guid",
+                json!(""),
+            )),
+            "field organization_guid: must be a non-empty string",
+        ),
+        (
+            server.osb(Method::PUT, &path).json(&with(
+                provision_body(SYNC_SERVICE, SYNC_PLAN),
+                "space_guid",
+                json!(""),
+            )),
+            "field space_guid: must be a non-empty string",
         ),
         (
             server
@@ -240,7 +285,25 @@ async fn bad_requests_get_400_naming_the_field() {
             "plan_id",
         ),
         (
-            server.osb(Method::GET, &format!("{path}/last_operation?operation=not-a-uuid")),
+            server.osb(
+                Method::GET,
+                &format!("{path}/last_operation?operation=not-a-uuid"),
+            ),
+            "operation",
+        ),
+        // Only the hyphenated form the broker hands out, as the document's pattern says.
+        (
+            server.osb(
+                Method::GET,
+                &format!(
+                    "{path}/last_operation?operation={}",
+                    uuid::Uuid::new_v4().simple()
+                ),
+            ),
+            "operation",
+        ),
+        (
+            server.osb(Method::GET, &format!("{path}/last_operation?operation=")),
             "operation",
         ),
         (
@@ -250,7 +313,10 @@ async fn bad_requests_get_400_naming_the_field() {
         (
             server
                 .osb(Method::PUT, &path)
-                .header("X-Broker-API-Originating-Identity", "cloudfoundry not-base64!")
+                .header(
+                    "X-Broker-API-Originating-Identity",
+                    "cloudfoundry not-base64!",
+                )
                 .json(&provision_body(SYNC_SERVICE, SYNC_PLAN)),
             "X-Broker-API-Originating-Identity",
         ),
@@ -350,4 +416,18 @@ async fn a_panic_in_a_request_is_a_500_with_an_error_body_and_the_server_goes_on
         "{text}"
     );
     server.stop().await;
+}
+
+/// `body` with `field` set to `value`.
+fn with(mut body: serde_json::Value, field: &str, value: serde_json::Value) -> serde_json::Value {
+    body[field] = value;
+    body
+}
+
+/// `body` without `field`.
+fn without(mut body: serde_json::Value, field: &str) -> serde_json::Value {
+    if let Some(object) = body.as_object_mut() {
+        object.remove(field);
+    }
+    body
 }
