@@ -135,6 +135,11 @@ impl<S: Send + Sync> FromRequestParts<S> for OriginatingIdentity {
         if !value.is_object() {
             return Err(bad("the value is not a JSON object"));
         }
+        if crate::extract::nul_character_at(&value, "").is_some() {
+            return Err(bad(
+                "it contains the character U+0000, which the broker cannot store",
+            ));
+        }
         let record = serde_json::json!({"platform": platform, "value": value});
         Ok(Self(Some(record.to_string())))
     }
