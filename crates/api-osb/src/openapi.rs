@@ -1,5 +1,7 @@
 //! The OpenAPI 3.1 document of the broker, generated from the handlers and wire types.
 
+mod no_nul;
+
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
@@ -64,6 +66,7 @@ impl Modify for OsbHeadersAndSecurity {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+        no_nul::declare(components);
         for (name, fields) in ID_FIELDS {
             if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*name) {
                 for field in *fields {
