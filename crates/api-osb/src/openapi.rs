@@ -1,5 +1,6 @@
 //! The OpenAPI 3.1 document of the broker, generated from the handlers and wire types.
 
+mod links;
 mod no_nul;
 
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
@@ -106,6 +107,7 @@ impl Modify for OsbHeadersAndSecurity {
                 constrain_id_parameters(operation);
             }
         }
+        links::declare(openapi);
     }
 }
 
@@ -246,10 +248,20 @@ fn constrain_id_parameters(operation: &mut Operation) {
     }
 }
 
+/// The document as JSON: what `/openapi.json`, `/docs` and `pgbroker openapi` serve.
+pub fn openapi_document() -> serde_json::Value {
+    match serde_json::to_value(ApiDoc::openapi()) {
+        Ok(mut document) => {
+            links::spell_fields_as_the_spec_does(&mut document);
+            document
+        }
+        Err(e) => serde_json::json!({"error": format!("rendering the OpenAPI document: {e}")}),
+    }
+}
+
 /// The document as pretty JSON ending in a newline, as committed in `docs/openapi.json`.
 pub fn openapi_json() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
+    serde_json::to_string_pretty(&openapi_document())
         .map(|json| json + "\n")
         .unwrap_or_else(|e| format!("{{\"error\": \"rendering the OpenAPI document: {e}\"}}\n"))
 }

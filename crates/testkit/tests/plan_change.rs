@@ -283,3 +283,54 @@ async fn a_plan_change_the_plan_does_not_allow_is_unprocessable_and_changes_noth
     assert_eq!(kept.spec.plan_id.as_str(), ASYNC_PLAN_FIXED);
     assert_eq!(w.async_backend.calls(OperationKind::Update), 0);
 }
+
+#[tokio::test]
+async fn an_instances_earlier_operation_accepts_its_current_plan() {
+    let w = TestWorld::new(memory_store().await);
+    let provision = ProvisionCommand {
+        instance_id: instance_id("i1"),
+        spec: spec(ASYNC_SERVICE, ASYNC_PLAN, json!({})),
+        accepts_incomplete: true,
+        originating_identity: None,
+    };
+    let provisioned = accepted(w.broker.provision(provision).await.unwrap());
+    w.drain().await;
+    let update = UpdateCommand {
+        instance_id: instance_id("i1"),
+        service_id: service(),
+        plan_id: Some(plan(ASYNC_PLAN_BIG)),
+        parameters: None,
+        context: None,
+        maintenance_version: None,
+        accepts_incomplete: true,
+        originating_identity: None,
+    };
+    accepted(w.broker.update(update).await.unwrap());
+    w.drain().await;
+    // The provision, polled by its id after the plan change: the plan it was for, or the
+    // instance's plan now (OSB: the plan "for the Service Instance").
+    let poll = |plan_id: &str| LastOperationQuery {
+        instance_id: instance_id("i1"),
+        binding_id: None,
+        operation: Some(provisioned),
+        service_id: Some(service()),
+        plan_id: Some(plan(plan_id)),
+    };
+    for plan_id in [ASYNC_PLAN, ASYNC_PLAN_BIG] {
+        let status = w.broker.last_operation(poll(plan_id)).await.unwrap();
+        assert_eq!(
+            (status.kind, status.state),
+            (OperationKind::Provision, OperationState::Succeeded)
+        );
+    }
+    bad_request(
+        w.broker.last_operation(poll(ASYNC_PLAN_FIXED)).await,
+        &[
+            "plan_id",
+            ASYNC_PLAN_FIXED,
+            ASYNC_PLAN,
+            ASYNC_PLAN_BIG,
+            "current plan",
+        ],
+    );
+}

@@ -60,10 +60,11 @@ impl Broker {
                 None => format!("{subject} does not exist"),
             }));
         };
-        // A binding's poll may name its instance's current plan (Cloud Foundry reads the plan
-        // through the instance): only then is the instance read.
-        let instance_plan = match (&q.binding_id, &q.plan_id) {
-            (Some(_), Some(sent)) if !plan_of_operation(&op, sent) => store
+        // A poll may name the instance's current plan, which is not the operation's after a plan
+        // change (OSB: the plan "for the Service Instance"; Cloud Foundry reads a binding's plan
+        // through its instance): only then is the instance read.
+        let instance_plan = match &q.plan_id {
+            Some(sent) if !plan_of_operation(&op, sent) => store
                 .instance(&q.instance_id)
                 .await?
                 .map(|i| i.spec.plan_id),
@@ -120,9 +121,9 @@ fn plan_of_operation(op: &Operation, sent: &PlanId) -> bool {
 
 /// OSB: `service_id` and `plan_id` of a poll are those of the instance (or binding) polled; others
 /// make the request malformed. The ids come from the operation itself, so the poll stays one read;
-/// a binding's poll may also name its instance's current plan (`instance_plan`, read only when the
-/// operation's plan does not match). An operation recorded before the broker kept the ids has
-/// `None`, and that field is not checked.
+/// a poll may also name the instance's current plan (`instance_plan`, read only when the
+/// operation's plan does not match), as after a plan change. An operation recorded before the
+/// broker kept the ids has `None`, and that field is not checked.
 fn check_ids(
     op: &Operation,
     q: &LastOperationQuery,
@@ -140,10 +141,10 @@ fn check_ids(
     if let (Some(sent), Some(own)) = (&q.plan_id, &op.plan_id)
         && !plan_of_operation(op, sent)
     {
+        if instance_plan == Some(sent) {
+            return Ok(());
+        }
         if q.binding_id.is_some() {
-            if instance_plan == Some(sent) {
-                return Ok(());
-            }
             return Err(BrokerError::BadRequest(format!(
                 "plan_id {sent} is not the plan of {subject}: operation {} is for {}",
                 op.id,
@@ -151,10 +152,16 @@ fn check_ids(
             )));
         }
         let target = op.target.as_ref().map(|t| &t.plan_id);
-        let expected = match target {
+        let mut expected = match target {
             Some(new) if new != own => format!("plan_id {own} (before the update) or {new}"),
             _ => format!("plan_id {own}"),
         };
+        if let Some(current) = instance_plan
+            && current != own
+            && Some(current) != target
+        {
+            expected.push_str(&format!(" or {current} (the instance's current plan)"));
+        }
         return Err(BrokerError::BadRequest(format!(
             "plan_id {sent} is not the plan of {subject}: operation {} is for {expected}",
             op.id
