@@ -101,13 +101,23 @@ async fn after_a_plan_change_a_binding_answers_to_the_instances_current_plan() {
 async fn provision_needs_organization_and_space_at_the_top_level() {
     let server = Server::start().await;
     let path = instance_path(&unique("i"));
-    // The Cloud Foundry context carries both, but OSB 2.17 requires the top-level fields.
-    let mut body = provision_body(SYNC_SERVICE, SYNC_PLAN);
-    body.as_object_mut().unwrap().remove("organization_guid");
-    rejected(
-        send(server.osb(Method::PUT, &path).json(&body)).await,
-        &["organization_guid"],
-    );
+    // OSB 2.17: both are required, non-empty strings. The Cloud Foundry context of
+    // provision_body carries both too, but only the top-level fields count.
+    for field in ["organization_guid", "space_guid"] {
+        let mut body = provision_body(SYNC_SERVICE, SYNC_PLAN);
+        body.as_object_mut().unwrap().remove(field);
+        let missing = format!("missing field `{field}`");
+        rejected(
+            send(server.osb(Method::PUT, &path).json(&body)).await,
+            &[&missing],
+        );
+        body[field] = json!("");
+        let empty = format!("field {field}: must be a non-empty string");
+        rejected(
+            send(server.osb(Method::PUT, &path).json(&body)).await,
+            &[&empty],
+        );
+    }
     let (status, _) = send(server.osb(Method::GET, &path)).await;
     assert_eq!(status, 404, "nothing was provisioned");
     server.stop().await;

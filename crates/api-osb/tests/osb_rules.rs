@@ -233,37 +233,6 @@ async fn bad_requests_get_400_naming_the_field() {
             )),
             "colour",
         ),
-        // OSB 2.17: organization_guid and space_guid are required, non-empty strings.
-        (
-            server.osb(Method::PUT, &path).json(&without(
-                provision_body(SYNC_SERVICE, SYNC_PLAN),
-                "organization_guid",
-            )),
-            "missing field `organization_guid`",
-        ),
-        (
-            server.osb(Method::PUT, &path).json(&without(
-                provision_body(SYNC_SERVICE, SYNC_PLAN),
-                "space_guid",
-            )),
-            "missing field `space_guid`",
-        ),
-        (
-            server.osb(Method::PUT, &path).json(&with(
-                provision_body(SYNC_SERVICE, SYNC_PLAN),
-                "organization_guid",
-                json!(""),
-            )),
-            "field organization_guid: must be a non-empty string",
-        ),
-        (
-            server.osb(Method::PUT, &path).json(&with(
-                provision_body(SYNC_SERVICE, SYNC_PLAN),
-                "space_guid",
-                json!(""),
-            )),
-            "field space_guid: must be a non-empty string",
-        ),
         (
             server
                 .osb(Method::PUT, &format!("{path}?accepts_incomplete=maybe"))
@@ -421,13 +390,5 @@ async fn a_panic_in_a_request_is_a_500_with_an_error_body_and_the_server_goes_on
 /// `body` with `field` set to `value`.
 fn with(mut body: serde_json::Value, field: &str, value: serde_json::Value) -> serde_json::Value {
     body[field] = value;
-    body
-}
-
-/// `body` without `field`.
-fn without(mut body: serde_json::Value, field: &str) -> serde_json::Value {
-    if let Some(object) = body.as_object_mut() {
-        object.remove(field);
-    }
     body
 }
