@@ -58,22 +58,55 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "request body: a JSON object is required",
         ));
     }
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+    let document: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("request body is not valid JSON: {e}")))?;
+    if let Some(path) = nul_character_at(&document, "") {
+        return Err(ApiError::bad_request(format!(
+            "request body field {path}: contains the character U+0000, which the broker \
+             cannot store"
+        )));
+    }
+    serde_path_to_error::deserialize(document).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::bad_request(format!("request body is not valid JSON: {inner}"))
-        } else if path == "." {
+        if path == "." {
             ApiError::bad_request(format!("request body: {inner}"))
         } else {
             ApiError::bad_request(format!("request body field {path}: {inner}"))
         }
-    })?;
-    deserializer
-        .end()
-        .map_err(|e| ApiError::bad_request(format!("request body is not valid JSON: {e}")))?;
-    Ok(value)
+    })
+}
+
+/// Where a JSON document holds U+0000 (in a string or a key), as `a.b[2]`: valid JSON, but no
+/// PostgreSQL `text` or `jsonb` can hold it, so such a document is refused before it is stored.
+pub fn nul_character_at(value: &serde_json::Value, at: &str) -> Option<String> {
+    use serde_json::Value;
+    let field = |key: &str| {
+        if at.is_empty() {
+            key.to_string()
+        } else {
+            format!("{at}.{key}")
+        }
+    };
+    match value {
+        Value::String(text) if text.contains('\0') => Some(if at.is_empty() {
+            ".".to_string()
+        } else {
+            at.to_string()
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_character_at(item, &format!("{at}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                Some(field(&key.replace('\0', "\\u0000")))
+            } else {
+                nul_character_at(item, &field(key))
+            }
+        }),
+        _ => None,
+    }
 }
 
 /// Query parameters, with errors naming the parameter.
@@ -177,6 +210,21 @@ mod tests {
         assert!(error("{").contains("not valid JSON"));
         assert!(error("").contains("JSON object is required"));
         assert!(error(r#"{"service_id": "a"} x"#).contains("not valid JSON"));
+    }
+
+    #[test]
+    fn the_nul_character_is_refused_naming_where_it_is() {
+        let e = error(r#"{"service_id": "a\u0000b"}"#);
+        assert!(
+            e.contains("field service_id: contains the character U+0000"),
+            "{e}"
+        );
+        let e = error(r#"{"service_id": "a", "nested": {"version": "1", "x": ["ok", "\u0000"]}}"#);
+        assert!(e.contains("field nested.x[1]"), "{e}");
+        let e = error(r#"{"service_id": "a", "k\u0000": 1}"#);
+        assert!(e.contains("U+0000"), "{e}");
+        // An escaped backslash followed by "u0000" is text, not the character.
+        assert!(parse_json::<Body>(br#"{"service_id": "\\u0000"}"#).is_ok());
     }
 
     #[test]

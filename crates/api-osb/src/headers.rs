@@ -24,10 +24,22 @@ pub const MIN_VERSION: (u32, u32) = (2, 13);
 /// The version this broker implements.
 pub const VERSION: &str = "2.17";
 
-/// `major.minor` of an `X-Broker-API-Version` value.
+/// `major.minor` of an `X-Broker-API-Version` value: decimal numbers of at most nine digits
+/// without sign or leading zeros, so that what is served is exactly what the OpenAPI document's
+/// pattern ([`crate::openapi::API_VERSION_PATTERN`]) says.
 pub fn parse_version(raw: &str) -> Option<(u32, u32)> {
+    let number = |part: &str| {
+        let digits =
+            !part.is_empty() && part.len() <= 9 && part.bytes().all(|b| b.is_ascii_digit());
+        let leading_zero = part.len() > 1 && part.starts_with('0');
+        if digits && !leading_zero {
+            part.parse().ok()
+        } else {
+            None
+        }
+    };
     let (major, minor) = raw.trim().split_once('.')?;
-    Some((major.parse().ok()?, minor.parse().ok()?))
+    Some((number(major)?, number(minor)?))
 }
 
 /// Why a request's `X-Broker-API-Version` is not served (412), or `None` when it is.
@@ -123,6 +135,11 @@ impl<S: Send + Sync> FromRequestParts<S> for OriginatingIdentity {
         if !value.is_object() {
             return Err(bad("the value is not a JSON object"));
         }
+        if crate::extract::nul_character_at(&value, "").is_some() {
+            return Err(bad(
+                "it contains the character U+0000, which the broker cannot store",
+            ));
+        }
         let record = serde_json::json!({"platform": platform, "value": value});
         Ok(Self(Some(record.to_string())))
     }
@@ -138,5 +155,17 @@ mod tests {
         assert_eq!(parse_version(" 2.13 "), Some((2, 13)));
         assert_eq!(parse_version("2"), None);
         assert_eq!(parse_version("two.x"), None);
+        for refused in [
+            "+2.17",
+            "2.+17",
+            "2.017",
+            "02.17",
+            "2.17.1",
+            "2.",
+            ".17",
+            "2.1234567890",
+        ] {
+            assert_eq!(parse_version(refused), None, "{refused}");
+        }
     }
 }

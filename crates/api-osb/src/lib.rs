@@ -24,13 +24,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use pgbroker_domain::Broker;
 use prometheus::Registry;
-use utoipa::OpenApi;
 use utoipa_scalar::{Scalar, Servable};
 
 pub use auth::{Auth, AuthError, BasicUser};
 pub use error::{ApiError, ErrorBody};
 pub use observe::HttpMetrics;
-pub use openapi::{ApiDoc, openapi_json};
+pub use openapi::{ApiDoc, openapi_document, openapi_json};
 pub use schemas::JsonSchemaParameters;
 
 use handlers::{OsbState, bindings, catalog, instances, last_operation};
@@ -93,16 +92,16 @@ pub fn router(broker: Arc<Broker>, config: ApiConfig) -> Result<Router, RouterEr
         .route("/readyz", get(health::readyz))
         .with_state(broker)
         .route("/metrics", get(health::metrics).with_state(config.metrics))
-        .route("/openapi.json", get(openapi_document));
+        .route("/openapi.json", get(serve_openapi_document));
     Ok(v2
         .merge(probes)
-        .merge(Scalar::with_url("/docs", ApiDoc::openapi()))
+        .merge(Scalar::with_url("/docs", openapi_document()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(observe::ObserveLayer::new(Some(http_metrics))))
 }
 
-async fn openapi_document() -> Response {
+async fn serve_openapi_document() -> Response {
     let mut response = openapi_json().into_response();
     response.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,

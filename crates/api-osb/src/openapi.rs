@@ -1,6 +1,10 @@
 //! The OpenAPI 3.1 document of the broker, generated from the handlers and wire types.
 
+mod links;
+mod no_nul;
+
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
     ContentBuilder, ObjectBuilder, Ref, RefOr, Required, Response, ResponseBuilder, Type,
@@ -63,6 +67,18 @@ impl Modify for OsbHeadersAndSecurity {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+        no_nul::declare(components);
+        for (name, fields) in ID_FIELDS {
+            if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*name) {
+                for field in *fields {
+                    if let Some(RefOr::T(Schema::Object(property))) =
+                        object.properties.get_mut(*field)
+                    {
+                        constrain_id(property);
+                    }
+                }
+            }
+        }
         for (path, item) in openapi.paths.paths.iter_mut() {
             if !path.starts_with("/v2/") {
                 continue;
@@ -81,7 +97,17 @@ impl Modify for OsbHeadersAndSecurity {
                 add_osb_headers(operation);
                 add_error_responses(operation, uses_store, Mutation::WithoutBody);
             }
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                constrain_id_parameters(operation);
+            }
         }
+        links::declare(openapi);
     }
 }
 
@@ -173,10 +199,170 @@ fn add_osb_headers(operation: &mut Operation) {
     ]);
 }
 
+/// Request body fields the server parses as ids ([`pgbroker_domain::ids`]): what it accepts is
+/// declared, so that a client (or a fuzzer) knows `""` or `"a b"` is refused before it sends it.
+/// `previous_values` is informational and not checked, so it is not listed.
+const ID_FIELDS: &[(&str, &[&str])] = &[
+    ("ProvisionRequest", &["service_id", "plan_id"]),
+    ("UpdateRequest", &["service_id", "plan_id"]),
+    ("BindRequest", &["service_id", "plan_id"]),
+];
+
+/// Path and query parameters the server parses as ids.
+const ID_PARAMETERS: &[&str] = &["instance_id", "binding_id", "service_id", "plan_id"];
+
+/// What every id accepts: 1 to [`MAX_ID_LEN`] ASCII letters, digits, `-`, `_` and `.`.
+///
+/// [`MAX_ID_LEN`]: pgbroker_domain::ids::MAX_ID_LEN
+pub const ID_PATTERN: &str = "^[A-Za-z0-9._-]+$";
+
+/// The `operation` values this broker hands out and accepts: UUIDs in their hyphenated form.
+pub const OPERATION_PATTERN: &str =
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
+/// `X-Broker-API-Version` values served: major 2, minor 13 or newer, without leading zeros (see
+/// [`crate::headers::parse_version`]).
+pub const API_VERSION_PATTERN: &str = "^2\\.(1[3-9]|[2-9][0-9]|[1-9][0-9]{2,8})$";
+
+fn constrain_id(object: &mut utoipa::openapi::schema::Object) {
+    object.min_length = Some(1);
+    object.max_length = Some(pgbroker_domain::ids::MAX_ID_LEN);
+    object.pattern = Some(ID_PATTERN.to_string());
+}
+
+fn constrain_id_parameters(operation: &mut Operation) {
+    for parameter in operation.parameters.iter_mut().flatten() {
+        let Some(RefOr::T(Schema::Object(object))) = parameter.schema.as_mut() else {
+            continue;
+        };
+        let name = parameter.name.as_str();
+        if ID_PARAMETERS.contains(&name) && parameter.parameter_in != ParameterIn::Header {
+            constrain_id(object);
+        } else if name == "operation" {
+            object.min_length = Some(36);
+            object.max_length = Some(36);
+            object.pattern = Some(OPERATION_PATTERN.to_string());
+        } else if name == "X-Broker-API-Version" {
+            object.pattern = Some(API_VERSION_PATTERN.to_string());
+        }
+    }
+}
+
+/// The document as JSON: what `/openapi.json`, `/docs` and `pgbroker openapi` serve.
+pub fn openapi_document() -> serde_json::Value {
+    match serde_json::to_value(ApiDoc::openapi()) {
+        Ok(mut document) => {
+            links::spell_fields_as_the_spec_does(&mut document);
+            document
+        }
+        Err(e) => serde_json::json!({"error": format!("rendering the OpenAPI document: {e}")}),
+    }
+}
+
 /// The document as pretty JSON ending in a newline, as committed in `docs/openapi.json`.
 pub fn openapi_json() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
+    serde_json::to_string_pretty(&openapi_document())
         .map(|json| json + "\n")
         .unwrap_or_else(|e| format!("{{\"error\": \"rendering the OpenAPI document: {e}\"}}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue};
+    use pgbroker_domain::{InstanceId, OperationId};
+    use serde_json::json;
+
+    use super::*;
+    use crate::headers::{API_VERSION, version_problem};
+
+    fn matches(pattern: &str, value: &str) -> bool {
+        jsonschema::validator_for(&json!({"type": "string", "pattern": pattern}))
+            .unwrap()
+            .is_valid(&json!(value))
+    }
+
+    #[test]
+    fn the_version_pattern_is_what_is_served() {
+        let served = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(API_VERSION, HeaderValue::from_str(value).unwrap());
+            version_problem(&headers).is_none()
+        };
+        let values = [
+            "2.13",
+            "2.17",
+            "2.19",
+            "2.20",
+            "2.99",
+            "2.100",
+            "2.999999999",
+            "2.12",
+            "2.0",
+            "2.1",
+            "1.17",
+            "3.13",
+            "2.013",
+            "02.17",
+            "+2.17",
+            "2.+17",
+            "2.1000000000",
+            "2.17.1",
+            "2.",
+            ".17",
+            "2",
+            "",
+            "v2.17",
+            "2,17",
+        ];
+        for value in values {
+            assert_eq!(
+                served(value),
+                matches(API_VERSION_PATTERN, value),
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_id_pattern_is_what_ids_accept() {
+        let long = "a".repeat(pgbroker_domain::ids::MAX_ID_LEN + 1);
+        for value in [
+            "a",
+            "db-1",
+            "A_b.9",
+            "",
+            "a b",
+            "a/b",
+            "ä",
+            "a%20",
+            long.as_str(),
+        ] {
+            let documented = matches(ID_PATTERN, value)
+                && (1..=pgbroker_domain::ids::MAX_ID_LEN).contains(&value.len());
+            assert_eq!(InstanceId::parse(value).is_ok(), documented, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn the_operation_pattern_is_what_operations_accept() {
+        let id = OperationId::new().to_string();
+        let upper = id.to_uppercase();
+        let simple = id.replace('-', "");
+        let braced = format!("{{{id}}}");
+        for value in [
+            id.as_str(),
+            upper.as_str(),
+            simple.as_str(),
+            braced.as_str(),
+            "",
+            "x",
+        ] {
+            let documented = matches(OPERATION_PATTERN, value) && value.len() == 36;
+            assert_eq!(
+                crate::handlers::operation_id(Some(value)).is_ok(),
+                documented,
+                "{value:?}"
+            );
+        }
+    }
 }

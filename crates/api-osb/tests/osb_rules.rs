@@ -170,11 +170,15 @@ async fn bad_requests_get_400_naming_the_field() {
             "not valid JSON",
         ),
         (
-            server.osb(Method::PUT, &path).json(&json!({"plan_id": SYNC_PLAN})),
+            server
+                .osb(Method::PUT, &path)
+                .json(&json!({"plan_id": SYNC_PLAN})),
             "service_id",
         ),
         (
-            server.osb(Method::PUT, &path).json(&json!({"service_id": SYNC_SERVICE})),
+            server
+                .osb(Method::PUT, &path)
+                .json(&json!({"service_id": SYNC_SERVICE})),
             "plan_id",
         ),
         (
@@ -184,9 +188,9 @@ async fn bad_requests_get_400_naming_the_field() {
             "plan_id",
         ),
         (
-            server
-                .osb(Method::PUT, &path)
-                .json(&json!({"service_id": SYNC_SERVICE, "plan_id": SYNC_PLAN, "parameters": "x"})),
+            server.osb(Method::PUT, &path).json(
+                &json!({"service_id": SYNC_SERVICE, "plan_id": SYNC_PLAN, "parameters": "x"}),
+            ),
             "parameters",
         ),
         (
@@ -196,27 +200,37 @@ async fn bad_requests_get_400_naming_the_field() {
             "context",
         ),
         (
-            server.osb(Method::PUT, &path).json(&provision_body("no-such-service", SYNC_PLAN)),
+            server
+                .osb(Method::PUT, &path)
+                .json(&provision_body("no-such-service", SYNC_PLAN)),
             "service_id",
         ),
         (
-            server.osb(Method::PUT, &path).json(&provision_body(SYNC_SERVICE, "no-such-plan")),
-            "plan_id",
-        ),
-        (
-            server.osb(Method::PUT, &path).json(&provision_body(SYNC_SERVICE, ASYNC_PLAN)),
+            server
+                .osb(Method::PUT, &path)
+                .json(&provision_body(SYNC_SERVICE, "no-such-plan")),
             "plan_id",
         ),
         (
             server
                 .osb(Method::PUT, &path)
-                .json(&json!({"service_id": SYNC_SERVICE, "plan_id": SYNC_PLAN, "parameters": {"postgres_version": 14}})),
+                .json(&provision_body(SYNC_SERVICE, ASYNC_PLAN)),
+            "plan_id",
+        ),
+        (
+            server.osb(Method::PUT, &path).json(&with(
+                provision_body(SYNC_SERVICE, SYNC_PLAN),
+                "parameters",
+                json!({"postgres_version": 14}),
+            )),
             "parameters.postgres_version",
         ),
         (
-            server
-                .osb(Method::PUT, &path)
-                .json(&json!({"service_id": SYNC_SERVICE, "plan_id": SYNC_PLAN, "parameters": {"colour": "red"}})),
+            server.osb(Method::PUT, &path).json(&with(
+                provision_body(SYNC_SERVICE, SYNC_PLAN),
+                "parameters",
+                json!({"colour": "red"}),
+            )),
             "colour",
         ),
         (
@@ -240,7 +254,25 @@ async fn bad_requests_get_400_naming_the_field() {
             "plan_id",
         ),
         (
-            server.osb(Method::GET, &format!("{path}/last_operation?operation=not-a-uuid")),
+            server.osb(
+                Method::GET,
+                &format!("{path}/last_operation?operation=not-a-uuid"),
+            ),
+            "operation",
+        ),
+        // Only the hyphenated form the broker hands out, as the document's pattern says.
+        (
+            server.osb(
+                Method::GET,
+                &format!(
+                    "{path}/last_operation?operation={}",
+                    uuid::Uuid::new_v4().simple()
+                ),
+            ),
+            "operation",
+        ),
+        (
+            server.osb(Method::GET, &format!("{path}/last_operation?operation=")),
             "operation",
         ),
         (
@@ -250,7 +282,10 @@ async fn bad_requests_get_400_naming_the_field() {
         (
             server
                 .osb(Method::PUT, &path)
-                .header("X-Broker-API-Originating-Identity", "cloudfoundry not-base64!")
+                .header(
+                    "X-Broker-API-Originating-Identity",
+                    "cloudfoundry not-base64!",
+                )
                 .json(&provision_body(SYNC_SERVICE, SYNC_PLAN)),
             "X-Broker-API-Originating-Identity",
         ),
@@ -350,4 +385,10 @@ async fn a_panic_in_a_request_is_a_500_with_an_error_body_and_the_server_goes_on
         "{text}"
     );
     server.stop().await;
+}
+
+/// `body` with `field` set to `value`.
+fn with(mut body: serde_json::Value, field: &str, value: serde_json::Value) -> serde_json::Value {
+    body[field] = value;
+    body
 }

@@ -118,6 +118,7 @@ async fn shared_plan_lifecycle_with_working_credentials() {
             &instance,
             Some(
                 json!({"service_id": SHARED_SERVICE, "plan_id": SHARED_SMALL,
+                        "organization_guid": "cluster-1", "space_guid": "team-a",
                         "context": {"platform": "kubernetes", "namespace": "team-a"},
                         "parameters": {"extensions": ["pgcrypto"]}}),
             ),

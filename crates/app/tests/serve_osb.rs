@@ -97,6 +97,7 @@ async fn serves_a_whole_lifecycle_and_reports_metrics() {
 
     let instance = format!("{base}/v2/service_instances/inst-1");
     let provision = json!({"service_id": "svc-1", "plan_id": "plan-sync",
+                           "organization_guid": "org-1", "space_guid": "space-1",
                            "context": {"platform": "kubernetes", "namespace": "team-a"},
                            "parameters": {"postgres_version": 17}});
     let (status, body) = call(&client, M::PUT, instance.clone(), Some(provision)).await;
@@ -132,7 +133,8 @@ async fn serves_a_whole_lifecycle_and_reports_metrics() {
         &client,
         M::PUT,
         format!("{other}?accepts_incomplete=true"),
-        Some(json!({"service_id": "svc-1", "plan_id": "plan-async"})),
+        Some(json!({"service_id": "svc-1", "plan_id": "plan-async",
+                    "organization_guid": "org-1", "space_guid": "space-1"})),
     )
     .await;
     assert_eq!(status, 202, "{body}");

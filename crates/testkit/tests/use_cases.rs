@@ -447,7 +447,7 @@ async fn update_rules() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, BrokerError::BadRequest(m) if m.contains("plan_updateable")),
+        matches!(&err, BrokerError::Unprocessable(m) if m.contains("plan_updateable")),
         "{err:?}"
     );
     let err = w

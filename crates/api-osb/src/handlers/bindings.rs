@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use pgbroker_domain::usecases::{BindCommand, UnbindCommand};
+use pgbroker_domain::usecases::{BindCommand, FetchBindingQuery, UnbindCommand};
 use pgbroker_domain::{Binding, BindingId, BindingSpec, InstanceId, JsonObject};
 
 use super::instances::removal_outcome;
@@ -114,7 +114,7 @@ pub async fn bind(
     responses(
         (status = 200, description = "Unbound", body = AsyncOperationResponse),
         (status = 202, description = "Unbinding under way", body = AsyncOperationResponse),
-        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 400, description = "Invalid request; service_id or plan_id not the binding's (its plan, or its instance's current plan, are accepted)", body = ErrorBody),
         (status = 410, description = "No such binding", body = ErrorBody),
         (status = 422, description = "AsyncRequired or ConcurrencyError", body = ErrorBody),
     )
@@ -153,7 +153,7 @@ pub async fn unbind(
     ),
     responses(
         (status = 200, description = "The binding", body = BindingResponse),
-        (status = 400, description = "Invalid request, or the service has bindings_retrievable: false", body = ErrorBody),
+        (status = 400, description = "Invalid request; service_id or plan_id not the binding's (its plan, or its instance's current plan, are accepted); or the service has bindings_retrievable: false", body = ErrorBody),
         (status = 404, description = "No such binding, or still binding", body = ErrorBody),
     )
 )]
@@ -170,7 +170,12 @@ pub async fn get_binding(
     )?;
     let binding = state
         .broker
-        .fetch_binding(&instance_id, &binding_id)
+        .fetch_binding(&FetchBindingQuery {
+            instance_id,
+            binding_id,
+            service_id: query.service_id,
+            plan_id: query.plan_id,
+        })
         .await?;
     Ok(json(
         StatusCode::OK,

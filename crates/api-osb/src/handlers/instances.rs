@@ -19,14 +19,6 @@ fn instance_id(raw: String) -> Result<InstanceId, ApiError> {
     path_id("instance_id", raw)
 }
 
-/// A string of the context, for the deprecated top-level fields platforms may leave out.
-fn context_str(context: &pgbroker_domain::JsonObject, key: &str) -> Option<String> {
-    context
-        .get(key)
-        .and_then(|v| v.as_str())
-        .map(str::to_string)
-}
-
 /// Provision a service instance.
 #[utoipa::path(
     put,
@@ -39,7 +31,7 @@ fn context_str(context: &pgbroker_domain::JsonObject, key: &str) -> Option<Strin
         (status = 200, description = "Already provisioned identically", body = InstanceOperationResponse),
         (status = 201, description = "Provisioned", body = InstanceOperationResponse),
         (status = 202, description = "Provisioning under way", body = InstanceOperationResponse),
-        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 400, description = "Invalid request: a required field missing (organization_guid, space_guid, ...) or empty, a service or plan not in the catalog, parameters not matching the plan's schema", body = ErrorBody),
         (status = 409, description = "Exists with different attributes", body = ErrorBody),
         (status = 422, description = "AsyncRequired, ConcurrencyError or MaintenanceInfoConflict", body = ErrorBody),
     )
@@ -56,12 +48,8 @@ pub async fn provision(
         service_id: body.service_id,
         plan_id: body.plan_id,
         parameters: body.parameters.unwrap_or_default(),
-        organization_guid: body
-            .organization_guid
-            .or_else(|| context_str(&context, "organization_guid")),
-        space_guid: body
-            .space_guid
-            .or_else(|| context_str(&context, "space_guid")),
+        organization_guid: Some(body.organization_guid.into()),
+        space_guid: Some(body.space_guid.into()),
         context,
         maintenance_version: body.maintenance_info.map(|m| m.version),
     };
@@ -103,9 +91,9 @@ fn instance_outcome(outcome: Outcome<Instance>, never_creates: bool) -> Response
     responses(
         (status = 200, description = "Updated (or nothing to change)", body = InstanceOperationResponse),
         (status = 202, description = "Update under way", body = InstanceOperationResponse),
-        (status = 400, description = "Invalid request or plan change not allowed", body = ErrorBody),
+        (status = 400, description = "Invalid request: a service or plan not in the catalog, a plan of another service, parameters not matching the plan's schema", body = ErrorBody),
         (status = 404, description = "No such instance", body = ErrorBody),
-        (status = 422, description = "AsyncRequired, ConcurrencyError or MaintenanceInfoConflict; without a code: a change of the context alone for a service without allow_context_updates, or an instance not ready", body = ErrorBody),
+        (status = 422, description = "AsyncRequired, ConcurrencyError or MaintenanceInfoConflict; without a code: a plan change away from a plan with plan_updateable: false, a change of the context alone for a service without allow_context_updates, or an instance not ready", body = ErrorBody),
     )
 )]
 pub async fn update(

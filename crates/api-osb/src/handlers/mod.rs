@@ -92,9 +92,17 @@ pub(crate) fn check_catalog_ids(
     }
 }
 
-/// The `operation` query value: this broker only hands out UUIDs.
+/// The `operation` query value: this broker only hands out UUIDs in their hyphenated form (36
+/// characters), and accepts only those, as the OpenAPI document says.
 pub(crate) fn operation_id(raw: Option<&str>) -> Result<Option<OperationId>, ApiError> {
     raw.map(|raw| {
+        if raw.len() != 36 {
+            return Err(ApiError::bad_request(format!(
+                "query parameter operation: {:?} is not an operation of this broker (a UUID \
+                 such as 67e55044-10b1-426f-9247-bb680e5fe0c8)",
+                raw.chars().take(40).collect::<String>()
+            )));
+        }
         raw.parse()
             .map_err(|e| ApiError::bad_request(format!("query parameter operation: {e}")))
     })

@@ -4,6 +4,28 @@ use pgbroker_domain::{JsonObject, PlanId, ServiceId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+/// A string field OSB says "MUST be a non-empty string".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct NonEmptyString(String);
+
+impl TryFrom<String> for NonEmptyString {
+    type Error = &'static str;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        if raw.is_empty() {
+            Err("must be a non-empty string")
+        } else {
+            Ok(Self(raw))
+        }
+    }
+}
+
+impl From<NonEmptyString> for String {
+    fn from(value: NonEmptyString) -> String {
+        value.0
+    }
+}
+
 /// `maintenance_info` in a request: only the version matters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MaintenanceInfoRequest {
@@ -22,12 +44,14 @@ pub struct ProvisionRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub context: Option<JsonObject>,
-    /// Deprecated in favour of `context`.
-    #[serde(default)]
-    pub organization_guid: Option<String>,
-    /// Deprecated in favour of `context`.
-    #[serde(default)]
-    pub space_guid: Option<String>,
+    /// The platform's organization for the instance. Deprecated in favour of `context`, but
+    /// still required by OSB 2.17: a request without it is 400.
+    #[schema(value_type = String, min_length = 1)]
+    pub organization_guid: NonEmptyString,
+    /// The platform's space for the instance. Deprecated in favour of `context`, but still
+    /// required by OSB 2.17: a request without it is 400.
+    #[schema(value_type = String, min_length = 1)]
+    pub space_guid: NonEmptyString,
     /// Must match the plan's `schemas.service_instance.create` schema.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]

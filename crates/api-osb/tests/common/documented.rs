@@ -8,13 +8,10 @@ use std::sync::OnceLock;
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use serde_json::{Value, json};
-use utoipa::OpenApi;
 
 fn document() -> &'static Value {
     static DOCUMENT: OnceLock<Value> = OnceLock::new();
-    DOCUMENT.get_or_init(|| {
-        serde_json::to_value(pgbroker_api_osb::ApiDoc::openapi()).expect("OpenAPI as JSON")
-    })
+    DOCUMENT.get_or_init(pgbroker_api_osb::openapi_document)
 }
 
 /// The documented path template a concrete path belongs to, if any.

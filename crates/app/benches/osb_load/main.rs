@@ -252,11 +252,12 @@ async fn run() {
     let backends = BackendRegistry::new().with("sync", Arc::new(TestBackend::synchronous()));
     let server = serve::start(&config, Some(backends)).await.unwrap();
     let addr = server.addr;
-    let body = r#"{"service_id":"svc-bench","plan_id":"plan-bench"}"#;
+    let bind = r#"{"service_id":"svc-bench","plan_id":"plan-bench"}"#;
+    let provision = r#"{"service_id":"svc-bench","plan_id":"plan-bench","organization_guid":"org-bench","space_guid":"space-bench"}"#;
     for n in 0..INSTANCES {
         let instance = format!("/v2/service_instances/bench-{n}");
-        put(addr, &instance, body).await;
-        put(addr, &format!("{instance}/service_bindings/b-{n}"), body).await;
+        put(addr, &instance, provision).await;
+        put(addr, &format!("{instance}/service_bindings/b-{n}"), bind).await;
     }
     let catalog = osb_request(
         &reqwest::Client::new(),

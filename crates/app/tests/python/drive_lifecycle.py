@@ -57,6 +57,8 @@ accepted = check(
             {
                 "service_id": service,
                 "plan_id": plan,
+                "organization_guid": "cluster-py",
+                "space_guid": "team-py",
                 "context": {"platform": "kubernetes", "namespace": "team-py"},
                 "parameters": {"size": "small"},
             }

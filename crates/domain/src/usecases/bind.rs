@@ -5,6 +5,7 @@ use crate::model::{Binding, BindingSpec, BindingState, InstanceState};
 use crate::operation::{OperationKind, Origin};
 use crate::ports::{StoreError, Write};
 
+use super::binding_ids::BindingIds;
 use super::instance::concurrency;
 use super::launch::{LaunchError, Started, finished};
 use super::{Broker, BrokerError, Outcome};
@@ -194,16 +195,14 @@ impl Broker {
             .binding(&cmd.instance_id, &cmd.binding_id)
             .await?
             .ok_or_else(gone)?;
-        if binding.spec.service_id != cmd.service_id || binding.spec.plan_id != cmd.plan_id {
-            return Err(BrokerError::BadRequest(format!(
-                "binding {} has service_id {} and plan_id {}, not {} and {}",
-                cmd.binding_id,
-                binding.spec.service_id,
-                binding.spec.plan_id,
-                cmd.service_id,
-                cmd.plan_id
-            )));
-        }
+        let ids = BindingIds {
+            subject: &format!("binding {} of instance {}", cmd.binding_id, cmd.instance_id),
+            service_id: &binding.spec.service_id,
+            bound_plan: &binding.spec.plan_id,
+            instance_plan: Some(&instance.spec.plan_id),
+        };
+        ids.check_service(&cmd.service_id)?;
+        ids.check_plan(&cmd.plan_id)?;
         if let Some(in_flight) = core.store.operation_in_flight(&cmd.instance_id).await? {
             // Joins an unbind of this binding, including the broker's own orphan mitigation.
             if in_flight.kind == OperationKind::Unbind
@@ -228,7 +227,8 @@ impl Broker {
             Origin::Platform,
             cmd.instance_id.clone(),
             Some(cmd.binding_id.clone()),
-            // The binding's ids: what this unbind was checked against, so what its poll sends.
+            // The binding's ids; its poll may send the instance's current plan instead, as the
+            // unbind itself may.
             (&binding.spec.service_id, &binding.spec.plan_id),
             Some(plan),
         );

@@ -3,12 +3,24 @@
 //! cannot be fetched until the update ends. A service whose catalog entry says its instances
 //! (bindings) are not retrievable refuses the fetch outright, whatever the state.
 
-use crate::ids::{BindingId, InstanceId};
+use crate::ids::{BindingId, InstanceId, PlanId, ServiceId};
 use crate::model::{Binding, BindingState, Instance, InstanceState};
 use crate::operation::OperationKind;
 
+use super::binding_ids::{BindingIds, needs_instance_plan};
 use super::instance::concurrency;
 use super::{Broker, BrokerError};
+
+/// OSB `GET .../service_bindings/{binding_id}?service_id&plan_id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchBindingQuery {
+    pub instance_id: InstanceId,
+    pub binding_id: BindingId,
+    /// When sent, must be the binding's service.
+    pub service_id: Option<ServiceId>,
+    /// When sent, must be the plan the binding was made under or its instance's current plan.
+    pub plan_id: Option<PlanId>,
+}
 
 impl Broker {
     /// OSB `GET /v2/service_instances/{id}`: NotFound while provisioning or after a failed
@@ -33,14 +45,34 @@ impl Broker {
         Ok(instance)
     }
 
-    /// OSB `GET .../service_bindings/{id}`: NotFound while binding or after a failed bind.
-    pub async fn fetch_binding(
-        &self,
-        instance_id: &InstanceId,
-        id: &BindingId,
-    ) -> Result<Binding, BrokerError> {
+    /// OSB `GET .../service_bindings/{id}`: NotFound while binding or after a failed bind;
+    /// `service_id`/`plan_id`, when sent, must be the binding's (its plan or its instance's
+    /// current one, see [`binding_ids`](super::binding_ids)).
+    pub async fn fetch_binding(&self, q: &FetchBindingQuery) -> Result<Binding, BrokerError> {
+        let (instance_id, id) = (&q.instance_id, &q.binding_id);
         let binding = self.binding(instance_id, id).await?;
         self.check_bindings_retrievable(&binding)?;
+        let instance_plan = if needs_instance_plan(q.plan_id.as_ref(), &binding.spec.plan_id) {
+            self.core
+                .store
+                .instance(instance_id)
+                .await?
+                .map(|i| i.spec.plan_id)
+        } else {
+            None
+        };
+        let ids = BindingIds {
+            subject: &format!("binding {id} of instance {instance_id}"),
+            service_id: &binding.spec.service_id,
+            bound_plan: &binding.spec.plan_id,
+            instance_plan: instance_plan.as_ref(),
+        };
+        if let Some(sent) = &q.service_id {
+            ids.check_service(sent)?;
+        }
+        if let Some(sent) = &q.plan_id {
+            ids.check_plan(sent)?;
+        }
         match binding.state {
             BindingState::Binding | BindingState::Failed => Err(BrokerError::NotFound(format!(
                 "binding {id} of instance {instance_id} is not bound (it is {})",

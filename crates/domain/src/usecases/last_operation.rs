@@ -6,6 +6,7 @@ use crate::engine::step::retry_after;
 use crate::ids::{BindingId, InstanceId, OperationId, PlanId, ServiceId};
 use crate::operation::{Operation, OperationKind, OperationState, Origin};
 
+use super::binding_ids::accepted_plans;
 use super::{Broker, BrokerError};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +60,17 @@ impl Broker {
                 None => format!("{subject} does not exist"),
             }));
         };
-        check_ids(&op, &q, &subject)?;
+        // A poll may name the instance's current plan, which is not the operation's after a plan
+        // change (OSB: the plan "for the Service Instance"; Cloud Foundry reads a binding's plan
+        // through its instance): only then is the instance read.
+        let instance_plan = match &q.plan_id {
+            Some(sent) if !plan_of_operation(&op, sent) => store
+                .instance(&q.instance_id)
+                .await?
+                .map(|i| i.spec.plan_id),
+            _ => None,
+        };
+        check_ids(&op, &q, &subject, instance_plan.as_ref())?;
         let removal = matches!(op.kind, OperationKind::Deprovision | OperationKind::Unbind);
         let named = q.operation.is_some();
         // The platform asked for a removal (or joined the broker's own clean-up): done means gone.
@@ -99,10 +110,26 @@ impl Broker {
     }
 }
 
+/// Whether `sent` is a plan the operation is for: its own, or an update's target.
+fn plan_of_operation(op: &Operation, sent: &PlanId) -> bool {
+    match &op.plan_id {
+        // Recorded before the broker kept the ids: not checked.
+        None => true,
+        Some(own) => own == sent || op.target.as_ref().map(|t| &t.plan_id) == Some(sent),
+    }
+}
+
 /// OSB: `service_id` and `plan_id` of a poll are those of the instance (or binding) polled; others
-/// make the request malformed. The ids come from the operation itself, so the poll stays one read.
-/// An operation recorded before the broker kept them has `None`, and that field is not checked.
-fn check_ids(op: &Operation, q: &LastOperationQuery, subject: &str) -> Result<(), BrokerError> {
+/// make the request malformed. The ids come from the operation itself, so the poll stays one read;
+/// a poll may also name the instance's current plan (`instance_plan`, read only when the
+/// operation's plan does not match), as after a plan change. An operation recorded before the
+/// broker kept the ids has `None`, and that field is not checked.
+fn check_ids(
+    op: &Operation,
+    q: &LastOperationQuery,
+    subject: &str,
+    instance_plan: Option<&PlanId>,
+) -> Result<(), BrokerError> {
     if let (Some(sent), Some(own)) = (&q.service_id, &op.service_id)
         && sent != own
     {
@@ -111,18 +138,34 @@ fn check_ids(op: &Operation, q: &LastOperationQuery, subject: &str) -> Result<()
             op.id
         )));
     }
-    if let (Some(sent), Some(own)) = (&q.plan_id, &op.plan_id) {
-        let target = op.target.as_ref().map(|t| &t.plan_id);
-        if sent != own && target != Some(sent) {
-            let expected = match target {
-                Some(new) if new != own => format!("plan_id {own} (before the update) or {new}"),
-                _ => format!("plan_id {own}"),
-            };
+    if let (Some(sent), Some(own)) = (&q.plan_id, &op.plan_id)
+        && !plan_of_operation(op, sent)
+    {
+        if instance_plan == Some(sent) {
+            return Ok(());
+        }
+        if q.binding_id.is_some() {
             return Err(BrokerError::BadRequest(format!(
-                "plan_id {sent} is not the plan of {subject}: operation {} is for {expected}",
-                op.id
+                "plan_id {sent} is not the plan of {subject}: operation {} is for {}",
+                op.id,
+                accepted_plans(own, instance_plan)
             )));
         }
+        let target = op.target.as_ref().map(|t| &t.plan_id);
+        let mut expected = match target {
+            Some(new) if new != own => format!("plan_id {own} (before the update) or {new}"),
+            _ => format!("plan_id {own}"),
+        };
+        if let Some(current) = instance_plan
+            && current != own
+            && Some(current) != target
+        {
+            expected.push_str(&format!(" or {current} (the instance's current plan)"));
+        }
+        return Err(BrokerError::BadRequest(format!(
+            "plan_id {sent} is not the plan of {subject}: operation {} is for {expected}",
+            op.id
+        )));
     }
     Ok(())
 }
@@ -178,7 +221,7 @@ mod tests {
     }
 
     fn check(op: &Operation, service: Option<&str>, plan: Option<&str>) -> Result<(), String> {
-        check_ids(op, &query(service, plan), "instance i-1").map_err(|e| match e {
+        check_ids(op, &query(service, plan), "instance i-1", None).map_err(|e| match e {
             BrokerError::BadRequest(why) => why,
             other => panic!("not a bad request: {other:?}"),
         })

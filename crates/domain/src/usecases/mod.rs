@@ -6,6 +6,7 @@
 //! is in flight is a concurrency error.
 
 mod bind;
+mod binding_ids;
 mod error;
 mod fetch;
 mod instance;
@@ -21,6 +22,7 @@ use crate::ids::OperationId;
 
 pub use bind::{BindCommand, UnbindCommand};
 pub use error::BrokerError;
+pub use fetch::FetchBindingQuery;
 pub use instance::{DeprovisionCommand, ProvisionCommand};
 pub use last_operation::{LastOperation, LastOperationQuery};
 pub use update::UpdateCommand;

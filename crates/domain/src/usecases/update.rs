@@ -53,10 +53,13 @@ impl Broker {
             .catalog
             .plan(&cmd.service_id, &target_plan_id)
             .map_err(|e| BrokerError::BadRequest(e.to_string()))?;
+        // OSB: a change the broker does not support is 422 with a description; the request
+        // itself is well formed.
         if target_plan.id != current_plan.id && !current_plan.plan_updateable {
-            return Err(BrokerError::BadRequest(format!(
-                "plan {} cannot be changed to another plan (plan_updateable is false)",
-                current_plan.id
+            return Err(BrokerError::Unprocessable(format!(
+                "plan {} does not support changing to another plan (plan_updateable is false); \
+                 instance {} stays on it",
+                current_plan.id, cmd.instance_id
             )));
         }
         check_maintenance(target_plan, cmd.maintenance_version.as_deref())?;
