@@ -285,7 +285,7 @@ fn banner(
     writeln!(b, "  curl -s {auth}{h} {base}/v2/catalog")?;
     writeln!(
         b,
-        "  curl -s {auth}{h} -H 'Content-Type: application/json' -X PUT {base}/v2/service_instances/my-db \\\n    -d '{{\"service_id\": \"{}\", \"plan_id\": \"{}\", \"parameters\": {{\"extensions\": [\"pgcrypto\"]}}}}'",
+        "  curl -s {auth}{h} -H 'Content-Type: application/json' -X PUT {base}/v2/service_instances/my-db \\\n    -d '{{\"service_id\": \"{}\", \"plan_id\": \"{}\", \"organization_guid\": \"dev-org\", \"space_guid\": \"dev-space\", \"parameters\": {{\"extensions\": [\"pgcrypto\"]}}}}'",
         service.id, plan.id
     )?;
     writeln!(

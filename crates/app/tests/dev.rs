@@ -46,7 +46,8 @@ async fn dev_serves_a_working_database_and_cleans_up_on_sigterm() {
     };
     let (status, body) = put(
         &request("/v2/service_instances/my-db"),
-        json!({"service_id": SERVICE, "plan_id": PLAN, "parameters": {"extensions": ["pgcrypto"]}}),
+        json!({"service_id": SERVICE, "plan_id": PLAN, "organization_guid": "org-1",
+               "space_guid": "space-1", "parameters": {"extensions": ["pgcrypto"]}}),
     )
     .await;
     assert_eq!(status, 201, "{body}");
@@ -137,7 +138,8 @@ async fn dev_against_an_existing_server_keeps_the_password_out_of_sight() {
     };
     let (status, body) = super_put(
         put(instance.clone()),
-        json!({"service_id": SERVICE, "plan_id": PLAN}),
+        json!({"service_id": SERVICE, "plan_id": PLAN,
+               "organization_guid": "org-1", "space_guid": "space-1"}),
     )
     .await;
     assert_eq!(status, 201, "{body}");

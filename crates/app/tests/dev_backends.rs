@@ -110,7 +110,8 @@ async fn without_kubernetes_only_the_shared_service_is_offered_and_dev_is_ready(
         .send(
             reqwest::Method::PUT,
             "/v2/service_instances/never-made?accepts_incomplete=true",
-            Some(json!({"service_id": DEV_DB_SERVICE, "plan_id": DEV_SMALL})),
+            Some(json!({"service_id": DEV_DB_SERVICE, "plan_id": DEV_SMALL,
+                        "organization_guid": "org-1", "space_guid": "space-1"})),
         )
         .await;
     assert_eq!(status, 400, "{body}");
@@ -181,7 +182,8 @@ async fn with_a_kubernetes_api_that_answers_the_cloudnative_pg_services_are_offe
         .send(
             reqwest::Method::PUT,
             &format!("/v2/service_instances/{id}?accepts_incomplete=true"),
-            Some(json!({"service_id": DEV_DB_SERVICE, "plan_id": DEV_SMALL})),
+            Some(json!({"service_id": DEV_DB_SERVICE, "plan_id": DEV_SMALL,
+                        "organization_guid": "org-1", "space_guid": "space-1"})),
         )
         .await;
     assert_eq!(status, 202, "{body}");

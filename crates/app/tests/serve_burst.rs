@@ -80,9 +80,8 @@ impl Broker {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+    fn kill(self) {
+        // Drop kills it.
     }
 
     /// SIGTERM, then waits for the graceful end.
@@ -100,6 +99,15 @@ impl Broker {
             self.log()
         );
         self.log()
+    }
+}
+
+/// Kills the broker: at `kill`, and when a failing test unwinds, so that it never outlives the
+/// test (and its connections with it).
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -189,7 +197,7 @@ fn config(dir: &TempDir, store_url: &str, port: u16, tag: &str) -> std::path::Pa
         "engine": {"lease_seconds": 3},
         "backends": {"shared": {"kind": "shared-postgres", "settings": {
             "servers": [{"name": "local", "admin_url": "postgres://postgres@127.0.0.1:5432/postgres",
-                         "client_sslmode": "disable", "max_connections": 16}],
+                         "client_sslmode": "disable", "max_databases": 1000}],
             "names": {
                 "database": format!("{tag}_{{instance}}"),
                 "owner_role": format!("{tag}_{{instance}}_owner"),
