@@ -131,6 +131,21 @@ async fn shared_plan_lifecycle_with_working_credentials() {
         "{body}"
     );
 
+    // Bind parameters the backend cannot take are refused by the plan's schema: 400, not a
+    // failed operation (500), and no binding is stored.
+    for parameters in [json!({"database": "Not-A-Name"}), json!({"size": 1})] {
+        let refused = format!("{instance}/service_bindings/{}", uuid::Uuid::new_v4());
+        let body = json!({"service_id": SHARED_SERVICE, "plan_id": SHARED_SMALL, "parameters": parameters});
+        let (status, body) = client.call(Method::PUT, &refused, Some(body)).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["description"].as_str().unwrap().contains("schema"),
+            "{body}"
+        );
+        let (status, _) = client.call(Method::GET, &refused, None).await;
+        assert_eq!(status, 404);
+    }
+
     let first = format!("{instance}/service_bindings/{}", uuid::Uuid::new_v4());
     let second = format!("{instance}/service_bindings/{}", uuid::Uuid::new_v4());
     let mut credentials = Vec::new();
