@@ -15,7 +15,6 @@ pub mod names;
 mod request;
 mod roles;
 mod run;
-mod scram;
 mod server;
 pub mod settings;
 pub mod sql;

@@ -6,7 +6,7 @@
 //! binding creates, and unbinding hands such objects to the group.
 
 use pgbroker_domain::ports::{BindRequest, UnbindRequest};
-use pgbroker_domain::{BindingId, Credentials, InstanceId};
+use pgbroker_domain::{BindingId, Credentials, InstanceId, Sensitive};
 
 use super::database::{configure_inside, ensure_database};
 use super::error::StepError;
@@ -19,6 +19,25 @@ use super::{InstanceNames, SharedServerBackend};
 
 fn literal(value: &str) -> Result<Literal, StepError> {
     Literal::new(value).map_err(|e| StepError::Permanent(e.to_string()))
+}
+
+/// The password's SCRAM-SHA-256 verifier, as PostgreSQL itself would store it (postgres-protocol,
+/// maintained with tokio-postgres), so that the password never appears in SQL text, where a
+/// server with `log_statement = ddl` would write it to its log: PostgreSQL stores a password
+/// given in verifier form as it is, whatever `password_encryption` says. The 4096 PBKDF2 rounds
+/// run on a blocking thread, not on the async workers.
+async fn verifier(binding: &BindingId, password: &Sensitive<String>) -> Result<Literal, StepError> {
+    let password = password.clone();
+    let verifier = tokio::task::spawn_blocking(move || {
+        postgres_protocol::password::scram_sha_256(password.expose().as_bytes())
+    })
+    .await
+    .map_err(|e| {
+        StepError::Retryable(format!(
+            "binding {binding}: computing the password verifier: {e}"
+        ))
+    })?;
+    literal(&verifier)
 }
 
 impl SharedServerBackend {
@@ -62,7 +81,7 @@ impl SharedServerBackend {
             .map_err(|e| {
                 StepError::from_sqlx(format!("binding {binding}: looking up role {role}"), &e)
             })?;
-        let password = literal(&super::scram::verifier(req.password.expose()))?;
+        let password = verifier(binding, &req.password).await?;
         let owner = &names.owner;
         let session_role = literal(owner.as_str())?;
         let sql = match existing {
