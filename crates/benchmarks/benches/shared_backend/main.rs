@@ -14,6 +14,8 @@
 mod direct;
 mod http;
 mod limit;
+mod rounds;
+mod timed;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -36,6 +38,7 @@ use sqlx::{ConnectOptions, Executor};
 
 use http::{Client, PASSWORD};
 use limit::Steps;
+use rounds::{Ids, Row, Sections, direction};
 
 const LIMIT: f64 = 1.15;
 
@@ -158,109 +161,6 @@ fn main() -> anyhow::Result<()> {
     result
 }
 
-/// Writes out the server's dirty buffers before a section (not timed). DROP DATABASE waits for a
-/// checkpoint, so without this the first section of a round would pay for the buffers that the
-/// round before it (and anything else on the server) left dirty.
-async fn checkpoint(admin_url: &str) -> anyhow::Result<()> {
-    let mut admin = PgConnectOptions::from_str(admin_url)?.connect().await?;
-    admin.execute("CHECKPOINT").await?;
-    Ok(())
-}
-
-/// One row of the table: the four figures of one direction and concurrency, summed over rounds.
-struct Row {
-    label: String,
-    broker: Duration,
-    limit: Duration,
-    direct: Duration,
-    noop: Duration,
-}
-
-impl Row {
-    fn new(label: String) -> Self {
-        Self {
-            label,
-            broker: Duration::ZERO,
-            limit: Duration::ZERO,
-            direct: Duration::ZERO,
-            noop: Duration::ZERO,
-        }
-    }
-
-    fn add(&mut self, t: [Duration; 4]) {
-        self.broker += t[0];
-        self.limit += t[1];
-        self.direct += t[2];
-        self.noop += t[3];
-    }
-}
-
-fn direction(up: bool) -> &'static str {
-    if up {
-        "provision+bind"
-    } else {
-        "unbind+deprovision"
-    }
-}
-
-/// The instance ids one round works on, one set per section.
-struct Ids<'a> {
-    broker: &'a [String],
-    direct: &'a [String],
-    noop: &'a [String],
-}
-
-/// What the four sections run on.
-struct Sections<'a> {
-    tag: &'a str,
-    admin_url: &'a str,
-    broker: &'a Broker,
-    noop: &'a Broker,
-    backend: &'a SharedServerBackend,
-    plan: &'a pgbroker_domain::Plan,
-}
-
-impl Sections<'_> {
-    /// One round of the four sections: the broker (recording its backend's statements), the
-    /// limit replaying exactly those, the backend called directly, the broker on a no-op backend.
-    async fn round(
-        &self,
-        limit: &mut limit::Limit,
-        limit_tag: &str,
-        ids: &Ids<'_>,
-        up: bool,
-        concurrency: usize,
-    ) -> anyhow::Result<([Duration; 4], Vec<Statement>)> {
-        self.round_with(limit, limit_tag, ids, up, concurrency, None)
-            .await
-    }
-
-    /// As [`Self::round`]; with `replay`, the limit replays those statements instead of the
-    /// round's (concurrent rounds record all instances in one journal).
-    async fn round_with(
-        &self,
-        limit: &mut limit::Limit,
-        limit_tag: &str,
-        ids: &Ids<'_>,
-        up: bool,
-        concurrency: usize,
-        replay: Option<&[Steps]>,
-    ) -> anyhow::Result<([Duration; 4], Vec<Statement>)> {
-        checkpoint(self.admin_url).await?;
-        self.backend.record_statements(true);
-        let broker = broker_all(&self.broker.client, ids.broker, up, concurrency).await?;
-        let sent = self.backend.take_statements();
-        self.backend.record_statements(false);
-        let own = [sent.clone()];
-        let limit = limit
-            .run(replay.unwrap_or(&own), self.tag, limit_tag)
-            .await?;
-        let direct = direct::all(self.backend, self.plan, ids.direct, up, concurrency).await?;
-        let noop = broker_all(&self.noop.client, ids.noop, up, concurrency).await?;
-        Ok(([broker, limit, direct, noop], sent))
-    }
-}
-
 /// Mean time of one SCRAM-SHA-256 verifier, as the backend computes it for every bind.
 fn verifier_time() -> Duration {
     let start = Instant::now();
@@ -285,9 +185,10 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
         },
     }))?;
     let backend = Arc::new(SharedServerBackend::new("shared", settings)?);
+    let timed = Arc::new(timed::Timed::new(backend.clone()));
     let broker = start_broker(
         BackendRegistry::new()
-            .with("shared", backend.clone())
+            .with("shared", timed.clone())
             .with("cnpg", Arc::new(TestBackend::asynchronous())),
         &dir.join("broker.db"),
         concurrency,
@@ -317,18 +218,20 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
         broker: &broker,
         noop: &noop,
         backend: &backend,
+        timed: &timed,
         plan: &plan,
     };
 
     // Warm-up: connection pools, SQLite files, the server's caches.
     let warm = ids("w");
     let warm_direct = ids("x");
+    let warm_noop = ids("v");
     let mut warm_limit = limit::Limit::connect(admin_url, 1).await?;
     for up in [true, false] {
         let ids = Ids {
             broker: &warm[..2],
             direct: &warm_direct[..2],
-            noop: &warm[..2],
+            noop: &warm_noop[..2],
         };
         sections
             .round(&mut warm_limit, &format!("{tag}w"), &ids, up, 1)
@@ -422,18 +325,26 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
             row.noop.as_secs_f64(),
         );
     }
-    println!("per instance, sequential (ms): broker, limit, backend - limit, no-op HTTP");
+    println!(
+        "per instance, sequential, ms: {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "broker", "limit", "backend", "in steps", "around", "no-op"
+    );
     for row in rows.iter().take(2) {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0 / n as f64;
         println!(
-            "  {:<30} {:>7.2} {:>7.2} {:>7.2} {:>7.2}",
+            "  {:<28} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
             row.label,
             ms(row.broker),
             ms(row.limit),
-            ms(row.direct) - ms(row.limit),
+            ms(row.direct),
+            ms(row.steps),
+            ms(row.broker) - ms(row.steps),
             ms(row.noop),
         );
     }
+    println!(
+        "  (backend: its steps called directly; in steps: the broker's time inside backend steps; around: the rest of the broker's time, HTTP, state store and engine; no-op: the broker on a backend that does nothing)"
+    );
     println!(
         "SCRAM-SHA-256 verifier (one per bind): {:.2} ms",
         verifier_time().as_secs_f64() * 1000.0
