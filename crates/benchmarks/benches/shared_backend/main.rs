@@ -210,8 +210,6 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
             .collect::<Vec<_>>()
     };
 
-    let mut seq_limit = limit::Limit::connect(admin_url, 1).await?;
-    let mut par_limit = limit::Limit::connect(admin_url, concurrency).await?;
     let sections = Sections {
         tag,
         admin_url,
@@ -242,6 +240,8 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
     // all four see the server in the same state (its speed moves with checkpoints and with
     // whatever else runs on it).
     let (seq, dseq, nseq) = (ids("s"), ids("d"), ids("n"));
+    drop(warm_limit);
+    let mut seq_limit = limit::Limit::connect(admin_url, 1).await?;
     let mut rows = Vec::new();
     let mut recorded: Vec<Vec<Steps>> = Vec::new();
     for up in [true, false] {
@@ -265,6 +265,8 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
 
     // 16-way: rounds of 16 instances at once, again the four sections in turn; the broker's
     // statements, all kept in one journal, must be those of its sequential run.
+    drop(seq_limit);
+    let mut par_limit = limit::Limit::connect(admin_url, concurrency).await?;
     let (par, dpar, npar) = (ids("p"), ids("q"), ids("m"));
     for (up, steps) in [true, false].into_iter().zip(&recorded) {
         let mut row = Row::new(format!("{}, {concurrency}-way", direction(up)));
