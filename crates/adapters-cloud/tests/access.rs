@@ -206,6 +206,6 @@ async fn connections_into_instance_databases_do_not_outlive_a_short_idle() {
     // One connection per instance database at most, while it is in use.
     assert!(open().await <= 3);
     // A burst of provisions must not hold a server connection per new database for long.
-    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     assert_eq!(open().await, 0);
 }

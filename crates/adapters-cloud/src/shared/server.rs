@@ -80,11 +80,11 @@ impl Server {
             options = options.database(db.as_str());
         }
         // An instance's steps run one at a time and visit its databases briefly (a provision
-        // and the bind after it), so each database gets one connection, closed after 2 s idle:
+        // and the bind after it), so each database gets one connection, closed after 1 s idle:
         // a burst of provisions must not hold one server connection per new database for long,
         // and idle connections would block renames.
         let (max, idle) = match database {
-            Some(_) => (1, 2),
+            Some(_) => (1, 1),
             None => (self.settings.max_connections, 300),
         };
         let pool = PgPoolOptions::new()

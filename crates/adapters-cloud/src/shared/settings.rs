@@ -109,7 +109,7 @@ pub struct ServerSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_sslmode: Option<SslMode>,
     /// Connections to this server's admin database (each instance database the broker works
-    /// in gets one more, closed after 2 s idle).
+    /// in gets one more, closed after 1 s idle).
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
     /// Seconds to wait for an admin connection before the step is retried later.

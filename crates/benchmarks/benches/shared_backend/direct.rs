@@ -25,7 +25,7 @@ pub fn catalog_plan() -> anyhow::Result<Plan> {
     Ok(plan.clone())
 }
 
-fn spec() -> anyhow::Result<InstanceSpec> {
+pub fn spec() -> anyhow::Result<InstanceSpec> {
     Ok(InstanceSpec {
         service_id: ServiceId::parse(SERVICE)?,
         plan_id: PlanId::parse(PLAN)?,
@@ -47,7 +47,7 @@ fn instance_request(plan: &Plan, id: &str) -> anyhow::Result<InstanceRequest> {
     })
 }
 
-fn binding_spec() -> anyhow::Result<BindingSpec> {
+pub fn binding_spec() -> anyhow::Result<BindingSpec> {
     Ok(BindingSpec {
         service_id: ServiceId::parse(SERVICE)?,
         plan_id: PlanId::parse(PLAN)?,

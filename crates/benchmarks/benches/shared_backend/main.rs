@@ -16,6 +16,7 @@ mod http;
 mod limit;
 mod rounds;
 mod timed;
+mod usecases;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -224,12 +225,14 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
     let warm = ids("w");
     let warm_direct = ids("x");
     let warm_noop = ids("v");
+    let warm_usecases = ids("u");
     let mut warm_limit = limit::Limit::connect(admin_url, 1).await?;
     for up in [true, false] {
         let ids = Ids {
             broker: &warm[..2],
             direct: &warm_direct[..2],
             noop: &warm_noop[..2],
+            usecases: &warm_usecases[..2],
         };
         sections
             .round(&mut warm_limit, &format!("{tag}w"), &ids, up, 1)
@@ -239,7 +242,7 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
     // Sequential: one instance at a time, the four sections in turn for each instance, so that
     // all four see the server in the same state (its speed moves with checkpoints and with
     // whatever else runs on it).
-    let (seq, dseq, nseq) = (ids("s"), ids("d"), ids("n"));
+    let (seq, dseq, nseq, useq) = (ids("s"), ids("d"), ids("n"), ids("a"));
     drop(warm_limit);
     let mut seq_limit = limit::Limit::connect(admin_url, 1).await?;
     let mut rows = Vec::new();
@@ -252,6 +255,7 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
                 broker: &seq[i..=i],
                 direct: &dseq[i..=i],
                 noop: &nseq[i..=i],
+                usecases: &useq[i..=i],
             };
             let (times, sent) = sections
                 .round(&mut seq_limit, &format!("{tag}s"), &ids, up, 1)
@@ -267,7 +271,7 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
     // statements, all kept in one journal, must be those of its sequential run.
     drop(seq_limit);
     let mut par_limit = limit::Limit::connect(admin_url, concurrency).await?;
-    let (par, dpar, npar) = (ids("p"), ids("q"), ids("m"));
+    let (par, dpar, npar, upar) = (ids("p"), ids("q"), ids("m"), ids("b"));
     for (up, steps) in [true, false].into_iter().zip(&recorded) {
         let mut row = Row::new(format!("{}, {concurrency}-way", direction(up)));
         let mut sent = Vec::new();
@@ -277,6 +281,7 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
                 broker: &par[start..end],
                 direct: &dpar[start..end],
                 noop: &npar[start..end],
+                usecases: &upar[start..end],
             };
             let (times, round) = sections
                 .round_with(
@@ -328,13 +333,13 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
         );
     }
     println!(
-        "per instance, sequential, ms: {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
-        "broker", "limit", "backend", "in steps", "around", "no-op"
+        "per instance, sequential, ms: {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "broker", "limit", "backend", "in steps", "around", "no-op", "no HTTP"
     );
     for row in rows.iter().take(2) {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0 / n as f64;
         println!(
-            "  {:<28} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+            "  {:<28} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
             row.label,
             ms(row.broker),
             ms(row.limit),
@@ -342,10 +347,11 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
             ms(row.steps),
             ms(row.broker) - ms(row.steps),
             ms(row.noop),
+            ms(row.usecases),
         );
     }
     println!(
-        "  (backend: its steps called directly; in steps: the broker's time inside backend steps; around: the rest of the broker's time, HTTP, state store and engine; no-op: the broker on a backend that does nothing)"
+        "  (backend: its steps called directly; in steps: the broker's time inside backend steps; around: the rest of the broker's time, HTTP, state store and engine; no-op: the broker on a backend that does nothing; no HTTP: its use cases called in-process)"
     );
     println!(
         "SCRAM-SHA-256 verifier (one per bind): {:.2} ms",

@@ -1,5 +1,5 @@
 //! One round of the benchmark: the broker, its limit, the backend alone and the broker on a
-//! no-op backend, in turn, each after a checkpoint, so that all four meet the server alike.
+//! no-op backend (over HTTP and its use cases in-process), in turn, each DDL section after a checkpoint, so that all four meet the server alike.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Executor};
 
 use super::limit::{self, Steps};
-use super::{Broker, broker_all, direct, timed};
+use super::{Broker, broker_all, direct, timed, usecases};
 
 /// Writes out the server's dirty buffers before a section (not timed). DROP DATABASE waits for a
 /// checkpoint, so without this the first section of a round would pay for the buffers that the
@@ -21,6 +21,25 @@ async fn checkpoint(admin_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits (not timed, at most 10 s) until no connection is left in the run's databases: the
+/// backend closes an instance database's connection after 1 s idle, and 16-way rounds in a row
+/// would otherwise pile up more connections than a default server allows (100).
+pub async fn drained(admin_url: &str, tag: &str) -> anyhow::Result<()> {
+    let mut admin = PgConnectOptions::from_str(admin_url)?.connect().await?;
+    for _ in 0..100 {
+        let open: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname LIKE $1")
+                .bind(format!("{tag}%"))
+                .fetch_one(&mut admin)
+                .await?;
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
 /// One row of the table: the four figures of one direction and concurrency, summed over rounds.
 pub struct Row {
     pub label: String,
@@ -28,6 +47,8 @@ pub struct Row {
     pub limit: Duration,
     pub direct: Duration,
     pub noop: Duration,
+    /// The use cases in-process on the no-op backend.
+    pub usecases: Duration,
     /// Time in backend steps within the broker's requests (summed over concurrent ones).
     pub steps: Duration,
 }
@@ -41,15 +62,17 @@ impl Row {
             direct: Duration::ZERO,
             noop: Duration::ZERO,
             steps: Duration::ZERO,
+            usecases: Duration::ZERO,
         }
     }
 
-    pub fn add(&mut self, t: [Duration; 5]) {
+    pub fn add(&mut self, t: [Duration; 6]) {
         self.broker += t[0];
         self.limit += t[1];
         self.direct += t[2];
         self.noop += t[3];
         self.steps += t[4];
+        self.usecases += t[5];
     }
 }
 
@@ -66,6 +89,7 @@ pub struct Ids<'a> {
     pub broker: &'a [String],
     pub direct: &'a [String],
     pub noop: &'a [String],
+    pub usecases: &'a [String],
 }
 
 /// What the four sections run on.
@@ -89,7 +113,7 @@ impl Sections<'_> {
         ids: &Ids<'_>,
         up: bool,
         concurrency: usize,
-    ) -> anyhow::Result<([Duration; 5], Vec<Statement>)> {
+    ) -> anyhow::Result<([Duration; 6], Vec<Statement>)> {
         self.round_with(limit, limit_tag, ids, up, concurrency, None)
             .await
     }
@@ -104,7 +128,10 @@ impl Sections<'_> {
         up: bool,
         concurrency: usize,
         replay: Option<&[Steps]>,
-    ) -> anyhow::Result<([Duration; 5], Vec<Statement>)> {
+    ) -> anyhow::Result<([Duration; 6], Vec<Statement>)> {
+        if concurrency > 1 {
+            drained(self.admin_url, self.tag).await?;
+        }
         checkpoint(self.admin_url).await?;
         self.backend.record_statements(true);
         self.timed.take();
@@ -118,6 +145,8 @@ impl Sections<'_> {
             .await?;
         let direct = direct::all(self.backend, self.plan, ids.direct, up, concurrency).await?;
         let noop = broker_all(&self.noop.client, ids.noop, up, concurrency).await?;
-        Ok(([broker, limit, direct, noop, steps], sent))
+        let usecases =
+            usecases::all(&self.noop.server.broker, ids.usecases, up, concurrency).await?;
+        Ok(([broker, limit, direct, noop, steps, usecases], sent))
     }
 }
