@@ -87,8 +87,10 @@ impl Server {
             Some(_) => (1, 1),
             None => (self.settings.max_connections, 300),
         };
+        // No ping before each use: a step on a connection that went bad fails and is retried.
         let pool = PgPoolOptions::new()
             .max_connections(max)
+            .test_before_acquire(false)
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(self.settings.connect_timeout_seconds))
             .idle_timeout(Some(Duration::from_secs(idle)))
