@@ -3,12 +3,13 @@
 //!
 //! 50 instances (PGBROKER_BENCH_INSTANCES): provision+bind, then unbind+deprovision, first one at
 //! a time, then 16 at a time (PGBROKER_BENCH_CONCURRENCY). The broker runs in-process with its
-//! default SQLite state store (PGBROKER_BENCH_STORE_URL for another) and records the statements
-//! its backend sends; the limit replays exactly those under other names, right after the broker's
-//! run (see `limit.rs`). Target: every broker figure at most 1.15 times its limit. Two more
-//! sections, printed next to them, split the difference: the backend's steps called directly (no
-//! HTTP, no state store, no engine) and the broker with a backend that does nothing (HTTP, state
-//! store and operation bookkeeping alone). Server: TEST_POSTGRES_URL or the local one.
+//! default SQLite state store (PGBROKER_BENCH_STATE_DIR for its directory,
+//! PGBROKER_BENCH_STORE_URL for another store) and records the statements its backend sends; the
+//! limit replays exactly those under other names in the same round (see `limit.rs`, `rounds.rs`).
+//! Target: every broker figure at most 1.15 times its limit. The other sections split the
+//! difference: the backend's steps called directly, the broker's time inside its backend steps,
+//! and the broker on a backend that does nothing, over HTTP and in-process. docs/benchmarks.md
+//! describes the method and the results. Server: TEST_POSTGRES_URL or the local one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod direct;
