@@ -185,3 +185,27 @@ async fn a_bind_parameter_gives_a_separate_database_inside_the_instance() {
     c.close().await.unwrap();
     m.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn connections_into_instance_databases_do_not_outlive_a_short_idle() {
+    let fx = Fixture::new();
+    for binding in ["b1", "b2", "b3"] {
+        let id = fx.instance_id();
+        fx.provision(&instance_req(&id, json!({}))).await;
+        fx.bind(&bind_req(&id, binding, json!({}))).await;
+    }
+    let open = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgbroker' AND datname LIKE $1",
+        )
+        .bind(format!("{}%", fx.tag))
+        .fetch_one(&mut admin().await)
+        .await
+        .unwrap()
+    };
+    // One connection per instance database at most, while it is in use.
+    assert!(open().await <= 3);
+    // A burst of provisions must not hold a server connection per new database for long.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(open().await, 0);
+}

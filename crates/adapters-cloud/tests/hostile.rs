@@ -164,3 +164,28 @@ async fn a_role_of_the_same_name_that_is_not_ours_is_left_alone() {
     let (_, roles) = fx.leftovers().await;
     assert_eq!(roles, vec![owner]);
 }
+
+#[tokio::test]
+async fn a_database_of_the_same_name_that_is_not_ours_is_left_alone() {
+    let fx = Fixture::new();
+    let id = fx.instance_id();
+    let database = format!("{}_{id}", fx.tag);
+    let mut admin = admin().await;
+    admin
+        .execute(format!("CREATE DATABASE {}", quote(&database)).as_str())
+        .await
+        .unwrap();
+    let prov = instance_req(&id, json!({}));
+    let f = failure(fx.backend.provision(&prov).await);
+    assert!(!f.retryable && f.description.contains("refusing"), "{f:?}");
+    assert!(f.description.contains("\"postgres\""), "{f:?}");
+    // Still the administrator's, untouched by the plan's settings.
+    let (owner, limit): (String, i32) = sqlx::query_as(
+        "SELECT pg_get_userbyid(datdba)::text, datconnlimit FROM pg_database WHERE datname = $1",
+    )
+    .bind(&database)
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!((owner.as_str(), limit), ("postgres", -1));
+}

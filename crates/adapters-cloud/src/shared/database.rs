@@ -5,7 +5,7 @@ use pgbroker_domain::ports::InstanceRequest;
 use super::error::StepError;
 use super::inspect;
 use super::request::{InstanceParameters, PlanSettings, parse};
-use super::run::Run;
+use super::run::{DUPLICATE_DATABASE, Run};
 use super::sql::{Ident, Literal};
 use super::{InstanceNames, SharedServerBackend};
 
@@ -52,11 +52,11 @@ impl SharedServerBackend {
         let plan = self.plan_settings(&req.plan)?;
         let extensions = self.extensions(req)?;
         let names = self.instance_names(id);
-        let mut run = match self.locate(id, &names).await? {
-            Some(server) => self.run(server),
-            None => self.place(req, &names).await?,
+        let (mut run, exists) = match self.locate(id, &names, &[], None).await? {
+            Some((server, look)) => (self.run(server), look.owns(names.database.as_str())),
+            None => (self.place(req, &names).await?, false),
         };
-        ensure_database(&mut run, id, &names.database, &names, &plan).await?;
+        ensure_database(&mut run, id, &names.database, &names, &plan, exists).await?;
         configure_inside(&mut run, id, &names.database, &names.owner, &extensions).await
     }
 
@@ -98,7 +98,7 @@ impl SharedServerBackend {
         let plan = self.plan_settings(&req.plan)?;
         let extensions = self.extensions(req)?;
         let names = self.instance_names(id);
-        let server = self.locate(id, &names).await?.ok_or_else(|| {
+        let (server, look) = self.locate(id, &names, &[], None).await?.ok_or_else(|| {
             StepError::Permanent(format!(
                 "instance {id}: not found on any server of backend {}",
                 self.name
@@ -106,15 +106,9 @@ impl SharedServerBackend {
         })?;
         let mut run = self.run(server);
         // Databases made for bindings get the new plan's limits too.
-        let admin = run.admin()?;
-        let databases = inspect::databases_of(&admin, names.owner.as_str())
-            .await
-            .map_err(|e| {
-                StepError::from_sqlx(format!("instance {id}: listing its databases"), &e)
-            })?;
-        for (database, _) in databases {
+        for (database, _) in look.databases {
             let database = Ident::new(database).map_err(|e| StepError::Permanent(e.to_string()))?;
-            ensure_database(&mut run, id, &database, &names, &plan).await?;
+            ensure_database(&mut run, id, &database, &names, &plan, true).await?;
         }
         // Extensions are only added: dropping one could drop data.
         configure_inside(&mut run, id, &names.database, &names.owner, &extensions).await
@@ -122,38 +116,48 @@ impl SharedServerBackend {
 }
 
 /// The database exists, is owned by the owner group, is closed to everyone else and has the
-/// plan's limits. Also used for the separate databases that bindings can ask for.
+/// plan's limits. Also used for the separate databases that bindings can ask for. `owned`: the
+/// step's look found the owner group owning it already.
 pub(crate) async fn ensure_database(
     run: &mut Run<'_>,
     id: &pgbroker_domain::InstanceId,
     database: &Ident,
     names: &InstanceNames,
     plan: &PlanSettings,
+    owned: bool,
 ) -> Result<(), StepError> {
     let server = run.server.name().to_string();
-    let admin = run.admin()?;
-    let owner = inspect::database_owner(&admin, database.as_str())
-        .await
-        .map_err(|e| {
-            StepError::from_sqlx(format!("instance {id}: looking up database {database}"), &e)
-        })?;
-    match owner {
-        None => {
-            let doing = format!("instance {id}: creating database {database} on server {server}");
-            // template0: nothing an administrator put into template1 reaches tenants, and a
-            // session connected to template1 cannot make the copy fail.
-            let sql = format!(
-                "CREATE DATABASE {database} OWNER {} TEMPLATE template0",
-                names.owner
-            );
-            run.exec(doing, None, &sql).await?;
-        }
-        Some(owner) if owner == names.owner.as_str() => {}
-        Some(other) => {
-            return Err(StepError::Permanent(format!(
-                "instance {id}: database {database} on server {server} exists and belongs to role {other:?}, not to {}; refusing to touch it",
-                names.owner
-            )));
+    if !owned {
+        let doing = format!("instance {id}: creating database {database} on server {server}");
+        // template0: nothing an administrator put into template1 reaches tenants, and a
+        // session connected to template1 cannot make the copy fail.
+        let sql = format!(
+            "CREATE DATABASE {database} OWNER {} TEMPLATE template0",
+            names.owner
+        );
+        let created = run
+            .exec_unless(doing, None, &sql, Some(DUPLICATE_DATABASE))
+            .await?;
+        if !created {
+            // Only now is it worth asking whose it is (the look said: not the owner group's).
+            let admin = run.admin()?;
+            let owner = inspect::database_owner(&admin, database.as_str())
+                .await
+                .map_err(|e| {
+                    StepError::from_sqlx(
+                        format!("instance {id}: looking up database {database}"),
+                        &e,
+                    )
+                })?;
+            if owner.as_deref() != Some(names.owner.as_str()) {
+                return Err(StepError::Permanent(format!(
+                    "instance {id}: database {database} on server {server} exists and belongs to role {}, not to {}; refusing to touch it",
+                    owner
+                        .as_deref()
+                        .map_or("(unknown)".to_string(), |o| format!("{o:?}")),
+                    names.owner
+                )));
+            }
         }
     }
     let limit = plan.connection_limit.map(i64::from).unwrap_or(-1);

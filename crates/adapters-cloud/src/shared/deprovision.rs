@@ -25,25 +25,13 @@ impl SharedServerBackend {
     pub(crate) async fn deprovision_step(&self, req: &InstanceRequest) -> Result<(), StepError> {
         let id = &req.instance_id;
         let names = self.instance_names(id);
-        let Some(server) = self.locate(id, &names).await? else {
+        let prefix = inspect::binding_marker_prefix(id.as_str());
+        let Some((server, look)) = self.locate(id, &names, &[], Some(&prefix)).await? else {
             // Never provisioned, already deprovisioned, or retained under another name.
             return Ok(());
         };
         let mut run = self.run(server);
-        let admin = run.admin()?;
-        let fail = |doing: &str, e: sqlx::Error| {
-            StepError::from_sqlx(format!("instance {id}: {doing}"), &e)
-        };
-        let bindings = inspect::marked_members(
-            &admin,
-            names.owner.as_str(),
-            &inspect::binding_marker_prefix(id.as_str()),
-        )
-        .await
-        .map_err(|e| fail("listing its binding roles", e))?;
-        let databases = inspect::databases_of(&admin, names.owner.as_str())
-            .await
-            .map_err(|e| fail("listing its databases", e))?;
+        let (bindings, databases) = (look.members, look.databases);
         match self.settings.deprovision {
             DeprovisionMode::Drop => {
                 for (database, _) in databases {
@@ -56,8 +44,9 @@ impl SharedServerBackend {
                     )
                     .await?;
                 }
+                // The databases are gone: nothing is left in them to hand over.
                 for role in bindings {
-                    drop_binding_role(&mut run, id, &names, &ident(role)?).await?;
+                    drop_binding_role(&mut run, id, &names, &ident(role)?, &[]).await?;
                 }
                 run.exec(
                     format!("instance {id}: dropping owner role {}", names.owner),
@@ -68,7 +57,7 @@ impl SharedServerBackend {
             }
             DeprovisionMode::Retain => {
                 for role in bindings {
-                    drop_binding_role(&mut run, id, &names, &ident(role)?).await?;
+                    drop_binding_role(&mut run, id, &names, &ident(role)?, &databases).await?;
                 }
                 let marker = inspect::retained_marker(id.as_str(), &req.operation_id.to_string());
                 for (database, comment) in databases {

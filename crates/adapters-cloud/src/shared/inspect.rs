@@ -28,17 +28,71 @@ pub(crate) const INSTANCE_COUNT: &str = "SELECT count(*) FROM pg_roles r JOIN pg
      ON d.objoid = r.oid AND d.classoid = 'pg_authid'::regclass \
      WHERE d.description LIKE 'pgbroker instance %'";
 
-/// `None` when the role does not exist, else its comment (empty when it has none).
-pub(crate) async fn role_comment<'c>(
+/// What a step needs to know about an instance on one server, read in one round trip.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Look {
+    /// The owner role's comment; `None` when the role does not exist.
+    pub owner: Option<String>,
+    /// The comment of each role asked about (`None`: no such role), in the order asked.
+    pub roles: Vec<Option<String>>,
+    /// The owner's databases with their comments, by name.
+    pub databases: Vec<(String, String)>,
+    /// Members of the owner role whose comment starts with the prefix asked for, by name.
+    pub members: Vec<String>,
+}
+
+impl Look {
+    /// Whether the owner role owns `database`.
+    pub fn owns(&self, database: &str) -> bool {
+        self.databases.iter().any(|(name, _)| name == database)
+    }
+}
+
+const LOOK: &str = "SELECT \
+     (SELECT coalesce(shobj_description(oid, 'pg_authid'), '') FROM pg_roles WHERE rolname = $1), \
+     ARRAY(SELECT (SELECT coalesce(shobj_description(r.oid, 'pg_authid'), '') FROM pg_roles r \
+                   WHERE r.rolname = u.name) \
+           FROM unnest($2::text[]) WITH ORDINALITY AS u(name, n) ORDER BY u.n), \
+     ARRAY(SELECT d.datname::text FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba \
+           WHERE r.rolname = $1 ORDER BY d.datname), \
+     ARRAY(SELECT coalesce(shobj_description(d.oid, 'pg_database'), '') FROM pg_database d \
+           JOIN pg_roles r ON r.oid = d.datdba WHERE r.rolname = $1 ORDER BY d.datname), \
+     ARRAY(SELECT m.rolname::text FROM pg_auth_members am \
+           JOIN pg_roles g ON g.oid = am.roleid JOIN pg_roles m ON m.oid = am.member \
+           WHERE g.rolname = $1 AND $3::text IS NOT NULL \
+           AND starts_with(coalesce(shobj_description(m.oid, 'pg_authid'), ''), $3) \
+           ORDER BY m.rolname)";
+
+/// Owner comment, role comments, database names, database comments, members.
+type LookRow = (
+    Option<String>,
+    Vec<Option<String>>,
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+);
+
+/// The owner role `owner`, the roles `roles`, the owner's databases and (with `member_prefix`)
+/// its members marked with that prefix: everything a step looks at before it writes.
+pub(crate) async fn look<'c>(
     db: impl PgExecutor<'c>,
-    role: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT coalesce(shobj_description(oid, 'pg_authid'), '') FROM pg_roles WHERE rolname = $1",
-    )
-    .bind(role)
-    .fetch_optional(db)
-    .await
+    owner: &str,
+    roles: &[&str],
+    member_prefix: Option<&str>,
+) -> Result<Look, sqlx::Error> {
+    let row: LookRow = sqlx::query_as(LOOK)
+        .bind(owner)
+        .bind(roles)
+        .bind(member_prefix)
+        .fetch_one(db)
+        .await?;
+    let (owner, roles, names, comments, members) = row;
+    Ok(Look {
+        owner,
+        roles,
+        databases: names.into_iter().zip(comments).collect(),
+        members,
+    })
 }
 
 /// Owner of a database, or `None` when it does not exist.
@@ -50,40 +104,6 @@ pub(crate) async fn database_owner<'c>(
         .bind(database)
         .fetch_optional(db)
         .await
-}
-
-/// Databases owned by `role` with their comments, by name.
-pub(crate) async fn databases_of<'c>(
-    db: impl PgExecutor<'c>,
-    role: &str,
-) -> Result<Vec<(String, String)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT d.datname::text, coalesce(shobj_description(d.oid, 'pg_database'), '') \
-         FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba \
-         WHERE r.rolname = $1 ORDER BY d.datname",
-    )
-    .bind(role)
-    .fetch_all(db)
-    .await
-}
-
-/// Roles that are members of `group` and whose comment starts with `marker_prefix`.
-pub(crate) async fn marked_members<'c>(
-    db: impl PgExecutor<'c>,
-    group: &str,
-    marker_prefix: &str,
-) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT m.rolname::text FROM pg_auth_members am \
-         JOIN pg_roles g ON g.oid = am.roleid JOIN pg_roles m ON m.oid = am.member \
-         WHERE g.rolname = $1 \
-         AND starts_with(coalesce(shobj_description(m.oid, 'pg_authid'), ''), $2) \
-         ORDER BY m.rolname",
-    )
-    .bind(group)
-    .bind(marker_prefix)
-    .fetch_all(db)
-    .await
 }
 
 /// Whether the admin role may create roles and databases.

@@ -15,7 +15,6 @@ pub mod names;
 mod request;
 mod roles;
 mod run;
-mod scram;
 mod server;
 pub mod settings;
 pub mod sql;
@@ -128,18 +127,22 @@ impl SharedServerBackend {
         }
     }
 
-    /// The server holding the instance (found by its marked owner role), if any. A server that
-    /// cannot be asked only matters when no other server has the instance: then the answer is
-    /// unknown and the step is retried.
+    /// The server holding the instance (found by its marked owner role), if any, with what the
+    /// step needs to know there (see [`inspect::look`]: `roles` and the members marked with
+    /// `member_prefix`), all read in one round trip per server asked. A server that cannot be
+    /// asked only matters when no other server has the instance: then the answer is unknown and
+    /// the step is retried.
     pub(crate) async fn locate(
         &self,
         id: &InstanceId,
         names: &InstanceNames,
-    ) -> Result<Option<&Server>, StepError> {
+        roles: &[&str],
+        member_prefix: Option<&str>,
+    ) -> Result<Option<(&Server, inspect::Look)>, StepError> {
         let mut unreachable = None;
         for server in &self.servers {
-            let comment = match server.admin() {
-                Ok(admin) => inspect::role_comment(&admin, names.owner.as_str())
+            let look = match server.admin() {
+                Ok(admin) => inspect::look(&admin, names.owner.as_str(), roles, member_prefix)
                     .await
                     .map_err(|e| {
                         StepError::from_sqlx(
@@ -149,17 +152,19 @@ impl SharedServerBackend {
                     }),
                 Err(e) => Err(e),
             };
-            match comment {
+            match look {
                 Err(e) => unreachable = unreachable.or(Some(e)),
-                Ok(None) => continue,
-                Ok(Some(c)) if c == names.marker => return Ok(Some(server)),
-                Ok(Some(_)) => {
-                    return Err(StepError::Permanent(format!(
-                        "instance {id}: role {} on server {} exists but is not marked as this instance's owner role; refusing to touch it",
-                        names.owner,
-                        server.name()
-                    )));
-                }
+                Ok(look) => match look.owner.as_deref() {
+                    None => continue,
+                    Some(c) if c == names.marker => return Ok(Some((server, look))),
+                    Some(_) => {
+                        return Err(StepError::Permanent(format!(
+                            "instance {id}: role {} on server {} exists but is not marked as this instance's owner role; refusing to touch it",
+                            names.owner,
+                            server.name()
+                        )));
+                    }
+                },
             }
         }
         match unreachable {
@@ -176,6 +181,10 @@ impl SharedServerBackend {
     ) -> Result<Vec<&Server>, StepError> {
         let mut loads = Vec::new();
         let accepting: Vec<&Server> = self.servers.iter().filter(|s| s.accepts(plan)).collect();
+        if accepting.len() == 1 {
+            // Nothing to choose between; the placement itself checks for room under its lock.
+            return Ok(accepting);
+        }
         for server in accepting {
             let admin = server.admin()?;
             let count: i64 = sqlx::query_scalar(inspect::INSTANCE_COUNT)

@@ -6,7 +6,7 @@
 //! binding creates, and unbinding hands such objects to the group.
 
 use pgbroker_domain::ports::{BindRequest, UnbindRequest};
-use pgbroker_domain::{BindingId, Credentials, InstanceId};
+use pgbroker_domain::{BindingId, Credentials, InstanceId, Sensitive};
 
 use super::database::{configure_inside, ensure_database};
 use super::error::StepError;
@@ -19,6 +19,17 @@ use super::{InstanceNames, SharedServerBackend};
 
 fn literal(value: &str) -> Result<Literal, StepError> {
     Literal::new(value).map_err(|e| StepError::Permanent(e.to_string()))
+}
+
+/// The password's SCRAM-SHA-256 verifier, as PostgreSQL itself would store it (postgres-protocol,
+/// maintained with tokio-postgres), so that the password never appears in SQL text, where a
+/// server with `log_statement = ddl` would write it to its log: PostgreSQL stores a password
+/// given in verifier form as it is, whatever `password_encryption` says. The 4096 PBKDF2 rounds
+/// run on a blocking thread, not on the async workers.
+fn verifier(password: Sensitive<String>) -> tokio::task::JoinHandle<String> {
+    tokio::task::spawn_blocking(move || {
+        postgres_protocol::password::scram_sha_256(password.expose().as_bytes())
+    })
 }
 
 impl SharedServerBackend {
@@ -38,31 +49,36 @@ impl SharedServerBackend {
             .map_err(|e| StepError::Permanent(format!("binding {binding}: {e}")))?;
         let plan = self.plan_settings(&req.plan)?;
         let names = self.instance_names(id);
-        let server = self.locate(id, &names).await?.ok_or_else(|| {
-            StepError::Permanent(format!(
-                "binding {binding}: instance {id} has no database on any server of backend {}",
-                self.name
-            ))
-        })?;
+        let role = self.binding_role(id, binding);
+        // The verifier's PBKDF2 rounds run while the server is asked what exists.
+        let password = verifier(req.password.clone());
+        let (server, look) = self
+            .locate(id, &names, &[role.as_str()], None)
+            .await?
+            .ok_or_else(|| {
+                StepError::Permanent(format!(
+                    "binding {binding}: instance {id} has no database on any server of backend {}",
+                    self.name
+                ))
+            })?;
         let mut run = self.run(server);
         let database = match &params.database {
             Some(requested) => {
                 let database = names::extra_database(&names.database, requested);
-                ensure_database(&mut run, id, &database, &names, &plan).await?;
+                let owned = look.owns(database.as_str());
+                ensure_database(&mut run, id, &database, &names, &plan, owned).await?;
                 configure_inside(&mut run, id, &database, &names.owner, &[]).await?;
                 database
             }
             None => names.database.clone(),
         };
-        let role = self.binding_role(id, binding);
         let marker = inspect::binding_marker(id.as_str(), binding.as_str());
-        let admin = run.admin()?;
-        let existing = inspect::role_comment(&admin, role.as_str())
-            .await
-            .map_err(|e| {
-                StepError::from_sqlx(format!("binding {binding}: looking up role {role}"), &e)
-            })?;
-        let password = literal(&super::scram::verifier(req.password.expose()))?;
+        let existing = look.roles.into_iter().next().flatten();
+        let password = literal(&password.await.map_err(|e| {
+            StepError::Retryable(format!(
+                "binding {binding}: computing the password verifier: {e}"
+            ))
+        })?)?;
         let owner = &names.owner;
         let session_role = literal(owner.as_str())?;
         let sql = match existing {
@@ -115,21 +131,16 @@ impl SharedServerBackend {
     pub(crate) async fn unbind_step(&self, req: &UnbindRequest) -> Result<(), StepError> {
         let (id, binding) = (&req.instance_id, &req.binding_id);
         let names = self.instance_names(id);
-        let Some(server) = self.locate(id, &names).await? else {
+        let role = self.binding_role(id, binding);
+        let Some((server, look)) = self.locate(id, &names, &[role.as_str()], None).await? else {
             return Ok(());
         };
         let mut run = self.run(server);
-        let role = self.binding_role(id, binding);
         let marker = inspect::binding_marker(id.as_str(), binding.as_str());
-        let admin = run.admin()?;
-        match inspect::role_comment(&admin, role.as_str())
-            .await
-            .map_err(|e| {
-                StepError::from_sqlx(format!("binding {binding}: looking up role {role}"), &e)
-            })? {
+        match look.roles.first().cloned().flatten() {
             None => Ok(()),
             Some(comment) if comment == marker => {
-                drop_binding_role(&mut run, id, &names, &role).await
+                drop_binding_role(&mut run, id, &names, &role, &look.databases).await
             }
             Some(_) => Err(StepError::Permanent(format!(
                 "binding {binding}: role {role} on server {} is not marked as this binding's role; refusing to drop it",
@@ -139,54 +150,43 @@ impl SharedServerBackend {
     }
 }
 
-/// Cuts the role off (no new logins, open sessions ended), hands what it owns in the instance's
-/// databases to the owner group and drops it. Every statement is safe to repeat.
+/// Cuts the role off (no new logins, open sessions ended), hands what it owns in `databases`
+/// (the instance's databases that still exist) to the owner group and drops it. The caller has
+/// seen the role exist in this step; every statement is safe to repeat.
 pub(crate) async fn drop_binding_role(
     run: &mut Run<'_>,
     id: &InstanceId,
     names: &InstanceNames,
     role: &Ident,
+    databases: &[(String, String)],
 ) -> Result<(), StepError> {
-    let admin = run.admin()?;
-    let exists = inspect::role_comment(&admin, role.as_str())
-        .await
-        .map_err(|e| StepError::from_sqlx(format!("instance {id}: looking up role {role}"), &e))?
-        .is_some();
-    if exists {
-        run.exec(
-            format!("instance {id}: disabling login of role {role}"),
-            None,
-            &format!("ALTER ROLE {role} NOLOGIN"),
-        )
-        .await?;
-    }
+    run.exec(
+        format!("instance {id}: disabling login of role {role}"),
+        None,
+        &format!("ALTER ROLE {role} NOLOGIN"),
+    )
+    .await?;
     run.terminate(
         format!("instance {id}: ending sessions of role {role}"),
         Sessions::OfRole,
         role,
     )
     .await?;
-    if exists {
-        let databases = inspect::databases_of(&admin, names.owner.as_str())
-            .await
-            .map_err(|e| {
-                StepError::from_sqlx(format!("instance {id}: listing its databases"), &e)
-            })?;
-        for (database, _) in databases {
-            let database = Ident::new(database).map_err(|e| StepError::Permanent(e.to_string()))?;
-            run.exec(
-                format!(
-                    "instance {id}: handing objects of role {role} in database {database} to {}",
-                    names.owner
-                ),
-                Some(&database),
-                &format!(
-                    "REASSIGN OWNED BY {role} TO {owner};\nDROP OWNED BY {role}",
-                    owner = names.owner
-                ),
-            )
-            .await?;
-        }
+    for (database, _) in databases {
+        let database =
+            Ident::new(database.as_str()).map_err(|e| StepError::Permanent(e.to_string()))?;
+        run.exec(
+            format!(
+                "instance {id}: handing objects of role {role} in database {database} to {}",
+                names.owner
+            ),
+            Some(&database),
+            &format!(
+                "REASSIGN OWNED BY {role} TO {owner};\nDROP OWNED BY {role}",
+                owner = names.owner
+            ),
+        )
+        .await?;
     }
     run.exec(
         format!("instance {id}: dropping role {role}"),

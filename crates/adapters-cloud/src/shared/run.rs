@@ -14,6 +14,8 @@ use super::sql::{Ident, Literal};
 
 /// SQLSTATE `configuration_limit_exceeded`, raised when the server holds `max_databases` instances.
 const FULL: &str = "53400";
+/// SQLSTATE `duplicate_database`.
+pub(crate) const DUPLICATE_DATABASE: &str = "42P04";
 
 /// A statement a step sent, kept when the backend records (for benchmarks that replay them).
 #[derive(Clone, PartialEq, Eq)]
@@ -90,16 +92,32 @@ impl<'a> Run<'a> {
         database: Option<&Ident>,
         sql: &str,
     ) -> Result<(), StepError> {
+        self.exec_unless(doing, database, sql, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Like [`Self::exec`], but an error with SQLSTATE `code` (nothing was changed) is `false`.
+    pub async fn exec_unless(
+        &mut self,
+        doing: impl Display,
+        database: Option<&Ident>,
+        sql: &str,
+        code: Option<&str>,
+    ) -> Result<bool, StepError> {
         self.next()?;
         let pool = self.pool(database)?;
-        sqlx::raw_sql(sql)
-            .execute(&pool)
-            .await
-            .map_err(|e| StepError::from_sqlx(&doing, &e))?;
+        match sqlx::raw_sql(sql).execute(&pool).await {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(db)) if code.is_some() && db.code().as_deref() == code => {
+                return Ok(false);
+            }
+            Err(e) => return Err(StepError::from_sqlx(&doing, &e)),
+        }
         self.record(database, sql.to_string());
         self.done();
         tracing::debug!(server = %self.server.name(), %doing, "statement done");
-        Ok(())
+        Ok(true)
     }
 
     /// Runs `sql` in a transaction of its own on the admin database, after taking the

@@ -79,16 +79,21 @@ impl Server {
         if let Some(db) = database {
             options = options.database(db.as_str());
         }
+        // An instance's steps run one at a time and visit its databases briefly (a provision
+        // and the bind after it), so each database gets one connection, closed after 1 s idle:
+        // a burst of provisions must not hold one server connection per new database for long,
+        // and idle connections would block renames.
+        let (max, idle) = match database {
+            Some(_) => (1, 1),
+            None => (self.settings.max_connections, 300),
+        };
+        // No ping before each use: a step on a connection that went bad fails and is retried.
         let pool = PgPoolOptions::new()
-            .max_connections(self.settings.max_connections)
+            .max_connections(max)
+            .test_before_acquire(false)
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(self.settings.connect_timeout_seconds))
-            // Instance databases are visited rarely; idle connections would only block renames.
-            .idle_timeout(Some(Duration::from_secs(if database.is_some() {
-                10
-            } else {
-                300
-            })))
+            .idle_timeout(Some(Duration::from_secs(idle)))
             .connect_lazy_with(options);
         pools.insert(key.to_string(), pool.clone());
         Ok(pool)

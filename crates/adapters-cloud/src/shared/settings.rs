@@ -108,7 +108,8 @@ pub struct ServerSettings {
     /// `sslmode` handed to applications; default: the admin URL's `sslmode`, else `prefer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_sslmode: Option<SslMode>,
-    /// Admin connections kept open to this server, per database.
+    /// Connections to this server's admin database (each instance database the broker works
+    /// in gets one more, closed after 1 s idle).
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
     /// Seconds to wait for an admin connection before the step is retried later.

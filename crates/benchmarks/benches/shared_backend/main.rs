@@ -1,0 +1,368 @@
+//! The shared-server backend through the broker's HTTP API, next to its limit: the same
+//! statements over persistent connections.
+//!
+//! 50 instances (PGBROKER_BENCH_INSTANCES): provision+bind, then unbind+deprovision, first one at
+//! a time, then 16 at a time (PGBROKER_BENCH_CONCURRENCY). The broker runs in-process with its
+//! default SQLite state store (PGBROKER_BENCH_STATE_DIR for its directory,
+//! PGBROKER_BENCH_STORE_URL for another store) and records the statements its backend sends; the
+//! limit replays exactly those under other names in the same round (see `limit.rs`, `rounds.rs`).
+//! Target: every broker figure at most 1.15 times its limit. The other sections split the
+//! difference: the backend's steps called directly, the broker's time inside its backend steps,
+//! and the broker on a backend that does nothing, over HTTP and in-process. docs/benchmarks.md
+//! describes the method and the results. Server: TEST_POSTGRES_URL or the local one.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod direct;
+mod http;
+mod limit;
+mod rounds;
+mod timed;
+mod usecases;
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure};
+use futures::{StreamExt, TryStreamExt};
+use pgbroker_adapters_cloud::shared::Statement;
+use pgbroker_adapters_cloud::{SharedServerBackend, SharedSettings};
+use pgbroker_app::config::{BasicAuthConfig, Config};
+use pgbroker_app::secret_value::SecretValue;
+use pgbroker_app::serve::{self, RunningServer};
+use pgbroker_app::store_url::StoreUrl;
+use pgbroker_domain::ports::BackendRegistry;
+use pgbroker_testkit::backend::TestBackend;
+use serde_json::json;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Executor};
+
+use http::{Client, PASSWORD};
+use limit::Steps;
+use rounds::{Ids, Row, Sections, direction};
+
+const LIMIT: f64 = 1.15;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Broker {
+    server: RunningServer,
+    client: Client,
+}
+
+async fn start_broker(
+    registry: BackendRegistry,
+    state: &std::path::Path,
+    concurrency: usize,
+) -> anyhow::Result<Broker> {
+    let mut config = Config::default();
+    config.state_store.url = StoreUrl::new(
+        std::env::var("PGBROKER_BENCH_STORE_URL")
+            .unwrap_or(format!("sqlite://{}?mode=rwc", state.display())),
+    );
+    config.server.listen = "127.0.0.1:0".into();
+    config.engine.concurrency = concurrency;
+    config.auth.basic = vec![BasicAuthConfig {
+        username: "bench".into(),
+        password: SecretValue::Inline(PASSWORD.into()),
+    }];
+    let server = serve::start(&config, Some(registry)).await?;
+    let client = Client {
+        http: reqwest::Client::new(),
+        base: format!("http://{}", server.addr),
+    };
+    Ok(Broker { server, client })
+}
+
+async fn broker_all(
+    client: &Client,
+    ids: &[String],
+    up: bool,
+    concurrency: usize,
+) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    futures::stream::iter(ids)
+        .map(|id| async move {
+            if up {
+                client.up(id).await
+            } else {
+                client.down(id).await
+            }
+        })
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(start.elapsed())
+}
+
+/// Every statement's shape (see [`limit::shape`]) with how often it was sent.
+fn shapes(statements: &[Statement], ids: &[String]) -> BTreeMap<(Option<String>, String), usize> {
+    let mut counts = BTreeMap::new();
+    for statement in statements {
+        let id = ids
+            .iter()
+            .find(|id| statement.sql.contains(id.as_str()))
+            .map_or("", String::as_str);
+        *counts.entry(limit::shape(statement, id)).or_default() += 1;
+    }
+    counts
+}
+
+async fn cleanup(admin_url: &str, tag: &str) -> anyhow::Result<()> {
+    let mut admin = PgConnectOptions::from_str(admin_url)?.connect().await?;
+    let pattern = format!("{tag}%");
+    let dbs: Vec<String> =
+        sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname LIKE $1")
+            .bind(&pattern)
+            .fetch_all(&mut admin)
+            .await?;
+    for db in dbs {
+        admin
+            .execute(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)").as_str())
+            .await?;
+    }
+    let roles: Vec<String> =
+        sqlx::query_scalar("SELECT rolname::text FROM pg_roles WHERE rolname LIKE $1")
+            .bind(&pattern)
+            .fetch_all(&mut admin)
+            .await?;
+    for role in roles {
+        admin
+            .execute(format!("DROP ROLE IF EXISTS \"{role}\"").as_str())
+            .await?;
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        // The broker's own log on standard error, filtered by RUST_LOG.
+        pgbroker_app::logging::init(&Config::default().log)?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let admin_url = std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let tag = format!("pgbb{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    // PGBROKER_BENCH_STATE_DIR: where the SQLite state stores go (e.g. /dev/shm, to see what
+    // their fsyncs cost); default: the temporary directory.
+    let parent = std::env::var_os("PGBROKER_BENCH_STATE_DIR")
+        .map_or_else(std::env::temp_dir, std::path::PathBuf::from);
+    let dir = parent.join(format!("{tag}-state"));
+    std::fs::create_dir_all(&dir)?;
+    let result = runtime.block_on(run(&admin_url, &tag, &dir));
+    runtime.block_on(cleanup(&admin_url, &tag))?;
+    std::fs::remove_dir_all(&dir)?;
+    result
+}
+
+/// Mean time of one SCRAM-SHA-256 verifier, as the backend computes it for every bind.
+fn verifier_time() -> Duration {
+    let start = Instant::now();
+    for _ in 0..50 {
+        std::hint::black_box(postgres_protocol::password::scram_sha_256(
+            b"bench-password",
+        ));
+    }
+    start.elapsed() / 50
+}
+
+async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Result<()> {
+    let n = env_usize("PGBROKER_BENCH_INSTANCES", 50);
+    let concurrency = env_usize("PGBROKER_BENCH_CONCURRENCY", 16);
+    let server = PgConnectOptions::from_str(admin_url)?;
+    let settings: SharedSettings = serde_json::from_value(json!({
+        "servers": [{"name": "bench", "admin_url": admin_url, "max_databases": 100000, "max_connections": concurrency}],
+        "names": {
+            "database": format!("{tag}_{{instance}}"),
+            "owner_role": format!("{tag}_{{instance}}_owner"),
+            "binding_role": format!("{tag}_{{instance}}_{{binding}}"),
+        },
+    }))?;
+    let backend = Arc::new(SharedServerBackend::new("shared", settings)?);
+    let timed = Arc::new(timed::Timed::new(backend.clone()));
+    let broker = start_broker(
+        BackendRegistry::new()
+            .with("shared", timed.clone())
+            .with("cnpg", Arc::new(TestBackend::asynchronous())),
+        &dir.join("broker.db"),
+        concurrency,
+    )
+    .await?;
+    let noop = start_broker(
+        BackendRegistry::new()
+            .with("shared", Arc::new(TestBackend::synchronous()))
+            .with("cnpg", Arc::new(TestBackend::asynchronous())),
+        &dir.join("noop.db"),
+        concurrency,
+    )
+    .await?;
+    let plan = direct::catalog_plan()?;
+    // Short prefixes: names are the tag, the id and a suffix, within PostgreSQL's 63 bytes.
+    let ids = |set: &str| {
+        (0..n)
+            .map(|i| format!("{set}{i}-{}", uuid::Uuid::new_v4()))
+            .collect::<Vec<_>>()
+    };
+
+    let sections = Sections {
+        tag,
+        admin_url,
+        broker: &broker,
+        noop: &noop,
+        backend: &backend,
+        timed: &timed,
+        plan: &plan,
+    };
+
+    // Warm-up: connection pools, SQLite files, the server's caches.
+    let warm = ids("w");
+    let warm_direct = ids("x");
+    let warm_noop = ids("v");
+    let warm_usecases = ids("u");
+    let mut warm_limit = limit::Limit::connect(admin_url, 1).await?;
+    for up in [true, false] {
+        let ids = Ids {
+            broker: &warm[..2],
+            direct: &warm_direct[..2],
+            noop: &warm_noop[..2],
+            usecases: &warm_usecases[..2],
+        };
+        sections
+            .round(&mut warm_limit, &format!("{tag}w"), &ids, up, 1)
+            .await?;
+    }
+
+    // Sequential: one instance at a time, the four sections in turn for each instance, so that
+    // all four see the server in the same state (its speed moves with checkpoints and with
+    // whatever else runs on it).
+    let (seq, dseq, nseq, useq) = (ids("s"), ids("d"), ids("n"), ids("a"));
+    drop(warm_limit);
+    let mut seq_limit = limit::Limit::connect(admin_url, 1).await?;
+    let mut rows = Vec::new();
+    let mut recorded: Vec<Vec<Steps>> = Vec::new();
+    for up in [true, false] {
+        let mut row = Row::new(format!("{}, sequential", direction(up)));
+        let mut steps = Vec::new();
+        for i in 0..n {
+            let ids = Ids {
+                broker: &seq[i..=i],
+                direct: &dseq[i..=i],
+                noop: &nseq[i..=i],
+                usecases: &useq[i..=i],
+            };
+            let (times, sent) = sections
+                .round(&mut seq_limit, &format!("{tag}s"), &ids, up, 1)
+                .await?;
+            row.add(times);
+            steps.push(sent);
+        }
+        rows.push(row);
+        recorded.push(steps);
+    }
+
+    // 16-way: rounds of 16 instances at once, again the four sections in turn; the broker's
+    // statements, all kept in one journal, must be those of its sequential run.
+    drop(seq_limit);
+    let mut par_limit = limit::Limit::connect(admin_url, concurrency).await?;
+    let (par, dpar, npar, upar) = (ids("p"), ids("q"), ids("m"), ids("b"));
+    for (up, steps) in [true, false].into_iter().zip(&recorded) {
+        let mut row = Row::new(format!("{}, {concurrency}-way", direction(up)));
+        let mut sent = Vec::new();
+        for start in (0..n).step_by(concurrency) {
+            let end = (start + concurrency).min(n);
+            let ids = Ids {
+                broker: &par[start..end],
+                direct: &dpar[start..end],
+                noop: &npar[start..end],
+                usecases: &upar[start..end],
+            };
+            let (times, round) = sections
+                .round_with(
+                    &mut par_limit,
+                    &format!("{tag}p"),
+                    &ids,
+                    up,
+                    concurrency,
+                    Some(&steps[start..end]),
+                )
+                .await?;
+            row.add(times);
+            sent.extend(round);
+        }
+        let expected: Vec<Statement> = steps.iter().flatten().cloned().collect();
+        ensure!(
+            shapes(&sent, &par) == shapes(&expected, &seq),
+            "the broker's {concurrency}-way run sent other statements than its sequential run"
+        );
+        rows.push(row);
+    }
+    broker.server.shutdown().await?;
+    noop.server.shutdown().await?;
+
+    let count = |steps: &Vec<Steps>| steps.iter().map(Vec::len).sum::<usize>() as f64 / n as f64;
+    println!(
+        "shared-server backend, {n} instances, server {}:{}; statements per instance: {:.0} up, {:.0} down",
+        server.get_host(),
+        server.get_port(),
+        count(&recorded[0]),
+        count(&recorded[1]),
+    );
+    println!(
+        "{:<32} {:>11} {:>11} {:>6}     {:>11} {:>11}",
+        "", "broker HTTP", "limit", "ratio", "backend", "no-op HTTP"
+    );
+    let mut over = false;
+    for row in &rows {
+        let ratio = row.broker.as_secs_f64() / row.limit.as_secs_f64();
+        let verdict = if ratio <= LIMIT { "ok  " } else { "OVER" };
+        over |= ratio > LIMIT;
+        println!(
+            "{:<32} {:>9.3} s {:>9.3} s {ratio:>6.2} {verdict} {:>9.3} s {:>9.3} s",
+            row.label,
+            row.broker.as_secs_f64(),
+            row.limit.as_secs_f64(),
+            row.direct.as_secs_f64(),
+            row.noop.as_secs_f64(),
+        );
+    }
+    println!(
+        "per instance, sequential, ms: {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "broker", "limit", "backend", "in steps", "around", "no-op", "no HTTP"
+    );
+    for row in rows.iter().take(2) {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0 / n as f64;
+        println!(
+            "  {:<28} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+            row.label,
+            ms(row.broker),
+            ms(row.limit),
+            ms(row.direct),
+            ms(row.steps),
+            ms(row.broker) - ms(row.steps),
+            ms(row.noop),
+            ms(row.usecases),
+        );
+    }
+    println!(
+        "  (backend: its steps called directly; in steps: the broker's time inside backend steps; around: the rest of the broker's time, HTTP, state store and engine; no-op: the broker on a backend that does nothing; no HTTP: its use cases called in-process)"
+    );
+    println!(
+        "SCRAM-SHA-256 verifier (one per bind): {:.2} ms",
+        verifier_time().as_secs_f64() * 1000.0
+    );
+    println!(
+        "limit: the same statements over persistent connections (one admin connection per lane, one into each instance's database); target: broker <= {LIMIT} x limit"
+    );
+    if over {
+        bail!("the broker is over the limit");
+    }
+    Ok(())
+}
