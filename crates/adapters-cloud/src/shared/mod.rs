@@ -48,6 +48,12 @@ pub struct SharedServerBackend {
     interrupt_after: Mutex<Option<usize>>,
     /// Statements sent, while recording is on.
     journal: run::Journal,
+    /// Steps running at once: as many as the servers have admin connections. A step sends its
+    /// statements one after another on one admin connection at a time, so an admitted step
+    /// never queues for one (sqlx would fail it after the connect timeout, and warn after 2 s),
+    /// and the steps of a burst (the engine runs 16 at once) wait here, in order, for as long
+    /// as it takes.
+    admission: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for SharedServerBackend {
@@ -74,19 +80,24 @@ impl SharedServerBackend {
     /// Checks the settings; does not connect (that happens on the first step or check).
     pub fn new(name: impl Into<String>, settings: SharedSettings) -> Result<Self, SettingsError> {
         let urls = settings.check()?;
-        let servers = settings
+        let servers: Vec<Server> = settings
             .servers
             .iter()
             .cloned()
             .zip(urls)
             .map(|(s, url)| Server::new(s, url))
             .collect();
+        let connections = servers
+            .iter()
+            .map(|s| s.settings.max_connections as usize)
+            .sum::<usize>();
         Ok(Self {
             name: name.into(),
             settings,
             servers,
             interrupt_after: Mutex::new(None),
             journal: Mutex::new(None),
+            admission: tokio::sync::Semaphore::new(connections.max(1)),
         })
     }
 
@@ -232,6 +243,7 @@ impl Backend for SharedServerBackend {
     }
 
     async fn provision(&self, req: &InstanceRequest) -> Step<ProvisionOutput> {
+        let _admitted = self.admission.acquire().await;
         done(
             self.provision_step(req)
                 .await
@@ -240,18 +252,22 @@ impl Backend for SharedServerBackend {
     }
 
     async fn update(&self, req: &InstanceRequest) -> Step<()> {
+        let _admitted = self.admission.acquire().await;
         done(self.update_step(req).await)
     }
 
     async fn deprovision(&self, req: &InstanceRequest) -> Step<()> {
+        let _admitted = self.admission.acquire().await;
         done(self.deprovision_step(req).await)
     }
 
     async fn bind(&self, req: &BindRequest) -> Step<Credentials> {
+        let _admitted = self.admission.acquire().await;
         done(self.bind_step(req).await)
     }
 
     async fn unbind(&self, req: &UnbindRequest) -> Step<()> {
+        let _admitted = self.admission.acquire().await;
         done(self.unbind_step(req).await)
     }
 
