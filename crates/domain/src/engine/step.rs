@@ -45,9 +45,49 @@ enum Done {
     Finished,
 }
 
+/// Rows the caller wrote when it started the operation, so the first step need not read them
+/// back (a synchronous request steps its operation right after starting it, under its own
+/// lease, so nothing can have changed them since).
+#[derive(Default)]
+pub(crate) struct Written<'a> {
+    instance: Option<&'a Instance>,
+    binding: Option<&'a Binding>,
+}
+
+impl<'a> Written<'a> {
+    /// The instance and binding of `op` among `writes`.
+    pub(crate) fn among(op: &Operation, writes: &'a [Write]) -> Self {
+        let mut written = Self::default();
+        for write in writes {
+            match write {
+                Write::InsertInstance(i) | Write::UpdateInstance(i) if i.id == op.instance_id => {
+                    written.instance = Some(i)
+                }
+                Write::InsertBinding(b) | Write::UpdateBinding(b)
+                    if b.instance_id == op.instance_id && Some(&b.id) == op.binding_id.as_ref() =>
+                {
+                    written.binding = Some(b)
+                }
+                _ => {}
+            }
+        }
+        written
+    }
+}
+
 /// Runs one backend step for `op`, claimed with lease `token`, and stores the outcome.
 pub(crate) async fn run_claimed(core: &Core, op: Operation, token: i64) -> Result<Ran, StoreError> {
-    let work = prepare(core, &op).await?;
+    run_claimed_after(core, op, token, Written::default()).await
+}
+
+/// [`run_claimed`] for an operation whose start wrote `written`.
+pub(crate) async fn run_claimed_after(
+    core: &Core,
+    op: Operation,
+    token: i64,
+    written: Written<'_>,
+) -> Result<Ran, StoreError> {
+    let work = prepare(core, &op, written).await?;
     let step = match &work {
         Work::AlreadyGone => Step::Done(Done::Finished),
         Work::Broken(why) => Step::Failed(StepFailure::permanent(why.clone())),
@@ -72,9 +112,13 @@ pub(crate) async fn run_claimed(core: &Core, op: Operation, token: i64) -> Resul
     Ok(Ran::Settled(Box::new(next)))
 }
 
-async fn prepare(core: &Core, op: &Operation) -> Result<Work, StoreError> {
+async fn prepare(core: &Core, op: &Operation, written: Written<'_>) -> Result<Work, StoreError> {
     let gone_is_done = matches!(op.kind, OperationKind::Deprovision | OperationKind::Unbind);
-    let Some(instance) = core.store.instance(&op.instance_id).await? else {
+    let instance = match written.instance {
+        Some(instance) => Some(instance.clone()),
+        None => core.store.instance(&op.instance_id).await?,
+    };
+    let Some(instance) = instance else {
         return Ok(if gone_is_done {
             Work::AlreadyGone
         } else {
@@ -100,6 +144,7 @@ async fn prepare(core: &Core, op: &Operation) -> Result<Work, StoreError> {
         previous,
     };
     let binding = match (&op.binding_id, op.kind.is_binding()) {
+        (Some(_), true) if written.binding.is_some() => written.binding.cloned(),
         (Some(id), true) => core.store.binding(&op.instance_id, id).await?,
         (None, true) => return Ok(Work::Broken("binding operation without binding id".into())),
         _ => None,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::engine::step::{Ran, run_claimed};
+use crate::engine::step::{Ran, Written, run_claimed_after};
 use crate::ids::OperationId;
 use crate::operation::{Lease, Operation, OperationKind};
 use crate::ports::{Backend, StoreError, Write};
@@ -82,7 +82,8 @@ impl Broker {
             .await
             .map_err(LaunchError::Store)?;
         let id = op.id;
-        if let Ran::Settled(done) = run_claimed(core, op, INLINE_TOKEN)
+        let written = Written::among(&op, writes);
+        if let Ran::Settled(done) = run_claimed_after(core, op, INLINE_TOKEN, written)
             .await
             .map_err(|e| LaunchError::Broker(e.into()))?
             && !done.is_in_flight()
