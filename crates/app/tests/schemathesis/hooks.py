@@ -57,6 +57,13 @@ def before_call(context, case, kwargs):
     query = case.query if case.query is not None else {}
     if "service_id" in query:
         query["service_id"] = SERVICE
+    if "plan_id" in query and case.method.upper() == "GET" and "service_bindings" in case.path:
+        # Optional on a binding's reads, and which plans a binding answers to (the one it was
+        # made under, or its instance's current one) depends on history this hook only partly
+        # sees (an instance removed and made again under another plan, a removal still
+        # running): sent, it would be a guess. The plans accepted there are tested in Rust
+        # (crates/api-osb/tests/osb_plan_change.rs, crates/testkit/tests/plan_change.rs).
+        del query["plan_id"]
     if "plan_id" in query:
         if known:
             query["plan_id"] = known
