@@ -8,6 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::osb_client::OsbClient;
 use common::shared_server::{Cleanup, can_connect};
 use pgbroker_adapters_cloud::{SharedServerBackend, SharedSettings};
 use pgbroker_app::config::{BasicAuthConfig, Config};
@@ -23,28 +24,11 @@ use serde_json::{Value, json};
 const SHARED_SERVICE: &str = "f3f7eb7c-f181-44e2-8a8e-95fc51e94990";
 const SHARED_SMALL: &str = "8918ebda-7ee3-4766-bb57-9e658fcd9689";
 
-struct Client {
-    http: reqwest::Client,
-    base: String,
-}
+struct Client(OsbClient);
 
 impl Client {
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .basic_auth("cf", Some("shared-test-password"))
-            .header("X-Broker-API-Version", "2.17");
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        self.0.call(method, path, body).await
     }
 
     /// Sends a mutating request with accepts_incomplete and follows it to its end.
@@ -106,10 +90,11 @@ async fn shared_plan_lifecycle_with_working_credentials() {
         password: SecretValue::Inline("shared-test-password".into()),
     }];
     let server = serve::start(&config, Some(backends)).await.unwrap();
-    let client = Client {
-        http: reqwest::Client::new(),
-        base: format!("http://{}", server.addr),
-    };
+    let client = Client(OsbClient::new(
+        format!("http://{}", server.addr),
+        "cf",
+        "shared-test-password",
+    ));
 
     let instance = format!("/v2/service_instances/{}", uuid::Uuid::new_v4());
     let (status, body) = client

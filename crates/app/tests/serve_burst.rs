@@ -10,6 +10,7 @@ mod common;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use common::osb_client::OsbClient;
 use common::shared_server::{Cleanup, can_connect};
 use common::{TempDir, pgbroker};
 use futures::future::join_all;
@@ -111,29 +112,11 @@ impl Drop for Broker {
     }
 }
 
-#[derive(Clone)]
-struct Client {
-    http: reqwest::Client,
-    base: String,
-}
+struct Client(OsbClient);
 
 impl Client {
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .basic_auth("cf", Some(PASSWORD))
-            .header("X-Broker-API-Version", "2.17");
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        self.0.call(method, path, body).await
     }
 
     /// Sends `method` to each path at once (with `accepts_incomplete`); each must be accepted.
@@ -214,10 +197,7 @@ async fn burst_with_a_kill(store_url: &str, dir: &TempDir) {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let config = config(dir, store_url, port, &tag);
-    let client = Client {
-        http: reqwest::Client::new(),
-        base: base.clone(),
-    };
+    let client = Client(OsbClient::new(base.clone(), "cf", PASSWORD));
     let instances: Vec<String> = (0..INSTANCES)
         .map(|n| format!("/v2/service_instances/burst-{n}"))
         .collect();

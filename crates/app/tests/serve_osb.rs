@@ -7,6 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
+use common::osb_client::OsbClient;
 use common::{TempDir, pgbroker, run};
 use pgbroker_app::config::{BasicAuthConfig, Config};
 use pgbroker_app::secret_value::SecretValue;
@@ -64,20 +65,14 @@ async fn call(
     url: String,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut request = client
-        .request(method, url)
-        .basic_auth("cf", Some("a-long-test-password"))
-        .header("X-Broker-API-Version", "2.17");
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let bytes = response.bytes().await.unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    // `url` is whole: the client's base is empty.
+    let osb = OsbClient {
+        http: client.clone(),
+        base: String::new(),
+        username: "cf".into(),
+        password: "a-long-test-password".into(),
+    };
+    osb.call(method, &url, body).await
 }
 
 #[tokio::test]
