@@ -9,6 +9,7 @@ pub mod ids;
 pub mod model;
 pub mod operation;
 pub mod ports;
+pub mod reason;
 pub mod sensitive;
 
 pub use catalog::{Catalog, CatalogDocument, CatalogError, Plan, PlanLookupError, Service};
@@ -17,6 +18,7 @@ pub use model::{
     Binding, BindingSpec, BindingState, Instance, InstanceSpec, InstanceState, JsonObject,
 };
 pub use operation::{Lease, Operation, OperationKind, OperationState, Origin};
+pub use reason::{FrontDoor, Reason};
 pub use sensitive::{Credentials, Sensitive};
 
 pub mod core;
