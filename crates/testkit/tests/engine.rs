@@ -392,3 +392,45 @@ async fn crashed_engine_is_resumed_by_a_new_one() {
     );
     db.drop_now().await.unwrap();
 }
+
+/// Records the operations an engine reports as ended.
+#[derive(Default)]
+struct Ended(std::sync::Mutex<Vec<(OperationId, OperationState)>>);
+
+impl pgbroker_domain::ports::OperationObserver for Ended {
+    fn operation_ended(&self, operation: &pgbroker_domain::Operation) {
+        self.0.lock().unwrap().push((operation.id, operation.state));
+    }
+}
+
+#[tokio::test]
+async fn observers_hear_of_each_operation_once_when_it_ends() {
+    let w = TestWorld::new(memory_store().await);
+    w.async_backend.script(
+        OperationKind::Provision,
+        [Scripted::InProgress(Duration::ZERO), Scripted::Done],
+    );
+    let ended = Arc::new(Ended::default());
+    let engine = w.engine("observed").with_observer(ended.clone());
+    let ok = start(&w, "observed-ok", ASYNC_PLAN).await;
+    assert_eq!(engine.tick().await.unwrap(), 1);
+    assert!(
+        ended.0.lock().unwrap().is_empty(),
+        "an operation still in progress is not reported"
+    );
+    assert_eq!(engine.tick().await.unwrap(), 1);
+    assert_eq!(
+        *ended.0.lock().unwrap(),
+        vec![(ok, OperationState::Succeeded)]
+    );
+    w.async_backend
+        .script(OperationKind::Provision, [Scripted::Permanent]);
+    let failed = start(&w, "observed-failed", ASYNC_PLAN).await;
+    while engine.tick().await.unwrap() > 0 {}
+    let seen = ended.0.lock().unwrap().clone();
+    assert_eq!(seen.iter().filter(|(id, _)| *id == ok).count(), 1);
+    assert!(
+        seen.contains(&(failed, OperationState::Failed)),
+        "the failed provision is reported: {seen:?}"
+    );
+}
