@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Toml, Yaml};
 use pgbroker_adapters_sql::PoolSettings;
 use serde::{Deserialize, Serialize};
 
+use crate::doors::{OperatorConfig, OsbConfig};
 use crate::secret_value::SecretValue;
 use crate::store_url::StoreUrl;
 
@@ -48,6 +49,10 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The operation engine that runs in the server process.
     pub engine: EngineSettings,
+    /// The Open Service Broker API front door.
+    pub osb: OsbConfig,
+    /// The Kubernetes operator front door.
+    pub operator: OperatorConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,6 +218,8 @@ impl Default for Config {
             server: ServerConfig::default(),
             auth: AuthConfig::default(),
             engine: EngineSettings::default(),
+            osb: OsbConfig::default(),
+            operator: OperatorConfig::default(),
         }
     }
 }

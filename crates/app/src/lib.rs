@@ -6,6 +6,7 @@ pub mod availability;
 pub mod backends;
 pub mod catalog_file;
 pub mod config;
+pub mod doors;
 pub mod logging;
 pub mod metrics;
 pub mod output;
