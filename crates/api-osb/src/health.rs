@@ -58,14 +58,29 @@ async fn timed(check: impl Future<Output = Result<(), String>>) -> Result<(), St
     }
 }
 
-/// The state store and every configured backend answer.
+/// A readiness check beyond the state store and the backends: the operator's watches, say.
+/// Cheap and synchronous: it reports state something else keeps up to date.
+pub trait ReadinessCheck: Send + Sync {
+    /// The check's name in the `/readyz` body, e.g. `operator`.
+    fn name(&self) -> String;
+    /// Why it is not ready (no secrets).
+    fn check(&self) -> Result<(), String>;
+}
+
+#[derive(Clone)]
+pub struct ReadyState {
+    pub broker: Arc<Broker>,
+    pub extra: Arc<[Arc<dyn ReadinessCheck>]>,
+}
+
+/// The state store, every configured backend and every extra check answer.
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Readiness),
         (status = 503, description = "Not ready; the failed checks say why", body = Readiness),
     ))]
-pub async fn readyz(State(broker): State<Arc<Broker>>) -> Response {
-    let core = broker.core();
+pub async fn readyz(State(ready): State<ReadyState>) -> Response {
+    let core = ready.broker.core();
     let store = timed(async { core.store.ping().await.map_err(|e| e.to_string()) });
     let backends = futures::future::join_all(core.backends.iter().map(|(name, backend)| {
         let name = name.clone();
@@ -75,6 +90,7 @@ pub async fn readyz(State(broker): State<Arc<Broker>>) -> Response {
     let (store, backends) = tokio::join!(store, backends);
     let checks: Vec<Check> = std::iter::once(("state_store".to_string(), store))
         .chain(backends)
+        .chain(ready.extra.iter().map(|c| (c.name(), c.check())))
         .map(|(name, result)| Check {
             name,
             ok: result.is_ok(),

@@ -44,6 +44,11 @@ pub struct ApiConfig {
     pub body_limit: usize,
     /// Registry that `/metrics` serves; request metrics are registered in it.
     pub metrics: Registry,
+    /// Serve the OSB routes (`/v2/...`); without them only probes, metrics and the API document
+    /// are served (a process that runs only the Kubernetes operator).
+    pub osb: bool,
+    /// What else `/readyz` reports besides the state store and the backends.
+    pub readiness: Vec<std::sync::Arc<dyn health::ReadinessCheck>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,10 +92,14 @@ pub fn router(broker: Arc<Broker>, config: ApiConfig) -> Result<Router, RouterEr
         .with_state(state)
         .route_layer(auth::GateLayer::new(config.auth))
         .layer(DefaultBodyLimit::max(config.body_limit));
+    let v2 = if config.osb { v2 } else { Router::new() };
     let probes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .with_state(broker)
+        .with_state(health::ReadyState {
+            broker,
+            extra: config.readiness.into(),
+        })
         .route("/metrics", get(health::metrics).with_state(config.metrics))
         .route("/openapi.json", get(serve_openapi_document));
     Ok(v2

@@ -9,6 +9,7 @@ pub mod config;
 pub mod doors;
 pub mod logging;
 pub mod metrics;
+pub mod operator;
 pub mod output;
 pub mod secret_value;
 pub mod serve;

@@ -28,6 +28,7 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     engine: JoinHandle<()>,
+    operator: Option<JoinHandle<()>>,
     grace: Duration,
 }
 
@@ -39,6 +40,9 @@ impl RunningServer {
         let finish = async {
             let served = self.server.await.context("the HTTP server task failed")?;
             served.context("serving HTTP")?;
+            if let Some(operator) = self.operator {
+                operator.await.context("the operator task failed")?;
+            }
             self.engine
                 .await
                 .context("the operation engine task failed")?;
@@ -116,7 +120,13 @@ pub async fn start_with(
     backends: BackendRegistry,
     loaded: LoadedCatalog,
 ) -> anyhow::Result<RunningServer> {
-    let auth = auth(&config.auth)?;
+    crate::doors::check(&config.osb, &config.operator, &backends.names())?;
+    // Without the OSB routes nothing needs credentials.
+    let auth = if config.osb.enabled {
+        auth(&config.auth)?
+    } else {
+        Auth::Disabled
+    };
     let registry = prometheus::Registry::new();
     let url = &config.state_store.url;
     let store = pgbroker_adapters_sql::open_pooled(url.expose(), &config.state_store.pool())
@@ -137,7 +147,8 @@ pub async fn start_with(
             ..OperationPolicy::default()
         },
     });
-    let engine = Engine::new(
+    let backend_names = backends.names();
+    let mut engine = Engine::new(
         core.clone(),
         EngineConfig {
             concurrency: config.engine.concurrency.max(1),
@@ -146,12 +157,23 @@ pub async fn start_with(
         },
     );
     let broker = Arc::new(Broker::new(core).with_waker(engine.waker()));
+    let operator = if config.operator.enabled {
+        let door =
+            crate::operator::OperatorDoor::build(&config.operator, &backend_names, broker.clone())
+                .await?;
+        engine = engine.with_observer(door.observer());
+        Some(door)
+    } else {
+        None
+    };
     let router = pgbroker_api_osb::router(
         broker.clone(),
         ApiConfig {
             auth,
             body_limit: config.server.body_limit_bytes,
             metrics: registry,
+            osb: config.osb.enabled,
+            readiness: operator.iter().map(|door| door.readiness()).collect(),
         },
     )?;
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
@@ -169,14 +191,20 @@ pub async fn start_with(
             .with_graceful_shutdown(stopped(stop.clone()))
             .into_future(),
     );
+    let operator = operator.map(|door| tokio::spawn(door.run(stop.clone())));
     let engine = tokio::spawn(async move { engine.run(stopped(stop)).await });
-    tracing::info!(%addr, origin = %loaded.origin, "pgbroker is serving the OSB API");
+    if config.osb.enabled {
+        tracing::info!(%addr, origin = %loaded.origin, operator = config.operator.enabled, "pgbroker is serving the OSB API");
+    } else {
+        tracing::info!(%addr, origin = %loaded.origin, "pgbroker is serving health and metrics; the OSB API is off, the operator runs");
+    }
     Ok(RunningServer {
         addr,
         broker,
         shutdown,
         server,
         engine,
+        operator,
         grace: Duration::from_secs(config.server.shutdown_grace_seconds),
     })
 }

@@ -190,6 +190,8 @@ impl Server {
                 auth,
                 body_limit: BODY_LIMIT,
                 metrics: registry.clone(),
+                osb: true,
+                readiness: Vec::new(),
             },
         )
         .expect("router");
