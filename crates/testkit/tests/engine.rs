@@ -16,6 +16,7 @@ use serde_json::json;
 
 fn provision(id: &str, plan: &str) -> ProvisionCommand {
     ProvisionCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id(id),
         spec: spec(ASYNC_SERVICE, plan, json!({})),
         accepts_incomplete: true,
@@ -161,6 +162,7 @@ async fn always_failing_provision_fails_at_its_deadline_and_mitigation_runs_once
     let status = w
         .broker
         .last_operation(LastOperationQuery {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id("i1"),
             binding_id: None,
             operation: Some(op),
@@ -198,6 +200,7 @@ async fn permanent_failure_fails_at_once_and_a_platform_delete_joins_the_mitigat
     let status = w
         .broker
         .last_operation(LastOperationQuery {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id("i1"),
             binding_id: None,
             operation: None,
@@ -217,6 +220,7 @@ async fn permanent_failure_fails_at_once_and_a_platform_delete_joins_the_mitigat
     let joined = match w
         .broker
         .deprovision(DeprovisionCommand {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id("i1"),
             service_id: ServiceId::parse(ASYNC_SERVICE).unwrap(),
             plan_id: PlanId::parse(ASYNC_PLAN).unwrap(),
@@ -239,6 +243,7 @@ async fn permanent_failure_fails_at_once_and_a_platform_delete_joins_the_mitigat
     let polled = w
         .broker
         .last_operation(LastOperationQuery {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id("i1"),
             binding_id: None,
             operation: Some(joined),
@@ -258,6 +263,7 @@ async fn failed_bind_is_unbound_by_orphan_mitigation() {
     w.async_backend
         .script(OperationKind::Bind, [Scripted::Permanent]);
     let cmd = pgbroker_domain::usecases::BindCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id("i1"),
         binding_id: BindingId::parse("b1").unwrap(),
         spec: BindingSpec {
