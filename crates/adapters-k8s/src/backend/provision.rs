@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use pgbroker_domain::Reason;
 use pgbroker_domain::ports::{InstanceRequest, ProvisionOutput, Step, StepFailure};
 use serde_json::Value;
 use tracing::info;
@@ -17,8 +18,8 @@ use crate::plan::{Desired, InstanceParameters, desired};
 use crate::quantity;
 use crate::settings::NamespaceMode;
 
-fn permanent<T>(why: impl Into<String>) -> Step<T> {
-    Step::Failed(StepFailure::permanent(why))
+fn permanent<T>(reason: Reason, why: impl Into<String>) -> Step<T> {
+    Step::Failed(StepFailure::permanent(reason, why))
 }
 
 /// Whether the cached Cluster shows this operation's apply.
@@ -37,7 +38,7 @@ impl CnpgBackend {
     ) -> Result<Step<ProvisionOutput>, ApiError> {
         let desired = match desired(&self.settings, &req.plan, &req.spec.parameters) {
             Ok(d) => d,
-            Err(e) => return Ok(permanent(e.to_string())),
+            Err(e) => return Ok(permanent(e.reason(), e.to_string())),
         };
         let names = InstanceNames::new(&self.settings, &req.instance_id);
         let cache = self.cache().await?;
@@ -63,7 +64,7 @@ impl CnpgBackend {
     pub(super) async fn update_step(&self, req: &InstanceRequest) -> Result<Step<()>, ApiError> {
         let desired = match desired(&self.settings, &req.plan, &req.spec.parameters) {
             Ok(d) => d,
-            Err(e) => return Ok(permanent(e.to_string())),
+            Err(e) => return Ok(permanent(e.reason(), e.to_string())),
         };
         let names = InstanceNames::new(&self.settings, &req.instance_id);
         let cache = self.cache().await?;
@@ -79,10 +80,13 @@ impl CnpgBackend {
                 {
                     Some(c) => c,
                     None => {
-                        return Ok(permanent(format!(
-                            "the instance's Cluster {}/{} does not exist",
-                            names.namespace, names.cluster
-                        )));
+                        return Ok(permanent(
+                            Reason::NotFound,
+                            format!(
+                                "the instance's Cluster {}/{} does not exist",
+                                names.namespace, names.cluster
+                            ),
+                        ));
                     }
                 },
             };
@@ -92,7 +96,7 @@ impl CnpgBackend {
                 .and_then(|p| serde_json::from_value(Value::Object(p.parameters.clone())).ok())
                 .unwrap_or_default();
             if let Some(why) = refuse_update(&current, &previous, &desired) {
-                return Ok(permanent(why));
+                return Ok(permanent(Reason::Unsupported, why));
             }
             let dropped = previous
                 .extensions

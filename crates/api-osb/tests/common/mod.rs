@@ -190,6 +190,7 @@ impl Server {
                 auth,
                 body_limit: BODY_LIMIT,
                 metrics: registry.clone(),
+                on_failure: None,
             },
         )
         .expect("router");
