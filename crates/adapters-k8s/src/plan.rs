@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use pgbroker_domain::{InstanceId, JsonObject, Plan};
+use pgbroker_domain::{InstanceId, JsonObject, Plan, Reason};
 use serde::{Deserialize, Serialize};
 
 use crate::settings::CnpgSettings;
@@ -146,6 +146,19 @@ pub enum PlanError {
     RestoreWithoutBackup,
 }
 
+impl PlanError {
+    /// Malformed settings or parameters are an invalid spec; a valid ask this backend does not
+    /// offer (a parameter it keeps, a version, restores without backups) is unsupported.
+    pub fn reason(&self) -> Reason {
+        match self {
+            Self::Settings { .. } | Self::Parameters(_) | Self::Extension(_) => Reason::InvalidSpec,
+            Self::ParameterNotAllowed(..) | Self::Major(..) | Self::RestoreWithoutBackup => {
+                Reason::Unsupported
+            }
+        }
+    }
+}
+
 pub fn desired(
     settings: &CnpgSettings,
     plan: &Plan,
@@ -225,4 +238,36 @@ pub fn desired(
         extensions: params.extensions,
         restore_from: params.restore_from,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_malformed_ask_is_invalid_and_one_this_backend_does_not_offer_is_unsupported() {
+        let settings = PlanError::Settings {
+            plan: "small".into(),
+            why: "instances: not a number".into(),
+        };
+        assert_eq!(settings.reason(), Reason::InvalidSpec);
+        assert_eq!(
+            PlanError::Parameters("x".into()).reason(),
+            Reason::InvalidSpec
+        );
+        assert_eq!(
+            PlanError::Extension("a;b".into()).reason(),
+            Reason::InvalidSpec
+        );
+        let kept = PlanError::ParameterNotAllowed("shared_buffers".into(), "work_mem".into());
+        assert_eq!(kept.reason(), Reason::Unsupported);
+        assert_eq!(
+            PlanError::Major(9, "16, 17".into()).reason(),
+            Reason::Unsupported
+        );
+        assert_eq!(
+            PlanError::RestoreWithoutBackup.reason(),
+            Reason::Unsupported
+        );
+    }
 }

@@ -8,7 +8,7 @@ use pgbroker_domain::ports::StoreError;
 use pgbroker_domain::{
     Binding, BindingId, BindingSpec, BindingState, FrontDoor, Instance, InstanceId, InstanceSpec,
     InstanceState, JsonObject, Lease, Operation, OperationKind, OperationState, Origin, PlanId,
-    Sensitive, ServiceId,
+    Reason, Sensitive, ServiceId,
 };
 use serde_json::Value;
 
@@ -121,6 +121,9 @@ fn read_operation<DB: Dialect>(c: &Columns<'_, DB>) -> Result<Operation, ColumnE
         plan_id: c.opt_parse("plan_id", PlanId::parse)?,
         state: c.parse("state", |s| known(OperationState::parse(&s)))?,
         description: c.opt_text("description")?,
+        // NULL before migration 0004. A name this version does not know (written by a newer
+        // broker sharing the store) is read as no reason rather than making the row unreadable.
+        reason: c.opt_text("reason")?.and_then(|raw| Reason::parse(&raw)),
         target,
         originating_identity: c.opt_text("originating_identity")?,
         attempts: c.count("attempts")?,

@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use pgbroker_domain::{
-    Binding, BindingId, Instance, InstanceId, JsonObject, Operation, OperationId, PlanId, ServiceId,
+    Binding, BindingId, Instance, InstanceId, JsonObject, Operation, OperationId, PlanId, Reason,
+    ServiceId,
 };
 use serde_json::Value;
 
@@ -28,7 +29,7 @@ macro_rules! operation_columns {
     () => {
         "id, kind, origin, instance_id, binding_id, state, description, target, \
          originating_identity, attempts, failures, next_attempt_at, deadline, lease_owner, \
-         lease_token, lease_expires_at, created_at, updated_at, service_id, plan_id, door"
+         lease_token, lease_expires_at, created_at, updated_at, service_id, plan_id, door, reason"
     };
 }
 
@@ -183,7 +184,7 @@ pub fn insert_operation(op: &Operation, target: Option<Value>) -> Statement<'_> 
         "INSERT INTO operations (",
         operation_columns!(),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-          $19, $20, $21)"
+          $19, $20, $21, $22)"
     );
     let lease = op.lease.as_ref();
     stmt(
@@ -210,6 +211,7 @@ pub fn insert_operation(op: &Operation, target: Option<Value>) -> Statement<'_> 
             Param::Text(op.service_id.as_ref().map(ServiceId::as_str)),
             Param::Text(op.plan_id.as_ref().map(PlanId::as_str)),
             text(op.door.as_str()),
+            Param::Text(op.reason.map(Reason::as_str)),
         ],
     )
 }
@@ -218,7 +220,7 @@ pub fn insert_operation(op: &Operation, target: Option<Value>) -> Statement<'_> 
 /// token has not moved on. The token itself stays, so the next claim gets a higher one.
 pub fn settle_operation(op: &Operation, token: i64) -> Statement<'_> {
     const SQL: &str = "UPDATE operations SET state = $3, description = $4, failures = $5, \
-        next_attempt_at = $6, deadline = $7, updated_at = $8, lease_owner = NULL, \
+        next_attempt_at = $6, deadline = $7, updated_at = $8, reason = $9, lease_owner = NULL, \
         lease_expires_at = NULL \
         WHERE id = $1 AND lease_token = $2 AND state = 'in progress' AND lease_owner IS NOT NULL";
     stmt(
@@ -232,6 +234,7 @@ pub fn settle_operation(op: &Operation, token: i64) -> Statement<'_> {
             Param::Time(Some(op.next_attempt_at)),
             Param::Time(Some(op.deadline)),
             Param::Time(Some(op.updated_at)),
+            Param::Text(op.reason.map(Reason::as_str)),
         ],
     )
 }

@@ -86,6 +86,7 @@ fn due_operation(n: usize) -> anyhow::Result<Operation> {
         plan_id: Some(PlanId::parse("small")?),
         state: OperationState::InProgress,
         description: None,
+        reason: None,
         target: None,
         originating_identity: None,
         attempts: 0,

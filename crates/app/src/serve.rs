@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::catalog_file::LoadedCatalog;
 use crate::config::{AuthConfig, Config};
-use crate::metrics::{MeteredStore, time_backends};
+use crate::metrics::{FailureMetrics, MeteredStore, time_backends};
 use crate::{availability, backends, catalog_file};
 
 /// A server started by [`start`]; dropping it does not stop it, [`RunningServer::shutdown`] does.
@@ -122,7 +122,9 @@ pub async fn start_with(
     let store = pgbroker_adapters_sql::open_pooled(url.expose(), &config.state_store.pool())
         .await
         .with_context(|| format!("opening state store {url}"))?;
-    let store = MeteredStore::wrap(store, &registry).context("registering operation metrics")?;
+    let failures = FailureMetrics::new(&registry).context("registering failure metrics")?;
+    let store = MeteredStore::wrap(store, &registry, failures.clone())
+        .context("registering operation metrics")?;
     let backends = time_backends(backends, &registry).context("registering backend metrics")?;
     let core = Arc::new(Core {
         catalog: Arc::new(loaded.catalog),
@@ -152,6 +154,7 @@ pub async fn start_with(
             auth,
             body_limit: config.server.body_limit_bytes,
             metrics: registry,
+            on_failure: Some(failures.for_door("osb")),
         },
     )?;
     let listener = tokio::net::TcpListener::bind(&config.server.listen)

@@ -9,6 +9,8 @@ use crate::policy::OperationPolicy;
 use crate::ports::{
     Backend, BackendRegistry, Clock, ParameterSchemas, SecretGenerator, StateStore,
 };
+use crate::reason::Reason;
+use crate::usecases::{BrokerError, ErrorDetail};
 
 pub struct Core {
     pub catalog: Arc<Catalog>,
@@ -22,20 +24,28 @@ pub struct Core {
 }
 
 impl Core {
-    /// The plan and backend an instance spec runs on, or why there is none.
+    /// The plan and backend an instance spec runs on, or why there is none: the plan left the
+    /// catalog ([`Reason::InvalidSpec`]) or names a backend that is not configured
+    /// ([`Reason::BackendUnavailable`]).
     pub(crate) fn plan_and_backend(
         &self,
         spec: &InstanceSpec,
-    ) -> Result<(&Plan, &Arc<dyn Backend>), String> {
+    ) -> Result<(&Plan, &Arc<dyn Backend>), ErrorDetail> {
         let (_, plan) = self
             .catalog
             .plan(&spec.service_id, &spec.plan_id)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| BrokerError::from(e).into_detail())?;
         let backend = self.backends.get(&plan.backend).ok_or_else(|| {
-            format!(
-                "plan {} names backend {:?}, which is not configured",
-                plan.id, plan.backend
+            BrokerError::unavailable(
+                Reason::BackendUnavailable,
+                format!(
+                    "plan {} names backend {:?}, which is not configured",
+                    plan.id, plan.backend
+                ),
             )
+            .plan(&plan.id)
+            .backend(&plan.backend)
+            .into_detail()
         })?;
         Ok((plan, backend))
     }
@@ -49,17 +59,21 @@ impl Core {
         which: &str,
         schema: Option<&serde_json::Value>,
         parameters: &crate::model::JsonObject,
-    ) -> Result<(), crate::usecases::BrokerError> {
+    ) -> Result<(), BrokerError> {
         let Some(schema) = schema else {
             return Ok(());
         };
         self.parameter_schemas
             .validate(schema, parameters)
             .map_err(|why| {
-                crate::usecases::BrokerError::BadRequest(format!(
-                    "parameters do not match plan {}'s {which} schema: {why}",
-                    plan.id
-                ))
+                BrokerError::bad_request(
+                    Reason::InvalidSpec,
+                    format!(
+                        "parameters do not match plan {}'s {which} schema: {why}",
+                        plan.id
+                    ),
+                )
+                .plan(&plan.id)
             })
     }
 
@@ -97,6 +111,7 @@ impl Core {
             plan_id: Some(ids.1.clone()),
             state: crate::operation::OperationState::InProgress,
             description: None,
+            reason: None,
             target: None,
             originating_identity: None,
             attempts: 0,

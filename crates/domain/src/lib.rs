@@ -29,4 +29,4 @@ pub mod usecases;
 pub use crate::core::Core;
 pub use engine::{Engine, EngineConfig, EngineWaker};
 pub use policy::OperationPolicy;
-pub use usecases::{Broker, BrokerError, Outcome};
+pub use usecases::{Broker, BrokerError, ErrorDetail, FailureIds, Outcome};

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{BindingId, InstanceId, OperationId, PlanId, ServiceId};
 use crate::model::InstanceSpec;
 use crate::reason::FrontDoor;
+use crate::reason::Reason;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -130,6 +131,10 @@ pub struct Operation {
     pub state: OperationState,
     /// Text for a person: progress while in flight, the reason when failed.
     pub description: Option<String>,
+    /// Why it failed, machine-readable: set when it failed, and while in flight after a
+    /// retryable failure (cleared by progress). An orphan mitigation keeps the reason of the
+    /// failure it cleans up after, as its description keeps the cause.
+    pub reason: Option<Reason>,
     /// For updates: the spec the instance moves to when the update succeeds.
     pub target: Option<InstanceSpec>,
     /// `X-Broker-API-Originating-Identity` of the request, kept for audit.

@@ -93,7 +93,7 @@ fn bad_request(result: Result<LastOperation, BrokerError>, words: &[&str]) {
     match result {
         Err(BrokerError::BadRequest(why)) => {
             for word in words {
-                assert!(why.contains(word), "{word:?} missing in {why:?}");
+                assert!(why.message.contains(word), "{word:?} missing in {why:?}");
             }
         }
         other => panic!("expected BadRequest, got {other:?}"),

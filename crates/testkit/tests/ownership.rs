@@ -102,7 +102,8 @@ fn poll(door: FrontDoor, id: &str, binding: Option<&str>) -> LastOperationQuery 
 /// The refusal: `ForeignObject`, naming the instance and its owner.
 fn foreign<T: std::fmt::Debug>(result: Result<T, BrokerError>, owner_words: &str) {
     match result {
-        Err(BrokerError::ForeignObject(why)) => {
+        Err(e) if e.reason() == pgbroker_domain::Reason::ForeignObject => {
+            let why = e.message();
             assert!(why.contains("i-owned"), "instance missing in {why:?}");
             assert!(
                 why.contains(owner_words),

@@ -123,7 +123,7 @@ fn bad_request<T: std::fmt::Debug>(result: Result<T, BrokerError>, words: &[&str
     match result {
         Err(BrokerError::BadRequest(why)) => {
             for word in words {
-                assert!(why.contains(word), "{word:?} missing in {why:?}");
+                assert!(why.message.contains(word), "{word:?} missing in {why:?}");
             }
         }
         other => panic!("expected BadRequest, got {other:?}"),
@@ -282,7 +282,7 @@ async fn a_plan_change_the_plan_does_not_allow_is_unprocessable_and_changes_noth
     match w.broker.update(update).await {
         Err(BrokerError::Unprocessable(why)) => {
             for word in [ASYNC_PLAN_FIXED, "plan_updateable", "f1"] {
-                assert!(why.contains(word), "{word:?} missing in {why:?}");
+                assert!(why.message.contains(word), "{word:?} missing in {why:?}");
             }
         }
         other => panic!("expected Unprocessable, got {other:?}"),

@@ -7,7 +7,7 @@ use pgbroker_domain::usecases::{
 };
 use pgbroker_domain::{
     BindingId, BindingSpec, BrokerError, InstanceState, JsonObject, OperationId, OperationKind,
-    OperationState, Outcome, PlanId, ServiceId,
+    OperationState, Outcome, PlanId, Reason, ServiceId,
 };
 use pgbroker_testkit::world::*;
 use serde_json::json;
@@ -336,8 +336,30 @@ async fn synchronous_operation_that_fails_reports_why() {
         .unwrap_err();
     assert_eq!(
         err,
-        BrokerError::OperationFailed("provision is impossible".into())
+        BrokerError::operation_failed(Reason::BackendFailed, "provision is impossible")
     );
+}
+
+#[tokio::test]
+async fn a_failed_operation_keeps_the_backends_reason_for_the_request_and_later_polls() {
+    let w = world().await;
+    w.sync_backend.script(
+        OperationKind::Provision,
+        [pgbroker_testkit::backend::Scripted::Fails {
+            reason: Reason::QuotaExceeded,
+            retryable: false,
+        }],
+    );
+    let err = w
+        .broker
+        .provision(provision("s1", SYNC_PLAN, false))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BrokerError::OperationFailed(_)), "{err:?}");
+    assert_eq!(err.reason(), Reason::QuotaExceeded);
+    let polled = last(&w, "s1", None).await.unwrap();
+    assert_eq!(polled.state, OperationState::Failed);
+    assert_eq!(polled.reason, Some(Reason::QuotaExceeded));
 }
 
 #[tokio::test]
@@ -346,15 +368,15 @@ async fn unknown_or_mismatched_catalog_ids_are_bad_requests() {
     let mut cmd = provision("i1", ASYNC_PLAN, true);
     cmd.spec.plan_id = PlanId::parse("nope").unwrap();
     let err = w.broker.provision(cmd).await.unwrap_err();
-    assert_eq!(
-        err,
-        BrokerError::BadRequest("plan_id nope is not in the catalog".into())
-    );
+    assert!(matches!(err, BrokerError::BadRequest(_)), "{err:?}");
+    assert_eq!(err.message(), "plan_id nope is not in the catalog");
+    assert_eq!(err.reason(), Reason::InvalidSpec);
+    assert_eq!(err.ids().plan_id, Some(PlanId::parse("nope").unwrap()));
     let mut cmd = provision("i1", ASYNC_PLAN, true);
     cmd.spec.plan_id = PlanId::parse(SYNC_PLAN).unwrap();
     let err = w.broker.provision(cmd).await.unwrap_err();
     assert!(
-        matches!(&err, BrokerError::BadRequest(m) if m.contains("does not belong")),
+        matches!(&err, BrokerError::BadRequest(m) if m.message.contains("does not belong")),
         "{err:?}"
     );
     let mut cmd = provision("i1", ASYNC_PLAN, true);
@@ -453,7 +475,7 @@ async fn update_rules() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, BrokerError::Unprocessable(m) if m.contains("plan_updateable")),
+        matches!(&err, BrokerError::Unprocessable(m) if m.message.contains("plan_updateable")),
         "{err:?}"
     );
     let err = w
@@ -592,7 +614,7 @@ async fn bind_semantics() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, BrokerError::BadRequest(m) if m.contains("not bindable")),
+        matches!(&err, BrokerError::BadRequest(m) if m.message.contains("not bindable")),
         "{err:?}"
     );
 

@@ -14,11 +14,11 @@ use super::sql::{Ident, Literal};
 use super::{InstanceNames, SharedServerBackend};
 
 fn ident(name: String) -> Result<Ident, StepError> {
-    Ident::new(name).map_err(|e| StepError::Permanent(e.to_string()))
+    Ident::new(name).map_err(|e| StepError::invalid(e.to_string()))
 }
 
 fn literal(value: &str) -> Result<Literal, StepError> {
-    Literal::new(value).map_err(|e| StepError::Permanent(e.to_string()))
+    Literal::new(value).map_err(|e| StepError::invalid(e.to_string()))
 }
 
 impl SharedServerBackend {

@@ -13,7 +13,8 @@ use kube::Client;
 use pgbroker_domain::Credentials;
 use pgbroker_domain::operation::OperationKind;
 use pgbroker_domain::ports::{
-    Backend, BindRequest, InstanceRequest, ProvisionOutput, Step, StepFailure, UnbindRequest,
+    Backend, BindRequest, CheckError, InstanceRequest, ProvisionOutput, Step, StepFailure,
+    UnbindRequest,
 };
 use tokio::sync::OnceCell;
 
@@ -104,6 +105,7 @@ impl CnpgBackend {
 /// A failed API call as a step outcome.
 fn failed<T>(e: ApiError) -> Step<T> {
     Step::Failed(StepFailure {
+        reason: e.reason(),
         description: e.to_string(),
         retryable: e.is_retryable(),
     })
@@ -140,12 +142,13 @@ impl Backend for CnpgBackend {
         flatten(self.unbind_step(req).await)
     }
 
-    async fn check(&self) -> Result<(), String> {
-        let client = self.connector.client().await.map_err(|e| e.to_string())?;
+    async fn check(&self) -> Result<(), CheckError> {
+        let checked = |e: ApiError| CheckError::new(e.reason(), e.to_string());
+        let client = self.connector.client().await.map_err(checked)?;
         Objects::new(client, Kind::Cluster, self.settings.namespace.fixed())
             .names(&backend_selector(&self.name))
             .await
             .map(drop)
-            .map_err(|e| e.to_string())
+            .map_err(checked)
     }
 }

@@ -7,7 +7,7 @@ use pgbroker_domain::usecases::{BindCommand, FetchBindingQuery, UnbindCommand};
 use pgbroker_domain::{Binding, BindingId, BindingSpec, FrontDoor, InstanceId, JsonObject};
 
 use super::instances::removal_outcome;
-use super::{OsbState, check_catalog_ids, json, outcome_response};
+use super::{OsbState, json, outcome_response};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{OsbJson, OsbPath, OsbQuery, path_id};
 use crate::headers::OriginatingIdentity;
@@ -165,11 +165,9 @@ pub async fn get_binding(
     OsbQuery(query): OsbQuery<FetchQuery>,
 ) -> Result<Response, ApiError> {
     let (instance_id, binding_id) = ids(raw)?;
-    check_catalog_ids(
-        &state.broker,
-        query.service_id.as_ref(),
-        query.plan_id.as_ref(),
-    )?;
+    state
+        .broker
+        .check_catalog_ids(query.service_id.as_ref(), query.plan_id.as_ref())?;
     let binding = state
         .broker
         .fetch_binding(&FetchBindingQuery {

@@ -6,7 +6,7 @@ use axum::response::Response;
 use pgbroker_domain::usecases::{DeprovisionCommand, ProvisionCommand, UpdateCommand};
 use pgbroker_domain::{FrontDoor, Instance, InstanceId, InstanceSpec, Outcome};
 
-use super::{OsbState, check_catalog_ids, json, outcome_response};
+use super::{OsbState, json, outcome_response};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{OsbJson, OsbPath, OsbQuery, path_id};
 use crate::headers::OriginatingIdentity;
@@ -188,11 +188,9 @@ pub async fn get_instance(
     OsbQuery(query): OsbQuery<FetchQuery>,
 ) -> Result<Response, ApiError> {
     let id = instance_id(raw_id)?;
-    check_catalog_ids(
-        &state.broker,
-        query.service_id.as_ref(),
-        query.plan_id.as_ref(),
-    )?;
+    state
+        .broker
+        .check_catalog_ids(query.service_id.as_ref(), query.plan_id.as_ref())?;
     let instance = state
         .broker
         .fetch_instance(FrontDoor::Osb, &id)

@@ -192,6 +192,7 @@ impl Server {
                 auth,
                 body_limit: BODY_LIMIT,
                 metrics: registry.clone(),
+                on_failure: None,
             },
         )
         .expect("router");

@@ -12,6 +12,7 @@ use crate::catalog::Plan;
 use crate::ids::{BindingId, InstanceId, OperationId};
 use crate::model::{BindingSpec, InstanceSpec};
 use crate::operation::OperationKind;
+use crate::reason::Reason;
 use crate::sensitive::{Credentials, Sensitive};
 
 /// How far a step got.
@@ -30,24 +31,53 @@ pub enum Step<T> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepFailure {
+    /// Why, in the vocabulary every backend maps its failures onto.
+    pub reason: Reason,
     /// For a person; must not contain secrets.
     pub description: String,
     pub retryable: bool,
 }
 
 impl StepFailure {
-    pub fn retryable(description: impl Into<String>) -> Self {
+    /// Tried again with backoff until the operation's deadline.
+    pub fn retryable(reason: Reason, description: impl Into<String>) -> Self {
         Self {
+            reason,
             description: description.into(),
             retryable: true,
         }
     }
 
-    pub fn permanent(description: impl Into<String>) -> Self {
+    /// Ends the operation as failed.
+    pub fn permanent(reason: Reason, description: impl Into<String>) -> Self {
         Self {
+            reason,
             description: description.into(),
             retryable: false,
         }
+    }
+}
+
+/// Why [`Backend::check`] failed: the reason (usually [`Reason::BackendUnavailable`]) and what is
+/// wrong, for a person (no secrets).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct CheckError {
+    pub reason: Reason,
+    pub message: String,
+}
+
+impl CheckError {
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// The backend (or a server behind it) cannot be reached or refuses to work.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(Reason::BackendUnavailable, message)
     }
 }
 
@@ -110,8 +140,8 @@ pub trait Backend: Send + Sync {
     async fn bind(&self, req: &BindRequest) -> Step<Credentials>;
     async fn unbind(&self, req: &UnbindRequest) -> Step<()>;
 
-    /// Whether the backend can be reached; the message says what is wrong (no secrets).
-    async fn check(&self) -> Result<(), String>;
+    /// Whether the backend can be reached; the error says why not (no secrets).
+    async fn check(&self) -> Result<(), CheckError>;
 }
 
 /// The configured backends, by the name plans use.

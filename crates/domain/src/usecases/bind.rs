@@ -5,6 +5,7 @@ use crate::model::{Binding, BindingSpec, BindingState, InstanceState};
 use crate::operation::{OperationKind, Origin};
 use crate::ports::{StoreError, Write};
 use crate::reason::FrontDoor;
+use crate::reason::Reason;
 
 use super::binding_ids::BindingIds;
 use super::door::check_owner;
@@ -48,16 +49,17 @@ impl Broker {
         let (service, plan) = core
             .catalog
             .plan(&cmd.spec.service_id, &cmd.spec.plan_id)
-            .map_err(|e| BrokerError::BadRequest(e.to_string()))?;
+            .map_err(BrokerError::from)?;
         // OSB: the credentials of a bind answered with 202 reach the platform only by fetching
         // the binding. A service whose bindings cannot be fetched must bind within the request.
         let bindings_retrievable = service.bindings_retrievable;
         let accepts_incomplete = cmd.accepts_incomplete && bindings_retrievable;
         if !plan.bindable {
-            return Err(BrokerError::BadRequest(format!(
-                "plan {} is not bindable",
-                plan.id
-            )));
+            return Err(BrokerError::bad_request(
+                Reason::Unsupported,
+                format!("plan {} is not bindable", plan.id),
+            )
+            .plan(&plan.id));
         }
         core.check_parameters(
             plan,
@@ -72,20 +74,23 @@ impl Broker {
                 .instance(&cmd.instance_id)
                 .await?
                 .ok_or_else(|| {
-                    BrokerError::NotFound(format!("instance {} does not exist", cmd.instance_id))
+                    BrokerError::not_found(format!("instance {} does not exist", cmd.instance_id))
                 })?;
             check_owner(&instance, cmd.door)?;
             if instance.spec.service_id != cmd.spec.service_id
                 || instance.spec.plan_id != cmd.spec.plan_id
             {
-                return Err(BrokerError::BadRequest(format!(
-                    "instance {} has service_id {} and plan_id {}, not {} and {}",
-                    cmd.instance_id,
-                    instance.spec.service_id,
-                    instance.spec.plan_id,
-                    cmd.spec.service_id,
-                    cmd.spec.plan_id
-                )));
+                return Err(BrokerError::bad_request(
+                    Reason::InvalidSpec,
+                    format!(
+                        "instance {} has service_id {} and plan_id {}, not {} and {}",
+                        cmd.instance_id,
+                        instance.spec.service_id,
+                        instance.spec.plan_id,
+                        cmd.spec.service_id,
+                        cmd.spec.plan_id
+                    ),
+                ));
             }
             let existing = core
                 .store
@@ -94,7 +99,7 @@ impl Broker {
             if let Some(existing) = &existing
                 && !same_request(&existing.spec, &cmd.spec)
             {
-                return Err(BrokerError::Conflict(format!(
+                return Err(BrokerError::conflict(format!(
                     "binding {} already exists with different attributes",
                     cmd.binding_id
                 )));
@@ -119,21 +124,27 @@ impl Broker {
                 });
             }
             if instance.state != InstanceState::Ready {
-                return Err(BrokerError::Unprocessable(format!(
-                    "instance {} is {} and cannot be bound",
-                    cmd.instance_id,
-                    instance.state.as_str()
-                )));
+                return Err(BrokerError::unprocessable(
+                    Reason::InvalidState,
+                    format!(
+                        "instance {} is {} and cannot be bound",
+                        cmd.instance_id,
+                        instance.state.as_str()
+                    ),
+                ));
             }
             let (_, backend) = core
                 .plan_and_backend(&instance.spec)
                 .map_err(BrokerError::Unavailable)?;
             if !bindings_retrievable && !backend.completes_synchronously(OperationKind::Bind) {
-                return Err(BrokerError::Unprocessable(format!(
-                    "plan {}'s backend binds asynchronously, but service {} declares \
+                return Err(BrokerError::unprocessable(
+                    Reason::Unsupported,
+                    format!(
+                        "plan {}'s backend binds asynchronously, but service {} declares \
                      bindings_retrievable: false, so the credentials could never be delivered",
-                    plan.id, cmd.spec.service_id
-                )));
+                        plan.id, cmd.spec.service_id
+                    ),
+                ));
             }
             Self::require_async_unless_synchronous(
                 backend.as_ref(),
@@ -183,7 +194,7 @@ impl Broker {
                 Err(e) => return Err(self.launch_error(e, &cmd.instance_id)),
             }
         }
-        Err(BrokerError::Concurrency(format!(
+        Err(BrokerError::concurrency(format!(
             "binding {} is being created by a concurrent request",
             cmd.binding_id
         )))
@@ -191,7 +202,7 @@ impl Broker {
 
     pub async fn unbind(&self, cmd: UnbindCommand) -> Result<Outcome<()>, BrokerError> {
         let core = &self.core;
-        let gone = || BrokerError::Gone(format!("binding {} does not exist", cmd.binding_id));
+        let gone = || BrokerError::gone(format!("binding {} does not exist", cmd.binding_id));
         let instance = core
             .store
             .instance(&cmd.instance_id)
@@ -267,7 +278,7 @@ impl Broker {
             .binding(instance_id, id)
             .await?
             .ok_or_else(|| {
-                BrokerError::NotFound(format!(
+                BrokerError::not_found(format!(
                     "binding {id} of instance {instance_id} does not exist"
                 ))
             })

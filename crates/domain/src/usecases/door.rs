@@ -24,7 +24,7 @@ fn check(id: &InstanceId, owner: FrontDoor, door: FrontDoor) -> Result<(), Broke
     if owner == door {
         return Ok(());
     }
-    Err(BrokerError::ForeignObject(match owner {
+    Err(BrokerError::foreign(match owner {
         FrontDoor::Operator => format!(
             "instance {id} is managed by the Kubernetes operator (a PostgreSQLServer object); \
              change or delete it there, not through the Open Service Broker API"
@@ -33,7 +33,8 @@ fn check(id: &InstanceId, owner: FrontDoor, door: FrontDoor) -> Result<(), Broke
             "instance {id} was created through the Open Service Broker API and is managed by \
              its platform; the Kubernetes operator cannot change or delete it"
         ),
-    }))
+    })
+    .instance(id))
 }
 
 #[cfg(test)]
@@ -45,18 +46,17 @@ mod tests {
         let id = InstanceId::parse("i-1").unwrap();
         assert_eq!(check(&id, FrontDoor::Osb, FrontDoor::Osb), Ok(()));
         assert_eq!(check(&id, FrontDoor::Operator, FrontDoor::Operator), Ok(()));
-        let Err(BrokerError::ForeignObject(why)) = check(&id, FrontDoor::Operator, FrontDoor::Osb)
-        else {
-            panic!("an operator instance passed for the OSB door");
-        };
+        let err = check(&id, FrontDoor::Operator, FrontDoor::Osb).unwrap_err();
+        assert_eq!(err.reason(), crate::reason::Reason::ForeignObject);
+        assert_eq!(err.ids().instance_id.as_ref(), Some(&id));
+        let why = err.message().to_string();
         assert!(
             why.contains("i-1") && why.contains("Kubernetes operator"),
             "{why}"
         );
-        let Err(BrokerError::ForeignObject(why)) = check(&id, FrontDoor::Osb, FrontDoor::Operator)
-        else {
-            panic!("an OSB instance passed for the operator door");
-        };
+        let err = check(&id, FrontDoor::Osb, FrontDoor::Operator).unwrap_err();
+        assert_eq!(err.reason(), crate::reason::Reason::ForeignObject);
+        let why = err.message().to_string();
         assert!(why.contains("Open Service Broker API"), "{why}");
     }
 }

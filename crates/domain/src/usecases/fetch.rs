@@ -7,6 +7,7 @@ use crate::ids::{BindingId, InstanceId, PlanId, ServiceId};
 use crate::model::{Binding, BindingState, Instance, InstanceState};
 use crate::operation::OperationKind;
 use crate::reason::FrontDoor;
+use crate::reason::Reason;
 
 use super::binding_ids::{BindingIds, needs_instance_plan};
 use super::door::check_owner;
@@ -40,7 +41,7 @@ impl Broker {
         self.check_instances_retrievable(&instance)?;
         match instance.state {
             InstanceState::Provisioning | InstanceState::Failed => {
-                return Err(BrokerError::NotFound(format!(
+                return Err(BrokerError::not_found(format!(
                     "instance {id} is not provisioned (it is {})",
                     instance.state.as_str()
                 )));
@@ -84,7 +85,7 @@ impl Broker {
             ids.check_plan(sent)?;
         }
         match binding.state {
-            BindingState::Binding | BindingState::Failed => Err(BrokerError::NotFound(format!(
+            BindingState::Binding | BindingState::Failed => Err(BrokerError::not_found(format!(
                 "binding {id} of instance {instance_id} is not bound (it is {})",
                 binding.state.as_str()
             ))),
@@ -97,13 +98,14 @@ impl Broker {
     /// An instance whose service left the catalog stays fetchable: nothing says otherwise.
     fn check_instances_retrievable(&self, instance: &Instance) -> Result<(), BrokerError> {
         match self.core.catalog.service(&instance.spec.service_id) {
-            Some(service) if !service.instances_retrievable => {
-                Err(BrokerError::BadRequest(format!(
+            Some(service) if !service.instances_retrievable => Err(BrokerError::bad_request(
+                Reason::Unsupported,
+                format!(
                     "service {} does not support fetching instances (instances_retrievable is \
                      false); instance {} cannot be fetched",
                     service.id, instance.id
-                )))
-            }
+                ),
+            )),
             _ => Ok(()),
         }
     }
@@ -112,13 +114,14 @@ impl Broker {
     /// bindings; a request that does is refused as a bad request.
     fn check_bindings_retrievable(&self, binding: &Binding) -> Result<(), BrokerError> {
         match self.core.catalog.service(&binding.spec.service_id) {
-            Some(service) if !service.bindings_retrievable => {
-                Err(BrokerError::BadRequest(format!(
+            Some(service) if !service.bindings_retrievable => Err(BrokerError::bad_request(
+                Reason::Unsupported,
+                format!(
                     "service {} does not support fetching bindings (bindings_retrievable is \
                      false); binding {} of instance {} cannot be fetched",
                     service.id, binding.id, binding.instance_id
-                )))
-            }
+                ),
+            )),
             _ => Ok(()),
         }
     }

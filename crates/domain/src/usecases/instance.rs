@@ -6,6 +6,7 @@ use crate::model::{Instance, InstanceSpec, InstanceState};
 use crate::operation::{Operation, OperationKind, Origin};
 use crate::ports::{StoreError, Write};
 use crate::reason::FrontDoor;
+use crate::reason::Reason;
 
 use super::door::check_owner;
 use super::launch::{LaunchError, Started, finished};
@@ -55,11 +56,11 @@ pub(super) fn check_maintenance(plan: &Plan, requested: Option<&str>) -> Result<
     };
     match &plan.maintenance_info {
         Some(info) if info.version == requested => Ok(()),
-        Some(info) => Err(BrokerError::MaintenanceInfoConflict(format!(
+        Some(info) => Err(BrokerError::maintenance_info_conflict(format!(
             "maintenance_info.version {requested} does not match plan {}'s {}",
             plan.id, info.version
         ))),
-        None => Err(BrokerError::MaintenanceInfoConflict(format!(
+        None => Err(BrokerError::maintenance_info_conflict(format!(
             "plan {} has no maintenance_info, but the request names version {requested}",
             plan.id
         ))),
@@ -73,7 +74,7 @@ impl Broker {
             let (_, plan) = core
                 .catalog
                 .plan(&cmd.spec.service_id, &cmd.spec.plan_id)
-                .map_err(|e| BrokerError::BadRequest(e.to_string()))?;
+                .map_err(BrokerError::from)?;
             check_maintenance(plan, cmd.spec.maintenance_version.as_deref())?;
             core.check_parameters(
                 plan,
@@ -96,7 +97,7 @@ impl Broker {
             }
             let retry_of_failed = match existing {
                 Some(existing) if !same_request(&existing.spec, &cmd.spec) => {
-                    return Err(BrokerError::Conflict(format!(
+                    return Err(BrokerError::conflict(format!(
                         "instance {} already exists with different attributes",
                         cmd.instance_id
                     )));
@@ -153,7 +154,7 @@ impl Broker {
                 Err(e) => return Err(self.launch_error(e, &cmd.instance_id)),
             }
         }
-        Err(BrokerError::Concurrency(format!(
+        Err(BrokerError::concurrency(format!(
             "instance {} is being created by a concurrent request",
             cmd.instance_id
         )))
@@ -162,21 +163,24 @@ impl Broker {
     pub async fn deprovision(&self, cmd: DeprovisionCommand) -> Result<Outcome<()>, BrokerError> {
         let core = &self.core;
         let Some(instance) = core.store.instance(&cmd.instance_id).await? else {
-            return Err(BrokerError::Gone(format!(
+            return Err(BrokerError::gone(format!(
                 "instance {} does not exist",
                 cmd.instance_id
             )));
         };
         check_owner(&instance, cmd.door)?;
         if cmd.service_id != instance.spec.service_id || cmd.plan_id != instance.spec.plan_id {
-            return Err(BrokerError::BadRequest(format!(
-                "instance {} has service_id {} and plan_id {}, not {} and {}",
-                cmd.instance_id,
-                instance.spec.service_id,
-                instance.spec.plan_id,
-                cmd.service_id,
-                cmd.plan_id
-            )));
+            return Err(BrokerError::bad_request(
+                Reason::InvalidSpec,
+                format!(
+                    "instance {} has service_id {} and plan_id {}, not {} and {}",
+                    cmd.instance_id,
+                    instance.spec.service_id,
+                    instance.spec.plan_id,
+                    cmd.service_id,
+                    cmd.plan_id
+                ),
+            ));
         }
         if let Existing::Join(operation) = self
             .existing_instance(&instance, OperationKind::Deprovision)
@@ -221,7 +225,7 @@ impl Broker {
             .store
             .instance(id)
             .await?
-            .ok_or_else(|| BrokerError::NotFound(format!("instance {id} does not exist")))
+            .ok_or_else(|| BrokerError::not_found(format!("instance {id} does not exist")))
     }
 
     /// For a request of `kind` about an existing instance: joins an identical operation in flight,
@@ -243,7 +247,7 @@ impl Broker {
         match (kind, instance.state) {
             (OperationKind::Provision, InstanceState::Ready) => Ok(Existing::Provisioned),
             (OperationKind::Provision, InstanceState::Deprovisioning) => {
-                Err(BrokerError::Concurrency(format!(
+                Err(BrokerError::concurrency(format!(
                     "instance {} is being deprovisioned",
                     instance.id
                 )))
@@ -291,11 +295,11 @@ impl Broker {
     pub(super) fn launch_error(&self, e: LaunchError, instance_id: &InstanceId) -> BrokerError {
         match e {
             LaunchError::Broker(e) => e,
-            LaunchError::Store(StoreError::Busy(_)) => BrokerError::Concurrency(format!(
+            LaunchError::Store(StoreError::Busy(_)) => BrokerError::concurrency(format!(
                 "instance {instance_id} has another operation in flight"
             )),
             LaunchError::Store(e @ (StoreError::AlreadyExists(_) | StoreError::NotFound(_))) => {
-                BrokerError::Concurrency(format!("a concurrent request changed it first: {e}"))
+                BrokerError::concurrency(format!("a concurrent request changed it first: {e}"))
             }
             LaunchError::Store(e) => e.into(),
         }
@@ -307,7 +311,7 @@ pub(super) fn concurrency(instance_id: &InstanceId, in_flight: &Operation) -> Br
         Some(b) => format!("{} of binding {b}", in_flight.kind.as_str()),
         None => in_flight.kind.as_str().to_string(),
     };
-    BrokerError::Concurrency(format!(
+    BrokerError::concurrency(format!(
         "instance {instance_id} has an operation in flight ({what}, operation {})",
         in_flight.id
     ))

@@ -6,6 +6,7 @@ use crate::engine::step::retry_after;
 use crate::ids::{BindingId, InstanceId, OperationId, PlanId, ServiceId};
 use crate::operation::{Operation, OperationKind, OperationState, Origin};
 use crate::reason::FrontDoor;
+use crate::reason::Reason;
 
 use super::binding_ids::accepted_plans;
 use super::door::check_operation;
@@ -33,6 +34,8 @@ pub struct LastOperation {
     pub kind: OperationKind,
     pub state: OperationState,
     pub description: Option<String>,
+    /// Why it failed (or, in flight, why its last step did), machine-readable.
+    pub reason: Option<Reason>,
     /// While in progress: when polling again is worthwhile.
     pub retry_after: Option<Duration>,
 }
@@ -59,7 +62,7 @@ impl Broker {
             None => format!("instance {}", q.instance_id),
         };
         let Some(op) = op else {
-            return Err(BrokerError::NotFound(match q.operation {
+            return Err(BrokerError::not_found(match q.operation {
                 Some(id) => format!("{subject} has no operation {id}"),
                 None => format!("{subject} does not exist"),
             }));
@@ -89,7 +92,7 @@ impl Broker {
                 None => store.instance(&q.instance_id).await?.is_some(),
             };
             if !exists {
-                return Err(BrokerError::Gone(format!("{subject} is gone")));
+                return Err(BrokerError::gone(format!("{subject} is gone")));
             }
         }
         Ok(self.report(op, named))
@@ -110,6 +113,7 @@ impl Broker {
             kind: op.kind,
             state,
             description: op.description,
+            reason: op.reason,
             retry_after,
         }
     }
@@ -138,10 +142,13 @@ fn check_ids(
     if let (Some(sent), Some(own)) = (&q.service_id, &op.service_id)
         && sent != own
     {
-        return Err(BrokerError::BadRequest(format!(
-            "service_id {sent} is not the service of {subject}: operation {} is for service_id {own}",
-            op.id
-        )));
+        return Err(BrokerError::bad_request(
+            Reason::InvalidSpec,
+            format!(
+                "service_id {sent} is not the service of {subject}: operation {} is for service_id {own}",
+                op.id
+            ),
+        ));
     }
     if let (Some(sent), Some(own)) = (&q.plan_id, &op.plan_id)
         && !plan_of_operation(op, sent)
@@ -150,11 +157,14 @@ fn check_ids(
             return Ok(());
         }
         if q.binding_id.is_some() {
-            return Err(BrokerError::BadRequest(format!(
-                "plan_id {sent} is not the plan of {subject}: operation {} is for {}",
-                op.id,
-                accepted_plans(own, instance_plan)
-            )));
+            return Err(BrokerError::bad_request(
+                Reason::InvalidSpec,
+                format!(
+                    "plan_id {sent} is not the plan of {subject}: operation {} is for {}",
+                    op.id,
+                    accepted_plans(own, instance_plan)
+                ),
+            ));
         }
         let target = op.target.as_ref().map(|t| &t.plan_id);
         let mut expected = match target {
@@ -167,10 +177,13 @@ fn check_ids(
         {
             expected.push_str(&format!(" or {current} (the instance's current plan)"));
         }
-        return Err(BrokerError::BadRequest(format!(
-            "plan_id {sent} is not the plan of {subject}: operation {} is for {expected}",
-            op.id
-        )));
+        return Err(BrokerError::bad_request(
+            Reason::InvalidSpec,
+            format!(
+                "plan_id {sent} is not the plan of {subject}: operation {} is for {expected}",
+                op.id
+            ),
+        ));
     }
     Ok(())
 }
@@ -204,6 +217,7 @@ mod tests {
             plan_id: plan.map(|p| PlanId::parse(p).unwrap()),
             state: OperationState::InProgress,
             description: None,
+            reason: None,
             target: target.map(spec),
             originating_identity: None,
             attempts: 0,
@@ -229,7 +243,7 @@ mod tests {
 
     fn check(op: &Operation, service: Option<&str>, plan: Option<&str>) -> Result<(), String> {
         check_ids(op, &query(service, plan), "instance i-1", None).map_err(|e| match e {
-            BrokerError::BadRequest(why) => why,
+            BrokerError::BadRequest(why) => why.message,
             other => panic!("not a bad request: {other:?}"),
         })
     }

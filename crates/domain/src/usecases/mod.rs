@@ -7,6 +7,7 @@
 
 mod bind;
 mod binding_ids;
+mod catalog_ids;
 mod door;
 mod error;
 mod fetch;
@@ -22,7 +23,8 @@ use crate::engine::EngineWaker;
 use crate::ids::OperationId;
 
 pub use bind::{BindCommand, UnbindCommand};
-pub use error::BrokerError;
+pub use catalog_ids::check_catalog_ids;
+pub use error::{BrokerError, ErrorDetail, FailureIds};
 pub use fetch::FetchBindingQuery;
 pub use instance::{DeprovisionCommand, ProvisionCommand};
 pub use last_operation::{LastOperation, LastOperationQuery};

@@ -154,6 +154,7 @@ pub fn operation(
         plan_id: PlanId::parse("small").ok(),
         state: OperationState::InProgress,
         description: Some(format!("{} requested", kind.as_str())),
+        reason: None,
         target: None,
         originating_identity: None,
         attempts: 0,
