@@ -33,6 +33,7 @@ impl Broker {
             .await?
             .ok_or_else(|| {
                 BrokerError::not_found(format!("instance {} does not exist", cmd.instance_id))
+                    .instance(&cmd.instance_id)
             })?;
         if cmd.service_id != instance.spec.service_id {
             return Err(BrokerError::bad_request(
