@@ -199,6 +199,8 @@ async fn different_provision_for_an_existing_id_is_a_conflict() {
         .await
         .unwrap_err();
     assert!(matches!(err, BrokerError::Conflict(_)), "{err:?}");
+    assert_eq!(err.reason(), Reason::Conflict);
+    assert_eq!(err.ids().instance_id, Some(instance_id("i1")));
     let mut other_params = provision("i1", ASYNC_PLAN, true);
     other_params.spec.parameters.insert("size".into(), json!(2));
     let err = w.broker.provision(other_params).await.unwrap_err();
@@ -220,6 +222,12 @@ async fn requests_while_an_operation_is_in_flight_are_concurrency_errors() {
         .await
         .unwrap_err();
     assert!(matches!(err, BrokerError::Concurrency(_)), "{err:?}");
+    assert_eq!(err.reason(), Reason::OperationInProgress);
+    assert_eq!(err.ids().instance_id, Some(instance_id("i1")));
+    assert!(
+        err.ids().operation_id.is_some(),
+        "names the operation in flight"
+    );
     let err = w
         .broker
         .deprovision(deprovision_cmd("i1", ASYNC_SERVICE, ASYNC_PLAN, true))
@@ -334,10 +342,9 @@ async fn synchronous_operation_that_fails_reports_why() {
         .provision(provision("s1", SYNC_PLAN, false))
         .await
         .unwrap_err();
-    assert_eq!(
-        err,
-        BrokerError::operation_failed(Reason::BackendFailed, "provision is impossible")
-    );
+    assert!(matches!(err, BrokerError::OperationFailed(_)), "{err:?}");
+    assert_eq!(err.reason(), Reason::BackendFailed);
+    assert_eq!(err.message(), "provision is impossible");
 }
 
 #[tokio::test]
@@ -357,6 +364,8 @@ async fn a_failed_operation_keeps_the_backends_reason_for_the_request_and_later_
         .unwrap_err();
     assert!(matches!(err, BrokerError::OperationFailed(_)), "{err:?}");
     assert_eq!(err.reason(), Reason::QuotaExceeded);
+    assert_eq!(err.ids().instance_id, Some(instance_id("s1")));
+    assert!(err.ids().operation_id.is_some(), "{err:?}");
     let polled = last(&w, "s1", None).await.unwrap();
     assert_eq!(polled.state, OperationState::Failed);
     assert_eq!(polled.reason, Some(Reason::QuotaExceeded));

@@ -75,6 +75,7 @@ impl Broker {
                 .await?
                 .ok_or_else(|| {
                     BrokerError::not_found(format!("instance {} does not exist", cmd.instance_id))
+                        .instance(&cmd.instance_id)
                 })?;
             check_owner(&instance, cmd.door)?;
             if instance.spec.service_id != cmd.spec.service_id
@@ -102,7 +103,9 @@ impl Broker {
                 return Err(BrokerError::conflict(format!(
                     "binding {} already exists with different attributes",
                     cmd.binding_id
-                )));
+                ))
+                .instance(&cmd.instance_id)
+                .binding(&cmd.binding_id));
             }
             if let Some(in_flight) = core.store.operation_in_flight(&cmd.instance_id).await? {
                 if in_flight.kind == OperationKind::Bind
@@ -197,12 +200,18 @@ impl Broker {
         Err(BrokerError::concurrency(format!(
             "binding {} is being created by a concurrent request",
             cmd.binding_id
-        )))
+        ))
+        .instance(&cmd.instance_id)
+        .binding(&cmd.binding_id))
     }
 
     pub async fn unbind(&self, cmd: UnbindCommand) -> Result<Outcome<()>, BrokerError> {
         let core = &self.core;
-        let gone = || BrokerError::gone(format!("binding {} does not exist", cmd.binding_id));
+        let gone = || {
+            BrokerError::gone(format!("binding {} does not exist", cmd.binding_id))
+                .instance(&cmd.instance_id)
+                .binding(&cmd.binding_id)
+        };
         let instance = core
             .store
             .instance(&cmd.instance_id)
@@ -281,6 +290,8 @@ impl Broker {
                 BrokerError::not_found(format!(
                     "binding {id} of instance {instance_id} does not exist"
                 ))
+                .instance(instance_id)
+                .binding(id)
             })
     }
 }

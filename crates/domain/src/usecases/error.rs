@@ -24,7 +24,8 @@ pub struct FailureIds {
 pub struct ErrorDetail {
     pub reason: Reason,
     pub message: String,
-    pub ids: FailureIds,
+    /// Boxed: most errors travel up through `?` and the ids are read rarely.
+    pub ids: Box<FailureIds>,
 }
 
 impl ErrorDetail {
@@ -32,7 +33,7 @@ impl ErrorDetail {
         Self {
             reason,
             message: message.into(),
-            ids: FailureIds::default(),
+            ids: Box::default(),
         }
     }
 }

@@ -100,7 +100,8 @@ impl Broker {
                     return Err(BrokerError::conflict(format!(
                         "instance {} already exists with different attributes",
                         cmd.instance_id
-                    )));
+                    ))
+                    .instance(&cmd.instance_id));
                 }
                 Some(existing) => match self
                     .existing_instance(&existing, OperationKind::Provision)
@@ -157,16 +158,17 @@ impl Broker {
         Err(BrokerError::concurrency(format!(
             "instance {} is being created by a concurrent request",
             cmd.instance_id
-        )))
+        ))
+        .instance(&cmd.instance_id))
     }
 
     pub async fn deprovision(&self, cmd: DeprovisionCommand) -> Result<Outcome<()>, BrokerError> {
         let core = &self.core;
         let Some(instance) = core.store.instance(&cmd.instance_id).await? else {
-            return Err(BrokerError::gone(format!(
-                "instance {} does not exist",
-                cmd.instance_id
-            )));
+            return Err(
+                BrokerError::gone(format!("instance {} does not exist", cmd.instance_id))
+                    .instance(&cmd.instance_id),
+            );
         };
         check_owner(&instance, cmd.door)?;
         if cmd.service_id != instance.spec.service_id || cmd.plan_id != instance.spec.plan_id {
@@ -221,11 +223,9 @@ impl Broker {
     }
 
     pub async fn instance(&self, id: &InstanceId) -> Result<Instance, BrokerError> {
-        self.core
-            .store
-            .instance(id)
-            .await?
-            .ok_or_else(|| BrokerError::not_found(format!("instance {id} does not exist")))
+        self.core.store.instance(id).await?.ok_or_else(|| {
+            BrokerError::not_found(format!("instance {id} does not exist")).instance(id)
+        })
     }
 
     /// For a request of `kind` about an existing instance: joins an identical operation in flight,
@@ -250,7 +250,8 @@ impl Broker {
                 Err(BrokerError::concurrency(format!(
                     "instance {} is being deprovisioned",
                     instance.id
-                )))
+                ))
+                .instance(&instance.id))
             }
             _ => Ok(Existing::StartNew),
         }
@@ -315,4 +316,6 @@ pub(super) fn concurrency(instance_id: &InstanceId, in_flight: &Operation) -> Br
         "instance {instance_id} has an operation in flight ({what}, operation {})",
         in_flight.id
     ))
+    .instance(instance_id)
+    .operation(in_flight.id)
 }

@@ -124,11 +124,19 @@ impl Broker {
 pub(super) fn finished<T>(op: &Operation, value: T) -> Result<T, BrokerError> {
     match op.state {
         crate::operation::OperationState::Succeeded => Ok(value),
-        _ => Err(BrokerError::operation_failed(
-            op.reason.unwrap_or(Reason::BackendFailed),
-            op.description
-                .clone()
-                .unwrap_or_else(|| format!("{} failed", op.kind.as_str())),
-        )),
+        _ => {
+            let failed = BrokerError::operation_failed(
+                op.reason.unwrap_or(Reason::BackendFailed),
+                op.description
+                    .clone()
+                    .unwrap_or_else(|| format!("{} failed", op.kind.as_str())),
+            )
+            .instance(&op.instance_id)
+            .operation(op.id);
+            Err(match &op.binding_id {
+                Some(binding) => failed.binding(binding),
+                None => failed,
+            })
+        }
     }
 }

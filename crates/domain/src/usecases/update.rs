@@ -37,6 +37,7 @@ impl Broker {
             .await?
             .ok_or_else(|| {
                 BrokerError::not_found(format!("instance {} does not exist", cmd.instance_id))
+                    .instance(&cmd.instance_id)
             })?;
         check_owner(&instance, cmd.door)?;
         if cmd.service_id != instance.spec.service_id {
