@@ -156,6 +156,7 @@ async fn progress_clears_the_reason_and_a_failure_at_the_deadline_keeps_the_back
             operation: None,
             service_id: None,
             plan_id: None,
+            door: pgbroker_domain::FrontDoor::Osb,
         })
         .await
         .unwrap();
