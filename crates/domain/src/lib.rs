@@ -11,6 +11,7 @@ pub mod operation;
 pub mod ports;
 pub mod reason;
 pub mod sensitive;
+pub mod server;
 
 pub use catalog::{Catalog, CatalogDocument, CatalogError, Plan, PlanLookupError, Service};
 pub use ids::{BindingId, InstanceId, InvalidId, OperationId, PlanId, ServiceId};

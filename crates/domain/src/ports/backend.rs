@@ -13,6 +13,7 @@ use crate::ids::{BindingId, InstanceId, OperationId};
 use crate::model::{BindingSpec, InstanceSpec};
 use crate::operation::OperationKind;
 use crate::sensitive::{Credentials, Sensitive};
+use crate::server::{PlanSize, ServerTarget, Translation, Unsupported};
 
 /// How far a step got.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,6 +113,30 @@ pub trait Backend: Send + Sync {
 
     /// Whether the backend can be reached; the message says what is wrong (no secrets).
     async fn check(&self) -> Result<(), String>;
+
+    /// What `plan` gives in the sizes a server spec asks for, as far as this backend can tell
+    /// from the plan's settings. `None`: its plans are not sized (chosen by class only).
+    fn plan_size(&self, _plan: &Plan) -> Option<PlanSize> {
+        None
+    }
+
+    /// A server spec as provision parameters of `plan` (they must pass the plan's
+    /// `instance_create` schema). A field the backend cannot honour is refused by name, never
+    /// dropped. The default honours none of them.
+    fn server_parameters(
+        &self,
+        plan: &Plan,
+        target: &ServerTarget<'_>,
+    ) -> Result<Translation, Unsupported> {
+        let fields = target.request.fields_set();
+        target.request.refuse_any(&fields, |_| {
+            format!(
+                "backend {} does not take operator server specs beyond the plan",
+                plan.backend
+            )
+        })?;
+        Ok(Translation::default())
+    }
 }
 
 /// The configured backends, by the name plans use.
