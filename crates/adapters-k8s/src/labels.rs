@@ -13,6 +13,8 @@ pub const INSTANCE: &str = "pgbroker.io/instance-id";
 pub const SERVICE: &str = "pgbroker.io/service-id";
 pub const PLAN: &str = "pgbroker.io/plan-id";
 pub const BINDING: &str = "pgbroker.io/binding-id";
+/// The platform's name of the instance (context `instance_name`), when the request gave one.
+pub const INSTANCE_NAME: &str = "pgbroker.io/instance-name";
 /// Operation whose step last applied the Cluster; a cached Cluster that carries the current
 /// operation id shows that everything of the step was applied, so polling needs no writes.
 pub const OPERATION: &str = "pgbroker.io/operation-id";
@@ -45,6 +47,11 @@ impl Owner<'_> {
         labels.insert(PLAN.into(), json!(label_value(self.spec.plan_id.as_str())));
         if let Some(b) = self.binding_id {
             labels.insert(BINDING.into(), json!(label_value(b.as_str())));
+        }
+        // The name the platform knows the instance by (OSB's Kubernetes context profile; the
+        // operator's PostgreSQLServer name), so `kubectl get cluster -l` finds it by that name.
+        if let Some(Value::String(name)) = self.spec.context.get("instance_name") {
+            labels.insert(INSTANCE_NAME.into(), json!(label_value(name)));
         }
         labels
     }

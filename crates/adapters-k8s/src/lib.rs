@@ -9,6 +9,7 @@ pub mod client;
 pub mod config_source;
 pub mod kinds;
 pub mod labels;
+pub mod leader;
 pub mod manifests;
 pub mod names;
 pub mod plan;

@@ -1,7 +1,7 @@
 //! Names of the Kubernetes objects of an instance or binding. Every name is derived from ids
 //! alone, so a step that runs again (or after a crash) finds what an earlier step made.
 
-use pgbroker_domain::{BindingId, InstanceId};
+use pgbroker_domain::{BindingId, InstanceId, JsonObject};
 use sha2::{Digest, Sha256};
 
 use crate::settings::{CnpgSettings, NamespaceMode};
@@ -17,13 +17,20 @@ pub struct InstanceNames {
 }
 
 impl InstanceNames {
-    pub fn new(settings: &CnpgSettings, id: &InstanceId) -> Self {
+    /// The names of an instance whose request carried the platform context `context` (used in
+    /// [`NamespaceMode::Request`] only; fails there when the context names no valid namespace).
+    pub fn new(
+        settings: &CnpgSettings,
+        id: &InstanceId,
+        context: &JsonObject,
+    ) -> Result<Self, String> {
         let cluster = cluster_name(&settings.name_prefix, id);
         let namespace = match &settings.namespace {
             NamespaceMode::PerInstance => cluster.clone(),
             NamespaceMode::Shared { name } => name.clone(),
+            NamespaceMode::Request => request_namespace(context)?,
         };
-        Self { namespace, cluster }
+        Ok(Self { namespace, cluster })
     }
 
     /// Read-write service CNPG makes for the cluster.
@@ -65,6 +72,22 @@ impl InstanceNames {
     /// Fully qualified name of a service in the instance's namespace.
     pub fn fqdn(&self, service: &str) -> String {
         format!("{service}.{}.svc", self.namespace)
+    }
+}
+
+/// The namespace a request's platform context names (OSB's Kubernetes context profile).
+fn request_namespace(context: &JsonObject) -> Result<String, String> {
+    match context.get("namespace") {
+        Some(serde_json::Value::String(ns)) if is_dns_label(ns, 63) => Ok(ns.clone()),
+        Some(serde_json::Value::String(ns)) => Err(format!(
+            "the request's context.namespace {:?} is not a valid namespace name",
+            ns.chars().take(70).collect::<String>()
+        )),
+        _ => Err(
+            "this backend places each instance in the namespace of its request \
+                  (namespace mode `request`), but the request's context names no namespace"
+                .to_string(),
+        ),
     }
 }
 
@@ -191,7 +214,7 @@ mod tests {
     #[test]
     fn binding_names_fit_kubernetes_and_postgres() {
         let settings = CnpgSettings::default();
-        let inst = InstanceNames::new(&settings, &id(&"a".repeat(47)));
+        let inst = InstanceNames::new(&settings, &id(&"a".repeat(47)), &JsonObject::new()).unwrap();
         assert_eq!(inst.cluster.len(), 50);
         let b = BindingNames::new(
             &inst,

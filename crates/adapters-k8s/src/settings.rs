@@ -102,6 +102,20 @@ pub enum NamespaceMode {
     PerInstance,
     /// Every instance in this one namespace, which must exist.
     Shared { name: String },
+    /// Each instance in the namespace its request came from: the platform context's
+    /// `namespace` (the Kubernetes profile of OSB contexts; the operator's PostgreSQLServer's own
+    /// namespace), which must exist. A request without one fails, saying so.
+    Request,
+}
+
+impl NamespaceMode {
+    /// The one namespace every instance is in, if there is one.
+    pub fn fixed(&self) -> Option<&str> {
+        match self {
+            Self::Shared { name } => Some(name.as_str()),
+            Self::PerInstance | Self::Request => None,
+        }
+    }
 }
 
 /// The image of each PostgreSQL major version.

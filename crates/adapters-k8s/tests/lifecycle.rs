@@ -268,6 +268,7 @@ async fn waiting_for_a_cluster_reads_the_cache_not_the_api() {
         let seen = w
             .broker
             .last_operation(LastOperationQuery {
+                door: pgbroker_domain::FrontDoor::Osb,
                 instance_id: instance(ID),
                 binding_id: None,
                 operation: Some(op),

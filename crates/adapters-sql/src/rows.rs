@@ -6,7 +6,7 @@ use std::fmt::Display;
 use chrono::{DateTime, Utc};
 use pgbroker_domain::ports::StoreError;
 use pgbroker_domain::{
-    Binding, BindingId, BindingSpec, BindingState, Instance, InstanceId, InstanceSpec,
+    Binding, BindingId, BindingSpec, BindingState, FrontDoor, Instance, InstanceId, InstanceSpec,
     InstanceState, JsonObject, Lease, Operation, OperationKind, OperationState, Origin, PlanId,
     Sensitive, ServiceId,
 };
@@ -53,6 +53,7 @@ fn read_instance<DB: Dialect>(c: &Columns<'_, DB>) -> Result<Instance, ColumnErr
             maintenance_version: c.opt_text("maintenance_version")?,
         },
         state: c.parse("state", |s| known(InstanceState::parse(&s)))?,
+        owner: c.parse("owner", |s| known(FrontDoor::parse(&s)))?,
         dashboard_url: c.opt_text("dashboard_url")?,
         created_at: c.time("created_at")?,
         updated_at: c.time("updated_at")?,
@@ -112,6 +113,7 @@ fn read_operation<DB: Dialect>(c: &Columns<'_, DB>) -> Result<Operation, ColumnE
         id: DB::id(c.0, "id")?,
         kind: c.parse("kind", |s| known(OperationKind::parse(&s)))?,
         origin: c.parse("origin", |s| known(Origin::parse(&s)))?,
+        door: c.parse("door", |s| known(FrontDoor::parse(&s)))?,
         instance_id: c.parse("instance_id", InstanceId::parse)?,
         binding_id: c.opt_parse("binding_id", BindingId::parse)?,
         // NULL on operations written before migration 0002.

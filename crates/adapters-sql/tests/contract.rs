@@ -79,6 +79,7 @@ fn due_operation(n: usize) -> anyhow::Result<Operation> {
         id: OperationId::new(),
         kind: OperationKind::Provision,
         origin: Origin::Platform,
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: InstanceId::parse(format!("race-{n}"))?,
         binding_id: None,
         service_id: Some(ServiceId::parse("postgresql")?),

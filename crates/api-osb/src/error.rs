@@ -55,6 +55,17 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The error of a read (fetch, `last_operation`): an instance of the other front door is
+    /// not the platform's, so it reads as unknown (404), the description saying whose it is.
+    pub fn of_read(e: BrokerError) -> Self {
+        match e {
+            BrokerError::ForeignObject(d) => Self::new(StatusCode::NOT_FOUND, d),
+            other => other.into(),
+        }
+    }
+}
+
 impl From<BrokerError> for ApiError {
     fn from(e: BrokerError) -> Self {
         use StatusCode as S;
@@ -73,6 +84,8 @@ impl From<BrokerError> for ApiError {
                 Self::coded(S::UNPROCESSABLE_ENTITY, "MaintenanceInfoConflict", d)
             }
             BrokerError::Unprocessable(d) => Self::new(S::UNPROCESSABLE_ENTITY, d),
+            // A change to the operator's instance: well formed, but not this door's to make.
+            BrokerError::ForeignObject(d) => Self::new(S::UNPROCESSABLE_ENTITY, d),
             // The operation goes on; the platform should repeat the request to see its result.
             BrokerError::Timeout(d) => Self::coded(S::GATEWAY_TIMEOUT, "Timeout", d),
             BrokerError::OperationFailed(d) => {
@@ -129,6 +142,7 @@ mod tests {
                 Some("MaintenanceInfoConflict"),
             ),
             (BrokerError::Unprocessable("x".into()), 422, None),
+            (BrokerError::ForeignObject("x".into()), 422, None),
             (BrokerError::Timeout("x".into()), 504, Some("Timeout")),
             (
                 BrokerError::OperationFailed("x".into()),

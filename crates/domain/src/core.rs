@@ -63,7 +63,8 @@ impl Core {
             })
     }
 
-    /// A new in-flight operation, due now, with its deadline from the plan or the policy.
+    /// A new in-flight operation, due now, with its deadline from the plan or the policy. `door`
+    /// is the owner of the instance it is for.
     /// `ids` are the service and plan the operation is for (see [`Operation::plan_id`]); `plan`
     /// is the one whose `maximum_polling_duration` bounds it (for an update, the target plan).
     ///
@@ -71,7 +72,7 @@ impl Core {
     pub(crate) fn new_operation(
         &self,
         kind: crate::operation::OperationKind,
-        origin: crate::operation::Origin,
+        (origin, door): (crate::operation::Origin, crate::reason::FrontDoor),
         instance_id: crate::ids::InstanceId,
         binding_id: Option<crate::ids::BindingId>,
         ids: (&ServiceId, &PlanId),
@@ -89,6 +90,7 @@ impl Core {
             id: crate::ids::OperationId::new(),
             kind,
             origin,
+            door,
             instance_id,
             binding_id,
             service_id: Some(ids.0.clone()),

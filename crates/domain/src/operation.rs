@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{BindingId, InstanceId, OperationId, PlanId, ServiceId};
 use crate::model::InstanceSpec;
+use crate::reason::FrontDoor;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -113,6 +114,10 @@ pub struct Operation {
     pub id: OperationId,
     pub kind: OperationKind,
     pub origin: Origin,
+    /// The front door of the instance the operation is for (its owner), so a poll from the
+    /// other door is refused without reading the instance, and a door can be told when an
+    /// operation of its own ends.
+    pub door: FrontDoor,
     pub instance_id: InstanceId,
     pub binding_id: Option<BindingId>,
     /// The service the operation was created for: the instance's, or for a binding operation the

@@ -16,6 +16,7 @@ use serde_json::json;
 
 fn provision(id: &str, plan: &str) -> ProvisionCommand {
     ProvisionCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id(id),
         spec: spec(ASYNC_SERVICE, plan, json!({})),
         accepts_incomplete: true,
@@ -161,6 +162,7 @@ async fn always_failing_provision_fails_at_its_deadline_and_mitigation_runs_once
     let status = w
         .broker
         .last_operation(LastOperationQuery {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id("i1"),
             binding_id: None,
             operation: Some(op),
@@ -198,6 +200,7 @@ async fn permanent_failure_fails_at_once_and_a_platform_delete_joins_the_mitigat
     let status = w
         .broker
         .last_operation(LastOperationQuery {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id("i1"),
             binding_id: None,
             operation: None,
@@ -217,6 +220,7 @@ async fn permanent_failure_fails_at_once_and_a_platform_delete_joins_the_mitigat
     let joined = match w
         .broker
         .deprovision(DeprovisionCommand {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id("i1"),
             service_id: ServiceId::parse(ASYNC_SERVICE).unwrap(),
             plan_id: PlanId::parse(ASYNC_PLAN).unwrap(),
@@ -239,6 +243,7 @@ async fn permanent_failure_fails_at_once_and_a_platform_delete_joins_the_mitigat
     let polled = w
         .broker
         .last_operation(LastOperationQuery {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id("i1"),
             binding_id: None,
             operation: Some(joined),
@@ -258,6 +263,7 @@ async fn failed_bind_is_unbound_by_orphan_mitigation() {
     w.async_backend
         .script(OperationKind::Bind, [Scripted::Permanent]);
     let cmd = pgbroker_domain::usecases::BindCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id("i1"),
         binding_id: BindingId::parse("b1").unwrap(),
         spec: BindingSpec {
@@ -391,4 +397,46 @@ async fn crashed_engine_is_resumed_by_a_new_one() {
         InstanceState::Ready
     );
     db.drop_now().await.unwrap();
+}
+
+/// Records the operations an engine reports as ended.
+#[derive(Default)]
+struct Ended(std::sync::Mutex<Vec<(OperationId, OperationState)>>);
+
+impl pgbroker_domain::ports::OperationObserver for Ended {
+    fn operation_ended(&self, operation: &pgbroker_domain::Operation) {
+        self.0.lock().unwrap().push((operation.id, operation.state));
+    }
+}
+
+#[tokio::test]
+async fn observers_hear_of_each_operation_once_when_it_ends() {
+    let w = TestWorld::new(memory_store().await);
+    w.async_backend.script(
+        OperationKind::Provision,
+        [Scripted::InProgress(Duration::ZERO), Scripted::Done],
+    );
+    let ended = Arc::new(Ended::default());
+    let engine = w.engine("observed").with_observer(ended.clone());
+    let ok = start(&w, "observed-ok", ASYNC_PLAN).await;
+    assert_eq!(engine.tick().await.unwrap(), 1);
+    assert!(
+        ended.0.lock().unwrap().is_empty(),
+        "an operation still in progress is not reported"
+    );
+    assert_eq!(engine.tick().await.unwrap(), 1);
+    assert_eq!(
+        *ended.0.lock().unwrap(),
+        vec![(ok, OperationState::Succeeded)]
+    );
+    w.async_backend
+        .script(OperationKind::Provision, [Scripted::Permanent]);
+    let failed = start(&w, "observed-failed", ASYNC_PLAN).await;
+    while engine.tick().await.unwrap() > 0 {}
+    let seen = ended.0.lock().unwrap().clone();
+    assert_eq!(seen.iter().filter(|(id, _)| *id == ok).count(), 1);
+    assert!(
+        seen.contains(&(failed, OperationState::Failed)),
+        "the failed provision is reported: {seen:?}"
+    );
 }

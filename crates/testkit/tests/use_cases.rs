@@ -23,6 +23,7 @@ fn provision(id: &str, plan: &str, accepts_incomplete: bool) -> ProvisionCommand
         ASYNC_SERVICE
     };
     ProvisionCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id(id),
         spec: spec(service, plan, json!({"size": 1})),
         accepts_incomplete,
@@ -52,6 +53,7 @@ fn bind_cmd(
     accepts_incomplete: bool,
 ) -> BindCommand {
     BindCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id(instance),
         binding_id: BindingId::parse(binding).unwrap(),
         spec: BindingSpec {
@@ -73,6 +75,7 @@ fn deprovision_cmd(
     accepts_incomplete: bool,
 ) -> DeprovisionCommand {
     DeprovisionCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id(id),
         service_id: ServiceId::parse(service).unwrap(),
         plan_id: PlanId::parse(plan).unwrap(),
@@ -83,6 +86,7 @@ fn deprovision_cmd(
 
 fn update_cmd(id: &str, plan: Option<&str>) -> UpdateCommand {
     UpdateCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id(id),
         service_id: ServiceId::parse(ASYNC_SERVICE).unwrap(),
         plan_id: plan.map(|p| PlanId::parse(p).unwrap()),
@@ -101,6 +105,7 @@ async fn last(
 ) -> Result<pgbroker_domain::usecases::LastOperation, BrokerError> {
     w.broker
         .last_operation(LastOperationQuery {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id(id),
             binding_id: None,
             operation: op,
@@ -277,6 +282,7 @@ async fn synchronous_backend_serves_requests_without_accepts_incomplete() {
     done(
         w.broker
             .unbind(UnbindCommand {
+                door: pgbroker_domain::FrontDoor::Osb,
                 instance_id: instance_id("s1"),
                 binding_id: BindingId::parse("b1").unwrap(),
                 service_id: ServiceId::parse(SYNC_SERVICE).unwrap(),
@@ -616,6 +622,7 @@ async fn bind_semantics() {
     let status = w
         .broker
         .last_operation(LastOperationQuery {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id("i1"),
             binding_id: Some(BindingId::parse("b1").unwrap()),
             operation: Some(op),
@@ -659,6 +666,7 @@ async fn bind_semantics() {
     assert_ne!(b2.password.expose(), binding.password.expose());
 
     let unbind = |b: &str| UnbindCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id("i1"),
         binding_id: BindingId::parse(b).unwrap(),
         service_id: ServiceId::parse(ASYNC_SERVICE).unwrap(),
@@ -676,6 +684,7 @@ async fn bind_semantics() {
     let gone = w
         .broker
         .last_operation(LastOperationQuery {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id("i1"),
             binding_id: Some(BindingId::parse("b1").unwrap()),
             operation: Some(op),

@@ -25,7 +25,11 @@ impl CnpgBackend {
             Ok(d) => d,
             Err(e) => return Ok(Step::Failed(StepFailure::permanent(e.to_string()))),
         };
-        let names = InstanceNames::new(&self.settings, &req.instance_id);
+        let names =
+            match InstanceNames::new(&self.settings, &req.instance_id, &req.instance.context) {
+                Ok(names) => names,
+                Err(why) => return Ok(Step::Failed(StepFailure::permanent(why))),
+            };
         let binding = BindingNames::new(&names, &req.binding_id);
         let ns = names.namespace.as_str();
         let cache = self.cache().await?;
@@ -109,7 +113,11 @@ impl CnpgBackend {
     }
 
     pub(super) async fn unbind_step(&self, req: &UnbindRequest) -> Result<Step<()>, ApiError> {
-        let names = InstanceNames::new(&self.settings, &req.instance_id);
+        // Without a namespace to look in, no bind can have made anything.
+        let Ok(names) = InstanceNames::new(&self.settings, &req.instance_id, &req.instance.context)
+        else {
+            return Ok(Step::Done(()));
+        };
         let binding = BindingNames::new(&names, &req.binding_id);
         let ns = names.namespace.as_str();
         let roles = self.objects(Kind::DatabaseRole, ns).await?;

@@ -113,7 +113,12 @@ mod tests {
 
     #[test]
     fn credentials_name_every_endpoint_and_escape_the_password() {
-        let inst = InstanceNames::new(&CnpgSettings::default(), &InstanceId::parse("i1").unwrap());
+        let inst = InstanceNames::new(
+            &CnpgSettings::default(),
+            &InstanceId::parse("i1").unwrap(),
+            &Default::default(),
+        )
+        .unwrap();
         let b = BindingNames::new(&inst, &BindingId::parse("b1").unwrap());
         let creds = credentials(
             &inst,

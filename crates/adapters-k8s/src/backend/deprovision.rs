@@ -33,7 +33,11 @@ impl CnpgBackend {
         &self,
         req: &InstanceRequest,
     ) -> Result<Step<()>, ApiError> {
-        let names = InstanceNames::new(&self.settings, &req.instance_id);
+        // Without a namespace to look in, no provision can have made anything.
+        let Ok(names) = InstanceNames::new(&self.settings, &req.instance_id, &req.spec.context)
+        else {
+            return Ok(Step::Done(()));
+        };
         let ns = names.namespace.as_str();
         if self.settings.retain_on_deprovision {
             let clusters = self.objects(Kind::Cluster, ns).await?;

@@ -22,7 +22,7 @@ use crate::cache::ClusterCache;
 use crate::client::{ApiError, Connector, Objects};
 use crate::kinds::Kind;
 use crate::labels::backend_selector;
-use crate::settings::{CnpgSettings, NamespaceMode, SettingsError};
+use crate::settings::{CnpgSettings, SettingsError};
 
 /// How long a step waits for the cluster watch's first listing before reporting back.
 const CACHE_SYNC: Duration = Duration::from_secs(10);
@@ -85,11 +85,11 @@ impl CnpgBackend {
         let cache = self
             .cache
             .get_or_init(|| async {
-                let namespace = match &self.settings.namespace {
-                    NamespaceMode::Shared { name } => Some(name.as_str()),
-                    NamespaceMode::PerInstance => None,
-                };
-                ClusterCache::start(client, namespace, &backend_selector(&self.name))
+                ClusterCache::start(
+                    client,
+                    self.settings.namespace.fixed(),
+                    &backend_selector(&self.name),
+                )
             })
             .await;
         if cache.synced(CACHE_SYNC).await {
@@ -143,11 +143,7 @@ impl Backend for CnpgBackend {
 
     async fn check(&self) -> Result<(), String> {
         let client = self.connector.client().await.map_err(|e| e.to_string())?;
-        let namespace = match &self.settings.namespace {
-            NamespaceMode::Shared { name } => Some(name.as_str()),
-            NamespaceMode::PerInstance => None,
-        };
-        Objects::new(client, Kind::Cluster, namespace)
+        Objects::new(client, Kind::Cluster, self.settings.namespace.fixed())
             .names(&backend_selector(&self.name))
             .await
             .map(drop)

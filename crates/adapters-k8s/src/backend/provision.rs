@@ -39,7 +39,10 @@ impl CnpgBackend {
             Ok(d) => d,
             Err(e) => return Ok(permanent(e.to_string())),
         };
-        let names = InstanceNames::new(&self.settings, &req.instance_id);
+        let names = match InstanceNames::new(&self.settings, &req.instance_id, &req.spec.context) {
+            Ok(names) => names,
+            Err(why) => return Ok(permanent(why)),
+        };
         let cache = self.cache().await?;
         let cached = cache.get(&names.namespace, &names.cluster);
         if !applied_by(cached.as_ref(), req) {
@@ -65,7 +68,21 @@ impl CnpgBackend {
             Ok(d) => d,
             Err(e) => return Ok(permanent(e.to_string())),
         };
-        let names = InstanceNames::new(&self.settings, &req.instance_id);
+        let names = match InstanceNames::new(&self.settings, &req.instance_id, &req.spec.context) {
+            Ok(names) => names,
+            Err(why) => return Ok(permanent(why)),
+        };
+        // The Cluster stays where it is: an update whose context names another namespace
+        // cannot move it there.
+        if let Some(previous) = &req.previous
+            && let Ok(now) = InstanceNames::new(&self.settings, &req.instance_id, &previous.context)
+            && now.namespace != names.namespace
+        {
+            return Ok(permanent(format!(
+                "the instance lives in namespace {} and cannot move to namespace {}",
+                now.namespace, names.namespace
+            )));
+        }
         let cache = self.cache().await?;
         let cached = cache.get(&names.namespace, &names.cluster);
         if !applied_by(cached.as_ref(), req) {

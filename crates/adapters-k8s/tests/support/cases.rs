@@ -94,7 +94,7 @@ impl Case {
         let spec = spec(parameters);
         let desired = desired(&settings, &plan(plan_settings), &spec.parameters).unwrap();
         Self {
-            names: InstanceNames::new(&settings, &id),
+            names: InstanceNames::new(&settings, &id, &spec.context).unwrap(),
             settings,
             spec,
             desired,

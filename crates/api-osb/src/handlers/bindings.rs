@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use pgbroker_domain::usecases::{BindCommand, FetchBindingQuery, UnbindCommand};
-use pgbroker_domain::{Binding, BindingId, BindingSpec, InstanceId, JsonObject};
+use pgbroker_domain::{Binding, BindingId, BindingSpec, FrontDoor, InstanceId, JsonObject};
 
 use super::instances::removal_outcome;
 use super::{OsbState, check_catalog_ids, json, outcome_response};
@@ -73,6 +73,7 @@ pub async fn bind(
     let outcome = state
         .broker
         .bind(BindCommand {
+            door: FrontDoor::Osb,
             instance_id,
             binding_id,
             spec: BindingSpec {
@@ -129,6 +130,7 @@ pub async fn unbind(
     let outcome = state
         .broker
         .unbind(UnbindCommand {
+            door: FrontDoor::Osb,
             instance_id,
             binding_id,
             service_id: query.service_id,
@@ -171,12 +173,14 @@ pub async fn get_binding(
     let binding = state
         .broker
         .fetch_binding(&FetchBindingQuery {
+            door: FrontDoor::Osb,
             instance_id,
             binding_id,
             service_id: query.service_id,
             plan_id: query.plan_id,
         })
-        .await?;
+        .await
+        .map_err(ApiError::of_read)?;
     Ok(json(
         StatusCode::OK,
         &BindingResponse {

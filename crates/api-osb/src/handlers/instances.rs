@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use pgbroker_domain::usecases::{DeprovisionCommand, ProvisionCommand, UpdateCommand};
-use pgbroker_domain::{Instance, InstanceId, InstanceSpec, Outcome};
+use pgbroker_domain::{FrontDoor, Instance, InstanceId, InstanceSpec, Outcome};
 
 use super::{OsbState, check_catalog_ids, json, outcome_response};
 use crate::error::{ApiError, ErrorBody};
@@ -56,6 +56,7 @@ pub async fn provision(
     let outcome = state
         .broker
         .provision(ProvisionCommand {
+            door: FrontDoor::Osb,
             instance_id: instance_id(raw_id)?,
             spec,
             accepts_incomplete: query.accepts_incomplete.unwrap_or(false),
@@ -106,6 +107,7 @@ pub async fn update(
     let outcome = state
         .broker
         .update(UpdateCommand {
+            door: FrontDoor::Osb,
             instance_id: instance_id(raw_id)?,
             service_id: body.service_id,
             plan_id: body.plan_id,
@@ -144,6 +146,7 @@ pub async fn deprovision(
     let outcome = state
         .broker
         .deprovision(DeprovisionCommand {
+            door: FrontDoor::Osb,
             instance_id: instance_id(raw_id)?,
             service_id: query.service_id,
             plan_id: query.plan_id,
@@ -190,7 +193,11 @@ pub async fn get_instance(
         query.service_id.as_ref(),
         query.plan_id.as_ref(),
     )?;
-    let instance = state.broker.fetch_instance(&id).await?;
+    let instance = state
+        .broker
+        .fetch_instance(FrontDoor::Osb, &id)
+        .await
+        .map_err(ApiError::of_read)?;
     Ok(json(
         StatusCode::OK,
         &InstanceResponse {

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use pgbroker_domain::usecases::{LastOperation, LastOperationQuery as Query};
-use pgbroker_domain::{BindingId, OperationState};
+use pgbroker_domain::{BindingId, FrontDoor, OperationState};
 
 use super::{OsbState, check_catalog_ids, json, operation_id, retry_after};
 use crate::error::{ApiError, ErrorBody};
@@ -28,13 +28,15 @@ async fn poll(
     let last = state
         .broker
         .last_operation(Query {
+            door: FrontDoor::Osb,
             instance_id,
             binding_id,
             operation,
             service_id: query.service_id,
             plan_id: query.plan_id,
         })
-        .await?;
+        .await
+        .map_err(ApiError::of_read)?;
     Ok(report(last))
 }
 

@@ -16,6 +16,7 @@ async fn up(broker: &Broker, id: &str) -> anyhow::Result<()> {
     let instance_id = InstanceId::parse(id)?;
     broker
         .provision(ProvisionCommand {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id.clone(),
             spec: spec()?,
             accepts_incomplete: false,
@@ -24,6 +25,7 @@ async fn up(broker: &Broker, id: &str) -> anyhow::Result<()> {
         .await?;
     broker
         .bind(BindCommand {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id,
             binding_id: BindingId::parse("app")?,
             spec: binding_spec()?,
@@ -38,6 +40,7 @@ async fn down(broker: &Broker, id: &str) -> anyhow::Result<()> {
     let (instance_id, s) = (InstanceId::parse(id)?, spec()?);
     broker
         .unbind(UnbindCommand {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id.clone(),
             binding_id: BindingId::parse("app")?,
             service_id: s.service_id.clone(),
@@ -48,6 +51,7 @@ async fn down(broker: &Broker, id: &str) -> anyhow::Result<()> {
         .await?;
     broker
         .deprovision(DeprovisionCommand {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id,
             service_id: s.service_id,
             plan_id: s.plan_id,

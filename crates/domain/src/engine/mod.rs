@@ -21,7 +21,8 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tracing::{error, info};
 
 use crate::core::Core;
-use crate::ports::StoreError;
+use crate::operation::OperationState;
+use crate::ports::{OperationObserver, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConfig {
@@ -71,6 +72,7 @@ pub struct Engine {
     config: EngineConfig,
     wake_rx: Mutex<mpsc::Receiver<()>>,
     wake_tx: mpsc::Sender<()>,
+    observers: Vec<Arc<dyn OperationObserver>>,
 }
 
 impl Engine {
@@ -81,7 +83,14 @@ impl Engine {
             config,
             wake_rx: Mutex::new(wake_rx),
             wake_tx,
+            observers: Vec::new(),
         }
+    }
+
+    /// Tells `observer` of every operation this engine finishes.
+    pub fn with_observer(mut self, observer: Arc<dyn OperationObserver>) -> Self {
+        self.observers.push(observer);
+        self
     }
 
     pub fn waker(&self) -> EngineWaker {
@@ -193,9 +202,15 @@ impl Engine {
             return;
         };
         let id = op.id;
-        if let Err(e) = step::run_claimed(&self.core, op, token).await {
+        match step::run_claimed(&self.core, op, token).await {
+            Ok(step::Ran::Settled(next)) if next.state != OperationState::InProgress => {
+                for observer in &self.observers {
+                    observer.operation_ended(&next);
+                }
+            }
+            Ok(_) => {}
             // The lease lapses and the operation is claimed again later.
-            error!(operation_id = %id, error = %e, "operation step could not be stored");
+            Err(e) => error!(operation_id = %id, error = %e, "operation step could not be stored"),
         }
     }
 }

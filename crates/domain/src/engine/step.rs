@@ -363,7 +363,7 @@ fn failure_writes(
     let mitigation = |kind, binding_id, ids: (&ServiceId, &PlanId)| {
         let mut follow = core.new_operation(
             kind,
-            Origin::OrphanMitigation,
+            (Origin::OrphanMitigation, op.door),
             op.instance_id.clone(),
             binding_id,
             ids,

@@ -2,6 +2,7 @@
 
 mod backend;
 mod clock;
+mod observer;
 mod parameters;
 mod secrets;
 mod store;
@@ -11,6 +12,7 @@ pub use backend::{
     UnbindRequest,
 };
 pub use clock::{Clock, SystemClock};
+pub use observer::OperationObserver;
 pub use parameters::ParameterSchemas;
 pub use secrets::SecretGenerator;
 pub use store::{StateStore, StoreError, Write};

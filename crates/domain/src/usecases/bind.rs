@@ -4,14 +4,18 @@ use crate::ids::{BindingId, InstanceId, PlanId, ServiceId};
 use crate::model::{Binding, BindingSpec, BindingState, InstanceState};
 use crate::operation::{OperationKind, Origin};
 use crate::ports::{StoreError, Write};
+use crate::reason::FrontDoor;
 
 use super::binding_ids::BindingIds;
+use super::door::check_owner;
 use super::instance::concurrency;
 use super::launch::{LaunchError, Started, finished};
 use super::{Broker, BrokerError, Outcome};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BindCommand {
+    /// The door asking; must be the instance's owner.
+    pub door: FrontDoor,
     pub instance_id: InstanceId,
     pub binding_id: BindingId,
     pub spec: BindingSpec,
@@ -21,6 +25,8 @@ pub struct BindCommand {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnbindCommand {
+    /// The door asking; must be the instance's owner.
+    pub door: FrontDoor,
     pub instance_id: InstanceId,
     pub binding_id: BindingId,
     pub service_id: ServiceId,
@@ -68,6 +74,7 @@ impl Broker {
                 .ok_or_else(|| {
                     BrokerError::NotFound(format!("instance {} does not exist", cmd.instance_id))
                 })?;
+            check_owner(&instance, cmd.door)?;
             if instance.spec.service_id != cmd.spec.service_id
                 || instance.spec.plan_id != cmd.spec.plan_id
             {
@@ -154,7 +161,7 @@ impl Broker {
             };
             let mut op = core.new_operation(
                 OperationKind::Bind,
-                Origin::Platform,
+                (Origin::Platform, instance.owner),
                 cmd.instance_id.clone(),
                 Some(cmd.binding_id.clone()),
                 (&cmd.spec.service_id, &cmd.spec.plan_id),
@@ -190,6 +197,7 @@ impl Broker {
             .instance(&cmd.instance_id)
             .await?
             .ok_or_else(gone)?;
+        check_owner(&instance, cmd.door)?;
         let binding = core
             .store
             .binding(&cmd.instance_id, &cmd.binding_id)
@@ -224,7 +232,7 @@ impl Broker {
         )?;
         let mut op = core.new_operation(
             OperationKind::Unbind,
-            Origin::Platform,
+            (Origin::Platform, instance.owner),
             cmd.instance_id.clone(),
             Some(cmd.binding_id.clone()),
             // The binding's ids; its poll may send the instance's current plan instead, as the

@@ -35,6 +35,10 @@ pub enum BrokerError {
     /// A synchronous request's operation failed in the backend; the text says why.
     #[error("{0}")]
     OperationFailed(String),
+    /// The instance belongs to the other front door (reason `ForeignObject`): OSB 422 for a
+    /// change, 404 for a read, as if the instance were unknown to the platform.
+    #[error("{0}")]
+    ForeignObject(String),
     /// The state store cannot be used right now. OSB 503.
     #[error("{0}")]
     Unavailable(String),

@@ -5,12 +5,16 @@ use crate::ids::{InstanceId, PlanId, ServiceId};
 use crate::model::{Instance, InstanceSpec, InstanceState};
 use crate::operation::{Operation, OperationKind, Origin};
 use crate::ports::{StoreError, Write};
+use crate::reason::FrontDoor;
 
+use super::door::check_owner;
 use super::launch::{LaunchError, Started, finished};
 use super::{Broker, BrokerError, Outcome};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProvisionCommand {
+    /// The door asking; it becomes the instance's owner.
+    pub door: FrontDoor,
     pub instance_id: InstanceId,
     pub spec: InstanceSpec,
     pub accepts_incomplete: bool,
@@ -19,6 +23,8 @@ pub struct ProvisionCommand {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeprovisionCommand {
+    /// The door asking; must be the instance's owner.
+    pub door: FrontDoor,
     pub instance_id: InstanceId,
     pub service_id: ServiceId,
     pub plan_id: PlanId,
@@ -85,6 +91,9 @@ impl Broker {
         // Two rounds at most: a start that loses a race to an identical request re-reads and joins it.
         for _ in 0..2 {
             let existing = core.store.instance(&cmd.instance_id).await?;
+            if let Some(existing) = &existing {
+                check_owner(existing, cmd.door)?;
+            }
             let retry_of_failed = match existing {
                 Some(existing) if !same_request(&existing.spec, &cmd.spec) => {
                     return Err(BrokerError::Conflict(format!(
@@ -124,6 +133,7 @@ impl Broker {
                     id: cmd.instance_id.clone(),
                     spec: spec.clone(),
                     state: InstanceState::Provisioning,
+                    owner: cmd.door,
                     dashboard_url: None,
                     created_at: now,
                     updated_at: now,
@@ -131,7 +141,7 @@ impl Broker {
             };
             let mut op = self.platform_operation(
                 OperationKind::Provision,
-                &cmd.instance_id,
+                (cmd.door, &cmd.instance_id),
                 &spec,
                 &plan,
                 &cmd.originating_identity,
@@ -157,6 +167,7 @@ impl Broker {
                 cmd.instance_id
             )));
         };
+        check_owner(&instance, cmd.door)?;
         if cmd.service_id != instance.spec.service_id || cmd.plan_id != instance.spec.plan_id {
             return Err(BrokerError::BadRequest(format!(
                 "instance {} has service_id {} and plan_id {}, not {} and {}",
@@ -184,7 +195,7 @@ impl Broker {
         let plan = plan.clone();
         let mut op = self.platform_operation(
             OperationKind::Deprovision,
-            &cmd.instance_id,
+            (cmd.door, &cmd.instance_id),
             &instance.spec,
             &plan,
             &cmd.originating_identity,
@@ -244,14 +255,14 @@ impl Broker {
     pub(super) fn platform_operation(
         &self,
         kind: OperationKind,
-        instance_id: &InstanceId,
+        (door, instance_id): (FrontDoor, &InstanceId),
         spec: &InstanceSpec,
         plan: &Plan,
         originating_identity: &Option<String>,
     ) -> Operation {
         let mut op = self.core.new_operation(
             kind,
-            Origin::Platform,
+            (Origin::Platform, door),
             instance_id.clone(),
             None,
             (&spec.service_id, &spec.plan_id),

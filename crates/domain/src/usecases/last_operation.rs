@@ -5,12 +5,16 @@ use std::time::Duration;
 use crate::engine::step::retry_after;
 use crate::ids::{BindingId, InstanceId, OperationId, PlanId, ServiceId};
 use crate::operation::{Operation, OperationKind, OperationState, Origin};
+use crate::reason::FrontDoor;
 
 use super::binding_ids::accepted_plans;
+use super::door::check_operation;
 use super::{Broker, BrokerError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LastOperationQuery {
+    /// The door asking; must be the owner of the operation's instance.
+    pub door: FrontDoor,
     pub instance_id: InstanceId,
     /// Set when polling a binding's operation.
     pub binding_id: Option<BindingId>,
@@ -60,6 +64,7 @@ impl Broker {
                 None => format!("{subject} does not exist"),
             }));
         };
+        check_operation(&op, q.door)?;
         // A poll may name the instance's current plan, which is not the operation's after a plan
         // change (OSB: the plan "for the Service Instance"; Cloud Foundry reads a binding's plan
         // through its instance): only then is the instance read.
@@ -192,6 +197,7 @@ mod tests {
             id: OperationId::new(),
             kind,
             origin: Origin::Platform,
+            door: FrontDoor::Osb,
             instance_id: InstanceId::parse("i-1").unwrap(),
             binding_id: None,
             service_id: plan.map(|_| ServiceId::parse("svc").unwrap()),
@@ -212,6 +218,7 @@ mod tests {
 
     fn query(service: Option<&str>, plan: Option<&str>) -> LastOperationQuery {
         LastOperationQuery {
+            door: FrontDoor::Osb,
             instance_id: InstanceId::parse("i-1").unwrap(),
             binding_id: None,
             operation: None,

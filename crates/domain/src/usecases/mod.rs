@@ -7,6 +7,7 @@
 
 mod bind;
 mod binding_ids;
+mod door;
 mod error;
 mod fetch;
 mod instance;

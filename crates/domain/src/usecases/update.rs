@@ -3,12 +3,16 @@
 use crate::ids::{InstanceId, PlanId, ServiceId};
 use crate::model::{Instance, InstanceSpec, InstanceState, JsonObject};
 use crate::operation::OperationKind;
+use crate::reason::FrontDoor;
 
+use super::door::check_owner;
 use super::instance::{check_maintenance, concurrency};
 use super::{Broker, BrokerError, Outcome};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateCommand {
+    /// The door asking; must be the instance's owner.
+    pub door: FrontDoor,
     pub instance_id: InstanceId,
     pub service_id: ServiceId,
     /// A new plan, or `None` to keep the current one.
@@ -33,6 +37,7 @@ impl Broker {
             .ok_or_else(|| {
                 BrokerError::NotFound(format!("instance {} does not exist", cmd.instance_id))
             })?;
+        check_owner(&instance, cmd.door)?;
         if cmd.service_id != instance.spec.service_id {
             return Err(BrokerError::BadRequest(format!(
                 "instance {} belongs to service_id {}, not {}",
@@ -142,7 +147,7 @@ impl Broker {
         let target_plan = target_plan.clone();
         let mut op = self.platform_operation(
             OperationKind::Update,
-            &cmd.instance_id,
+            (cmd.door, &cmd.instance_id),
             // The plan before the update; the new one travels in `target`.
             &instance.spec,
             &target_plan,
