@@ -89,7 +89,7 @@ pub struct PostgreSQLServerSpec {
     /// PostgreSQL server parameters (`postgresql.conf` settings) by name, where the backend lets
     /// them be set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("maxProperties" = 128))]
+    #[schemars(extend("maxProperties" = 128, "additionalProperties" = { "type": "string", "maxLength": 4096 }))]
     pub server_parameters: Option<BTreeMap<String, String>>,
     /// When the backend may run maintenance, where it can be told.
     #[serde(default, skip_serializing_if = "Option::is_none")]
