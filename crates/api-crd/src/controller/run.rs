@@ -128,7 +128,7 @@ impl Operator {
                 .reconcile_on(woken(self.ended.subscribe(), store))
                 .graceful_shutdown_on(shutdown.clone())
                 .run(server::reconcile, error_policy, ctx.clone())
-                .for_each(|_| futures::future::ready(()));
+                .for_each(log_outcome);
             runs.push(server_run.boxed());
 
             let controller = Controller::new(databases, watcher::Config::default());
@@ -152,11 +152,21 @@ impl Operator {
                 .reconcile_on(woken(self.ended.subscribe(), store))
                 .graceful_shutdown_on(shutdown.clone())
                 .run(database::reconcile, error_policy, ctx.clone())
-                .for_each(|_| futures::future::ready(()));
+                .for_each(log_outcome);
             runs.push(database_run.boxed());
         }
         futures::future::join_all(runs).await;
     }
+}
+
+fn log_outcome<K: Resource, E: std::fmt::Display>(
+    outcome: Result<(ObjectRef<K>, kube::runtime::controller::Action), E>,
+) -> futures::future::Ready<()> {
+    match outcome {
+        Ok((obj, _)) => tracing::debug!(object = %obj, "reconciled"),
+        Err(e) => tracing::warn!(error = %e, "controller"),
+    }
+    futures::future::ready(())
 }
 
 /// The objects of `store` whose operation just ended: a server's uid is its instance id (and
