@@ -179,3 +179,38 @@ async fn a_foreign_secret_is_never_overwritten() {
     assert_eq!(text(&secret, "password"), "theirs");
     assert!(secret.metadata.owner_references.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spec_change_updates_the_instance() {
+    let world = World::start().await;
+    let server = world.apply_server("reports", spec("reports-pg")).await;
+    server_with_reason(&world, "reports", "Ready").await;
+    let mut changed = spec("reports-pg");
+    changed["extensions"] = json!(["citext", "pg_trgm"]);
+    world.apply_server("reports", changed).await;
+    let id = InstanceId::parse(server.uid().unwrap()).unwrap();
+    let instance = eventually(
+        "the instance has both extensions",
+        || async { world.broker.instance(&id).await.unwrap() },
+        |i| i.spec.parameters.get("extensions") == Some(&json!(["citext", "pg_trgm"])),
+    )
+    .await;
+    assert_eq!(instance.spec.plan_id.as_str(), "plan-shared-small");
+    let ready = eventually(
+        "Ready at generation 2",
+        || async { world.servers().get("reports").await.unwrap() },
+        |s| {
+            s.status.as_ref().is_some_and(|st| {
+                st.observed_generation == Some(2) && st.conditions[0].reason == "Ready"
+            })
+        },
+    )
+    .await;
+    let secret = world.secrets().get("reports-pg").await.unwrap();
+    let mut conn = connect(&secret, None).await.unwrap();
+    sqlx::raw_sql("SELECT similarity('a', 'b')")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(ready.status.unwrap().plan.as_deref(), Some("shared-small"));
+}
