@@ -6,9 +6,9 @@ use std::fmt::Display;
 use chrono::{DateTime, Utc};
 use pgbroker_domain::ports::StoreError;
 use pgbroker_domain::{
-    Binding, BindingId, BindingSpec, BindingState, FrontDoor, Instance, InstanceId, InstanceSpec,
-    InstanceState, JsonObject, Lease, Operation, OperationKind, OperationState, Origin, PlanId,
-    Sensitive, ServiceId,
+    Binding, BindingId, BindingSpec, BindingState, DeletionPolicy, FrontDoor, Instance, InstanceId,
+    InstanceSpec, InstanceState, JsonObject, Lease, Operation, OperationKind, OperationState,
+    Origin, PlanId, Sensitive, ServiceId,
 };
 use serde_json::Value;
 
@@ -122,6 +122,7 @@ fn read_operation<DB: Dialect>(c: &Columns<'_, DB>) -> Result<Operation, ColumnE
         state: c.parse("state", |s| known(OperationState::parse(&s)))?,
         description: c.opt_text("description")?,
         target,
+        deletion_policy: c.parse("deletion_policy", |s| known(DeletionPolicy::parse(&s)))?,
         originating_identity: c.opt_text("originating_identity")?,
         attempts: c.count("attempts")?,
         failures: c.count("failures")?,

@@ -87,6 +87,7 @@ fn due_operation(n: usize) -> anyhow::Result<Operation> {
         state: OperationState::InProgress,
         description: None,
         target: None,
+        deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
         originating_identity: None,
         attempts: 0,
         failures: 0,

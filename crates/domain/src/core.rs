@@ -98,6 +98,7 @@ impl Core {
             state: crate::operation::OperationState::InProgress,
             description: None,
             target: None,
+            deletion_policy: crate::operation::DeletionPolicy::Delete,
             originating_identity: None,
             attempts: 0,
             failures: 0,

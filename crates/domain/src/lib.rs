@@ -18,7 +18,7 @@ pub use ids::{BindingId, InstanceId, InvalidId, OperationId, PlanId, ServiceId};
 pub use model::{
     Binding, BindingSpec, BindingState, Instance, InstanceSpec, InstanceState, JsonObject,
 };
-pub use operation::{Lease, Operation, OperationKind, OperationState, Origin};
+pub use operation::{DeletionPolicy, Lease, Operation, OperationKind, OperationState, Origin};
 pub use reason::{FrontDoor, Reason};
 pub use sensitive::{Credentials, Sensitive};
 

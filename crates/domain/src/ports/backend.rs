@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use crate::catalog::Plan;
 use crate::ids::{BindingId, InstanceId, OperationId};
 use crate::model::{BindingSpec, InstanceSpec};
-use crate::operation::OperationKind;
+use crate::operation::{DeletionPolicy, OperationKind};
 use crate::sensitive::{Credentials, Sensitive};
 use crate::server::{PlanSize, ServerTarget, Translation, Unsupported};
 
@@ -71,6 +71,9 @@ pub struct InstanceRequest {
     pub plan: Plan,
     /// For an update: the spec the instance has now.
     pub previous: Option<InstanceSpec>,
+    /// For a deprovision: `Retain` keeps the instance's databases (as a backend configured to
+    /// retain does); `Delete` otherwise.
+    pub deletion_policy: DeletionPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -97,6 +100,8 @@ pub struct UnbindRequest {
     pub binding_id: BindingId,
     pub instance: InstanceSpec,
     pub plan: Plan,
+    /// `Retain` keeps what holds the binding's data (its own database, if it has one).
+    pub deletion_policy: DeletionPolicy,
 }
 
 #[async_trait]

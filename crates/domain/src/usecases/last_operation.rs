@@ -205,6 +205,7 @@ mod tests {
             state: OperationState::InProgress,
             description: None,
             target: target.map(spec),
+            deletion_policy: crate::operation::DeletionPolicy::Delete,
             originating_identity: None,
             attempts: 0,
             failures: 0,
