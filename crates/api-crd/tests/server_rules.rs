@@ -287,7 +287,7 @@ async fn backend_cannot_change_be_set_or_be_removed_after_create() {
     let mut moved = shared_obj.clone();
     moved["backend"] = json!("cnpg");
     let status = apply_rejected(&api, &server_object("pinned", moved)).await;
-    assert_cause(&status, "spec", "backend is immutable");
+    assert_cause(&status, "spec.backend", "backend is immutable");
     let status = match api
         .patch(
             "pinned",
@@ -299,7 +299,7 @@ async fn backend_cannot_change_be_set_or_be_removed_after_create() {
         Err(kube::Error::Api(status)) => *status,
         other => panic!("removing the backend: {other:?}"),
     };
-    assert_cause(&status, "spec", "backend is immutable");
+    assert_cause(&status, "spec.backend", "backend is immutable");
 
     apply(&api, &server_object("defaulted", shared.clone()))
         .await
@@ -307,7 +307,7 @@ async fn backend_cannot_change_be_set_or_be_removed_after_create() {
     let mut set_later = shared.clone();
     set_later["backend"] = json!("shared");
     let status = apply_rejected(&api, &server_object("defaulted", set_later)).await;
-    assert_cause(&status, "spec", "backend is immutable");
+    assert_cause(&status, "spec.backend", "backend is immutable");
 }
 
 #[tokio::test]

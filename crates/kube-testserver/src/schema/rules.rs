@@ -43,8 +43,14 @@ pub(super) fn check_rules(
                     .get("message")
                     .and_then(Value::as_str)
                     .map_or_else(|| format!("failed rule: {text}"), str::to_owned);
+                // A rule's `fieldPath` (`.backend`) moves the cause below the rule's node, with
+                // the node's type still as the value (apiextensions-apiserver `cel/validation.go`).
+                let field = match rule.get("fieldPath").and_then(Value::as_str) {
+                    Some(relative) => join(path, relative.trim_start_matches('.')),
+                    None => path.to_owned(),
+                };
                 errors.push(FieldError {
-                    field: path.to_owned(),
+                    field,
                     reason: "FieldValueInvalid",
                     detail: format!("Invalid value: \"{}\": {message}", json_type(value)),
                 });
