@@ -214,3 +214,22 @@ async fn a_spec_change_updates_the_instance() {
         .unwrap();
     assert_eq!(ready.status.unwrap().plan.as_deref(), Some("shared-small"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retain_keeps_the_data_and_removes_the_object() {
+    let world = World::start().await;
+    let server = world.apply_retained_server("keep", spec("keep-pg")).await;
+    server_with_reason(&world, "keep", "Ready").await;
+    assert_eq!(world.databases_made().await.len(), 1);
+    delete(&world.servers(), "keep").await;
+    eventually(
+        "the server is gone",
+        || async { world.servers().get_opt("keep").await.unwrap() },
+        Option::is_none,
+    )
+    .await;
+    let id = InstanceId::parse(server.uid().unwrap()).unwrap();
+    assert!(world.broker.instance(&id).await.is_err());
+    // The shared backend keeps a retained database under a new name.
+    assert_eq!(world.databases_made().await.len(), 1);
+}

@@ -205,6 +205,7 @@ async fn cleanup(
     };
     let cmd = UnbindCommand {
         door: FrontDoor::Operator,
+        deletion_policy: super::deletion_policy(&obj.metadata),
         instance_id: instance.id.clone(),
         binding_id: binding_id(obj)?,
         service_id: instance.spec.service_id.clone(),

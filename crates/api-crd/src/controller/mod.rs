@@ -142,5 +142,21 @@ pub fn error_policy<K: kube::Resource>(obj: Arc<K>, error: &Error, ctx: Arc<Cont
     Action::requeue(Duration::from_secs(secs))
 }
 
+/// Annotation that keeps the data when the object is deleted (`retain`); anything else deletes.
+pub const DELETION_POLICY: &str = "pgbroker.io/deletion-policy";
+
+/// The deletion policy the object's annotation asks for.
+fn deletion_policy(meta: &kube::api::ObjectMeta) -> pgbroker_domain::operation::DeletionPolicy {
+    use pgbroker_domain::operation::DeletionPolicy;
+    match meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(DELETION_POLICY))
+    {
+        Some(v) if v.trim().eq_ignore_ascii_case("retain") => DeletionPolicy::Retain,
+        _ => DeletionPolicy::Delete,
+    }
+}
+
 /// How long to wait before looking at an operation again when the broker does not say.
 const OPERATION_POLL: Duration = Duration::from_secs(5);

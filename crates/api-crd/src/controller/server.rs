@@ -340,6 +340,7 @@ async fn cleanup(
         Ok(_) => {
             let cmd = UnbindCommand {
                 door: FrontDoor::Operator,
+                deletion_policy: pgbroker_domain::operation::DeletionPolicy::Delete,
                 instance_id: id.clone(),
                 binding_id: binding,
                 service_id: instance.spec.service_id.clone(),
@@ -361,6 +362,7 @@ async fn cleanup(
     }
     let cmd = DeprovisionCommand {
         door: FrontDoor::Operator,
+        deletion_policy: super::deletion_policy(&obj.metadata),
         instance_id: id.clone(),
         service_id: instance.spec.service_id.clone(),
         plan_id: instance.spec.plan_id.clone(),

@@ -149,6 +149,19 @@ impl World {
         apply(&self.servers(), "PostgreSQLServer", name, spec).await
     }
 
+    /// As `apply_server`, with `pgbroker.io/deletion-policy: retain`.
+    pub async fn apply_retained_server(&self, name: &str, spec: Value) -> PostgreSQLServer {
+        let obj = json!({
+            "apiVersion": "pgbroker.io/v1alpha1", "kind": "PostgreSQLServer",
+            "metadata": {"name": name, "annotations": {"pgbroker.io/deletion-policy": "retain"}},
+            "spec": spec,
+        });
+        self.servers()
+            .patch(name, &PatchParams::apply("test"), &Patch::Apply(obj))
+            .await
+            .unwrap()
+    }
+
     pub async fn apply_database(&self, name: &str, spec: Value) -> PostgreSQLDatabase {
         apply(&self.databases(), "PostgreSQLDatabase", name, spec).await
     }
