@@ -92,6 +92,9 @@ pub struct InstanceParameters {
     /// Provision only: start from the backups of another instance of this backend.
     #[serde(default)]
     pub restore_from: Option<RestoreFrom>,
+    /// Volume size in GiB when more than the plan's (a smaller one is the plan's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_gb: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,6 +199,13 @@ pub fn desired(
     let params: InstanceParameters =
         serde_json::from_value(serde_json::Value::Object(parameters.clone()))
             .map_err(|e| PlanError::Parameters(e.to_string()))?;
+    let mut plan_settings = plan_settings;
+    if let Some(gb) = params.storage_gb {
+        let asked = f64::from(gb) * 1024f64.powi(3);
+        if crate::quantity::parse(&plan_settings.storage).is_some_and(|of_plan| asked > of_plan) {
+            plan_settings.storage = format!("{gb}Gi");
+        }
+    }
     for name in params.parameters.keys() {
         if !settings.allowed_parameters.iter().any(|a| a == name) {
             return Err(PlanError::ParameterNotAllowed(

@@ -356,6 +356,7 @@ async fn a_provision_resumes_in_another_replica_without_reapplying() {
         spec: spec(HA, json!({})),
         plan: plan(HA),
         previous: None,
+        deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
     };
     let first = CnpgBackend::with_client("cnpg", settings(), w.server.client()).unwrap();
     assert!(matches!(

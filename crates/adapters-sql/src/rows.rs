@@ -6,9 +6,9 @@ use std::fmt::Display;
 use chrono::{DateTime, Utc};
 use pgbroker_domain::ports::StoreError;
 use pgbroker_domain::{
-    Binding, BindingId, BindingSpec, BindingState, FrontDoor, Instance, InstanceId, InstanceSpec,
-    InstanceState, JsonObject, Lease, Operation, OperationKind, OperationState, Origin, PlanId,
-    Reason, Sensitive, ServiceId,
+    Binding, BindingId, BindingSpec, BindingState, DeletionPolicy, FrontDoor, Instance, InstanceId,
+    InstanceSpec, InstanceState, JsonObject, Lease, Operation, OperationKind, OperationState,
+    Origin, PlanId, Reason, Sensitive, ServiceId,
 };
 use serde_json::Value;
 
@@ -125,6 +125,7 @@ fn read_operation<DB: Dialect>(c: &Columns<'_, DB>) -> Result<Operation, ColumnE
         // broker sharing the store) is read as no reason rather than making the row unreadable.
         reason: c.opt_text("reason")?.and_then(|raw| Reason::parse(&raw)),
         target,
+        deletion_policy: c.parse("deletion_policy", |s| known(DeletionPolicy::parse(&s)))?,
         originating_identity: c.opt_text("originating_identity")?,
         attempts: c.count("attempts")?,
         failures: c.count("failures")?,

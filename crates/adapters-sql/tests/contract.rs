@@ -88,6 +88,7 @@ fn due_operation(n: usize) -> anyhow::Result<Operation> {
         description: None,
         reason: None,
         target: None,
+        deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
         originating_identity: None,
         attempts: 0,
         failures: 0,

@@ -1,13 +1,14 @@
 //! Rows written before a migration read back after it, on both databases: operations from before
 //! 0002 (which added their `service_id` and `plan_id`) with neither, so `last_operation` skips the
-//! check; instances and operations from before 0003 as the OSB door's (the only door then).
+//! check; instances and operations from before 0003 as the OSB door's (the only door then), and
+//! operations from before 0005 with deletion policy `delete`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 
 use pgbroker_adapters_sql::{PgStateStore, SqliteStateStore};
 use pgbroker_domain::ports::StateStore;
-use pgbroker_domain::{FrontDoor, InstanceId, OperationId, OperationState};
+use pgbroker_domain::{DeletionPolicy, FrontDoor, InstanceId, OperationId, OperationState};
 use pgbroker_testkit::pg_database::TestDatabase;
 use sqlx::migrate::Migrator;
 
@@ -95,10 +96,11 @@ async fn expect_osb_owned(store: &dyn StateStore, op: OperationId) {
         .unwrap()
         .expect("the legacy operation");
     assert_eq!(op.door, FrontDoor::Osb);
+    assert_eq!(op.deletion_policy, DeletionPolicy::Delete);
 }
 
 #[tokio::test]
-async fn postgres_rows_from_before_0003_belong_to_osb() {
+async fn postgres_rows_from_before_0003_belong_to_osb_and_delete() {
     let db = TestDatabase::create().await.unwrap();
     let store = PgStateStore::connect(db.url()).await.unwrap();
     migrations_up_to("postgres", 2)
@@ -124,7 +126,7 @@ async fn postgres_rows_from_before_0003_belong_to_osb() {
 }
 
 #[tokio::test]
-async fn sqlite_rows_from_before_0003_belong_to_osb() {
+async fn sqlite_rows_from_before_0003_belong_to_osb_and_delete() {
     let store = SqliteStateStore::connect("sqlite::memory:").await.unwrap();
     migrations_up_to("sqlite", 2)
         .await

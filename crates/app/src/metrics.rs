@@ -266,4 +266,16 @@ impl Backend for TimedBackend {
     async fn check(&self) -> Result<(), CheckError> {
         self.inner.check().await
     }
+
+    fn plan_size(&self, plan: &pgbroker_domain::Plan) -> Option<pgbroker_domain::server::PlanSize> {
+        self.inner.plan_size(plan)
+    }
+
+    fn server_parameters(
+        &self,
+        plan: &pgbroker_domain::Plan,
+        target: &pgbroker_domain::server::ServerTarget<'_>,
+    ) -> Result<pgbroker_domain::server::Translation, pgbroker_domain::server::Unsupported> {
+        self.inner.server_parameters(plan, target)
+    }
 }

@@ -113,6 +113,7 @@ impl Core {
             description: None,
             reason: None,
             target: None,
+            deletion_policy: crate::operation::DeletionPolicy::Delete,
             originating_identity: None,
             attempts: 0,
             failures: 0,

@@ -101,6 +101,39 @@ impl Origin {
     }
 }
 
+/// What a deprovision or unbind does with the data: drop it, or keep it (databases stay, the
+/// broker forgets the instance or binding). The operator's `pgbroker.io/deletion-policy: retain`
+/// annotation asks for `Retain`; OSB requests use `Delete`. A backend configured to retain keeps
+/// the data whatever the request says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DeletionPolicy {
+    #[default]
+    Delete,
+    Retain,
+}
+
+impl DeletionPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delete => "delete",
+            Self::Retain => "retain",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "delete" => Some(Self::Delete),
+            "retain" => Some(Self::Retain),
+            _ => None,
+        }
+    }
+
+    pub fn retains(self) -> bool {
+        self == Self::Retain
+    }
+}
+
 /// A worker's claim on an operation. `token` grows with every claim, so a worker whose lease
 /// expired and was taken over can no longer write (its token is stale).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +170,9 @@ pub struct Operation {
     pub reason: Option<Reason>,
     /// For updates: the spec the instance moves to when the update succeeds.
     pub target: Option<InstanceSpec>,
+    /// For deprovisions and unbinds: whether the backend drops the data or keeps it; `Delete`
+    /// for every other kind. Stored, so a step after a restart does what was asked.
+    pub deletion_policy: DeletionPolicy,
     /// `X-Broker-API-Originating-Identity` of the request, kept for audit.
     pub originating_identity: Option<String>,
     /// Backend steps run so far.

@@ -14,8 +14,9 @@ use pgbroker_domain::usecases::{
     BindCommand, DeprovisionCommand, LastOperationQuery, ProvisionCommand,
 };
 use pgbroker_domain::{
-    BindingId, BindingSpec, Broker, Catalog, Core, Engine, EngineConfig, FrontDoor, InstanceId,
-    JsonObject, OperationId, OperationPolicy, OperationState, Outcome, PlanId, ServiceId,
+    BindingId, BindingSpec, Broker, Catalog, Core, DeletionPolicy, Engine, EngineConfig, FrontDoor,
+    InstanceId, JsonObject, OperationId, OperationPolicy, OperationState, Outcome, PlanId,
+    ServiceId,
 };
 use serde_json::json;
 
@@ -279,6 +280,7 @@ impl LoadBroker {
                 instance_id: instance.clone(),
                 service_id: self.service.clone(),
                 plan_id: self.plan.clone(),
+                deletion_policy: DeletionPolicy::Delete,
                 accepts_incomplete: true,
                 originating_identity: None,
             };

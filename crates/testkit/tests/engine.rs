@@ -303,6 +303,7 @@ async fn permanent_failure_fails_at_once_and_a_platform_delete_joins_the_mitigat
             instance_id: instance_id("i1"),
             service_id: ServiceId::parse(ASYNC_SERVICE).unwrap(),
             plan_id: PlanId::parse(ASYNC_PLAN).unwrap(),
+            deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
             accepts_incomplete: true,
             originating_identity: None,
         })

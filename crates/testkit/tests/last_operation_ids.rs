@@ -271,6 +271,7 @@ async fn binding_polls_are_checked_against_the_binding() {
         binding_id: BindingId::parse("b1").unwrap(),
         service_id: ServiceId::parse(ASYNC_SERVICE).unwrap(),
         plan_id: PlanId::parse(ASYNC_PLAN).unwrap(),
+        deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
         accepts_incomplete: true,
         originating_identity: None,
     };

@@ -48,6 +48,7 @@ fn unbind(door: FrontDoor, id: &str, binding: &str) -> UnbindCommand {
         binding_id: BindingId::parse(binding).unwrap(),
         service_id: ServiceId::parse(SYNC_SERVICE).unwrap(),
         plan_id: PlanId::parse(SYNC_PLAN).unwrap(),
+        deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
         accepts_incomplete: false,
         originating_identity: None,
     }
@@ -73,6 +74,7 @@ fn deprovision(door: FrontDoor, id: &str) -> DeprovisionCommand {
         instance_id: instance_id(id),
         service_id: ServiceId::parse(SYNC_SERVICE).unwrap(),
         plan_id: PlanId::parse(SYNC_PLAN).unwrap(),
+        deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
         accepts_incomplete: false,
         originating_identity: None,
     }

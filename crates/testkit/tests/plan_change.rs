@@ -92,6 +92,7 @@ fn unbind(b: &str, service: &str, plan_id: &str) -> UnbindCommand {
         binding_id: binding(b),
         service_id: ServiceId::parse(service).unwrap(),
         plan_id: plan(plan_id),
+        deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
         accepts_incomplete: true,
         originating_identity: None,
     }

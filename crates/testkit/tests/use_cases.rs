@@ -79,6 +79,7 @@ fn deprovision_cmd(
         instance_id: instance_id(id),
         service_id: ServiceId::parse(service).unwrap(),
         plan_id: PlanId::parse(plan).unwrap(),
+        deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
         accepts_incomplete,
         originating_identity: None,
     }
@@ -295,6 +296,7 @@ async fn synchronous_backend_serves_requests_without_accepts_incomplete() {
                 binding_id: BindingId::parse("b1").unwrap(),
                 service_id: ServiceId::parse(SYNC_SERVICE).unwrap(),
                 plan_id: PlanId::parse(SYNC_PLAN).unwrap(),
+                deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
                 accepts_incomplete: false,
                 originating_identity: None,
             })
@@ -702,6 +704,7 @@ async fn bind_semantics() {
         binding_id: BindingId::parse(b).unwrap(),
         service_id: ServiceId::parse(ASYNC_SERVICE).unwrap(),
         plan_id: PlanId::parse(ASYNC_PLAN).unwrap(),
+        deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
         accepts_incomplete: true,
         originating_identity: None,
     };

@@ -16,6 +16,7 @@ mod request;
 mod roles;
 mod run;
 mod server;
+mod server_spec;
 pub mod settings;
 pub mod sql;
 
@@ -25,6 +26,7 @@ use async_trait::async_trait;
 use pgbroker_domain::ports::{
     Backend, BindRequest, CheckError, InstanceRequest, ProvisionOutput, Step, UnbindRequest,
 };
+use pgbroker_domain::server::{ServerTarget, Translation, Unsupported};
 use pgbroker_domain::{Credentials, InstanceId, OperationKind, Plan, Reason};
 
 pub use request::{BindParameters, InstanceParameters, PlanSettings};
@@ -308,5 +310,13 @@ impl Backend for SharedServerBackend {
             // cannot work right now.
             Err(CheckError::unavailable(problems.join("; ")))
         }
+    }
+
+    fn server_parameters(
+        &self,
+        _plan: &Plan,
+        target: &ServerTarget<'_>,
+    ) -> Result<Translation, Unsupported> {
+        server_spec::server_parameters(&self.name, &self.settings, target)
     }
 }

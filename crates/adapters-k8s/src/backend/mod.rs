@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kube::Client;
-use pgbroker_domain::Credentials;
 use pgbroker_domain::operation::OperationKind;
 use pgbroker_domain::ports::{
     Backend, BindRequest, CheckError, InstanceRequest, ProvisionOutput, Step, StepFailure,
     UnbindRequest,
 };
+use pgbroker_domain::server::{PlanSize, ServerTarget, Translation, Unsupported};
+use pgbroker_domain::{Credentials, Plan};
 use tokio::sync::OnceCell;
 
 use crate::cache::ClusterCache;
@@ -150,5 +151,17 @@ impl Backend for CnpgBackend {
             .await
             .map(drop)
             .map_err(checked)
+    }
+
+    fn plan_size(&self, plan: &Plan) -> Option<PlanSize> {
+        crate::server_spec::plan_size(plan)
+    }
+
+    fn server_parameters(
+        &self,
+        plan: &Plan,
+        target: &ServerTarget<'_>,
+    ) -> Result<Translation, Unsupported> {
+        crate::server_spec::server_parameters(&self.settings, plan, target)
     }
 }

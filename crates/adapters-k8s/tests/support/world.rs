@@ -227,11 +227,22 @@ impl World {
     }
 
     pub async fn deprovision(&self, id: &str, plan: &str) -> OperationId {
+        self.deprovision_with(id, plan, pgbroker_domain::DeletionPolicy::Delete)
+            .await
+    }
+
+    pub async fn deprovision_with(
+        &self,
+        id: &str,
+        plan: &str,
+        deletion_policy: pgbroker_domain::DeletionPolicy,
+    ) -> OperationId {
         let cmd = DeprovisionCommand {
             door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance(id),
             service_id: ServiceId::parse(SERVICE).unwrap(),
             plan_id: PlanId::parse(plan).unwrap(),
+            deletion_policy,
             accepts_incomplete: true,
             originating_identity: None,
         };
@@ -281,6 +292,7 @@ impl World {
             binding_id: BindingId::parse(binding).unwrap(),
             service_id: ServiceId::parse(SERVICE).unwrap(),
             plan_id: PlanId::parse(plan).unwrap(),
+            deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
             accepts_incomplete: true,
             originating_identity: None,
         };

@@ -4,7 +4,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use pgbroker_domain::usecases::{BindCommand, FetchBindingQuery, UnbindCommand};
-use pgbroker_domain::{Binding, BindingId, BindingSpec, FrontDoor, InstanceId, JsonObject};
+use pgbroker_domain::{
+    Binding, BindingId, BindingSpec, DeletionPolicy, FrontDoor, InstanceId, JsonObject,
+};
 
 use super::instances::removal_outcome;
 use super::{OsbState, json, outcome_response};
@@ -135,6 +137,7 @@ pub async fn unbind(
             binding_id,
             service_id: query.service_id,
             plan_id: query.plan_id,
+            deletion_policy: DeletionPolicy::Delete,
             accepts_incomplete: query.accepts_incomplete.unwrap_or(false),
             originating_identity: identity,
         })

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use pgbroker_domain::usecases::{DeprovisionCommand, ProvisionCommand, UpdateCommand};
-use pgbroker_domain::{FrontDoor, Instance, InstanceId, InstanceSpec, Outcome};
+use pgbroker_domain::{DeletionPolicy, FrontDoor, Instance, InstanceId, InstanceSpec, Outcome};
 
 use super::{OsbState, json, outcome_response};
 use crate::error::{ApiError, ErrorBody};
@@ -150,6 +150,7 @@ pub async fn deprovision(
             instance_id: instance_id(raw_id)?,
             service_id: query.service_id,
             plan_id: query.plan_id,
+            deletion_policy: DeletionPolicy::Delete,
             accepts_incomplete: query.accepts_incomplete.unwrap_or(false),
             originating_identity: identity,
         })

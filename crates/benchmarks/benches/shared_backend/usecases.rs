@@ -45,6 +45,7 @@ async fn down(broker: &Broker, id: &str) -> anyhow::Result<()> {
             binding_id: BindingId::parse("app")?,
             service_id: s.service_id.clone(),
             plan_id: s.plan_id.clone(),
+            deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
             accepts_incomplete: false,
             originating_identity: None,
         })
@@ -55,6 +56,7 @@ async fn down(broker: &Broker, id: &str) -> anyhow::Result<()> {
             instance_id,
             service_id: s.service_id,
             plan_id: s.plan_id,
+            deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
             accepts_incomplete: false,
             originating_identity: None,
         })

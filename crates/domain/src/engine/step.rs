@@ -149,6 +149,7 @@ async fn prepare(core: &Core, op: &Operation, written: Written<'_>) -> Result<Wo
         spec: spec.clone(),
         plan: plan.clone(),
         previous,
+        deletion_policy: op.deletion_policy,
     };
     let binding = match (&op.binding_id, op.kind.is_binding()) {
         (Some(_), true) if written.binding.is_some() => written.binding.cloned(),
@@ -190,6 +191,7 @@ async fn prepare(core: &Core, op: &Operation, written: Written<'_>) -> Result<Wo
                     binding_id: binding.id.clone(),
                     instance: instance.spec.clone(),
                     plan,
+                    deletion_policy: op.deletion_policy,
                 },
                 binding,
             ),

@@ -11,9 +11,10 @@ use async_trait::async_trait;
 use crate::catalog::Plan;
 use crate::ids::{BindingId, InstanceId, OperationId};
 use crate::model::{BindingSpec, InstanceSpec};
-use crate::operation::OperationKind;
+use crate::operation::{DeletionPolicy, OperationKind};
 use crate::reason::Reason;
 use crate::sensitive::{Credentials, Sensitive};
+use crate::server::{PlanSize, ServerTarget, Translation, Unsupported};
 
 /// How far a step got.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +101,9 @@ pub struct InstanceRequest {
     pub plan: Plan,
     /// For an update: the spec the instance has now.
     pub previous: Option<InstanceSpec>,
+    /// For a deprovision: `Retain` keeps the instance's databases (as a backend configured to
+    /// retain does); `Delete` otherwise.
+    pub deletion_policy: DeletionPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -126,6 +130,8 @@ pub struct UnbindRequest {
     pub binding_id: BindingId,
     pub instance: InstanceSpec,
     pub plan: Plan,
+    /// `Retain` keeps what holds the binding's data (its own database, if it has one).
+    pub deletion_policy: DeletionPolicy,
 }
 
 #[async_trait]
@@ -142,6 +148,30 @@ pub trait Backend: Send + Sync {
 
     /// Whether the backend can be reached; the error says why not (no secrets).
     async fn check(&self) -> Result<(), CheckError>;
+
+    /// What `plan` gives in the sizes a server spec asks for, as far as this backend can tell
+    /// from the plan's settings. `None`: its plans are not sized (chosen by class only).
+    fn plan_size(&self, _plan: &Plan) -> Option<PlanSize> {
+        None
+    }
+
+    /// A server spec as provision parameters of `plan` (they must pass the plan's
+    /// `instance_create` schema). A field the backend cannot honour is refused by name, never
+    /// dropped. The default honours none of them.
+    fn server_parameters(
+        &self,
+        plan: &Plan,
+        target: &ServerTarget<'_>,
+    ) -> Result<Translation, Unsupported> {
+        let fields = target.request.fields_set();
+        target.request.refuse_any(&fields, |_| {
+            format!(
+                "backend {} does not take operator server specs beyond the plan",
+                plan.backend
+            )
+        })?;
+        Ok(Translation::default())
+    }
 }
 
 /// The configured backends, by the name plans use.

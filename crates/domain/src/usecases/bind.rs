@@ -2,14 +2,14 @@
 
 use crate::ids::{BindingId, InstanceId, PlanId, ServiceId};
 use crate::model::{Binding, BindingSpec, BindingState, InstanceState};
-use crate::operation::{OperationKind, Origin};
+use crate::operation::{DeletionPolicy, OperationKind, Origin};
 use crate::ports::{StoreError, Write};
 use crate::reason::FrontDoor;
 use crate::reason::Reason;
 
 use super::binding_ids::BindingIds;
 use super::door::check_owner;
-use super::instance::concurrency;
+use super::instance::{concurrency, other_policy};
 use super::launch::{LaunchError, Started, finished};
 use super::{Broker, BrokerError, Outcome};
 
@@ -32,6 +32,8 @@ pub struct UnbindCommand {
     pub binding_id: BindingId,
     pub service_id: ServiceId,
     pub plan_id: PlanId,
+    /// Whether the backend drops what holds the binding's data (its own database) or keeps it.
+    pub deletion_policy: DeletionPolicy,
     pub accepts_incomplete: bool,
     pub originating_identity: Option<String>,
 }
@@ -236,6 +238,15 @@ impl Broker {
             if in_flight.kind == OperationKind::Unbind
                 && in_flight.binding_id.as_ref() == Some(&cmd.binding_id)
             {
+                if in_flight.origin == Origin::Platform
+                    && in_flight.deletion_policy != cmd.deletion_policy
+                {
+                    return Err(other_policy(
+                        &cmd.instance_id,
+                        Some(&cmd.binding_id),
+                        &in_flight,
+                    ));
+                }
                 return Ok(Outcome::Accepted {
                     operation: in_flight.id,
                 });
@@ -262,6 +273,7 @@ impl Broker {
         );
         op.originating_identity = cmd.originating_identity.clone();
         op.description = Some("unbinding".into());
+        op.deletion_policy = cmd.deletion_policy;
         let write = Write::UpdateBinding(Binding {
             state: BindingState::Unbinding,
             updated_at: core.clock.now(),

@@ -3,7 +3,7 @@
 use crate::catalog::Plan;
 use crate::ids::{InstanceId, PlanId, ServiceId};
 use crate::model::{Instance, InstanceSpec, InstanceState};
-use crate::operation::{Operation, OperationKind, Origin};
+use crate::operation::{DeletionPolicy, Operation, OperationKind, Origin};
 use crate::ports::{StoreError, Write};
 use crate::reason::FrontDoor;
 use crate::reason::Reason;
@@ -29,6 +29,8 @@ pub struct DeprovisionCommand {
     pub instance_id: InstanceId,
     pub service_id: ServiceId,
     pub plan_id: PlanId,
+    /// Whether the backend drops the instance's data or keeps it.
+    pub deletion_policy: DeletionPolicy,
     pub accepts_incomplete: bool,
     pub originating_identity: Option<String>,
 }
@@ -104,7 +106,7 @@ impl Broker {
                     .instance(&cmd.instance_id));
                 }
                 Some(existing) => match self
-                    .existing_instance(&existing, OperationKind::Provision)
+                    .existing_instance(&existing, OperationKind::Provision, DeletionPolicy::Delete)
                     .await?
                 {
                     Existing::Join(operation) => return Ok(Outcome::Accepted { operation }),
@@ -185,7 +187,7 @@ impl Broker {
             ));
         }
         if let Existing::Join(operation) = self
-            .existing_instance(&instance, OperationKind::Deprovision)
+            .existing_instance(&instance, OperationKind::Deprovision, cmd.deletion_policy)
             .await?
         {
             return Ok(Outcome::Accepted { operation });
@@ -207,6 +209,7 @@ impl Broker {
             &cmd.originating_identity,
         );
         op.description = Some("deprovisioning".into());
+        op.deletion_policy = cmd.deletion_policy;
         let write = Write::UpdateInstance(Instance {
             state: InstanceState::Deprovisioning,
             updated_at: core.clock.now(),
@@ -228,17 +231,25 @@ impl Broker {
         })
     }
 
-    /// For a request of `kind` about an existing instance: joins an identical operation in flight,
-    /// refuses when another is in flight, reports a finished provision, or says to start anew.
+    /// For a request of `kind` (with deletion `policy`) about an existing instance: joins an
+    /// identical operation in flight, refuses when another is in flight, reports a finished
+    /// provision, or says to start anew.
     async fn existing_instance(
         &self,
         instance: &Instance,
         kind: OperationKind,
+        policy: DeletionPolicy,
     ) -> Result<Existing, BrokerError> {
         if let Some(in_flight) = self.core.store.operation_in_flight(&instance.id).await? {
             // A deprovision request joins the orphan mitigation that is already removing the instance.
             let joins = in_flight.kind == kind
                 && (in_flight.origin == Origin::Platform || kind == OperationKind::Deprovision);
+            // A removal asked with another deletion policy is another request; the clean-up of
+            // a failed provision has no data to keep, so any removal joins it.
+            if joins && in_flight.deletion_policy != policy && in_flight.origin == Origin::Platform
+            {
+                return Err(other_policy(&instance.id, None, &in_flight));
+            }
             if joins {
                 return Ok(Existing::Join(in_flight.id));
             }
@@ -314,6 +325,26 @@ pub(super) fn concurrency(instance_id: &InstanceId, in_flight: &Operation) -> Br
     };
     BrokerError::concurrency(format!(
         "instance {instance_id} has an operation in flight ({what}, operation {})",
+        in_flight.id
+    ))
+    .instance(instance_id)
+    .operation(in_flight.id)
+}
+
+/// A removal asked with another deletion policy than the one in flight.
+pub(super) fn other_policy(
+    instance_id: &InstanceId,
+    binding_id: Option<&crate::ids::BindingId>,
+    in_flight: &Operation,
+) -> BrokerError {
+    let subject = match binding_id {
+        Some(b) => format!("binding {b} of instance {instance_id}"),
+        None => format!("instance {instance_id}"),
+    };
+    BrokerError::concurrency(format!(
+        "{subject} is already being removed with deletion policy {} (operation {}); \
+         a removal with the other policy cannot join it",
+        in_flight.deletion_policy.as_str(),
         in_flight.id
     ))
     .instance(instance_id)

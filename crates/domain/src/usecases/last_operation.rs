@@ -219,6 +219,7 @@ mod tests {
             description: None,
             reason: None,
             target: target.map(spec),
+            deletion_policy: crate::operation::DeletionPolicy::Delete,
             originating_identity: None,
             attempts: 0,
             failures: 0,

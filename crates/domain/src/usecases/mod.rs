@@ -14,6 +14,7 @@ mod fetch;
 mod instance;
 mod last_operation;
 mod launch;
+mod server;
 mod update;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub use error::{BrokerError, ErrorDetail, FailureIds};
 pub use fetch::FetchBindingQuery;
 pub use instance::{DeprovisionCommand, ProvisionCommand};
 pub use last_operation::{LastOperation, LastOperationQuery};
+pub use server::ServerChoice;
 pub use update::UpdateCommand;
 
 /// How a mutating request ended.

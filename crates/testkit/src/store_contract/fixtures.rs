@@ -8,9 +8,9 @@ use anyhow::{Context, ensure};
 use chrono::{DateTime, TimeZone, Utc};
 use pgbroker_domain::ports::{StateStore, StoreError, Write};
 use pgbroker_domain::{
-    Binding, BindingId, BindingSpec, BindingState, Credentials, FrontDoor, Instance, InstanceId,
-    InstanceSpec, InstanceState, JsonObject, Operation, OperationId, OperationKind, OperationState,
-    Origin, PlanId, Sensitive, ServiceId,
+    Binding, BindingId, BindingSpec, BindingState, Credentials, DeletionPolicy, FrontDoor,
+    Instance, InstanceId, InstanceSpec, InstanceState, JsonObject, Operation, OperationId,
+    OperationKind, OperationState, Origin, PlanId, Sensitive, ServiceId,
 };
 use serde_json::json;
 
@@ -156,6 +156,7 @@ pub fn operation(
         description: Some(format!("{} requested", kind.as_str())),
         reason: None,
         target: None,
+        deletion_policy: DeletionPolicy::Retain,
         originating_identity: None,
         attempts: 0,
         failures: 0,
