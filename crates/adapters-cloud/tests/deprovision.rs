@@ -1,10 +1,12 @@
-//! Deprovisioning on the shared-server backend: nothing is left behind, or, in retain mode,
-//! the data stays under a new name that no binding can reach.
+//! Deprovisioning on the shared-server backend: nothing is left behind, or, in retain mode (the
+//! backend's configuration or the request's deletion policy), the data stays under a new name
+//! that no binding can reach.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use common::*;
+use pgbroker_domain::DeletionPolicy;
 use serde_json::json;
 use sqlx::{Connection, Executor};
 
@@ -37,9 +39,20 @@ async fn deprovision_leaves_no_database_or_role_behind() {
 #[tokio::test]
 async fn retain_mode_keeps_the_data_under_the_renamed_database() {
     let fx = Fixture::with(json!({"deprovision": "retain"}));
+    keeps_the_data(fx, DeletionPolicy::Delete).await;
+}
+
+#[tokio::test]
+async fn a_retain_request_keeps_the_data_on_a_dropping_backend() {
+    keeps_the_data(Fixture::new(), DeletionPolicy::Retain).await;
+}
+
+/// Deprovisioning with `policy` keeps the data (the backend drops unless it is told to keep).
+async fn keeps_the_data(fx: Fixture, policy: DeletionPolicy) {
     let id = fx.instance_id();
-    let prov = instance_req(&id, json!({}));
+    let mut prov = instance_req(&id, json!({}));
     fx.provision(&prov).await;
+    prov.deletion_policy = policy;
     let creds = fx.bind(&bind_req(&id, "b1", json!({}))).await;
     let mut conn = connect(&creds).await.unwrap();
     conn.execute("CREATE TABLE kept (v text); INSERT INTO kept VALUES ('precious')")

@@ -5,8 +5,8 @@
 mod common;
 
 use common::*;
-use pgbroker_domain::InstanceId;
 use pgbroker_domain::ports::{Backend, Step, StepFailure};
+use pgbroker_domain::{InstanceId, Reason};
 use serde_json::{Value, json};
 use sqlx::Executor;
 
@@ -21,17 +21,31 @@ fn failure<T: std::fmt::Debug>(step: Step<T>) -> StepFailure {
 async fn hostile_parameters_are_refused_before_anything_is_made() {
     let fx = Fixture::new();
     let long = "x".repeat(200);
-    for (params, needle) in [
+    for (params, needle, reason) in [
         (
             json!({"extensions": ["pg_trgm\"; DROP ROLE postgres; --"]}),
             "not allowed",
+            Reason::Unsupported,
         ),
-        (json!({"extensions": ["plpython3u"]}), "not allowed"),
-        (json!({"extensions": [long.clone()]}), "not allowed"),
-        (json!({"extensions": "pg_trgm"}), "parameters"),
+        (
+            json!({"extensions": ["plpython3u"]}),
+            "not allowed",
+            Reason::Unsupported,
+        ),
+        (
+            json!({"extensions": [long.clone()]}),
+            "not allowed",
+            Reason::Unsupported,
+        ),
+        (
+            json!({"extensions": "pg_trgm"}),
+            "parameters",
+            Reason::InvalidSpec,
+        ),
         (
             json!({"extensions": ["pg_trgm"], "superuser": true}),
             "superuser",
+            Reason::InvalidSpec,
         ),
     ] {
         let id = fx.instance_id();
@@ -42,6 +56,7 @@ async fn hostile_parameters_are_refused_before_anything_is_made() {
         );
         assert!(!f.retryable, "{params}: {f:?}");
         assert!(f.description.contains(needle), "{params}: {f:?}");
+        assert_eq!(f.reason, reason, "{params}: {f:?}");
         assert!(f.description.len() < 400, "{f:?}");
     }
     assert_eq!(fx.leftovers().await, (vec![], vec![]));
@@ -65,6 +80,7 @@ async fn hostile_parameters_are_refused_before_anything_is_made() {
             !f.retryable && f.description.contains("parameter database"),
             "{f:?}"
         );
+        assert_eq!(f.reason, Reason::InvalidSpec, "{f:?}");
     }
     let f = failure(
         fx.backend
@@ -88,6 +104,7 @@ async fn wrong_plan_settings_fail_permanently_and_say_why() {
         req.plan = plan(settings);
         let f = failure(fx.backend.provision(&req).await);
         assert!(!f.retryable && f.description.contains(needle), "{f:?}");
+        assert_eq!(f.reason, Reason::InvalidSpec, "{f:?}");
         assert!(
             f.description.contains("plan shared-small settings"),
             "{f:?}"
@@ -159,8 +176,10 @@ async fn a_role_of_the_same_name_that_is_not_ours_is_left_alone() {
     let prov = instance_req(&id, json!({}));
     let f = failure(fx.backend.provision(&prov).await);
     assert!(!f.retryable && f.description.contains("refusing"), "{f:?}");
+    assert_eq!(f.reason, Reason::ForeignObject, "{f:?}");
     let f = failure(fx.backend.deprovision(&prov).await);
     assert!(f.description.contains("refusing"), "{f:?}");
+    assert_eq!(f.reason, Reason::ForeignObject, "{f:?}");
     let (_, roles) = fx.leftovers().await;
     assert_eq!(roles, vec![owner]);
 }
@@ -179,6 +198,7 @@ async fn a_database_of_the_same_name_that_is_not_ours_is_left_alone() {
     let f = failure(fx.backend.provision(&prov).await);
     assert!(!f.retryable && f.description.contains("refusing"), "{f:?}");
     assert!(f.description.contains("\"postgres\""), "{f:?}");
+    assert_eq!(f.reason, Reason::ForeignObject, "{f:?}");
     // Still the administrator's, untouched by the plan's settings.
     let (owner, limit): (String, i32) = sqlx::query_as(
         "SELECT pg_get_userbyid(datdba)::text, datconnlimit FROM pg_database WHERE datname = $1",

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use pgbroker_domain::Reason;
 use pgbroker_domain::ports::{Backend, Step};
 use serde_json::json;
 
@@ -38,6 +39,7 @@ async fn a_full_server_and_a_plan_no_server_takes_are_refused() {
         s => panic!("{s:?}"),
     };
     assert!(!f.retryable && f.description.contains("full"), "{f:?}");
+    assert_eq!(f.reason, Reason::QuotaExceeded, "{f:?}");
     // No server takes this plan at all.
     let mut nowhere = instance_req(&fx.instance_id(), json!({}));
     nowhere.plan.id = pgbroker_domain::PlanId::parse("nowhere").unwrap();
@@ -58,7 +60,8 @@ async fn check_reports_reachability_without_secrets() {
 
     let none = Fixture::from_settings("pgbtunused".into(), json!({}));
     let err = none.backend.check().await.unwrap_err();
-    assert!(err.contains("no servers configured"), "{err}");
+    assert!(err.message.contains("no servers configured"), "{err}");
+    assert_eq!(err.reason, Reason::BackendUnavailable);
 
     let file = std::env::temp_dir().join(format!("pgbt-pw-{}", uuid::Uuid::new_v4().simple()));
     std::fs::write(&file, "s3cr3t-hunter2\n").unwrap();
@@ -69,8 +72,9 @@ async fn check_reports_reachability_without_secrets() {
     );
     let err = down.backend.check().await.unwrap_err();
     std::fs::remove_file(&file).unwrap();
-    assert!(err.starts_with("server down: "), "{err}");
-    assert!(!err.contains("hunter2"), "{err}");
+    assert!(err.message.starts_with("server down: "), "{err}");
+    assert!(!err.message.contains("hunter2"), "{err}");
+    assert_eq!(err.reason, Reason::BackendUnavailable);
     assert!(!format!("{:?}", down.backend).contains("hunter2"));
 
     let missing = Fixture::from_settings(
@@ -78,7 +82,10 @@ async fn check_reports_reachability_without_secrets() {
         json!({"servers": [{"name": "m", "admin_url": admin_url(), "password_env": "PGBROKER_TEST_NOT_SET_ANYWHERE"}]}),
     );
     let err = missing.backend.check().await.unwrap_err();
-    assert!(err.contains("PGBROKER_TEST_NOT_SET_ANYWHERE"), "{err}");
+    assert!(
+        err.message.contains("PGBROKER_TEST_NOT_SET_ANYWHERE"),
+        "{err}"
+    );
     let f = match missing
         .backend
         .provision(&instance_req(&missing.instance_id(), json!({})))
@@ -147,4 +154,5 @@ async fn a_server_that_is_down_does_not_block_instances_on_the_others() {
         f.retryable && f.description.contains("server down"),
         "{f:?}"
     );
+    assert_eq!(f.reason, Reason::BackendUnavailable, "{f:?}");
 }

@@ -49,7 +49,10 @@ async fn update_applies_the_new_plan_and_adds_extensions() {
     // Updating an instance that does not exist fails permanently.
     let missing = instance_req(&fx.instance_id(), json!({}));
     match fx.backend.update(&missing).await {
-        Step::Failed(f) => assert!(!f.retryable && f.description.contains("not found"), "{f:?}"),
+        Step::Failed(f) => {
+            assert!(!f.retryable && f.description.contains("not found"), "{f:?}");
+            assert_eq!(f.reason, pgbroker_domain::Reason::NotFound, "{f:?}");
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -4,6 +4,7 @@
 
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Client, Config};
+use pgbroker_domain::Reason;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
@@ -45,6 +46,26 @@ impl ApiError {
             Self::Config(_) | Self::Transport { .. } => true,
             Self::NotOurs(_) => false,
             Self::Refused { status, .. } => !matches!(status, 400 | 403 | 404 | 405 | 422),
+        }
+    }
+
+    /// What the failure means, in the reasons every backend shares.
+    pub fn reason(&self) -> Reason {
+        match self {
+            Self::Config(_) | Self::Transport { .. } => Reason::BackendUnavailable,
+            Self::NotOurs(_) => Reason::ForeignObject,
+            Self::Refused {
+                status, message, ..
+            } => match status {
+                400 | 422 => Reason::InvalidSpec,
+                // The ResourceQuota admission plugin refuses with 403 Forbidden and
+                // "exceeded quota: <name>, requested: ..., used: ..., limited: ...".
+                403 if message.contains("exceeded quota") => Reason::QuotaExceeded,
+                404 => Reason::NotFound,
+                409 => Reason::Conflict,
+                429 | 500..=599 => Reason::BackendUnavailable,
+                _ => Reason::BackendFailed,
+            },
         }
     }
 }
@@ -214,6 +235,92 @@ impl Objects {
             Ok(_) => Ok(false),
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(true),
             Err(e) => Err(self.error("delete", name, e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(status: u16, reason: &str, message: &str) -> ApiError {
+        ApiError::Refused {
+            verb: "apply",
+            kind: "Cluster",
+            target: "ns/pg-1".into(),
+            status,
+            reason: reason.into(),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn api_failures_map_onto_the_shared_reasons() {
+        let cases = [
+            (
+                refused(422, "Invalid", "spec.instances: Invalid value"),
+                Reason::InvalidSpec,
+                false,
+            ),
+            (
+                refused(400, "BadRequest", "bad patch"),
+                Reason::InvalidSpec,
+                false,
+            ),
+            (
+                refused(
+                    403,
+                    "Forbidden",
+                    "clusters.postgresql.cnpg.io \"pg-1\" is forbidden: exceeded quota: \
+                     compute, requested: requests.cpu=2, used: requests.cpu=3, limited: requests.cpu=4",
+                ),
+                Reason::QuotaExceeded,
+                false,
+            ),
+            (
+                refused(403, "Forbidden", "user cannot patch resource \"clusters\""),
+                Reason::BackendFailed,
+                false,
+            ),
+            (
+                refused(404, "NotFound", "the server could not find"),
+                Reason::NotFound,
+                false,
+            ),
+            (
+                refused(409, "Conflict", "the object has been modified"),
+                Reason::Conflict,
+                true,
+            ),
+            (
+                refused(429, "TooManyRequests", "slow down"),
+                Reason::BackendUnavailable,
+                true,
+            ),
+            (
+                refused(500, "InternalError", "etcd"),
+                Reason::BackendUnavailable,
+                true,
+            ),
+            (
+                refused(503, "ServiceUnavailable", "down"),
+                Reason::BackendUnavailable,
+                true,
+            ),
+            (
+                ApiError::Config("no kubeconfig".into()),
+                Reason::BackendUnavailable,
+                true,
+            ),
+            (
+                ApiError::NotOurs("namespace taken".into()),
+                Reason::ForeignObject,
+                false,
+            ),
+        ];
+        for (error, reason, retryable) in cases {
+            assert_eq!(error.reason(), reason, "{error}");
+            assert_eq!(error.is_retryable(), retryable, "{error}");
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use pgbroker_domain::{InstanceId, JsonObject, Plan};
+use pgbroker_domain::{InstanceId, JsonObject, Plan, Reason};
 use serde::{Deserialize, Serialize};
 
 use crate::settings::CnpgSettings;
@@ -92,6 +92,9 @@ pub struct InstanceParameters {
     /// Provision only: start from the backups of another instance of this backend.
     #[serde(default)]
     pub restore_from: Option<RestoreFrom>,
+    /// Volume size in GiB when more than the plan's (a smaller one is the plan's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_gb: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,6 +149,19 @@ pub enum PlanError {
     RestoreWithoutBackup,
 }
 
+impl PlanError {
+    /// Malformed settings or parameters are an invalid spec; a valid ask this backend does not
+    /// offer (a parameter it keeps, a version, restores without backups) is unsupported.
+    pub fn reason(&self) -> Reason {
+        match self {
+            Self::Settings { .. } | Self::Parameters(_) | Self::Extension(_) => Reason::InvalidSpec,
+            Self::ParameterNotAllowed(..) | Self::Major(..) | Self::RestoreWithoutBackup => {
+                Reason::Unsupported
+            }
+        }
+    }
+}
+
 pub fn desired(
     settings: &CnpgSettings,
     plan: &Plan,
@@ -183,6 +199,13 @@ pub fn desired(
     let params: InstanceParameters =
         serde_json::from_value(serde_json::Value::Object(parameters.clone()))
             .map_err(|e| PlanError::Parameters(e.to_string()))?;
+    let mut plan_settings = plan_settings;
+    if let Some(gb) = params.storage_gb {
+        let asked = f64::from(gb) * 1024f64.powi(3);
+        if crate::quantity::parse(&plan_settings.storage).is_some_and(|of_plan| asked > of_plan) {
+            plan_settings.storage = format!("{gb}Gi");
+        }
+    }
     for name in params.parameters.keys() {
         if !settings.allowed_parameters.iter().any(|a| a == name) {
             return Err(PlanError::ParameterNotAllowed(
@@ -225,4 +248,36 @@ pub fn desired(
         extensions: params.extensions,
         restore_from: params.restore_from,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_malformed_ask_is_invalid_and_one_this_backend_does_not_offer_is_unsupported() {
+        let settings = PlanError::Settings {
+            plan: "small".into(),
+            why: "instances: not a number".into(),
+        };
+        assert_eq!(settings.reason(), Reason::InvalidSpec);
+        assert_eq!(
+            PlanError::Parameters("x".into()).reason(),
+            Reason::InvalidSpec
+        );
+        assert_eq!(
+            PlanError::Extension("a;b".into()).reason(),
+            Reason::InvalidSpec
+        );
+        let kept = PlanError::ParameterNotAllowed("shared_buffers".into(), "work_mem".into());
+        assert_eq!(kept.reason(), Reason::Unsupported);
+        assert_eq!(
+            PlanError::Major(9, "16, 17".into()).reason(),
+            Reason::Unsupported
+        );
+        assert_eq!(
+            PlanError::RestoreWithoutBackup.reason(),
+            Reason::Unsupported
+        );
+    }
 }

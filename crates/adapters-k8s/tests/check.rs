@@ -4,6 +4,7 @@
 
 use pgbroker_adapters_k8s::CnpgBackend;
 use pgbroker_adapters_k8s::settings::{CnpgSettings, Connection};
+use pgbroker_domain::Reason;
 use pgbroker_domain::ports::Backend;
 
 #[tokio::test]
@@ -17,7 +18,11 @@ async fn a_missing_kubeconfig_is_named_by_the_check() {
     };
     let backend = CnpgBackend::new("cnpg", settings).expect("built without a cluster");
     let err = backend.check().await.unwrap_err();
-    assert!(err.contains("/nonexistent/pgbroker/kubeconfig"), "{err}");
+    assert!(
+        err.message.contains("/nonexistent/pgbroker/kubeconfig"),
+        "{err}"
+    );
+    assert_eq!(err.reason, Reason::BackendUnavailable);
 }
 
 #[tokio::test]
@@ -32,7 +37,8 @@ async fn an_unreachable_api_server_is_reported_not_panicked() {
     let client = kube::Client::try_from(config).unwrap();
     let backend = CnpgBackend::with_client("cnpg", CnpgSettings::default(), client).unwrap();
     let err = backend.check().await.unwrap_err();
-    assert!(err.starts_with("list Cluster"), "{err}");
+    assert!(err.message.starts_with("list Cluster"), "{err}");
+    assert_eq!(err.reason, Reason::BackendUnavailable);
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 mod support;
 
 use pgbroker_adapters_k8s::settings::CnpgSettings;
-use pgbroker_domain::OperationState;
+use pgbroker_domain::{OperationState, Reason};
 use pgbroker_kube_testserver::FaultRule;
 use serde_json::json;
 use support::world::*;
@@ -161,6 +161,7 @@ async fn a_refused_role_fails_the_bind_and_its_password_secret_is_removed() {
     let op = w.bind(ID, "b-1", SINGLE).await;
     let failed = w.settle(op).await;
     assert_eq!(failed.state, OperationState::Failed);
+    assert_eq!(failed.reason, Some(Reason::InvalidSpec), "422 Invalid");
     assert!(
         failed
             .description
@@ -198,6 +199,7 @@ async fn a_failing_cluster_fails_the_provision_with_cnpg_words_and_leaves_nothin
     let op = w.provision(ID, HA, json!({})).await;
     let failed = w.settle(op).await;
     assert_eq!(failed.state, OperationState::Failed);
+    assert_eq!(failed.reason, Some(Reason::BackendFailed));
     let text = failed.description.unwrap();
     assert!(
         text.contains("Cluster is unrecoverable and needs manual intervention")
@@ -220,6 +222,7 @@ async fn a_cluster_that_never_gets_ready_fails_at_the_deadline_and_leaves_nothin
     let op = w.provision(ID, QUICK, json!({})).await;
     let failed = w.settle(op).await;
     assert_eq!(failed.state, OperationState::Failed);
+    assert_eq!(failed.reason, Some(Reason::DeadlineExceeded));
     let text = failed.description.unwrap();
     assert!(text.contains("deadline"), "{text}");
     w.settle_instance(&instance(ID)).await;
@@ -234,6 +237,7 @@ async fn a_namespace_someone_else_made_is_neither_adopted_nor_deleted() {
     let op = w.provision(ID, SINGLE, json!({})).await;
     let failed = w.settle(op).await;
     assert_eq!(failed.state, OperationState::Failed);
+    assert_eq!(failed.reason, Some(Reason::ForeignObject));
     assert_eq!(
         failed.description.as_deref(),
         Some("namespace pg-inst-1 already exists and was not made for instance inst-1")

@@ -268,6 +268,7 @@ async fn waiting_for_a_cluster_reads_the_cache_not_the_api() {
         let seen = w
             .broker
             .last_operation(LastOperationQuery {
+                door: pgbroker_domain::FrontDoor::Osb,
                 instance_id: instance(ID),
                 binding_id: None,
                 operation: Some(op),
@@ -355,6 +356,7 @@ async fn a_provision_resumes_in_another_replica_without_reapplying() {
         spec: spec(HA, json!({})),
         plan: plan(HA),
         previous: None,
+        deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
     };
     let first = CnpgBackend::with_client("cnpg", settings(), w.server.client()).unwrap();
     assert!(matches!(

@@ -30,6 +30,7 @@ async fn provision_in(
         spec,
         accepts_incomplete: true,
         originating_identity: None,
+        door: pgbroker_domain::FrontDoor::Osb,
     };
     match w.broker.provision(cmd).await.unwrap() {
         Outcome::Accepted { operation } => operation,

@@ -117,6 +117,30 @@ async fn retain_mode_keeps_only_clusters_that_hold_data() {
 }
 
 #[tokio::test]
+async fn a_retain_request_keeps_the_cluster_without_retain_mode() {
+    let w = World::new(settings()).await;
+    let op = w.provision(ID, SINGLE, json!({})).await;
+    assert_eq!(w.settle(op).await.state, OperationState::Succeeded);
+    // The policy travels with the operation through the store to the engine's step.
+    let op = w
+        .deprovision_with(ID, SINGLE, pgbroker_domain::DeletionPolicy::Retain)
+        .await;
+    assert_eq!(w.settle(op).await.state, OperationState::Succeeded);
+    assert!(w.store.instance(&instance(ID)).await.unwrap().is_none());
+    let kept = w
+        .server
+        .get_object("clusters", Some(CLUSTER), CLUSTER)
+        .expect("retained");
+    assert!(kept["metadata"]["annotations"]["pgbroker.io/retained"].is_string());
+    // Without it the same backend deletes.
+    let op = w.provision("other", SINGLE, json!({})).await;
+    assert_eq!(w.settle(op).await.state, OperationState::Succeeded);
+    let op = w.deprovision("other", SINGLE).await;
+    assert_eq!(w.settle(op).await.state, OperationState::Succeeded);
+    nothing_left(&w, "other");
+}
+
+#[tokio::test]
 async fn backups_are_scheduled_and_a_new_instance_restores_from_them() {
     let w = World::new(CnpgSettings {
         backup: Some(pgbroker_adapters_k8s::settings::BackupSettings {

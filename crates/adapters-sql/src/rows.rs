@@ -6,9 +6,9 @@ use std::fmt::Display;
 use chrono::{DateTime, Utc};
 use pgbroker_domain::ports::StoreError;
 use pgbroker_domain::{
-    Binding, BindingId, BindingSpec, BindingState, Instance, InstanceId, InstanceSpec,
-    InstanceState, JsonObject, Lease, Operation, OperationKind, OperationState, Origin, PlanId,
-    Sensitive, ServiceId,
+    Binding, BindingId, BindingSpec, BindingState, DeletionPolicy, FrontDoor, Instance, InstanceId,
+    InstanceSpec, InstanceState, JsonObject, Lease, Operation, OperationKind, OperationState,
+    Origin, PlanId, Reason, Sensitive, ServiceId,
 };
 use serde_json::Value;
 
@@ -53,6 +53,7 @@ fn read_instance<DB: Dialect>(c: &Columns<'_, DB>) -> Result<Instance, ColumnErr
             maintenance_version: c.opt_text("maintenance_version")?,
         },
         state: c.parse("state", |s| known(InstanceState::parse(&s)))?,
+        owner: c.parse("owner", |s| known(FrontDoor::parse(&s)))?,
         dashboard_url: c.opt_text("dashboard_url")?,
         created_at: c.time("created_at")?,
         updated_at: c.time("updated_at")?,
@@ -112,6 +113,7 @@ fn read_operation<DB: Dialect>(c: &Columns<'_, DB>) -> Result<Operation, ColumnE
         id: DB::id(c.0, "id")?,
         kind: c.parse("kind", |s| known(OperationKind::parse(&s)))?,
         origin: c.parse("origin", |s| known(Origin::parse(&s)))?,
+        door: c.parse("door", |s| known(FrontDoor::parse(&s)))?,
         instance_id: c.parse("instance_id", InstanceId::parse)?,
         binding_id: c.opt_parse("binding_id", BindingId::parse)?,
         // NULL on operations written before migration 0002.
@@ -119,7 +121,11 @@ fn read_operation<DB: Dialect>(c: &Columns<'_, DB>) -> Result<Operation, ColumnE
         plan_id: c.opt_parse("plan_id", PlanId::parse)?,
         state: c.parse("state", |s| known(OperationState::parse(&s)))?,
         description: c.opt_text("description")?,
+        // NULL before migration 0004. A name this version does not know (written by a newer
+        // broker sharing the store) is read as no reason rather than making the row unreadable.
+        reason: c.opt_text("reason")?.and_then(|raw| Reason::parse(&raw)),
         target,
+        deletion_policy: c.parse("deletion_policy", |s| known(DeletionPolicy::parse(&s)))?,
         originating_identity: c.opt_text("originating_identity")?,
         attempts: c.count("attempts")?,
         failures: c.count("failures")?,

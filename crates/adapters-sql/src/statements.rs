@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use pgbroker_domain::{
-    Binding, BindingId, Instance, InstanceId, JsonObject, Operation, OperationId, PlanId, ServiceId,
+    Binding, BindingId, Instance, InstanceId, JsonObject, Operation, OperationId, PlanId, Reason,
+    ServiceId,
 };
 use serde_json::Value;
 
@@ -13,7 +14,7 @@ use crate::dialect::{Param, Statement};
 macro_rules! instance_columns {
     () => {
         "id, service_id, plan_id, parameters, context, organization_guid, space_guid, \
-         maintenance_version, state, dashboard_url, created_at, updated_at"
+         maintenance_version, state, dashboard_url, created_at, updated_at, owner"
     };
 }
 
@@ -28,7 +29,8 @@ macro_rules! operation_columns {
     () => {
         "id, kind, origin, instance_id, binding_id, state, description, target, \
          originating_identity, attempts, failures, next_attempt_at, deadline, lease_owner, \
-         lease_token, lease_expires_at, created_at, updated_at, service_id, plan_id"
+         lease_token, lease_expires_at, created_at, updated_at, service_id, plan_id, door, reason, \
+         deletion_policy"
     };
 }
 
@@ -83,7 +85,7 @@ pub fn insert_instance(instance: &Instance) -> Statement<'_> {
     const SQL: &str = concat!(
         "INSERT INTO instances (",
         instance_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     );
     stmt(SQL, instance_params(instance))
 }
@@ -91,7 +93,8 @@ pub fn insert_instance(instance: &Instance) -> Statement<'_> {
 pub fn update_instance(instance: &Instance) -> Statement<'_> {
     const SQL: &str = "UPDATE instances SET service_id = $2, plan_id = $3, parameters = $4, \
         context = $5, organization_guid = $6, space_guid = $7, maintenance_version = $8, \
-        state = $9, dashboard_url = $10, created_at = $11, updated_at = $12 WHERE id = $1";
+        state = $9, dashboard_url = $10, created_at = $11, updated_at = $12, owner = $13 \
+        WHERE id = $1";
     stmt(SQL, instance_params(instance))
 }
 
@@ -109,6 +112,7 @@ fn instance_params(i: &Instance) -> Vec<Param<'_>> {
         Param::Text(i.dashboard_url.as_deref()),
         Param::Time(Some(i.created_at)),
         Param::Time(Some(i.updated_at)),
+        text(i.owner.as_str()),
     ]
 }
 
@@ -181,7 +185,7 @@ pub fn insert_operation(op: &Operation, target: Option<Value>) -> Statement<'_> 
         "INSERT INTO operations (",
         operation_columns!(),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-          $19, $20)"
+          $19, $20, $21, $22, $23)"
     );
     let lease = op.lease.as_ref();
     stmt(
@@ -207,6 +211,9 @@ pub fn insert_operation(op: &Operation, target: Option<Value>) -> Statement<'_> 
             Param::Time(Some(op.updated_at)),
             Param::Text(op.service_id.as_ref().map(ServiceId::as_str)),
             Param::Text(op.plan_id.as_ref().map(PlanId::as_str)),
+            text(op.door.as_str()),
+            Param::Text(op.reason.map(Reason::as_str)),
+            text(op.deletion_policy.as_str()),
         ],
     )
 }
@@ -215,7 +222,7 @@ pub fn insert_operation(op: &Operation, target: Option<Value>) -> Statement<'_> 
 /// token has not moved on. The token itself stays, so the next claim gets a higher one.
 pub fn settle_operation(op: &Operation, token: i64) -> Statement<'_> {
     const SQL: &str = "UPDATE operations SET state = $3, description = $4, failures = $5, \
-        next_attempt_at = $6, deadline = $7, updated_at = $8, lease_owner = NULL, \
+        next_attempt_at = $6, deadline = $7, updated_at = $8, reason = $9, lease_owner = NULL, \
         lease_expires_at = NULL \
         WHERE id = $1 AND lease_token = $2 AND state = 'in progress' AND lease_owner IS NOT NULL";
     stmt(
@@ -229,6 +236,7 @@ pub fn settle_operation(op: &Operation, token: i64) -> Statement<'_> {
             Param::Time(Some(op.next_attempt_at)),
             Param::Time(Some(op.deadline)),
             Param::Time(Some(op.updated_at)),
+            Param::Text(op.reason.map(Reason::as_str)),
         ],
     )
 }

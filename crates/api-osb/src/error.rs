@@ -3,7 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pgbroker_domain::BrokerError;
+use pgbroker_domain::{BrokerError, Reason};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -24,7 +24,14 @@ pub struct ApiError {
     pub status: StatusCode,
     pub error: Option<&'static str>,
     pub description: String,
+    /// Why, in the domain's vocabulary, for the `failures` metric; not sent to the platform.
+    pub reason: Option<Reason>,
 }
+
+/// The reason of a failed request, left in the response's extensions for the observing layer
+/// (which counts it); never part of the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureReason(pub Reason);
 
 impl ApiError {
     pub fn new(status: StatusCode, description: impl Into<String>) -> Self {
@@ -32,6 +39,7 @@ impl ApiError {
             status,
             error: None,
             description: description.into(),
+            reason: None,
         }
     }
 
@@ -40,11 +48,16 @@ impl ApiError {
             status,
             error: Some(code),
             description: description.into(),
+            reason: None,
         }
     }
 
+    /// Malformed input: [`Reason::InvalidSpec`].
     pub fn bad_request(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, description)
+        Self {
+            reason: Some(Reason::InvalidSpec),
+            ..Self::new(StatusCode::BAD_REQUEST, description)
+        }
     }
 
     pub fn body(&self) -> ErrorBody {
@@ -55,30 +68,47 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The error of a read (fetch, `last_operation`): an instance of the other front door is
+    /// not the platform's, so it reads as unknown (404), the description saying whose it is.
+    pub fn of_read(e: BrokerError) -> Self {
+        if e.reason() == Reason::ForeignObject {
+            let reason = e.reason();
+            let mut error = Self::new(StatusCode::NOT_FOUND, e.into_detail().message);
+            error.reason = Some(reason);
+            return error;
+        }
+        e.into()
+    }
+}
+
 impl From<BrokerError> for ApiError {
     fn from(e: BrokerError) -> Self {
         use StatusCode as S;
-        match e {
-            BrokerError::BadRequest(d) => Self::new(S::BAD_REQUEST, d),
-            BrokerError::NotFound(d) => Self::new(S::NOT_FOUND, d),
-            BrokerError::Gone(d) => Self::new(S::GONE, d),
-            BrokerError::Conflict(d) => Self::new(S::CONFLICT, d),
-            BrokerError::Concurrency(d) => {
-                Self::coded(S::UNPROCESSABLE_ENTITY, "ConcurrencyError", d)
+        // The reason is not part of the OSB wire format; the variant alone picks status and code.
+        let status_and_code = match &e {
+            BrokerError::BadRequest(_) => (S::BAD_REQUEST, None),
+            BrokerError::NotFound(_) => (S::NOT_FOUND, None),
+            BrokerError::Gone(_) => (S::GONE, None),
+            BrokerError::Conflict(_) => (S::CONFLICT, None),
+            BrokerError::Concurrency(_) => (S::UNPROCESSABLE_ENTITY, Some("ConcurrencyError")),
+            BrokerError::AsyncRequired(_) => (S::UNPROCESSABLE_ENTITY, Some("AsyncRequired")),
+            BrokerError::MaintenanceInfoConflict(_) => {
+                (S::UNPROCESSABLE_ENTITY, Some("MaintenanceInfoConflict"))
             }
-            BrokerError::AsyncRequired(d) => {
-                Self::coded(S::UNPROCESSABLE_ENTITY, "AsyncRequired", d)
-            }
-            BrokerError::MaintenanceInfoConflict(d) => {
-                Self::coded(S::UNPROCESSABLE_ENTITY, "MaintenanceInfoConflict", d)
-            }
-            BrokerError::Unprocessable(d) => Self::new(S::UNPROCESSABLE_ENTITY, d),
+            BrokerError::Unprocessable(_) => (S::UNPROCESSABLE_ENTITY, None),
             // The operation goes on; the platform should repeat the request to see its result.
-            BrokerError::Timeout(d) => Self::coded(S::GATEWAY_TIMEOUT, "Timeout", d),
-            BrokerError::OperationFailed(d) => {
-                Self::coded(S::INTERNAL_SERVER_ERROR, "OperationFailed", d)
-            }
-            BrokerError::Unavailable(d) => Self::coded(S::SERVICE_UNAVAILABLE, "Unavailable", d),
+            BrokerError::Timeout(_) => (S::GATEWAY_TIMEOUT, Some("Timeout")),
+            BrokerError::OperationFailed(_) => (S::INTERNAL_SERVER_ERROR, Some("OperationFailed")),
+            BrokerError::Unavailable(_) => (S::SERVICE_UNAVAILABLE, Some("Unavailable")),
+        };
+        let (status, error) = status_and_code;
+        let detail = e.into_detail();
+        Self {
+            status,
+            error,
+            description: detail.message,
+            reason: Some(detail.reason),
         }
     }
 }
@@ -88,6 +118,9 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&self.body())
             .unwrap_or_else(|_| br#"{"description":"the error could not be rendered"}"#.to_vec());
         let mut response = (self.status, body).into_response();
+        if let Some(reason) = self.reason {
+            response.extensions_mut().insert(FailureReason(reason));
+        }
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -109,34 +142,39 @@ mod tests {
     #[test]
     fn broker_errors_map_to_the_spec_table() {
         let cases = [
-            (BrokerError::BadRequest("x".into()), 400, None),
-            (BrokerError::NotFound("x".into()), 404, None),
-            (BrokerError::Gone("x".into()), 410, None),
-            (BrokerError::Conflict("x".into()), 409, None),
             (
-                BrokerError::Concurrency("x".into()),
-                422,
-                Some("ConcurrencyError"),
+                BrokerError::bad_request(Reason::InvalidSpec, "x"),
+                400,
+                None,
             ),
             (
-                BrokerError::AsyncRequired("x".into()),
-                422,
-                Some("AsyncRequired"),
+                BrokerError::bad_request(Reason::Unsupported, "x"),
+                400,
+                None,
             ),
+            (BrokerError::not_found("x"), 404, None),
+            (BrokerError::gone("x"), 410, None),
+            (BrokerError::conflict("x"), 409, None),
+            (BrokerError::concurrency("x"), 422, Some("ConcurrencyError")),
+            (BrokerError::async_required("x"), 422, Some("AsyncRequired")),
             (
-                BrokerError::MaintenanceInfoConflict("x".into()),
+                BrokerError::maintenance_info_conflict("x"),
                 422,
                 Some("MaintenanceInfoConflict"),
             ),
-            (BrokerError::Unprocessable("x".into()), 422, None),
-            (BrokerError::Timeout("x".into()), 504, Some("Timeout")),
             (
-                BrokerError::OperationFailed("x".into()),
+                BrokerError::unprocessable(Reason::InvalidState, "x"),
+                422,
+                None,
+            ),
+            (BrokerError::timeout("x"), 504, Some("Timeout")),
+            (
+                BrokerError::operation_failed(Reason::QuotaExceeded, "x"),
                 500,
                 Some("OperationFailed"),
             ),
             (
-                BrokerError::Unavailable("x".into()),
+                BrokerError::unavailable(Reason::StateStoreUnavailable, "x"),
                 503,
                 Some("Unavailable"),
             ),
@@ -146,6 +184,20 @@ mod tests {
             assert_eq!(api.status.as_u16(), status, "{broker:?}");
             assert_eq!(api.error, code, "{broker:?}");
             assert_eq!(api.description, "x");
+            assert_eq!(api.reason, Some(broker.reason()));
+            // The wire format is the OSB one: no reason in the body.
+            assert_eq!(
+                serde_json::to_value(api.body()).unwrap(),
+                match code {
+                    Some(code) => serde_json::json!({"error": code, "description": "x"}),
+                    None => serde_json::json!({"description": "x"}),
+                }
+            );
+            let response = api.into_response();
+            assert_eq!(
+                response.extensions().get::<FailureReason>(),
+                Some(&FailureReason(broker.reason()))
+            );
         }
     }
 }

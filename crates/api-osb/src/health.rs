@@ -85,7 +85,10 @@ pub async fn readyz(State(ready): State<ReadyState>) -> Response {
     let backends = futures::future::join_all(core.backends.iter().map(|(name, backend)| {
         let name = name.clone();
         let backend = backend.clone();
-        async move { (format!("backend:{name}"), timed(backend.check()).await) }
+        async move {
+            let check = async { backend.check().await.map_err(|e| e.message) };
+            (format!("backend:{name}"), timed(check).await)
+        }
     }));
     let (store, backends) = tokio::join!(store, backends);
     let checks: Vec<Check> = std::iter::once(("state_store".to_string(), store))

@@ -27,8 +27,8 @@ use prometheus::Registry;
 use utoipa_scalar::{Scalar, Servable};
 
 pub use auth::{Auth, AuthError, BasicUser};
-pub use error::{ApiError, ErrorBody};
-pub use observe::HttpMetrics;
+pub use error::{ApiError, ErrorBody, FailureReason};
+pub use observe::{HttpMetrics, OnFailure};
 pub use openapi::{ApiDoc, openapi_document, openapi_json};
 pub use schemas::JsonSchemaParameters;
 
@@ -49,6 +49,8 @@ pub struct ApiConfig {
     pub osb: bool,
     /// What else `/readyz` reports besides the state store and the backends.
     pub readiness: Vec<std::sync::Arc<dyn health::ReadinessCheck>>,
+    /// Told the reason of each request that fails with one (see [`OnFailure`]).
+    pub on_failure: Option<OnFailure>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,10 +64,14 @@ pub enum RouterError {
 /// The broker's whole HTTP surface.
 pub fn router(broker: Arc<Broker>, config: ApiConfig) -> Result<Router, RouterError> {
     let state = OsbState {
-        catalog_json: catalog::render(&broker.core().catalog).map_err(RouterError::Catalog)?,
+        catalog_json: catalog::render(broker.catalog()).map_err(RouterError::Catalog)?,
         broker: broker.clone(),
     };
-    let http_metrics = Arc::new(HttpMetrics::new(&config.metrics).map_err(RouterError::Metrics)?);
+    let http_metrics = Arc::new(
+        HttpMetrics::new(&config.metrics)
+            .map_err(RouterError::Metrics)?
+            .with_on_failure(config.on_failure),
+    );
     let v2 = Router::new()
         .route("/v2/catalog", get(catalog::get_catalog))
         .route(

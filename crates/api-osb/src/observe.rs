@@ -16,6 +16,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::future::{Either, Ready, ready};
+use pgbroker_domain::Reason;
 use pin_project_lite::pin_project;
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
@@ -23,8 +24,12 @@ use prometheus::{
 use tower::{Layer, Service};
 use tracing::Span;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, FailureReason};
 use crate::headers::{REQUEST_IDENTITY, RequestIdentity};
+
+/// Told the reason of every request that failed with one (the app counts them in
+/// `pgbroker_failures_total`, beside the operations that failed).
+pub type OnFailure = Arc<dyn Fn(Reason) + Send + Sync>;
 
 /// Request metrics, registered in the registry `/metrics` serves.
 #[derive(Clone)]
@@ -33,6 +38,7 @@ pub struct HttpMetrics {
     id: usize,
     requests: IntCounterVec,
     latency: HistogramVec,
+    on_failure: Option<OnFailure>,
 }
 
 /// One series of each metric: a request's route, method and status.
@@ -80,7 +86,20 @@ impl HttpMetrics {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             requests,
             latency,
+            on_failure: None,
         })
+    }
+
+    /// Reports the reason of each failed request to `on_failure`.
+    pub fn with_on_failure(mut self, on_failure: Option<OnFailure>) -> Self {
+        self.on_failure = on_failure;
+        self
+    }
+
+    fn failed(&self, reason: Reason) {
+        if let Some(on_failure) = &self.on_failure {
+            on_failure(reason);
+        }
     }
 
     fn record(&self, route: &str, method: &Method, status: StatusCode, seconds: f64) {
@@ -259,6 +278,9 @@ where
         if let Some(metrics) = this.metrics {
             let route = this.route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
             metrics.record(route, this.method, status, elapsed.as_secs_f64());
+            if let Some(FailureReason(reason)) = response.extensions().get::<FailureReason>() {
+                metrics.failed(*reason);
+            }
         }
         Poll::Ready(Ok(response))
     }

@@ -175,7 +175,7 @@ mod tests {
         async fn unbind(&self, _: &UnbindRequest) -> Step<()> {
             std::future::pending().await
         }
-        async fn check(&self) -> Result<(), String> {
+        async fn check(&self) -> Result<(), pgbroker_domain::ports::CheckError> {
             std::future::pending().await
         }
     }

@@ -50,6 +50,9 @@ enum Command {
     Serve,
     /// Print the OpenAPI 3.1 document of the HTTP API (committed as docs/openapi.json).
     Openapi,
+    /// Print the CustomResourceDefinitions of PostgreSQLServer and PostgreSQLDatabase as one
+    /// multi-document YAML stream (committed under deploy/crds/).
+    Crds,
     /// Zero-setup run: a throwaway PostgreSQL (or --postgres-url), the SQLite state store and the
     /// shared-server backend; prints OSB credentials and a curl walkthrough; cleans up on exit.
     Dev(dev::DevArgs),
@@ -90,6 +93,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config { format } => emit(&render(&config, format, "the configuration")?),
         Command::Serve => serve::serve(&config).await,
         Command::Openapi => emit(&pgbroker_api_osb::openapi_json()),
+        Command::Crds => emit(&pgbroker_api_crd::crds_yaml()?),
         Command::Dev(args) => dev::run(config, args).await,
     }
 }

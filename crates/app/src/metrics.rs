@@ -1,6 +1,7 @@
 //! Prometheus metrics of the domain's work, measured at the ports so the domain stays free of
-//! them: operations by kind and state (a state-store decorator) and backend step latency (a
-//! backend decorator).
+//! them: operations by kind and state (a state-store decorator), failures by reason (operations
+//! as that decorator stores them, requests as the front doors report them) and backend step
+//! latency (a backend decorator).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,25 +9,62 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pgbroker_domain::ports::{
-    Backend, BackendRegistry, BindRequest, InstanceRequest, ProvisionOutput, StateStore, Step,
-    StoreError, UnbindRequest, Write,
+    Backend, BackendRegistry, BindRequest, CheckError, InstanceRequest, ProvisionOutput,
+    StateStore, Step, StoreError, UnbindRequest, Write,
 };
 use pgbroker_domain::{
     Binding, BindingId, Credentials, Instance, InstanceId, Operation, OperationId, OperationKind,
+    OperationState, Reason,
 };
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
+/// `pgbroker_failures_total{source, reason}`: operations that failed for good
+/// (`source="operation"`) and requests a front door refused (`source="osb"`), by [`Reason`].
+/// Both label sets are short, fixed lists.
+#[derive(Clone)]
+pub struct FailureMetrics {
+    failures: IntCounterVec,
+}
+
+impl FailureMetrics {
+    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let failures = IntCounterVec::new(
+            Opts::new(
+                "pgbroker_failures_total",
+                "Failed operations and refused requests by source and reason",
+            ),
+            &["source", "reason"],
+        )?;
+        registry.register(Box::new(failures.clone()))?;
+        Ok(Self { failures })
+    }
+
+    pub fn record(&self, source: &'static str, reason: Reason) {
+        self.failures
+            .with_label_values(&[source, reason.as_str()])
+            .inc();
+    }
+
+    /// A front door's report of its failed requests, counted under `source`.
+    pub fn for_door(&self, source: &'static str) -> Arc<dyn Fn(Reason) + Send + Sync> {
+        let metrics = self.clone();
+        Arc::new(move |reason| metrics.record(source, reason))
+    }
+}
+
 /// Counts operations entering each state: `in progress` when started, `succeeded` or `failed`
-/// when settled for good.
+/// when settled for good; and each failed one by its reason.
 pub struct MeteredStore {
     inner: Arc<dyn StateStore>,
     operations: IntCounterVec,
+    failures: FailureMetrics,
 }
 
 impl MeteredStore {
     pub fn wrap(
         inner: Arc<dyn StateStore>,
         registry: &Registry,
+        failures: FailureMetrics,
     ) -> Result<Arc<dyn StateStore>, prometheus::Error> {
         let operations = IntCounterVec::new(
             Opts::new(
@@ -36,13 +74,22 @@ impl MeteredStore {
             &["kind", "origin", "state"],
         )?;
         registry.register(Box::new(operations.clone()))?;
-        Ok(Arc::new(Self { inner, operations }))
+        Ok(Arc::new(Self {
+            inner,
+            operations,
+            failures,
+        }))
     }
 
     fn count(&self, op: &Operation) {
         self.operations
             .with_label_values(&[op.kind.as_str(), op.origin.as_str(), op.state.as_str()])
             .inc();
+        if op.state == OperationState::Failed {
+            // Every failure the engine stores has a reason; a row without one is older.
+            let reason = op.reason.unwrap_or(Reason::BackendFailed);
+            self.failures.record("operation", reason);
+        }
     }
 }
 
@@ -216,7 +263,19 @@ impl Backend for TimedBackend {
             .await
     }
 
-    async fn check(&self) -> Result<(), String> {
+    async fn check(&self) -> Result<(), CheckError> {
         self.inner.check().await
+    }
+
+    fn plan_size(&self, plan: &pgbroker_domain::Plan) -> Option<pgbroker_domain::server::PlanSize> {
+        self.inner.plan_size(plan)
+    }
+
+    fn server_parameters(
+        &self,
+        plan: &pgbroker_domain::Plan,
+        target: &pgbroker_domain::server::ServerTarget<'_>,
+    ) -> Result<pgbroker_domain::server::Translation, pgbroker_domain::server::Unsupported> {
+        self.inner.server_parameters(plan, target)
     }
 }

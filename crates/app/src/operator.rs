@@ -3,7 +3,6 @@
 //! the operation engine.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -32,7 +31,6 @@ pub struct OperatorDoor {
 struct DoorState {
     /// The election could not run (no Lease access, say): the operator can never lead here.
     failed: std::sync::Mutex<Option<String>>,
-    leading: AtomicBool,
 }
 
 struct OperatorReadiness(Arc<DoorState>);
@@ -86,7 +84,12 @@ impl OperatorDoor {
             .client()
             .await
             .context("connecting to Kubernetes for the operator")?;
-        Ok(Self::with_client(config, configured_backends, broker, client))
+        Ok(Self::with_client(
+            config,
+            configured_backends,
+            broker,
+            client,
+        ))
     }
 
     /// [`OperatorDoor::build`] with a client chosen by the caller (tests).
@@ -153,20 +156,14 @@ impl OperatorDoor {
                 return;
             }
         };
-        let work_state = state.clone();
         let work_shutdown = shutdown.clone();
         let result = leadership
             .run_while_leading(
                 move || {
                     // A replica that loses the Lease and wins it again runs a fresh copy.
                     let operator = operator.clone();
-                    let state = work_state.clone();
                     let shutdown = work_shutdown();
-                    async move {
-                        state.leading.store(true, Ordering::SeqCst);
-                        operator.run(shutdown).await;
-                        state.leading.store(false, Ordering::SeqCst);
-                    }
+                    async move { operator.run(shutdown).await }
                 },
                 shutdown(),
             )

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::catalog_file::LoadedCatalog;
 use crate::config::{AuthConfig, Config};
-use crate::metrics::{MeteredStore, time_backends};
+use crate::metrics::{FailureMetrics, MeteredStore, time_backends};
 use crate::{availability, backends, catalog_file};
 
 /// A server started by [`start`]; dropping it does not stop it, [`RunningServer::shutdown`] does.
@@ -132,7 +132,10 @@ pub async fn start_with(
     let store = pgbroker_adapters_sql::open_pooled(url.expose(), &config.state_store.pool())
         .await
         .with_context(|| format!("opening state store {url}"))?;
-    let store = MeteredStore::wrap(store, &registry).context("registering operation metrics")?;
+    let failures = FailureMetrics::new(&registry).context("registering failure metrics")?;
+    let store = MeteredStore::wrap(store, &registry, failures.clone())
+        .context("registering operation metrics")?;
+    let backend_names = backends.names();
     let backends = time_backends(backends, &registry).context("registering backend metrics")?;
     let core = Arc::new(Core {
         catalog: Arc::new(loaded.catalog),
@@ -147,7 +150,6 @@ pub async fn start_with(
             ..OperationPolicy::default()
         },
     });
-    let backend_names = backends.names();
     let mut engine = Engine::new(
         core.clone(),
         EngineConfig {
@@ -174,6 +176,7 @@ pub async fn start_with(
             metrics: registry,
             osb: config.osb.enabled,
             readiness: operator.iter().map(|door| door.readiness()).collect(),
+            on_failure: Some(failures.for_door("osb")),
         },
     )?;
     let listener = tokio::net::TcpListener::bind(&config.server.listen)

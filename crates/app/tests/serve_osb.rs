@@ -14,7 +14,8 @@ use pgbroker_app::secret_value::SecretValue;
 use pgbroker_app::serve;
 use pgbroker_app::store_url::StoreUrl;
 use pgbroker_domain::ports::BackendRegistry;
-use pgbroker_testkit::backend::TestBackend;
+use pgbroker_domain::{OperationKind, Reason};
+use pgbroker_testkit::backend::{Scripted, TestBackend};
 use pgbroker_testkit::pg_database::TestDatabase;
 use serde_json::{Value, json};
 
@@ -176,6 +177,87 @@ async fn serves_a_whole_lifecycle_and_reports_metrics() {
     ));
     let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn failed_operations_and_refused_requests_are_counted_by_reason() {
+    let dir = TempDir::new();
+    let db = TestDatabase::create().await.unwrap();
+    let asynchronous = Arc::new(TestBackend::asynchronous());
+    asynchronous.script(
+        OperationKind::Provision,
+        [Scripted::Fails {
+            reason: Reason::QuotaExceeded,
+            retryable: false,
+        }],
+    );
+    let backends = BackendRegistry::new()
+        .with("sync", Arc::new(TestBackend::synchronous()))
+        .with("async", asynchronous);
+    let server = serve::start(&config(&dir, &db), Some(backends))
+        .await
+        .unwrap();
+    let base = format!("http://{}", server.addr);
+    let client = reqwest::Client::new();
+    use reqwest::Method as M;
+
+    let instance = format!("{base}/v2/service_instances/inst-q");
+    let (status, body) = call(
+        &client,
+        M::PUT,
+        format!("{instance}?accepts_incomplete=true"),
+        Some(json!({"service_id": "svc-1", "plan_id": "plan-async",
+                    "organization_guid": "org-1", "space_guid": "space-1"})),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let operation = body["operation"].as_str().unwrap().to_string();
+    let mut last = Value::Null;
+    for _ in 0..500 {
+        let (_, body) = call(
+            &client,
+            M::GET,
+            format!("{instance}/last_operation?operation={operation}"),
+            None,
+        )
+        .await;
+        last = body;
+        if last["state"] != "in progress" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // The OSB body stays as the spec has it: state and description, no reason.
+    assert_eq!(last["state"], "failed", "{last}");
+    assert_eq!(last.as_object().unwrap().len(), 2, "{last}");
+    // A plan the catalog does not have: refused, an invalid spec.
+    let (status, _) = call(
+        &client,
+        M::PUT,
+        format!("{base}/v2/service_instances/inst-x"),
+        Some(json!({"service_id": "svc-1", "plan_id": "no-such-plan",
+                    "organization_guid": "org-1", "space_guid": "space-1"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"pgbroker_failures_total{reason="QuotaExceeded",source="operation"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"pgbroker_failures_total{reason="InvalidSpec",source="osb"} 1"#),
+        "{metrics}"
+    );
     server.shutdown().await.unwrap();
 }
 

@@ -9,6 +9,8 @@ use crate::policy::OperationPolicy;
 use crate::ports::{
     Backend, BackendRegistry, Clock, ParameterSchemas, SecretGenerator, StateStore,
 };
+use crate::reason::Reason;
+use crate::usecases::{BrokerError, ErrorDetail};
 
 pub struct Core {
     pub catalog: Arc<Catalog>,
@@ -22,20 +24,28 @@ pub struct Core {
 }
 
 impl Core {
-    /// The plan and backend an instance spec runs on, or why there is none.
+    /// The plan and backend an instance spec runs on, or why there is none: the plan left the
+    /// catalog ([`Reason::InvalidSpec`]) or names a backend that is not configured
+    /// ([`Reason::BackendUnavailable`]).
     pub(crate) fn plan_and_backend(
         &self,
         spec: &InstanceSpec,
-    ) -> Result<(&Plan, &Arc<dyn Backend>), String> {
+    ) -> Result<(&Plan, &Arc<dyn Backend>), ErrorDetail> {
         let (_, plan) = self
             .catalog
             .plan(&spec.service_id, &spec.plan_id)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| BrokerError::from(e).into_detail())?;
         let backend = self.backends.get(&plan.backend).ok_or_else(|| {
-            format!(
-                "plan {} names backend {:?}, which is not configured",
-                plan.id, plan.backend
+            BrokerError::unavailable(
+                Reason::BackendUnavailable,
+                format!(
+                    "plan {} names backend {:?}, which is not configured",
+                    plan.id, plan.backend
+                ),
             )
+            .plan(&plan.id)
+            .backend(&plan.backend)
+            .into_detail()
         })?;
         Ok((plan, backend))
     }
@@ -49,21 +59,26 @@ impl Core {
         which: &str,
         schema: Option<&serde_json::Value>,
         parameters: &crate::model::JsonObject,
-    ) -> Result<(), crate::usecases::BrokerError> {
+    ) -> Result<(), BrokerError> {
         let Some(schema) = schema else {
             return Ok(());
         };
         self.parameter_schemas
             .validate(schema, parameters)
             .map_err(|why| {
-                crate::usecases::BrokerError::BadRequest(format!(
-                    "parameters do not match plan {}'s {which} schema: {why}",
-                    plan.id
-                ))
+                BrokerError::bad_request(
+                    Reason::InvalidSpec,
+                    format!(
+                        "parameters do not match plan {}'s {which} schema: {why}",
+                        plan.id
+                    ),
+                )
+                .plan(&plan.id)
             })
     }
 
-    /// A new in-flight operation, due now, with its deadline from the plan or the policy.
+    /// A new in-flight operation, due now, with its deadline from the plan or the policy. `door`
+    /// is the owner of the instance it is for.
     /// `ids` are the service and plan the operation is for (see [`Operation::plan_id`]); `plan`
     /// is the one whose `maximum_polling_duration` bounds it (for an update, the target plan).
     ///
@@ -71,7 +86,7 @@ impl Core {
     pub(crate) fn new_operation(
         &self,
         kind: crate::operation::OperationKind,
-        origin: crate::operation::Origin,
+        (origin, door): (crate::operation::Origin, crate::reason::FrontDoor),
         instance_id: crate::ids::InstanceId,
         binding_id: Option<crate::ids::BindingId>,
         ids: (&ServiceId, &PlanId),
@@ -89,13 +104,16 @@ impl Core {
             id: crate::ids::OperationId::new(),
             kind,
             origin,
+            door,
             instance_id,
             binding_id,
             service_id: Some(ids.0.clone()),
             plan_id: Some(ids.1.clone()),
             state: crate::operation::OperationState::InProgress,
             description: None,
+            reason: None,
             target: None,
+            deletion_policy: crate::operation::DeletionPolicy::Delete,
             originating_identity: None,
             attempts: 0,
             failures: 0,

@@ -11,13 +11,14 @@ pub mod operation;
 pub mod ports;
 pub mod reason;
 pub mod sensitive;
+pub mod server;
 
 pub use catalog::{Catalog, CatalogDocument, CatalogError, Plan, PlanLookupError, Service};
 pub use ids::{BindingId, InstanceId, InvalidId, OperationId, PlanId, ServiceId};
 pub use model::{
     Binding, BindingSpec, BindingState, Instance, InstanceSpec, InstanceState, JsonObject,
 };
-pub use operation::{Lease, Operation, OperationKind, OperationState, Origin};
+pub use operation::{DeletionPolicy, Lease, Operation, OperationKind, OperationState, Origin};
 pub use reason::{FrontDoor, Reason};
 pub use sensitive::{Credentials, Sensitive};
 
@@ -29,4 +30,4 @@ pub mod usecases;
 pub use crate::core::Core;
 pub use engine::{Engine, EngineConfig, EngineWaker};
 pub use policy::OperationPolicy;
-pub use usecases::{Broker, BrokerError, Outcome};
+pub use usecases::{Broker, BrokerError, ErrorDetail, FailureIds, Outcome};

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::ids::{BindingId, InstanceId, PlanId, ServiceId};
+use crate::reason::FrontDoor;
 use crate::sensitive::{Credentials, Sensitive};
 
 /// JSON object of request parameters or platform context.
@@ -63,6 +64,8 @@ pub struct Instance {
     pub id: InstanceId,
     pub spec: InstanceSpec,
     pub state: InstanceState,
+    /// The front door that created the instance; only it may change, bind or read it.
+    pub owner: FrontDoor,
     pub dashboard_url: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{BindingId, InstanceId, OperationId, PlanId, ServiceId};
 use crate::model::InstanceSpec;
+use crate::reason::FrontDoor;
+use crate::reason::Reason;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -99,6 +101,39 @@ impl Origin {
     }
 }
 
+/// What a deprovision or unbind does with the data: drop it, or keep it (databases stay, the
+/// broker forgets the instance or binding). The operator's `pgbroker.io/deletion-policy: retain`
+/// annotation asks for `Retain`; OSB requests use `Delete`. A backend configured to retain keeps
+/// the data whatever the request says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DeletionPolicy {
+    #[default]
+    Delete,
+    Retain,
+}
+
+impl DeletionPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delete => "delete",
+            Self::Retain => "retain",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "delete" => Some(Self::Delete),
+            "retain" => Some(Self::Retain),
+            _ => None,
+        }
+    }
+
+    pub fn retains(self) -> bool {
+        self == Self::Retain
+    }
+}
+
 /// A worker's claim on an operation. `token` grows with every claim, so a worker whose lease
 /// expired and was taken over can no longer write (its token is stale).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +148,10 @@ pub struct Operation {
     pub id: OperationId,
     pub kind: OperationKind,
     pub origin: Origin,
+    /// The front door of the instance the operation is for (its owner), so a poll from the
+    /// other door is refused without reading the instance, and a door can be told when an
+    /// operation of its own ends.
+    pub door: FrontDoor,
     pub instance_id: InstanceId,
     pub binding_id: Option<BindingId>,
     /// The service the operation was created for: the instance's, or for a binding operation the
@@ -125,8 +164,15 @@ pub struct Operation {
     pub state: OperationState,
     /// Text for a person: progress while in flight, the reason when failed.
     pub description: Option<String>,
+    /// Why it failed, machine-readable: set when it failed, and while in flight after a
+    /// retryable failure (cleared by progress). An orphan mitigation keeps the reason of the
+    /// failure it cleans up after, as its description keeps the cause.
+    pub reason: Option<Reason>,
     /// For updates: the spec the instance moves to when the update succeeds.
     pub target: Option<InstanceSpec>,
+    /// For deprovisions and unbinds: whether the backend drops the data or keeps it; `Delete`
+    /// for every other kind. Stored, so a step after a restart does what was asked.
+    pub deletion_policy: DeletionPolicy,
     /// `X-Broker-API-Originating-Identity` of the request, kept for audit.
     pub originating_identity: Option<String>,
     /// Backend steps run so far.

@@ -42,6 +42,12 @@ pub fn barman_cloud_crd_dir() -> PathBuf {
     shared_dir().join("crds/barman-cloud")
 }
 
+/// pgbroker's own CRDs (`PostgreSQLServer`, `PostgreSQLDatabase`), as committed in the
+/// repository's `deploy/crds/` (generated from `crates/api-crd`, kept current by its test).
+pub fn pgbroker_crd_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds")
+}
+
 /// Every `CustomResourceDefinition` document in `*.yaml`/`*.yml` files of `dir`, sorted by file name.
 pub fn load_crd_dir(dir: &Path) -> Result<Vec<Value>, CrdLoadError> {
     let entries = std::fs::read_dir(dir).map_err(|source| CrdLoadError::ReadDir {

@@ -3,7 +3,8 @@
 //! A real `kube::Client` talks to it over HTTP on 127.0.0.1: discovery, CRUD, merge/JSON/apply
 //! patches, `resourceVersion` conflicts, status subresource, selectors, watches with bookmarks,
 //! finalizers, namespace deletion, owner-reference garbage collection; custom resources validated
-//! against their CRD's `openAPIV3Schema` (CNPG 1.30's CRDs from `../shared/crds/cnpg/`); an
+//! against their CRD's `openAPIV3Schema` (CNPG 1.30's CRDs from `../shared/crds/cnpg/`, pgbroker's
+//! own from the repository's `deploy/crds/`); an
 //! RBAC mode (`TestServerOptions::rbac`) in which bearer tokens name ServiceAccounts and the
 //! stored roles and bindings authorize each request as the API server's RBAC authorizer does.
 //!
@@ -42,14 +43,18 @@ pub use requests::RequestRecord;
 pub use server::{ADMIN_USER, StartError, TestServer, TestServerOptions};
 pub use simulator::{Simulator, SimulatorOptions};
 
-/// Validates `object` against the schema of a CNPG or barman-cloud CRD, named by plural
+/// Validates `object` against the schema of a CNPG, barman-cloud or pgbroker CRD, named by plural
 /// (`clusters`), `plural.group`, kind (`Cluster`) or `Kind.group`; nulls are pruned and defaults
 /// applied first, as the API server does. The error is the API server's 422 message.
 pub fn validate(resource: &str, object: &Value) -> Result<(), String> {
     static DEFAULT: OnceLock<Result<Registry, String>> = OnceLock::new();
     let registry = DEFAULT.get_or_init(|| {
         let mut registry = Registry::with_builtins();
-        for dir in [crds::cnpg_crd_dir(), crds::barman_cloud_crd_dir()] {
+        for dir in [
+            crds::cnpg_crd_dir(),
+            crds::barman_cloud_crd_dir(),
+            crds::pgbroker_crd_dir(),
+        ] {
             for crd in crds::load_crd_dir(&dir).map_err(|e| e.to_string())? {
                 registry.register_crd(&crd)?;
             }

@@ -48,6 +48,8 @@ pub struct ResourceDef {
     pub singular: String,
     pub namespaced: bool,
     pub short_names: Vec<String>,
+    /// `spec.names.categories` of a CRD (`kubectl get <category>` lists every kind in it).
+    pub categories: Vec<String>,
     /// With a status subresource, main-resource writes keep the stored status and `/status` writes
     /// change nothing else.
     pub status_subresource: bool,
@@ -81,6 +83,7 @@ impl ResourceDef {
             singular: kind.to_lowercase(),
             namespaced,
             short_names: Vec::new(),
+            categories: Vec::new(),
             status_subresource: status,
             tracks_generation: false,
             schema: None,
@@ -233,6 +236,15 @@ impl Registry {
                     .collect()
             })
             .unwrap_or_default();
+        let categories: Vec<String> = names
+            .get("categories")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
         let versions = spec
             .get("versions")
             .and_then(Value::as_array)
@@ -264,6 +276,7 @@ impl Registry {
                 singular: singular.clone(),
                 namespaced,
                 short_names: short_names.clone(),
+                categories: categories.clone(),
                 status_subresource,
                 tracks_generation: true,
                 schema,
@@ -299,14 +312,18 @@ impl Registry {
         ];
         let mut resources = Vec::new();
         for def in defs {
-            resources.push(json!({
+            let mut resource = json!({
                 "name": def.gvr.plural,
                 "singularName": def.singular,
                 "namespaced": def.namespaced,
                 "kind": def.kind,
                 "verbs": verbs,
                 "shortNames": def.short_names,
-            }));
+            });
+            if !def.categories.is_empty() {
+                resource["categories"] = json!(def.categories);
+            }
+            resources.push(resource);
             if def.status_subresource {
                 resources.push(json!({
                     "name": format!("{}/status", def.gvr.plural),
@@ -378,7 +395,7 @@ impl Registry {
                                 } else {
                                     Vec::new()
                                 };
-                                json!({
+                                let mut resource = json!({
                                     "resource": d.gvr.plural,
                                     "responseKind": kind,
                                     "scope": if d.namespaced { "Namespaced" } else { "Cluster" },
@@ -386,7 +403,11 @@ impl Registry {
                                     "verbs": verbs,
                                     "shortNames": d.short_names,
                                     "subresources": subresources,
-                                })
+                                });
+                                if !d.categories.is_empty() {
+                                    resource["categories"] = json!(d.categories);
+                                }
+                                resource
                             })
                             .collect();
                         json!({ "version": version, "resources": resources, "freshness": "Current" })

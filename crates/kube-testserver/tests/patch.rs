@@ -71,6 +71,47 @@ async fn merge_strategic_and_json_patches() {
     );
     assert_eq!(err.code, 422);
 
+    // As on the API server: `test` of a missing path against null passes (kube-runtime's
+    // finalizer helper adds the first finalizer so), against anything else it fails.
+    let first_finalizer: json_patch::Patch = serde_json::from_value(json!([
+        { "op": "test", "path": "/metadata/finalizers", "value": null },
+        { "op": "add", "path": "/metadata/finalizers", "value": ["example.com/f"] },
+    ]))
+    .unwrap();
+    let with_finalizer = maps
+        .patch(
+            "c",
+            &PatchParams::default(),
+            &Patch::Json::<()>(first_finalizer),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        with_finalizer.metadata.finalizers.unwrap(),
+        ["example.com/f"]
+    );
+    let missing: json_patch::Patch =
+        serde_json::from_value(json!([{ "op": "test", "path": "/data/zz", "value": "x" }]))
+            .unwrap();
+    let err = api_error(
+        maps.patch("c", &PatchParams::default(), &Patch::Json::<()>(missing))
+            .await,
+    );
+    assert_eq!(err.code, 422);
+    let null_present: json_patch::Patch = serde_json::from_value(json!([
+        { "op": "test", "path": "/metadata/finalizers", "value": null }
+    ]))
+    .unwrap();
+    let err = api_error(
+        maps.patch(
+            "c",
+            &PatchParams::default(),
+            &Patch::Json::<()>(null_present),
+        )
+        .await,
+    );
+    assert_eq!(err.code, 422);
+
     let scalar = api_error(
         maps.patch(
             "c",

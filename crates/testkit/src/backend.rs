@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pgbroker_domain::ports::{
-    Backend, BindRequest, InstanceRequest, ProvisionOutput, Step, StepFailure, UnbindRequest,
+    Backend, BindRequest, CheckError, InstanceRequest, ProvisionOutput, Step, StepFailure,
+    UnbindRequest,
 };
-use pgbroker_domain::{Credentials, OperationId, OperationKind, Sensitive};
+use pgbroker_domain::{Credentials, OperationId, OperationKind, Reason, Sensitive};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
@@ -18,8 +19,15 @@ use tokio::sync::Semaphore;
 pub enum Scripted {
     Done,
     InProgress(Duration),
+    /// A transient failure: [`Reason::BackendUnavailable`].
     Retryable,
+    /// A permanent failure: [`Reason::BackendFailed`].
     Permanent,
+    /// A failure with the given reason, as a real backend maps one.
+    Fails {
+        reason: Reason,
+        retryable: bool,
+    },
 }
 
 #[derive(Default)]
@@ -162,14 +170,22 @@ impl TestBackend {
             Scripted::InProgress(retry_after) => {
                 Step::in_progress(format!("{} under way", kind.as_str()), retry_after)
             }
-            Scripted::Retryable => Step::Failed(StepFailure::retryable(format!(
-                "{} hit a transient error",
-                kind.as_str()
-            ))),
-            Scripted::Permanent => Step::Failed(StepFailure::permanent(format!(
-                "{} is impossible",
-                kind.as_str()
-            ))),
+            Scripted::Retryable => Step::Failed(StepFailure::retryable(
+                Reason::BackendUnavailable,
+                format!("{} hit a transient error", kind.as_str()),
+            )),
+            Scripted::Permanent => Step::Failed(StepFailure::permanent(
+                Reason::BackendFailed,
+                format!("{} is impossible", kind.as_str()),
+            )),
+            Scripted::Fails { reason, retryable } => {
+                let description = format!("{} failed: {reason}", kind.as_str());
+                Step::Failed(if retryable {
+                    StepFailure::retryable(reason, description)
+                } else {
+                    StepFailure::permanent(reason, description)
+                })
+            }
         }
     }
 }
@@ -233,9 +249,9 @@ impl Backend for TestBackend {
             .await
     }
 
-    async fn check(&self) -> Result<(), String> {
+    async fn check(&self) -> Result<(), CheckError> {
         match &self.lock().check_error {
-            Some(error) => Err(error.clone()),
+            Some(error) => Err(CheckError::unavailable(error.clone())),
             None => Ok(()),
         }
     }

@@ -14,8 +14,9 @@ use pgbroker_domain::usecases::{
     BindCommand, DeprovisionCommand, LastOperationQuery, ProvisionCommand,
 };
 use pgbroker_domain::{
-    BindingId, BindingSpec, Broker, Catalog, Core, Engine, EngineConfig, InstanceId, JsonObject,
-    OperationId, OperationPolicy, OperationState, Outcome, PlanId, ServiceId,
+    BindingId, BindingSpec, Broker, Catalog, Core, DeletionPolicy, Engine, EngineConfig, FrontDoor,
+    InstanceId, JsonObject, OperationId, OperationPolicy, OperationState, Outcome, PlanId,
+    ServiceId,
 };
 use serde_json::json;
 
@@ -205,6 +206,7 @@ impl LoadBroker {
             tokio::spawn(async move {
                 let outcome = broker
                     .provision(ProvisionCommand {
+                        door: FrontDoor::Osb,
                         instance_id: id.clone(),
                         spec,
                         accepts_incomplete: true,
@@ -238,6 +240,7 @@ impl LoadBroker {
                 let binding_id = BindingId::parse(format!("{instance}-b"))?;
                 let outcome = broker
                     .bind(BindCommand {
+                        door: FrontDoor::Osb,
                         instance_id: instance.clone(),
                         binding_id,
                         spec: BindingSpec {
@@ -273,9 +276,11 @@ impl LoadBroker {
         let starts = instances.iter().map(|instance| {
             let broker = self.broker.clone();
             let command = DeprovisionCommand {
+                door: FrontDoor::Osb,
                 instance_id: instance.clone(),
                 service_id: self.service.clone(),
                 plan_id: self.plan.clone(),
+                deletion_policy: DeletionPolicy::Delete,
                 accepts_incomplete: true,
                 originating_identity: None,
             };
@@ -303,6 +308,7 @@ impl LoadBroker {
         let last = self
             .broker
             .last_operation(LastOperationQuery {
+                door: FrontDoor::Osb,
                 instance_id: instance.clone(),
                 binding_id: None,
                 operation: Some(operation),

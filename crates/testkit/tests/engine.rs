@@ -7,7 +7,7 @@ use std::time::Duration;
 use pgbroker_domain::usecases::{DeprovisionCommand, LastOperationQuery, ProvisionCommand};
 use pgbroker_domain::{
     BindingId, BindingSpec, BindingState, BrokerError, InstanceState, JsonObject, OperationId,
-    OperationKind, OperationState, Origin, Outcome, PlanId, ServiceId,
+    OperationKind, OperationState, Origin, Outcome, PlanId, Reason, ServiceId,
 };
 use pgbroker_testkit::backend::{Scripted, TestBackend};
 use pgbroker_testkit::pg_database::TestDatabase;
@@ -16,6 +16,7 @@ use serde_json::json;
 
 fn provision(id: &str, plan: &str) -> ProvisionCommand {
     ProvisionCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id(id),
         spec: spec(ASYNC_SERVICE, plan, json!({})),
         accepts_incomplete: true,
@@ -87,6 +88,8 @@ async fn retryable_failures_back_off_exponentially_then_succeed() {
             "{:?}",
             stored.description
         );
+        // While it retries, the operation says why its last step failed.
+        assert_eq!(stored.reason, Some(Reason::BackendUnavailable));
         let delay = (stored.next_attempt_at - w.clock.now_for_test())
             .to_std()
             .unwrap();
@@ -102,6 +105,83 @@ async fn retryable_failures_back_off_exponentially_then_succeed() {
     let stored = op_state(&w, op).await;
     assert_eq!(stored.state, OperationState::Succeeded);
     assert_eq!(stored.failures, 3);
+    assert_eq!(stored.reason, None, "a success clears the reason");
+}
+
+#[tokio::test]
+async fn progress_clears_the_reason_and_a_failure_at_the_deadline_keeps_the_backends() {
+    let w = TestWorld::new(memory_store().await);
+    w.async_backend.script(
+        OperationKind::Provision,
+        [
+            Scripted::Fails {
+                reason: Reason::QuotaExceeded,
+                retryable: true,
+            },
+            Scripted::InProgress(Duration::from_secs(1)),
+        ],
+    );
+    w.async_backend.always(
+        OperationKind::Provision,
+        Scripted::Fails {
+            reason: Reason::QuotaExceeded,
+            retryable: true,
+        },
+    );
+    let op = start(&w, "i1", ASYNC_PLAN_FIXED).await;
+    assert_eq!(w.drain().await, 1);
+    assert_eq!(op_state(&w, op).await.reason, Some(Reason::QuotaExceeded));
+    w.clock.advance(Duration::from_secs(2));
+    assert_eq!(w.drain().await, 1);
+    let progressing = op_state(&w, op).await;
+    assert_eq!(progressing.state, OperationState::InProgress);
+    assert_eq!(progressing.reason, None, "progress clears the reason");
+    for _ in 0..200 {
+        w.clock.advance(Duration::from_secs(7));
+        w.drain().await;
+        if op_state(&w, op).await.state != OperationState::InProgress {
+            break;
+        }
+    }
+    let failed = op_state(&w, op).await;
+    assert_eq!(failed.state, OperationState::Failed);
+    assert_eq!(failed.reason, Some(Reason::QuotaExceeded), "{failed:?}");
+    // The clean-up that follows keeps the cause, as its description does, so a platform
+    // polling without an operation id reads the same reason.
+    let polled = w
+        .broker
+        .last_operation(LastOperationQuery {
+            instance_id: instance_id("i1"),
+            binding_id: None,
+            operation: None,
+            service_id: None,
+            plan_id: None,
+            door: pgbroker_domain::FrontDoor::Osb,
+        })
+        .await
+        .unwrap();
+    assert_eq!(polled.state, OperationState::Failed);
+    assert_eq!(polled.reason, Some(Reason::QuotaExceeded));
+}
+
+#[tokio::test]
+async fn an_operation_still_in_progress_at_its_deadline_fails_as_deadline_exceeded() {
+    let w = TestWorld::new(memory_store().await);
+    w.async_backend.always(
+        OperationKind::Provision,
+        Scripted::InProgress(Duration::from_secs(5)),
+    );
+    let op = start(&w, "i1", ASYNC_PLAN_FIXED).await;
+    for _ in 0..300 {
+        w.drain().await;
+        if op_state(&w, op).await.state != OperationState::InProgress {
+            break;
+        }
+        w.clock.advance(Duration::from_secs(5));
+    }
+    let failed = op_state(&w, op).await;
+    assert_eq!(failed.state, OperationState::Failed);
+    assert_eq!(failed.reason, Some(Reason::DeadlineExceeded));
 }
 
 #[tokio::test]
@@ -161,6 +241,7 @@ async fn always_failing_provision_fails_at_its_deadline_and_mitigation_runs_once
     let status = w
         .broker
         .last_operation(LastOperationQuery {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id("i1"),
             binding_id: None,
             operation: Some(op),
@@ -198,6 +279,7 @@ async fn permanent_failure_fails_at_once_and_a_platform_delete_joins_the_mitigat
     let status = w
         .broker
         .last_operation(LastOperationQuery {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id("i1"),
             binding_id: None,
             operation: None,
@@ -217,9 +299,11 @@ async fn permanent_failure_fails_at_once_and_a_platform_delete_joins_the_mitigat
     let joined = match w
         .broker
         .deprovision(DeprovisionCommand {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id("i1"),
             service_id: ServiceId::parse(ASYNC_SERVICE).unwrap(),
             plan_id: PlanId::parse(ASYNC_PLAN).unwrap(),
+            deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
             accepts_incomplete: true,
             originating_identity: None,
         })
@@ -239,6 +323,7 @@ async fn permanent_failure_fails_at_once_and_a_platform_delete_joins_the_mitigat
     let polled = w
         .broker
         .last_operation(LastOperationQuery {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id("i1"),
             binding_id: None,
             operation: Some(joined),
@@ -258,6 +343,7 @@ async fn failed_bind_is_unbound_by_orphan_mitigation() {
     w.async_backend
         .script(OperationKind::Bind, [Scripted::Permanent]);
     let cmd = pgbroker_domain::usecases::BindCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id("i1"),
         binding_id: BindingId::parse("b1").unwrap(),
         spec: BindingSpec {

@@ -27,6 +27,7 @@ fn accepted<T: std::fmt::Debug>(outcome: Outcome<T>) -> OperationId {
 /// Provisions `id` on `ASYNC_PLAN`; returns the provision, still in flight.
 async fn provision(w: &TestWorld, id: &str) -> OperationId {
     let cmd = ProvisionCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id(id),
         spec: spec(ASYNC_SERVICE, ASYNC_PLAN, json!({})),
         accepts_incomplete: true,
@@ -37,6 +38,7 @@ async fn provision(w: &TestWorld, id: &str) -> OperationId {
 
 fn bind_cmd(instance: &str, binding: &str) -> BindCommand {
     BindCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id(instance),
         binding_id: BindingId::parse(binding).unwrap(),
         spec: BindingSpec {
@@ -53,6 +55,7 @@ fn bind_cmd(instance: &str, binding: &str) -> BindCommand {
 
 fn update_to(instance: &str, plan: &str) -> UpdateCommand {
     UpdateCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id(instance),
         service_id: ServiceId::parse(ASYNC_SERVICE).unwrap(),
         plan_id: Some(PlanId::parse(plan).unwrap()),
@@ -75,6 +78,7 @@ async fn poll(
 ) -> Result<LastOperation, BrokerError> {
     w.broker
         .last_operation(LastOperationQuery {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id(instance),
             binding_id: binding.map(|b| BindingId::parse(b).unwrap()),
             operation: op,
@@ -89,7 +93,7 @@ fn bad_request(result: Result<LastOperation, BrokerError>, words: &[&str]) {
     match result {
         Err(BrokerError::BadRequest(why)) => {
             for word in words {
-                assert!(why.contains(word), "{word:?} missing in {why:?}");
+                assert!(why.message.contains(word), "{word:?} missing in {why:?}");
             }
         }
         other => panic!("expected BadRequest, got {other:?}"),
@@ -262,10 +266,12 @@ async fn binding_polls_are_checked_against_the_binding() {
     }
     w.drain().await;
     let unbind = UnbindCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id("i1"),
         binding_id: BindingId::parse("b1").unwrap(),
         service_id: ServiceId::parse(ASYNC_SERVICE).unwrap(),
         plan_id: PlanId::parse(ASYNC_PLAN).unwrap(),
+        deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
         accepts_incomplete: true,
         originating_identity: None,
     };

@@ -39,6 +39,7 @@ fn binding(raw: &str) -> BindingId {
 async fn bound_then_moved(from: &str, to: &str) -> TestWorld {
     let w = TestWorld::new(memory_store().await);
     let provision = ProvisionCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id("i1"),
         spec: spec(ASYNC_SERVICE, from, json!({})),
         accepts_incomplete: true,
@@ -48,6 +49,7 @@ async fn bound_then_moved(from: &str, to: &str) -> TestWorld {
     w.drain().await;
     for b in ["b1", "b2"] {
         let bind = BindCommand {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id("i1"),
             binding_id: binding(b),
             spec: BindingSpec {
@@ -64,6 +66,7 @@ async fn bound_then_moved(from: &str, to: &str) -> TestWorld {
         w.drain().await;
     }
     let update = UpdateCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id("i1"),
         service_id: service(),
         plan_id: Some(plan(to)),
@@ -84,10 +87,12 @@ async fn bound_then_moved(from: &str, to: &str) -> TestWorld {
 
 fn unbind(b: &str, service: &str, plan_id: &str) -> UnbindCommand {
     UnbindCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id("i1"),
         binding_id: binding(b),
         service_id: ServiceId::parse(service).unwrap(),
         plan_id: plan(plan_id),
+        deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
         accepts_incomplete: true,
         originating_identity: None,
     }
@@ -95,6 +100,7 @@ fn unbind(b: &str, service: &str, plan_id: &str) -> UnbindCommand {
 
 fn fetch(b: &str, service: Option<&str>, plan_id: Option<&str>) -> FetchBindingQuery {
     FetchBindingQuery {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id("i1"),
         binding_id: binding(b),
         service_id: service.map(|s| ServiceId::parse(s).unwrap()),
@@ -104,6 +110,7 @@ fn fetch(b: &str, service: Option<&str>, plan_id: Option<&str>) -> FetchBindingQ
 
 fn poll(b: &str, op: Option<OperationId>, plan_id: Option<&str>) -> LastOperationQuery {
     LastOperationQuery {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id("i1"),
         binding_id: Some(binding(b)),
         operation: op,
@@ -117,7 +124,7 @@ fn bad_request<T: std::fmt::Debug>(result: Result<T, BrokerError>, words: &[&str
     match result {
         Err(BrokerError::BadRequest(why)) => {
             for word in words {
-                assert!(why.contains(word), "{word:?} missing in {why:?}");
+                assert!(why.message.contains(word), "{word:?} missing in {why:?}");
             }
         }
         other => panic!("expected BadRequest, got {other:?}"),
@@ -254,6 +261,7 @@ async fn without_a_plan_change_only_the_bound_plan_is_accepted() {
 async fn a_plan_change_the_plan_does_not_allow_is_unprocessable_and_changes_nothing() {
     let w = TestWorld::new(memory_store().await);
     let provision = ProvisionCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id("f1"),
         spec: spec(ASYNC_SERVICE, ASYNC_PLAN_FIXED, json!({})),
         accepts_incomplete: true,
@@ -262,6 +270,7 @@ async fn a_plan_change_the_plan_does_not_allow_is_unprocessable_and_changes_noth
     accepted(w.broker.provision(provision).await.unwrap());
     w.drain().await;
     let update = UpdateCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id("f1"),
         service_id: service(),
         plan_id: Some(plan(ASYNC_PLAN)),
@@ -274,7 +283,7 @@ async fn a_plan_change_the_plan_does_not_allow_is_unprocessable_and_changes_noth
     match w.broker.update(update).await {
         Err(BrokerError::Unprocessable(why)) => {
             for word in [ASYNC_PLAN_FIXED, "plan_updateable", "f1"] {
-                assert!(why.contains(word), "{word:?} missing in {why:?}");
+                assert!(why.message.contains(word), "{word:?} missing in {why:?}");
             }
         }
         other => panic!("expected Unprocessable, got {other:?}"),
@@ -288,6 +297,7 @@ async fn a_plan_change_the_plan_does_not_allow_is_unprocessable_and_changes_noth
 async fn an_instances_earlier_operation_accepts_its_current_plan() {
     let w = TestWorld::new(memory_store().await);
     let provision = ProvisionCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id("i1"),
         spec: spec(ASYNC_SERVICE, ASYNC_PLAN, json!({})),
         accepts_incomplete: true,
@@ -296,6 +306,7 @@ async fn an_instances_earlier_operation_accepts_its_current_plan() {
     let provisioned = accepted(w.broker.provision(provision).await.unwrap());
     w.drain().await;
     let update = UpdateCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id("i1"),
         service_id: service(),
         plan_id: Some(plan(ASYNC_PLAN_BIG)),
@@ -310,6 +321,7 @@ async fn an_instances_earlier_operation_accepts_its_current_plan() {
     // The provision, polled by its id after the plan change: the plan it was for, or the
     // instance's plan now (OSB: the plan "for the Service Instance").
     let poll = |plan_id: &str| LastOperationQuery {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id("i1"),
         binding_id: None,
         operation: Some(provisioned),

@@ -65,6 +65,7 @@ async fn two_engines_never_step_one_operation_at_once() {
     let mut ops: Vec<OperationId> = Vec::with_capacity(OPERATIONS);
     for i in 0..OPERATIONS {
         let cmd = ProvisionCommand {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id(&format!("race-{i}")),
             spec: spec(ASYNC_SERVICE, ASYNC_PLAN, json!({})),
             accepts_incomplete: true,

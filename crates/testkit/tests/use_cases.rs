@@ -7,7 +7,7 @@ use pgbroker_domain::usecases::{
 };
 use pgbroker_domain::{
     BindingId, BindingSpec, BrokerError, InstanceState, JsonObject, OperationId, OperationKind,
-    OperationState, Outcome, PlanId, ServiceId,
+    OperationState, Outcome, PlanId, Reason, ServiceId,
 };
 use pgbroker_testkit::world::*;
 use serde_json::json;
@@ -23,6 +23,7 @@ fn provision(id: &str, plan: &str, accepts_incomplete: bool) -> ProvisionCommand
         ASYNC_SERVICE
     };
     ProvisionCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id(id),
         spec: spec(service, plan, json!({"size": 1})),
         accepts_incomplete,
@@ -52,6 +53,7 @@ fn bind_cmd(
     accepts_incomplete: bool,
 ) -> BindCommand {
     BindCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id(instance),
         binding_id: BindingId::parse(binding).unwrap(),
         spec: BindingSpec {
@@ -73,9 +75,11 @@ fn deprovision_cmd(
     accepts_incomplete: bool,
 ) -> DeprovisionCommand {
     DeprovisionCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id(id),
         service_id: ServiceId::parse(service).unwrap(),
         plan_id: PlanId::parse(plan).unwrap(),
+        deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
         accepts_incomplete,
         originating_identity: None,
     }
@@ -83,6 +87,7 @@ fn deprovision_cmd(
 
 fn update_cmd(id: &str, plan: Option<&str>) -> UpdateCommand {
     UpdateCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id(id),
         service_id: ServiceId::parse(ASYNC_SERVICE).unwrap(),
         plan_id: plan.map(|p| PlanId::parse(p).unwrap()),
@@ -101,6 +106,7 @@ async fn last(
 ) -> Result<pgbroker_domain::usecases::LastOperation, BrokerError> {
     w.broker
         .last_operation(LastOperationQuery {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id(id),
             binding_id: None,
             operation: op,
@@ -194,6 +200,8 @@ async fn different_provision_for_an_existing_id_is_a_conflict() {
         .await
         .unwrap_err();
     assert!(matches!(err, BrokerError::Conflict(_)), "{err:?}");
+    assert_eq!(err.reason(), Reason::Conflict);
+    assert_eq!(err.ids().instance_id, Some(instance_id("i1")));
     let mut other_params = provision("i1", ASYNC_PLAN, true);
     other_params.spec.parameters.insert("size".into(), json!(2));
     let err = w.broker.provision(other_params).await.unwrap_err();
@@ -215,6 +223,12 @@ async fn requests_while_an_operation_is_in_flight_are_concurrency_errors() {
         .await
         .unwrap_err();
     assert!(matches!(err, BrokerError::Concurrency(_)), "{err:?}");
+    assert_eq!(err.reason(), Reason::OperationInProgress);
+    assert_eq!(err.ids().instance_id, Some(instance_id("i1")));
+    assert!(
+        err.ids().operation_id.is_some(),
+        "names the operation in flight"
+    );
     let err = w
         .broker
         .deprovision(deprovision_cmd("i1", ASYNC_SERVICE, ASYNC_PLAN, true))
@@ -277,10 +291,12 @@ async fn synchronous_backend_serves_requests_without_accepts_incomplete() {
     done(
         w.broker
             .unbind(UnbindCommand {
+                door: pgbroker_domain::FrontDoor::Osb,
                 instance_id: instance_id("s1"),
                 binding_id: BindingId::parse("b1").unwrap(),
                 service_id: ServiceId::parse(SYNC_SERVICE).unwrap(),
                 plan_id: PlanId::parse(SYNC_PLAN).unwrap(),
+                deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
                 accepts_incomplete: false,
                 originating_identity: None,
             })
@@ -328,10 +344,33 @@ async fn synchronous_operation_that_fails_reports_why() {
         .provision(provision("s1", SYNC_PLAN, false))
         .await
         .unwrap_err();
-    assert_eq!(
-        err,
-        BrokerError::OperationFailed("provision is impossible".into())
+    assert!(matches!(err, BrokerError::OperationFailed(_)), "{err:?}");
+    assert_eq!(err.reason(), Reason::BackendFailed);
+    assert_eq!(err.message(), "provision is impossible");
+}
+
+#[tokio::test]
+async fn a_failed_operation_keeps_the_backends_reason_for_the_request_and_later_polls() {
+    let w = world().await;
+    w.sync_backend.script(
+        OperationKind::Provision,
+        [pgbroker_testkit::backend::Scripted::Fails {
+            reason: Reason::QuotaExceeded,
+            retryable: false,
+        }],
     );
+    let err = w
+        .broker
+        .provision(provision("s1", SYNC_PLAN, false))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BrokerError::OperationFailed(_)), "{err:?}");
+    assert_eq!(err.reason(), Reason::QuotaExceeded);
+    assert_eq!(err.ids().instance_id, Some(instance_id("s1")));
+    assert!(err.ids().operation_id.is_some(), "{err:?}");
+    let polled = last(&w, "s1", None).await.unwrap();
+    assert_eq!(polled.state, OperationState::Failed);
+    assert_eq!(polled.reason, Some(Reason::QuotaExceeded));
 }
 
 #[tokio::test]
@@ -340,15 +379,15 @@ async fn unknown_or_mismatched_catalog_ids_are_bad_requests() {
     let mut cmd = provision("i1", ASYNC_PLAN, true);
     cmd.spec.plan_id = PlanId::parse("nope").unwrap();
     let err = w.broker.provision(cmd).await.unwrap_err();
-    assert_eq!(
-        err,
-        BrokerError::BadRequest("plan_id nope is not in the catalog".into())
-    );
+    assert!(matches!(err, BrokerError::BadRequest(_)), "{err:?}");
+    assert_eq!(err.message(), "plan_id nope is not in the catalog");
+    assert_eq!(err.reason(), Reason::InvalidSpec);
+    assert_eq!(err.ids().plan_id, Some(PlanId::parse("nope").unwrap()));
     let mut cmd = provision("i1", ASYNC_PLAN, true);
     cmd.spec.plan_id = PlanId::parse(SYNC_PLAN).unwrap();
     let err = w.broker.provision(cmd).await.unwrap_err();
     assert!(
-        matches!(&err, BrokerError::BadRequest(m) if m.contains("does not belong")),
+        matches!(&err, BrokerError::BadRequest(m) if m.message.contains("does not belong")),
         "{err:?}"
     );
     let mut cmd = provision("i1", ASYNC_PLAN, true);
@@ -447,7 +486,7 @@ async fn update_rules() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, BrokerError::Unprocessable(m) if m.contains("plan_updateable")),
+        matches!(&err, BrokerError::Unprocessable(m) if m.message.contains("plan_updateable")),
         "{err:?}"
     );
     let err = w
@@ -586,7 +625,7 @@ async fn bind_semantics() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, BrokerError::BadRequest(m) if m.contains("not bindable")),
+        matches!(&err, BrokerError::BadRequest(m) if m.message.contains("not bindable")),
         "{err:?}"
     );
 
@@ -616,6 +655,7 @@ async fn bind_semantics() {
     let status = w
         .broker
         .last_operation(LastOperationQuery {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id("i1"),
             binding_id: Some(BindingId::parse("b1").unwrap()),
             operation: Some(op),
@@ -659,10 +699,12 @@ async fn bind_semantics() {
     assert_ne!(b2.password.expose(), binding.password.expose());
 
     let unbind = |b: &str| UnbindCommand {
+        door: pgbroker_domain::FrontDoor::Osb,
         instance_id: instance_id("i1"),
         binding_id: BindingId::parse(b).unwrap(),
         service_id: ServiceId::parse(ASYNC_SERVICE).unwrap(),
         plan_id: PlanId::parse(ASYNC_PLAN).unwrap(),
+        deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
         accepts_incomplete: true,
         originating_identity: None,
     };
@@ -676,6 +718,7 @@ async fn bind_semantics() {
     let gone = w
         .broker
         .last_operation(LastOperationQuery {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id("i1"),
             binding_id: Some(BindingId::parse("b1").unwrap()),
             operation: Some(op),

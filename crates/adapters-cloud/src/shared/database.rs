@@ -1,5 +1,6 @@
 //! Provision and update: the owner group role, the database and its settings.
 
+use pgbroker_domain::Reason;
 use pgbroker_domain::ports::InstanceRequest;
 
 use super::error::StepError;
@@ -10,7 +11,7 @@ use super::sql::{Ident, Literal};
 use super::{InstanceNames, SharedServerBackend};
 
 fn literal(value: &str) -> Result<Literal, StepError> {
-    Literal::new(value).map_err(|e| StepError::Permanent(e.to_string()))
+    Literal::new(value).map_err(|e| StepError::invalid(e.to_string()))
 }
 
 impl SharedServerBackend {
@@ -22,27 +23,27 @@ impl SharedServerBackend {
             &format!("plan {} settings", req_plan.name),
             &req_plan.settings,
         )
-        .map_err(StepError::Permanent)
+        .map_err(StepError::invalid)
     }
 
     /// The requested extensions, each checked against the allow-list.
     fn extensions(&self, req: &InstanceRequest) -> Result<Vec<Ident>, StepError> {
         let id = &req.instance_id;
         let params: InstanceParameters = parse("parameters", &req.spec.parameters)
-            .map_err(|e| StepError::Permanent(format!("instance {id}: {e}")))?;
+            .map_err(|e| StepError::invalid(format!("instance {id}: {e}")))?;
         params
             .extensions
             .iter()
             .map(|ext| {
                 if !self.settings.extensions.contains(ext) {
                     let shown: String = ext.chars().take(40).collect();
-                    return Err(StepError::Permanent(format!(
+                    return Err(StepError::Permanent(Reason::Unsupported, format!(
                         "instance {id}: extension {shown:?} is not allowed on backend {} (allowed: {})",
                         self.name,
                         self.settings.extensions.join(", ")
                     )));
                 }
-                Ident::new(ext.as_str()).map_err(|e| StepError::Permanent(e.to_string()))
+                Ident::new(ext.as_str()).map_err(|e| StepError::invalid(e.to_string()))
             })
             .collect()
     }
@@ -86,11 +87,14 @@ impl SharedServerBackend {
             }
             full.push(format!("{} holds {max}", server.name()));
         }
-        Err(StepError::Permanent(format!(
-            "instance {id}: every server that takes plan {} is full ({})",
-            req.plan.name,
-            full.join(", ")
-        )))
+        Err(StepError::Permanent(
+            Reason::QuotaExceeded,
+            format!(
+                "instance {id}: every server that takes plan {} is full ({})",
+                req.plan.name,
+                full.join(", ")
+            ),
+        ))
     }
 
     pub(crate) async fn update_step(&self, req: &InstanceRequest) -> Result<(), StepError> {
@@ -99,15 +103,18 @@ impl SharedServerBackend {
         let extensions = self.extensions(req)?;
         let names = self.instance_names(id);
         let (server, look) = self.locate(id, &names, &[], None).await?.ok_or_else(|| {
-            StepError::Permanent(format!(
-                "instance {id}: not found on any server of backend {}",
-                self.name
-            ))
+            StepError::Permanent(
+                Reason::NotFound,
+                format!(
+                    "instance {id}: not found on any server of backend {}",
+                    self.name
+                ),
+            )
         })?;
         let mut run = self.run(server);
         // Databases made for bindings get the new plan's limits too.
         for (database, _) in look.databases {
-            let database = Ident::new(database).map_err(|e| StepError::Permanent(e.to_string()))?;
+            let database = Ident::new(database).map_err(|e| StepError::invalid(e.to_string()))?;
             ensure_database(&mut run, id, &database, &names, &plan, true).await?;
         }
         // Extensions are only added: dropping one could drop data.
@@ -150,13 +157,16 @@ pub(crate) async fn ensure_database(
                     )
                 })?;
             if owner.as_deref() != Some(names.owner.as_str()) {
-                return Err(StepError::Permanent(format!(
-                    "instance {id}: database {database} on server {server} exists and belongs to role {}, not to {}; refusing to touch it",
-                    owner
-                        .as_deref()
-                        .map_or("(unknown)".to_string(), |o| format!("{o:?}")),
-                    names.owner
-                )));
+                return Err(StepError::Permanent(
+                    Reason::ForeignObject,
+                    format!(
+                        "instance {id}: database {database} on server {server} exists and belongs to role {}, not to {}; refusing to touch it",
+                        owner
+                            .as_deref()
+                            .map_or("(unknown)".to_string(), |o| format!("{o:?}")),
+                        names.owner
+                    ),
+                ));
             }
         }
     }

@@ -1,5 +1,6 @@
 //! Deprovision: drop the instance's databases and roles, or, in retain mode, drop the binding
-//! roles and keep the databases and owner role under new names nobody can log in with.
+//! roles and keep the databases and owner role under new names nobody can log in with. Retain
+//! mode is the backend's configuration or the request's deletion policy: either one keeps.
 
 use pgbroker_domain::InstanceId;
 use pgbroker_domain::ports::InstanceRequest;
@@ -14,11 +15,11 @@ use super::sql::{Ident, Literal};
 use super::{InstanceNames, SharedServerBackend};
 
 fn ident(name: String) -> Result<Ident, StepError> {
-    Ident::new(name).map_err(|e| StepError::Permanent(e.to_string()))
+    Ident::new(name).map_err(|e| StepError::invalid(e.to_string()))
 }
 
 fn literal(value: &str) -> Result<Literal, StepError> {
-    Literal::new(value).map_err(|e| StepError::Permanent(e.to_string()))
+    Literal::new(value).map_err(|e| StepError::invalid(e.to_string()))
 }
 
 impl SharedServerBackend {
@@ -32,7 +33,12 @@ impl SharedServerBackend {
         };
         let mut run = self.run(server);
         let (bindings, databases) = (look.members, look.databases);
-        match self.settings.deprovision {
+        let mode = if req.deletion_policy.retains() {
+            DeprovisionMode::Retain
+        } else {
+            self.settings.deprovision
+        };
+        match mode {
             DeprovisionMode::Drop => {
                 for (database, _) in databases {
                     let database = ident(database)?;

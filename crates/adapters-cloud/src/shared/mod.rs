@@ -16,6 +16,7 @@ mod request;
 mod roles;
 mod run;
 mod server;
+mod server_spec;
 pub mod settings;
 pub mod sql;
 
@@ -23,9 +24,10 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use pgbroker_domain::ports::{
-    Backend, BindRequest, InstanceRequest, ProvisionOutput, Step, UnbindRequest,
+    Backend, BindRequest, CheckError, InstanceRequest, ProvisionOutput, Step, UnbindRequest,
 };
-use pgbroker_domain::{Credentials, InstanceId, OperationKind, Plan};
+use pgbroker_domain::server::{ServerTarget, Translation, Unsupported};
+use pgbroker_domain::{Credentials, InstanceId, OperationKind, Plan, Reason};
 
 pub use request::{BindParameters, InstanceParameters, PlanSettings};
 pub use run::Statement;
@@ -169,11 +171,14 @@ impl SharedServerBackend {
                     None => continue,
                     Some(c) if c == names.marker => return Ok(Some((server, look))),
                     Some(_) => {
-                        return Err(StepError::Permanent(format!(
-                            "instance {id}: role {} on server {} exists but is not marked as this instance's owner role; refusing to touch it",
-                            names.owner,
-                            server.name()
-                        )));
+                        return Err(StepError::Permanent(
+                            Reason::ForeignObject,
+                            format!(
+                                "instance {id}: role {} on server {} exists but is not marked as this instance's owner role; refusing to touch it",
+                                names.owner,
+                                server.name()
+                            ),
+                        ));
                     }
                 },
             }
@@ -214,10 +219,13 @@ impl SharedServerBackend {
             loads.push((count as f64 / max, server));
         }
         if loads.is_empty() {
-            return Err(StepError::Permanent(format!(
-                "instance {id}: no server of backend {} accepts plan {} ({}); see `plans` in the server settings",
-                self.name, plan.name, plan.id
-            )));
+            return Err(StepError::Permanent(
+                Reason::Unsupported,
+                format!(
+                    "instance {id}: no server of backend {} accepts plan {} ({}); see `plans` in the server settings",
+                    self.name, plan.name, plan.id
+                ),
+            ));
         }
         loads.sort_by(|a, b| a.0.total_cmp(&b.0));
         Ok(loads.into_iter().map(|(_, s)| s).collect())
@@ -271,12 +279,12 @@ impl Backend for SharedServerBackend {
         done(self.unbind_step(req).await)
     }
 
-    async fn check(&self) -> Result<(), String> {
+    async fn check(&self) -> Result<(), CheckError> {
         if self.servers.is_empty() {
-            return Err(format!(
+            return Err(CheckError::unavailable(format!(
                 "backend {}: no servers configured; set backends.{}.settings.servers",
                 self.name, self.name
-            ));
+            )));
         }
         let mut problems = Vec::new();
         for server in &self.servers {
@@ -298,7 +306,17 @@ impl Backend for SharedServerBackend {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(problems.join("; "))
+            // Whatever the cause (unreachable, not allowed to manage roles), the backend
+            // cannot work right now.
+            Err(CheckError::unavailable(problems.join("; ")))
         }
+    }
+
+    fn server_parameters(
+        &self,
+        _plan: &Plan,
+        target: &ServerTarget<'_>,
+    ) -> Result<Translation, Unsupported> {
+        server_spec::server_parameters(&self.name, &self.settings, target)
     }
 }

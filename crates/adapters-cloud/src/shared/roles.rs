@@ -6,7 +6,7 @@
 //! binding creates, and unbinding hands such objects to the group.
 
 use pgbroker_domain::ports::{BindRequest, UnbindRequest};
-use pgbroker_domain::{BindingId, Credentials, InstanceId, Sensitive};
+use pgbroker_domain::{BindingId, Credentials, InstanceId, Reason, Sensitive};
 
 use super::database::{configure_inside, ensure_database};
 use super::error::StepError;
@@ -18,7 +18,7 @@ use super::sql::{Ident, Literal};
 use super::{InstanceNames, SharedServerBackend};
 
 fn literal(value: &str) -> Result<Literal, StepError> {
-    Literal::new(value).map_err(|e| StepError::Permanent(e.to_string()))
+    Literal::new(value).map_err(|e| StepError::invalid(e.to_string()))
 }
 
 /// The password's SCRAM-SHA-256 verifier, as PostgreSQL itself would store it (postgres-protocol,
@@ -43,10 +43,10 @@ impl SharedServerBackend {
     pub(crate) async fn bind_step(&self, req: &BindRequest) -> Result<Credentials, StepError> {
         let (id, binding) = (&req.instance_id, &req.binding_id);
         let params: BindParameters = parse("bind parameters", &req.binding.parameters)
-            .map_err(|e| StepError::Permanent(format!("binding {binding}: {e}")))?;
+            .map_err(|e| StepError::invalid(format!("binding {binding}: {e}")))?;
         params
             .check()
-            .map_err(|e| StepError::Permanent(format!("binding {binding}: {e}")))?;
+            .map_err(|e| StepError::invalid(format!("binding {binding}: {e}")))?;
         let plan = self.plan_settings(&req.plan)?;
         let names = self.instance_names(id);
         let role = self.binding_role(id, binding);
@@ -56,7 +56,7 @@ impl SharedServerBackend {
             .locate(id, &names, &[role.as_str()], None)
             .await?
             .ok_or_else(|| {
-                StepError::Permanent(format!(
+                StepError::Permanent(Reason::NotFound, format!(
                     "binding {binding}: instance {id} has no database on any server of backend {}",
                     self.name
                 ))
@@ -75,9 +75,10 @@ impl SharedServerBackend {
         let marker = inspect::binding_marker(id.as_str(), binding.as_str());
         let existing = look.roles.into_iter().next().flatten();
         let password = literal(&password.await.map_err(|e| {
-            StepError::Retryable(format!(
-                "binding {binding}: computing the password verifier: {e}"
-            ))
+            StepError::Retryable(
+                Reason::BackendFailed,
+                format!("binding {binding}: computing the password verifier: {e}"),
+            )
         })?)?;
         let owner = &names.owner;
         let session_role = literal(owner.as_str())?;
@@ -95,10 +96,13 @@ impl SharedServerBackend {
                  ALTER ROLE {role} SET role = {session_role}"
             ),
             Some(_) => {
-                return Err(StepError::Permanent(format!(
-                    "binding {binding}: role {role} on server {} exists but is not marked as this binding's role; refusing to touch it",
-                    server.name()
-                )));
+                return Err(StepError::Permanent(
+                    Reason::ForeignObject,
+                    format!(
+                        "binding {binding}: role {role} on server {} exists but is not marked as this binding's role; refusing to touch it",
+                        server.name()
+                    ),
+                ));
             }
         };
         run.exec(
@@ -142,10 +146,13 @@ impl SharedServerBackend {
             Some(comment) if comment == marker => {
                 drop_binding_role(&mut run, id, &names, &role, &look.databases).await
             }
-            Some(_) => Err(StepError::Permanent(format!(
-                "binding {binding}: role {role} on server {} is not marked as this binding's role; refusing to drop it",
-                server.name()
-            ))),
+            Some(_) => Err(StepError::Permanent(
+                Reason::ForeignObject,
+                format!(
+                    "binding {binding}: role {role} on server {} is not marked as this binding's role; refusing to drop it",
+                    server.name()
+                ),
+            )),
         }
     }
 }
@@ -174,7 +181,7 @@ pub(crate) async fn drop_binding_role(
     .await?;
     for (database, _) in databases {
         let database =
-            Ident::new(database.as_str()).map_err(|e| StepError::Permanent(e.to_string()))?;
+            Ident::new(database.as_str()).map_err(|e| StepError::invalid(e.to_string()))?;
         run.exec(
             format!(
                 "instance {id}: handing objects of role {role} in database {database} to {}",

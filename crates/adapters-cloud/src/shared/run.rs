@@ -143,7 +143,7 @@ impl<'a> Run<'a> {
             lock = super::inspect::PLACEMENT_LOCK,
             count = super::inspect::INSTANCE_COUNT,
         );
-        let body = Literal::new(body).map_err(|e| StepError::Permanent(e.to_string()))?;
+        let body = Literal::new(body).map_err(|e| StepError::invalid(e.to_string()))?;
         let sql = format!("DO {body}");
         match sqlx::raw_sql(&sql).execute(&pool).await {
             Ok(_) => {
@@ -181,7 +181,7 @@ impl<'a> Run<'a> {
             .execute(&pool)
             .await
             .map_err(|e| StepError::from_sqlx(&doing, &e))?;
-        let name = Literal::new(name.as_str()).map_err(|e| StepError::Permanent(e.to_string()))?;
+        let name = Literal::new(name.as_str()).map_err(|e| StepError::invalid(e.to_string()))?;
         self.record(None, sql.replace("$1", &name.to_string()));
         self.done();
         Ok(())

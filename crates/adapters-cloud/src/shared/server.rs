@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use pgbroker_domain::Reason;
 use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
@@ -41,21 +42,30 @@ impl Server {
         let server = self.name();
         // The URL has no password (checked when settings are loaded).
         let mut options = PgConnectOptions::from_str(self.url.url.as_str()).map_err(|e| {
-            StepError::Permanent(format!("server {server}: admin_url is not usable: {e}"))
+            StepError::Permanent(
+                Reason::BackendUnavailable,
+                format!("server {server}: admin_url is not usable: {e}"),
+            )
         })?;
         if let Some(var) = &self.settings.password_env {
             let password = std::env::var(var).map_err(|_| {
-                StepError::Retryable(format!(
-                    "server {server}: environment variable {var} (password_env) is not set"
-                ))
+                StepError::Retryable(
+                    Reason::BackendUnavailable,
+                    format!(
+                        "server {server}: environment variable {var} (password_env) is not set"
+                    ),
+                )
             })?;
             options = options.password(&password);
         } else if let Some(path) = &self.settings.password_file {
             let password = std::fs::read_to_string(path).map_err(|e| {
-                StepError::Retryable(format!(
-                    "server {server}: reading password_file {}: {e}",
-                    path.display()
-                ))
+                StepError::Retryable(
+                    Reason::BackendUnavailable,
+                    format!(
+                        "server {server}: reading password_file {}: {e}",
+                        path.display()
+                    ),
+                )
             })?;
             options = options.password(password.trim_end_matches(['\r', '\n']));
         }
@@ -68,10 +78,12 @@ impl Server {
 
     fn pool(&self, database: Option<&Ident>) -> Result<PgPool, StepError> {
         let key = database.map(Ident::as_str).unwrap_or(ADMIN);
-        let mut pools = self
-            .pools
-            .lock()
-            .map_err(|_| StepError::Retryable("connection pool registry is poisoned".into()))?;
+        let mut pools = self.pools.lock().map_err(|_| {
+            StepError::Retryable(
+                Reason::BackendFailed,
+                "connection pool registry is poisoned".into(),
+            )
+        })?;
         if let Some(pool) = pools.get(key) {
             return Ok(pool.clone());
         }

@@ -222,6 +222,7 @@ pub fn instance_req(id: &InstanceId, parameters: Value) -> InstanceRequest {
         spec: spec(parameters),
         plan: small_plan(),
         previous: None,
+        deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
     }
 }
 
@@ -251,6 +252,7 @@ pub fn unbind_req(bind: &BindRequest) -> UnbindRequest {
         binding_id: bind.binding_id.clone(),
         instance: bind.instance.clone(),
         plan: bind.plan.clone(),
+        deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
     }
 }
 

@@ -3,8 +3,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use pgbroker_domain::Credentials;
 use pgbroker_domain::ports::{BindRequest, Step, StepFailure, UnbindRequest};
+use pgbroker_domain::{Credentials, Reason};
 use serde_json::Value;
 use tracing::info;
 
@@ -23,12 +23,22 @@ impl CnpgBackend {
     pub(super) async fn bind_step(&self, req: &BindRequest) -> Result<Step<Credentials>, ApiError> {
         let desired = match desired(&self.settings, &req.plan, &req.instance.parameters) {
             Ok(d) => d,
-            Err(e) => return Ok(Step::Failed(StepFailure::permanent(e.to_string()))),
+            Err(e) => {
+                return Ok(Step::Failed(StepFailure::permanent(
+                    e.reason(),
+                    e.to_string(),
+                )));
+            }
         };
         let names =
             match InstanceNames::new(&self.settings, &req.instance_id, &req.instance.context) {
                 Ok(names) => names,
-                Err(why) => return Ok(Step::Failed(StepFailure::permanent(why))),
+                Err(why) => {
+                    return Ok(Step::Failed(StepFailure::permanent(
+                        Reason::InvalidSpec,
+                        why,
+                    )));
+                }
             };
         let binding = BindingNames::new(&names, &req.binding_id);
         let ns = names.namespace.as_str();
@@ -38,14 +48,20 @@ impl CnpgBackend {
             .map(|c| cluster_readiness(&c, None))
         {
             None => {
-                return Ok(Step::Failed(StepFailure::permanent(format!(
-                    "the instance's Cluster {ns}/{} does not exist",
-                    names.cluster
-                ))));
+                return Ok(Step::Failed(StepFailure::permanent(
+                    Reason::NotFound,
+                    format!(
+                        "the instance's Cluster {ns}/{} does not exist",
+                        names.cluster
+                    ),
+                )));
             }
             Some(Readiness::Progressing(text)) => return Ok(Step::in_progress(text, self.poll())),
             Some(Readiness::Failed(text)) => {
-                return Ok(Step::Failed(StepFailure::permanent(text)));
+                return Ok(Step::Failed(StepFailure::permanent(
+                    Reason::BackendFailed,
+                    text,
+                )));
             }
             Some(Readiness::Ready) => {}
         }

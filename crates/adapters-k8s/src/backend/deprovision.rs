@@ -1,5 +1,6 @@
 //! Deprovision: delete what the instance's provision made and report done only once it is gone;
-//! or, in retain mode, keep a cluster that holds data. Objects are found by the instance's
+//! or, in retain mode (the settings' `retain_on_deprovision` or the request's deletion policy),
+//! keep a cluster that holds data. Objects are found by the instance's
 //! labels, never by name alone, so an object someone else made under the same name is left be.
 
 use pgbroker_domain::ports::{InstanceRequest, Step};
@@ -39,7 +40,7 @@ impl CnpgBackend {
             return Ok(Step::Done(()));
         };
         let ns = names.namespace.as_str();
-        if self.settings.retain_on_deprovision {
+        if self.settings.retain_on_deprovision || req.deletion_policy.retains() {
             let clusters = self.objects(Kind::Cluster, ns).await?;
             if let Some(cluster) = clusters.get(&names.cluster).await?
                 && owned_by(&cluster, &req.instance_id)

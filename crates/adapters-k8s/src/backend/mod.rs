@@ -10,11 +10,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kube::Client;
-use pgbroker_domain::Credentials;
 use pgbroker_domain::operation::OperationKind;
 use pgbroker_domain::ports::{
-    Backend, BindRequest, InstanceRequest, ProvisionOutput, Step, StepFailure, UnbindRequest,
+    Backend, BindRequest, CheckError, InstanceRequest, ProvisionOutput, Step, StepFailure,
+    UnbindRequest,
 };
+use pgbroker_domain::server::{PlanSize, ServerTarget, Translation, Unsupported};
+use pgbroker_domain::{Credentials, Plan};
 use tokio::sync::OnceCell;
 
 use crate::cache::ClusterCache;
@@ -104,6 +106,7 @@ impl CnpgBackend {
 /// A failed API call as a step outcome.
 fn failed<T>(e: ApiError) -> Step<T> {
     Step::Failed(StepFailure {
+        reason: e.reason(),
         description: e.to_string(),
         retryable: e.is_retryable(),
     })
@@ -140,12 +143,25 @@ impl Backend for CnpgBackend {
         flatten(self.unbind_step(req).await)
     }
 
-    async fn check(&self) -> Result<(), String> {
-        let client = self.connector.client().await.map_err(|e| e.to_string())?;
+    async fn check(&self) -> Result<(), CheckError> {
+        let checked = |e: ApiError| CheckError::new(e.reason(), e.to_string());
+        let client = self.connector.client().await.map_err(checked)?;
         Objects::new(client, Kind::Cluster, self.settings.namespace.fixed())
             .names(&backend_selector(&self.name))
             .await
             .map(drop)
-            .map_err(|e| e.to_string())
+            .map_err(checked)
+    }
+
+    fn plan_size(&self, plan: &Plan) -> Option<PlanSize> {
+        crate::server_spec::plan_size(plan)
+    }
+
+    fn server_parameters(
+        &self,
+        plan: &Plan,
+        target: &ServerTarget<'_>,
+    ) -> Result<Translation, Unsupported> {
+        crate::server_spec::server_parameters(&self.settings, plan, target)
     }
 }

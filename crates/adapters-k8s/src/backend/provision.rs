@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use pgbroker_domain::Reason;
 use pgbroker_domain::ports::{InstanceRequest, ProvisionOutput, Step, StepFailure};
 use serde_json::Value;
 use tracing::info;
@@ -17,8 +18,8 @@ use crate::plan::{Desired, InstanceParameters, desired};
 use crate::quantity;
 use crate::settings::NamespaceMode;
 
-fn permanent<T>(why: impl Into<String>) -> Step<T> {
-    Step::Failed(StepFailure::permanent(why))
+fn permanent<T>(reason: Reason, why: impl Into<String>) -> Step<T> {
+    Step::Failed(StepFailure::permanent(reason, why))
 }
 
 /// Whether the cached Cluster shows this operation's apply.
@@ -37,11 +38,11 @@ impl CnpgBackend {
     ) -> Result<Step<ProvisionOutput>, ApiError> {
         let desired = match desired(&self.settings, &req.plan, &req.spec.parameters) {
             Ok(d) => d,
-            Err(e) => return Ok(permanent(e.to_string())),
+            Err(e) => return Ok(permanent(e.reason(), e.to_string())),
         };
         let names = match InstanceNames::new(&self.settings, &req.instance_id, &req.spec.context) {
             Ok(names) => names,
-            Err(why) => return Ok(permanent(why)),
+            Err(why) => return Ok(permanent(Reason::InvalidSpec, why)),
         };
         let cache = self.cache().await?;
         let cached = cache.get(&names.namespace, &names.cluster);
@@ -66,11 +67,11 @@ impl CnpgBackend {
     pub(super) async fn update_step(&self, req: &InstanceRequest) -> Result<Step<()>, ApiError> {
         let desired = match desired(&self.settings, &req.plan, &req.spec.parameters) {
             Ok(d) => d,
-            Err(e) => return Ok(permanent(e.to_string())),
+            Err(e) => return Ok(permanent(e.reason(), e.to_string())),
         };
         let names = match InstanceNames::new(&self.settings, &req.instance_id, &req.spec.context) {
             Ok(names) => names,
-            Err(why) => return Ok(permanent(why)),
+            Err(why) => return Ok(permanent(Reason::InvalidSpec, why)),
         };
         // The Cluster stays where it is: an update whose context names another namespace
         // cannot move it there.
@@ -78,10 +79,13 @@ impl CnpgBackend {
             && let Ok(now) = InstanceNames::new(&self.settings, &req.instance_id, &previous.context)
             && now.namespace != names.namespace
         {
-            return Ok(permanent(format!(
-                "the instance lives in namespace {} and cannot move to namespace {}",
-                now.namespace, names.namespace
-            )));
+            return Ok(permanent(
+                Reason::InvalidSpec,
+                format!(
+                    "the instance lives in namespace {} and cannot move to namespace {}",
+                    now.namespace, names.namespace
+                ),
+            ));
         }
         let cache = self.cache().await?;
         let cached = cache.get(&names.namespace, &names.cluster);
@@ -96,10 +100,13 @@ impl CnpgBackend {
                 {
                     Some(c) => c,
                     None => {
-                        return Ok(permanent(format!(
-                            "the instance's Cluster {}/{} does not exist",
-                            names.namespace, names.cluster
-                        )));
+                        return Ok(permanent(
+                            Reason::NotFound,
+                            format!(
+                                "the instance's Cluster {}/{} does not exist",
+                                names.namespace, names.cluster
+                            ),
+                        ));
                     }
                 },
             };
@@ -109,7 +116,7 @@ impl CnpgBackend {
                 .and_then(|p| serde_json::from_value(Value::Object(p.parameters.clone())).ok())
                 .unwrap_or_default();
             if let Some(why) = refuse_update(&current, &previous, &desired) {
-                return Ok(permanent(why));
+                return Ok(permanent(Reason::Unsupported, why));
             }
             let dropped = previous
                 .extensions

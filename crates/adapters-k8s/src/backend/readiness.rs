@@ -1,6 +1,7 @@
 //! When an instance is ready: the cached Cluster first (no request), then one read each for the
 //! pooler and the application database once the cluster is healthy.
 
+use pgbroker_domain::Reason;
 use pgbroker_domain::ports::{InstanceRequest, Step, StepFailure};
 use serde_json::Value;
 
@@ -13,8 +14,9 @@ use crate::names::InstanceNames;
 use crate::plan::Desired;
 use crate::status::{Readiness, cluster_readiness};
 
+/// CloudNativePG reports the cluster or pooler failed: [`Reason::BackendFailed`].
 fn permanent<T>(why: impl Into<String>) -> Step<T> {
-    Step::Failed(StepFailure::permanent(why))
+    Step::Failed(StepFailure::permanent(Reason::BackendFailed, why))
 }
 
 impl CnpgBackend {

@@ -191,6 +191,7 @@ impl World {
 
     pub async fn provision(&self, id: &str, plan: &str, parameters: Value) -> OperationId {
         let cmd = ProvisionCommand {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance(id),
             spec: spec(plan, parameters),
             accepts_incomplete: true,
@@ -209,6 +210,7 @@ impl World {
 
     pub async fn update(&self, id: &str, plan: &str, parameters: Option<Value>) -> OperationId {
         let cmd = UpdateCommand {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance(id),
             service_id: ServiceId::parse(SERVICE).unwrap(),
             plan_id: Some(PlanId::parse(plan).unwrap()),
@@ -225,10 +227,22 @@ impl World {
     }
 
     pub async fn deprovision(&self, id: &str, plan: &str) -> OperationId {
+        self.deprovision_with(id, plan, pgbroker_domain::DeletionPolicy::Delete)
+            .await
+    }
+
+    pub async fn deprovision_with(
+        &self,
+        id: &str,
+        plan: &str,
+        deletion_policy: pgbroker_domain::DeletionPolicy,
+    ) -> OperationId {
         let cmd = DeprovisionCommand {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance(id),
             service_id: ServiceId::parse(SERVICE).unwrap(),
             plan_id: PlanId::parse(plan).unwrap(),
+            deletion_policy,
             accepts_incomplete: true,
             originating_identity: None,
         };
@@ -245,6 +259,7 @@ impl World {
 
     pub async fn bind(&self, id: &str, binding: &str, plan: &str) -> OperationId {
         let cmd = BindCommand {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance(id),
             binding_id: BindingId::parse(binding).unwrap(),
             spec: BindingSpec {
@@ -272,10 +287,12 @@ impl World {
 
     pub async fn unbind(&self, id: &str, binding: &str, plan: &str) -> OperationId {
         let cmd = UnbindCommand {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance(id),
             binding_id: BindingId::parse(binding).unwrap(),
             service_id: ServiceId::parse(SERVICE).unwrap(),
             plan_id: PlanId::parse(plan).unwrap(),
+            deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
             accepts_incomplete: true,
             originating_identity: None,
         };

@@ -4,10 +4,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use pgbroker_domain::usecases::{BindCommand, FetchBindingQuery, UnbindCommand};
-use pgbroker_domain::{Binding, BindingId, BindingSpec, InstanceId, JsonObject};
+use pgbroker_domain::{
+    Binding, BindingId, BindingSpec, DeletionPolicy, FrontDoor, InstanceId, JsonObject,
+};
 
 use super::instances::removal_outcome;
-use super::{OsbState, check_catalog_ids, json, outcome_response};
+use super::{OsbState, json, outcome_response};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{OsbJson, OsbPath, OsbQuery, path_id};
 use crate::headers::OriginatingIdentity;
@@ -73,6 +75,7 @@ pub async fn bind(
     let outcome = state
         .broker
         .bind(BindCommand {
+            door: FrontDoor::Osb,
             instance_id,
             binding_id,
             spec: BindingSpec {
@@ -129,10 +132,12 @@ pub async fn unbind(
     let outcome = state
         .broker
         .unbind(UnbindCommand {
+            door: FrontDoor::Osb,
             instance_id,
             binding_id,
             service_id: query.service_id,
             plan_id: query.plan_id,
+            deletion_policy: DeletionPolicy::Delete,
             accepts_incomplete: query.accepts_incomplete.unwrap_or(false),
             originating_identity: identity,
         })
@@ -163,20 +168,20 @@ pub async fn get_binding(
     OsbQuery(query): OsbQuery<FetchQuery>,
 ) -> Result<Response, ApiError> {
     let (instance_id, binding_id) = ids(raw)?;
-    check_catalog_ids(
-        &state.broker,
-        query.service_id.as_ref(),
-        query.plan_id.as_ref(),
-    )?;
+    state
+        .broker
+        .check_catalog_ids(query.service_id.as_ref(), query.plan_id.as_ref())?;
     let binding = state
         .broker
         .fetch_binding(&FetchBindingQuery {
+            door: FrontDoor::Osb,
             instance_id,
             binding_id,
             service_id: query.service_id,
             plan_id: query.plan_id,
         })
-        .await?;
+        .await
+        .map_err(ApiError::of_read)?;
     Ok(json(
         StatusCode::OK,
         &BindingResponse {

@@ -4,9 +4,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use pgbroker_domain::usecases::{DeprovisionCommand, ProvisionCommand, UpdateCommand};
-use pgbroker_domain::{Instance, InstanceId, InstanceSpec, Outcome};
+use pgbroker_domain::{DeletionPolicy, FrontDoor, Instance, InstanceId, InstanceSpec, Outcome};
 
-use super::{OsbState, check_catalog_ids, json, outcome_response};
+use super::{OsbState, json, outcome_response};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{OsbJson, OsbPath, OsbQuery, path_id};
 use crate::headers::OriginatingIdentity;
@@ -56,6 +56,7 @@ pub async fn provision(
     let outcome = state
         .broker
         .provision(ProvisionCommand {
+            door: FrontDoor::Osb,
             instance_id: instance_id(raw_id)?,
             spec,
             accepts_incomplete: query.accepts_incomplete.unwrap_or(false),
@@ -106,6 +107,7 @@ pub async fn update(
     let outcome = state
         .broker
         .update(UpdateCommand {
+            door: FrontDoor::Osb,
             instance_id: instance_id(raw_id)?,
             service_id: body.service_id,
             plan_id: body.plan_id,
@@ -144,9 +146,11 @@ pub async fn deprovision(
     let outcome = state
         .broker
         .deprovision(DeprovisionCommand {
+            door: FrontDoor::Osb,
             instance_id: instance_id(raw_id)?,
             service_id: query.service_id,
             plan_id: query.plan_id,
+            deletion_policy: DeletionPolicy::Delete,
             accepts_incomplete: query.accepts_incomplete.unwrap_or(false),
             originating_identity: identity,
         })
@@ -185,12 +189,14 @@ pub async fn get_instance(
     OsbQuery(query): OsbQuery<FetchQuery>,
 ) -> Result<Response, ApiError> {
     let id = instance_id(raw_id)?;
-    check_catalog_ids(
-        &state.broker,
-        query.service_id.as_ref(),
-        query.plan_id.as_ref(),
-    )?;
-    let instance = state.broker.fetch_instance(&id).await?;
+    state
+        .broker
+        .check_catalog_ids(query.service_id.as_ref(), query.plan_id.as_ref())?;
+    let instance = state
+        .broker
+        .fetch_instance(FrontDoor::Osb, &id)
+        .await
+        .map_err(ApiError::of_read)?;
     Ok(json(
         StatusCode::OK,
         &InstanceResponse {

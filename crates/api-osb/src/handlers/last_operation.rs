@@ -4,9 +4,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use pgbroker_domain::usecases::{LastOperation, LastOperationQuery as Query};
-use pgbroker_domain::{BindingId, OperationState};
+use pgbroker_domain::{BindingId, FrontDoor, OperationState};
 
-use super::{OsbState, check_catalog_ids, json, operation_id, retry_after};
+use super::{OsbState, json, operation_id, retry_after};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{OsbPath, OsbQuery, path_id};
 use crate::wire::instance::{LastOperationQuery, LastOperationResponse, LastOperationState};
@@ -19,22 +19,22 @@ async fn poll(
 ) -> Result<Response, ApiError> {
     let instance_id = path_id("instance_id", instance)?;
     let binding_id: Option<BindingId> = binding.map(|b| path_id("binding_id", b)).transpose()?;
-    check_catalog_ids(
-        &state.broker,
-        query.service_id.as_ref(),
-        query.plan_id.as_ref(),
-    )?;
+    state
+        .broker
+        .check_catalog_ids(query.service_id.as_ref(), query.plan_id.as_ref())?;
     let operation = operation_id(query.operation.as_deref())?;
     let last = state
         .broker
         .last_operation(Query {
+            door: FrontDoor::Osb,
             instance_id,
             binding_id,
             operation,
             service_id: query.service_id,
             plan_id: query.plan_id,
         })
-        .await?;
+        .await
+        .map_err(ApiError::of_read)?;
     Ok(report(last))
 }
 

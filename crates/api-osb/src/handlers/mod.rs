@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pgbroker_domain::{Broker, OperationId, Outcome, PlanId, ServiceId};
+use pgbroker_domain::{Broker, OperationId, Outcome};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -64,31 +64,6 @@ pub(crate) fn outcome_response<T, B: Serialize>(
         Outcome::Accepted { operation } => {
             json(StatusCode::ACCEPTED, &accepted(operation.to_string()))
         }
-    }
-}
-
-/// Optional `service_id`/`plan_id` of a query must name a plan of the catalog.
-pub(crate) fn check_catalog_ids(
-    broker: &Broker,
-    service_id: Option<&ServiceId>,
-    plan_id: Option<&PlanId>,
-) -> Result<(), ApiError> {
-    let catalog = &broker.core().catalog;
-    match (service_id, plan_id) {
-        (Some(service), Some(plan)) => catalog
-            .plan(service, plan)
-            .map(|_| ())
-            .map_err(|e| ApiError::bad_request(e.to_string())),
-        (Some(service), None) => catalog.service(service).map(|_| ()).ok_or_else(|| {
-            ApiError::bad_request(format!("service_id {service} is not in the catalog"))
-        }),
-        (None, Some(plan)) => catalog
-            .services()
-            .iter()
-            .any(|s| s.plans.iter().any(|p| &p.id == plan))
-            .then_some(())
-            .ok_or_else(|| ApiError::bad_request(format!("plan_id {plan} is not in the catalog"))),
-        (None, None) => Ok(()),
     }
 }
 

@@ -111,6 +111,8 @@ pub struct Server {
     pub async_backend: Arc<TestBackend>,
     pub sync_backend: Arc<TestBackend>,
     pub store: Arc<dyn StateStore>,
+    /// The server's use cases, for what a test does as another front door would.
+    pub broker: Arc<Broker>,
     pub registry: prometheus::Registry,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -185,13 +187,14 @@ impl Server {
         )
         .expect("credentials");
         let router = pgbroker_api_osb::router(
-            broker,
+            broker.clone(),
             ApiConfig {
                 auth,
                 body_limit: BODY_LIMIT,
                 metrics: registry.clone(),
                 osb: true,
                 readiness: Vec::new(),
+                on_failure: None,
             },
         )
         .expect("router");
@@ -223,6 +226,7 @@ impl Server {
             async_backend,
             sync_backend,
             store,
+            broker,
             registry,
             shutdown,
             tasks: vec![server, engine_task],

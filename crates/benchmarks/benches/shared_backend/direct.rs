@@ -44,6 +44,7 @@ fn instance_request(plan: &Plan, id: &str) -> anyhow::Result<InstanceRequest> {
         spec: spec()?,
         plan: plan.clone(),
         previous: None,
+        deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
     })
 }
 
@@ -88,6 +89,7 @@ async fn down(backend: &dyn Backend, plan: &Plan, id: &str) -> anyhow::Result<()
         binding_id: BindingId::parse("app")?,
         instance: req.spec.clone(),
         plan: plan.clone(),
+        deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
     };
     done("unbind", id, backend.unbind(&unbind).await)?;
     done("deprovision", id, backend.deprovision(&req).await)

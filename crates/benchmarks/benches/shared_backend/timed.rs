@@ -65,7 +65,7 @@ impl Backend for Timed {
         self.timed(self.inner.unbind(req)).await
     }
 
-    async fn check(&self) -> Result<(), String> {
+    async fn check(&self) -> Result<(), pgbroker_domain::ports::CheckError> {
         self.inner.check().await
     }
 }

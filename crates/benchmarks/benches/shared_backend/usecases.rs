@@ -16,6 +16,7 @@ async fn up(broker: &Broker, id: &str) -> anyhow::Result<()> {
     let instance_id = InstanceId::parse(id)?;
     broker
         .provision(ProvisionCommand {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id.clone(),
             spec: spec()?,
             accepts_incomplete: false,
@@ -24,6 +25,7 @@ async fn up(broker: &Broker, id: &str) -> anyhow::Result<()> {
         .await?;
     broker
         .bind(BindCommand {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id,
             binding_id: BindingId::parse("app")?,
             spec: binding_spec()?,
@@ -38,19 +40,23 @@ async fn down(broker: &Broker, id: &str) -> anyhow::Result<()> {
     let (instance_id, s) = (InstanceId::parse(id)?, spec()?);
     broker
         .unbind(UnbindCommand {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id: instance_id.clone(),
             binding_id: BindingId::parse("app")?,
             service_id: s.service_id.clone(),
             plan_id: s.plan_id.clone(),
+            deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
             accepts_incomplete: false,
             originating_identity: None,
         })
         .await?;
     broker
         .deprovision(DeprovisionCommand {
+            door: pgbroker_domain::FrontDoor::Osb,
             instance_id,
             service_id: s.service_id,
             plan_id: s.plan_id,
+            deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
             accepts_incomplete: false,
             originating_identity: None,
         })

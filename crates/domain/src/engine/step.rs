@@ -15,6 +15,7 @@ use crate::ports::{
     BindRequest, InstanceRequest, ProvisionOutput, Step, StepFailure, StoreError, UnbindRequest,
     Write,
 };
+use crate::reason::Reason;
 use crate::sensitive::Credentials;
 
 /// What became of a claimed operation.
@@ -36,7 +37,7 @@ enum Work {
     /// Deprovision or unbind of something already gone: done.
     AlreadyGone,
     /// The operation cannot run (its instance vanished, its plan left the catalog, ...).
-    Broken(String),
+    Broken(Reason, String),
 }
 
 enum Done {
@@ -90,7 +91,7 @@ pub(crate) async fn run_claimed_after(
     let work = prepare(core, &op, written).await?;
     let step = match &work {
         Work::AlreadyGone => Step::Done(Done::Finished),
-        Work::Broken(why) => Step::Failed(StepFailure::permanent(why.clone())),
+        Work::Broken(reason, why) => Step::Failed(StepFailure::permanent(*reason, why.clone())),
         _ => match with_lease(core, &op, token, call_backend(core, &op, &work)).await {
             Some(step) => step,
             None => {
@@ -122,19 +123,25 @@ async fn prepare(core: &Core, op: &Operation, written: Written<'_>) -> Result<Wo
         return Ok(if gone_is_done {
             Work::AlreadyGone
         } else {
-            Work::Broken(format!("instance {} no longer exists", op.instance_id))
+            Work::Broken(
+                Reason::NotFound,
+                format!("instance {} no longer exists", op.instance_id),
+            )
         });
     };
     let spec = match (op.kind, &op.target) {
         (OperationKind::Update, Some(target)) => target.clone(),
         (OperationKind::Update, None) => {
-            return Ok(Work::Broken("update operation has no target".into()));
+            return Ok(Work::Broken(
+                Reason::InvalidState,
+                "update operation has no target".into(),
+            ));
         }
         _ => instance.spec.clone(),
     };
     let plan = match core.plan_and_backend(&spec) {
         Ok((plan, _)) => plan.clone(),
-        Err(why) => return Ok(Work::Broken(why)),
+        Err(why) => return Ok(Work::Broken(why.reason, why.message)),
     };
     let instance_request = |previous| InstanceRequest {
         operation_id: op.id,
@@ -142,11 +149,17 @@ async fn prepare(core: &Core, op: &Operation, written: Written<'_>) -> Result<Wo
         spec: spec.clone(),
         plan: plan.clone(),
         previous,
+        deletion_policy: op.deletion_policy,
     };
     let binding = match (&op.binding_id, op.kind.is_binding()) {
         (Some(_), true) if written.binding.is_some() => written.binding.cloned(),
         (Some(id), true) => core.store.binding(&op.instance_id, id).await?,
-        (None, true) => return Ok(Work::Broken("binding operation without binding id".into())),
+        (None, true) => {
+            return Ok(Work::Broken(
+                Reason::InvalidState,
+                "binding operation without binding id".into(),
+            ));
+        }
         _ => None,
     };
     Ok(match op.kind {
@@ -168,7 +181,7 @@ async fn prepare(core: &Core, op: &Operation, written: Written<'_>) -> Result<Wo
                 },
                 binding,
             ),
-            None => Work::Broken("binding no longer exists".into()),
+            None => Work::Broken(Reason::NotFound, "binding no longer exists".into()),
         },
         OperationKind::Unbind => match binding {
             Some(binding) => Work::Unbind(
@@ -178,6 +191,7 @@ async fn prepare(core: &Core, op: &Operation, written: Written<'_>) -> Result<Wo
                     binding_id: binding.id.clone(),
                     instance: instance.spec.clone(),
                     plan,
+                    deletion_policy: op.deletion_policy,
                 },
                 binding,
             ),
@@ -191,11 +205,11 @@ async fn call_backend(core: &Core, op: &Operation, work: &Work) -> Step<Done> {
         Work::Provision(r, _) | Work::Update(r, _) | Work::Deprovision(r, _) => &r.spec,
         Work::Bind(r, _) => &r.instance,
         Work::Unbind(r, _) => &r.instance,
-        Work::AlreadyGone | Work::Broken(_) => return Step::Done(Done::Finished),
+        Work::AlreadyGone | Work::Broken(..) => return Step::Done(Done::Finished),
     };
     let backend = match core.plan_and_backend(spec) {
         Ok((_, backend)) => backend,
-        Err(why) => return Step::Failed(StepFailure::permanent(why)),
+        Err(why) => return Step::Failed(StepFailure::permanent(why.reason, why.message)),
     };
     debug!(operation_id = %op.id, kind = op.kind.as_str(), attempt = op.attempts, "running backend step");
     match work {
@@ -204,7 +218,7 @@ async fn call_backend(core: &Core, op: &Operation, work: &Work) -> Step<Done> {
         Work::Deprovision(r, _) => map(backend.deprovision(r).await, |()| Done::Finished),
         Work::Bind(r, _) => map(backend.bind(r).await, Done::Bound),
         Work::Unbind(r, _) => map(backend.unbind(r).await, |()| Done::Finished),
-        Work::AlreadyGone | Work::Broken(_) => Step::Done(Done::Finished),
+        Work::AlreadyGone | Work::Broken(..) => Step::Done(Done::Finished),
     }
 }
 
@@ -267,10 +281,16 @@ fn settle_plan(
     let mut next = op;
     next.lease = None;
     next.updated_at = now;
-    let failure = match step {
+    // A platform's operation says why only while a failure stands; an orphan mitigation keeps
+    // the reason of the failure it cleans up after (see `progress_text`) until it fails itself.
+    let platform = next.origin == Origin::Platform;
+    let (reason, failure) = match step {
         Step::Done(done) => {
             next.state = OperationState::Succeeded;
             next.description = Some(format!("{} succeeded", next.kind.as_str()));
+            if platform {
+                next.reason = None;
+            }
             let writes = success_writes(&next, work, done, now);
             return (next, writes, None);
         }
@@ -280,17 +300,26 @@ fn settle_plan(
         } => {
             next.failures = 0;
             if now >= next.deadline {
-                format!("not finished by its deadline; last state: {description}")
+                (
+                    Reason::DeadlineExceeded,
+                    format!("not finished by its deadline; last state: {description}"),
+                )
             } else {
                 next.description = Some(progress_text(&next, description));
                 next.next_attempt_at = (now + retry_after).min(next.deadline);
+                if platform {
+                    next.reason = None;
+                }
                 return (next, Vec::new(), None);
             }
         }
         Step::Failed(f) if f.retryable => {
             next.failures += 1;
             if now >= next.deadline {
-                format!("{} (gave up at the deadline)", f.description)
+                (
+                    f.reason,
+                    format!("{} (gave up at the deadline)", f.description),
+                )
             } else {
                 let delay = retry_delay(
                     core.policy.backoff_base,
@@ -306,13 +335,17 @@ fn settle_plan(
                 );
                 next.description = Some(progress_text(&next, text));
                 next.next_attempt_at = (now + delay).min(next.deadline);
+                if platform {
+                    next.reason = Some(f.reason);
+                }
                 return (next, Vec::new(), None);
             }
         }
-        Step::Failed(f) => f.description,
+        Step::Failed(f) => (f.reason, f.description),
     };
     next.state = OperationState::Failed;
     next.description = Some(failure.clone());
+    next.reason = Some(reason);
     let (writes, follow_up) = failure_writes(core, &next, work, &failure, now);
     (next, writes, follow_up)
 }
@@ -363,7 +396,7 @@ fn failure_writes(
     let mitigation = |kind, binding_id, ids: (&ServiceId, &PlanId)| {
         let mut follow = core.new_operation(
             kind,
-            Origin::OrphanMitigation,
+            (Origin::OrphanMitigation, op.door),
             op.instance_id.clone(),
             binding_id,
             ids,
@@ -373,6 +406,7 @@ fn failure_writes(
             "{} failed: {failure}{MITIGATION_MARK}",
             op.kind.as_str()
         ));
+        follow.reason = op.reason;
         follow
     };
     match work {
@@ -394,7 +428,7 @@ fn failure_writes(
             });
             (vec![Write::UpdateBinding(binding)], follow)
         }
-        Work::Update(..) | Work::AlreadyGone | Work::Broken(_) => (Vec::new(), None),
+        Work::Update(..) | Work::AlreadyGone | Work::Broken(..) => (Vec::new(), None),
     }
 }
 

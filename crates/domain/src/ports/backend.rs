@@ -11,8 +11,10 @@ use async_trait::async_trait;
 use crate::catalog::Plan;
 use crate::ids::{BindingId, InstanceId, OperationId};
 use crate::model::{BindingSpec, InstanceSpec};
-use crate::operation::OperationKind;
+use crate::operation::{DeletionPolicy, OperationKind};
+use crate::reason::Reason;
 use crate::sensitive::{Credentials, Sensitive};
+use crate::server::{PlanSize, ServerTarget, Translation, Unsupported};
 
 /// How far a step got.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,24 +32,53 @@ pub enum Step<T> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepFailure {
+    /// Why, in the vocabulary every backend maps its failures onto.
+    pub reason: Reason,
     /// For a person; must not contain secrets.
     pub description: String,
     pub retryable: bool,
 }
 
 impl StepFailure {
-    pub fn retryable(description: impl Into<String>) -> Self {
+    /// Tried again with backoff until the operation's deadline.
+    pub fn retryable(reason: Reason, description: impl Into<String>) -> Self {
         Self {
+            reason,
             description: description.into(),
             retryable: true,
         }
     }
 
-    pub fn permanent(description: impl Into<String>) -> Self {
+    /// Ends the operation as failed.
+    pub fn permanent(reason: Reason, description: impl Into<String>) -> Self {
         Self {
+            reason,
             description: description.into(),
             retryable: false,
         }
+    }
+}
+
+/// Why [`Backend::check`] failed: the reason (usually [`Reason::BackendUnavailable`]) and what is
+/// wrong, for a person (no secrets).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct CheckError {
+    pub reason: Reason,
+    pub message: String,
+}
+
+impl CheckError {
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// The backend (or a server behind it) cannot be reached or refuses to work.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(Reason::BackendUnavailable, message)
     }
 }
 
@@ -70,6 +101,9 @@ pub struct InstanceRequest {
     pub plan: Plan,
     /// For an update: the spec the instance has now.
     pub previous: Option<InstanceSpec>,
+    /// For a deprovision: `Retain` keeps the instance's databases (as a backend configured to
+    /// retain does); `Delete` otherwise.
+    pub deletion_policy: DeletionPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -96,6 +130,8 @@ pub struct UnbindRequest {
     pub binding_id: BindingId,
     pub instance: InstanceSpec,
     pub plan: Plan,
+    /// `Retain` keeps what holds the binding's data (its own database, if it has one).
+    pub deletion_policy: DeletionPolicy,
 }
 
 #[async_trait]
@@ -110,8 +146,32 @@ pub trait Backend: Send + Sync {
     async fn bind(&self, req: &BindRequest) -> Step<Credentials>;
     async fn unbind(&self, req: &UnbindRequest) -> Step<()>;
 
-    /// Whether the backend can be reached; the message says what is wrong (no secrets).
-    async fn check(&self) -> Result<(), String>;
+    /// Whether the backend can be reached; the error says why not (no secrets).
+    async fn check(&self) -> Result<(), CheckError>;
+
+    /// What `plan` gives in the sizes a server spec asks for, as far as this backend can tell
+    /// from the plan's settings. `None`: its plans are not sized (chosen by class only).
+    fn plan_size(&self, _plan: &Plan) -> Option<PlanSize> {
+        None
+    }
+
+    /// A server spec as provision parameters of `plan` (they must pass the plan's
+    /// `instance_create` schema). A field the backend cannot honour is refused by name, never
+    /// dropped. The default honours none of them.
+    fn server_parameters(
+        &self,
+        plan: &Plan,
+        target: &ServerTarget<'_>,
+    ) -> Result<Translation, Unsupported> {
+        let fields = target.request.fields_set();
+        target.request.refuse_any(&fields, |_| {
+            format!(
+                "backend {} does not take operator server specs beyond the plan",
+                plan.backend
+            )
+        })?;
+        Ok(Translation::default())
+    }
 }
 
 /// The configured backends, by the name plans use.

@@ -8,8 +8,8 @@ mod secrets;
 mod store;
 
 pub use backend::{
-    Backend, BackendRegistry, BindRequest, InstanceRequest, ProvisionOutput, Step, StepFailure,
-    UnbindRequest,
+    Backend, BackendRegistry, BindRequest, CheckError, InstanceRequest, ProvisionOutput, Step,
+    StepFailure, UnbindRequest,
 };
 pub use clock::{Clock, SystemClock};
 pub use observer::OperationObserver;

@@ -2,16 +2,21 @@
 
 use crate::ids::{BindingId, InstanceId, PlanId, ServiceId};
 use crate::model::{Binding, BindingSpec, BindingState, InstanceState};
-use crate::operation::{OperationKind, Origin};
+use crate::operation::{DeletionPolicy, OperationKind, Origin};
 use crate::ports::{StoreError, Write};
+use crate::reason::FrontDoor;
+use crate::reason::Reason;
 
 use super::binding_ids::BindingIds;
-use super::instance::concurrency;
+use super::door::check_owner;
+use super::instance::{concurrency, other_policy};
 use super::launch::{LaunchError, Started, finished};
 use super::{Broker, BrokerError, Outcome};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BindCommand {
+    /// The door asking; must be the instance's owner.
+    pub door: FrontDoor,
     pub instance_id: InstanceId,
     pub binding_id: BindingId,
     pub spec: BindingSpec,
@@ -21,10 +26,14 @@ pub struct BindCommand {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnbindCommand {
+    /// The door asking; must be the instance's owner.
+    pub door: FrontDoor,
     pub instance_id: InstanceId,
     pub binding_id: BindingId,
     pub service_id: ServiceId,
     pub plan_id: PlanId,
+    /// Whether the backend drops what holds the binding's data (its own database) or keeps it.
+    pub deletion_policy: DeletionPolicy,
     pub accepts_incomplete: bool,
     pub originating_identity: Option<String>,
 }
@@ -42,16 +51,17 @@ impl Broker {
         let (service, plan) = core
             .catalog
             .plan(&cmd.spec.service_id, &cmd.spec.plan_id)
-            .map_err(|e| BrokerError::BadRequest(e.to_string()))?;
+            .map_err(BrokerError::from)?;
         // OSB: the credentials of a bind answered with 202 reach the platform only by fetching
         // the binding. A service whose bindings cannot be fetched must bind within the request.
         let bindings_retrievable = service.bindings_retrievable;
         let accepts_incomplete = cmd.accepts_incomplete && bindings_retrievable;
         if !plan.bindable {
-            return Err(BrokerError::BadRequest(format!(
-                "plan {} is not bindable",
-                plan.id
-            )));
+            return Err(BrokerError::bad_request(
+                Reason::Unsupported,
+                format!("plan {} is not bindable", plan.id),
+            )
+            .plan(&plan.id));
         }
         core.check_parameters(
             plan,
@@ -66,19 +76,24 @@ impl Broker {
                 .instance(&cmd.instance_id)
                 .await?
                 .ok_or_else(|| {
-                    BrokerError::NotFound(format!("instance {} does not exist", cmd.instance_id))
+                    BrokerError::not_found(format!("instance {} does not exist", cmd.instance_id))
+                        .instance(&cmd.instance_id)
                 })?;
+            check_owner(&instance, cmd.door)?;
             if instance.spec.service_id != cmd.spec.service_id
                 || instance.spec.plan_id != cmd.spec.plan_id
             {
-                return Err(BrokerError::BadRequest(format!(
-                    "instance {} has service_id {} and plan_id {}, not {} and {}",
-                    cmd.instance_id,
-                    instance.spec.service_id,
-                    instance.spec.plan_id,
-                    cmd.spec.service_id,
-                    cmd.spec.plan_id
-                )));
+                return Err(BrokerError::bad_request(
+                    Reason::InvalidSpec,
+                    format!(
+                        "instance {} has service_id {} and plan_id {}, not {} and {}",
+                        cmd.instance_id,
+                        instance.spec.service_id,
+                        instance.spec.plan_id,
+                        cmd.spec.service_id,
+                        cmd.spec.plan_id
+                    ),
+                ));
             }
             let existing = core
                 .store
@@ -87,10 +102,12 @@ impl Broker {
             if let Some(existing) = &existing
                 && !same_request(&existing.spec, &cmd.spec)
             {
-                return Err(BrokerError::Conflict(format!(
+                return Err(BrokerError::conflict(format!(
                     "binding {} already exists with different attributes",
                     cmd.binding_id
-                )));
+                ))
+                .instance(&cmd.instance_id)
+                .binding(&cmd.binding_id));
             }
             if let Some(in_flight) = core.store.operation_in_flight(&cmd.instance_id).await? {
                 if in_flight.kind == OperationKind::Bind
@@ -112,21 +129,27 @@ impl Broker {
                 });
             }
             if instance.state != InstanceState::Ready {
-                return Err(BrokerError::Unprocessable(format!(
-                    "instance {} is {} and cannot be bound",
-                    cmd.instance_id,
-                    instance.state.as_str()
-                )));
+                return Err(BrokerError::unprocessable(
+                    Reason::InvalidState,
+                    format!(
+                        "instance {} is {} and cannot be bound",
+                        cmd.instance_id,
+                        instance.state.as_str()
+                    ),
+                ));
             }
             let (_, backend) = core
                 .plan_and_backend(&instance.spec)
                 .map_err(BrokerError::Unavailable)?;
             if !bindings_retrievable && !backend.completes_synchronously(OperationKind::Bind) {
-                return Err(BrokerError::Unprocessable(format!(
-                    "plan {}'s backend binds asynchronously, but service {} declares \
+                return Err(BrokerError::unprocessable(
+                    Reason::Unsupported,
+                    format!(
+                        "plan {}'s backend binds asynchronously, but service {} declares \
                      bindings_retrievable: false, so the credentials could never be delivered",
-                    plan.id, cmd.spec.service_id
-                )));
+                        plan.id, cmd.spec.service_id
+                    ),
+                ));
             }
             Self::require_async_unless_synchronous(
                 backend.as_ref(),
@@ -154,7 +177,7 @@ impl Broker {
             };
             let mut op = core.new_operation(
                 OperationKind::Bind,
-                Origin::Platform,
+                (Origin::Platform, instance.owner),
                 cmd.instance_id.clone(),
                 Some(cmd.binding_id.clone()),
                 (&cmd.spec.service_id, &cmd.spec.plan_id),
@@ -176,20 +199,27 @@ impl Broker {
                 Err(e) => return Err(self.launch_error(e, &cmd.instance_id)),
             }
         }
-        Err(BrokerError::Concurrency(format!(
+        Err(BrokerError::concurrency(format!(
             "binding {} is being created by a concurrent request",
             cmd.binding_id
-        )))
+        ))
+        .instance(&cmd.instance_id)
+        .binding(&cmd.binding_id))
     }
 
     pub async fn unbind(&self, cmd: UnbindCommand) -> Result<Outcome<()>, BrokerError> {
         let core = &self.core;
-        let gone = || BrokerError::Gone(format!("binding {} does not exist", cmd.binding_id));
+        let gone = || {
+            BrokerError::gone(format!("binding {} does not exist", cmd.binding_id))
+                .instance(&cmd.instance_id)
+                .binding(&cmd.binding_id)
+        };
         let instance = core
             .store
             .instance(&cmd.instance_id)
             .await?
             .ok_or_else(gone)?;
+        check_owner(&instance, cmd.door)?;
         let binding = core
             .store
             .binding(&cmd.instance_id, &cmd.binding_id)
@@ -208,6 +238,15 @@ impl Broker {
             if in_flight.kind == OperationKind::Unbind
                 && in_flight.binding_id.as_ref() == Some(&cmd.binding_id)
             {
+                if in_flight.origin == Origin::Platform
+                    && in_flight.deletion_policy != cmd.deletion_policy
+                {
+                    return Err(other_policy(
+                        &cmd.instance_id,
+                        Some(&cmd.binding_id),
+                        &in_flight,
+                    ));
+                }
                 return Ok(Outcome::Accepted {
                     operation: in_flight.id,
                 });
@@ -224,7 +263,7 @@ impl Broker {
         )?;
         let mut op = core.new_operation(
             OperationKind::Unbind,
-            Origin::Platform,
+            (Origin::Platform, instance.owner),
             cmd.instance_id.clone(),
             Some(cmd.binding_id.clone()),
             // The binding's ids; its poll may send the instance's current plan instead, as the
@@ -234,6 +273,7 @@ impl Broker {
         );
         op.originating_identity = cmd.originating_identity.clone();
         op.description = Some("unbinding".into());
+        op.deletion_policy = cmd.deletion_policy;
         let write = Write::UpdateBinding(Binding {
             state: BindingState::Unbinding,
             updated_at: core.clock.now(),
@@ -259,9 +299,11 @@ impl Broker {
             .binding(instance_id, id)
             .await?
             .ok_or_else(|| {
-                BrokerError::NotFound(format!(
+                BrokerError::not_found(format!(
                     "binding {id} of instance {instance_id} does not exist"
                 ))
+                .instance(instance_id)
+                .binding(id)
             })
     }
 }

@@ -4,6 +4,7 @@
 //! the binding's plan. Anything else makes the request malformed (OSB 400).
 
 use crate::ids::{PlanId, ServiceId};
+use crate::reason::Reason;
 use crate::usecases::BrokerError;
 
 /// The ids a binding answers to: its service, and the plans it was made under and its instance
@@ -21,21 +22,27 @@ impl BindingIds<'_> {
         if sent == self.service_id {
             return Ok(());
         }
-        Err(BrokerError::BadRequest(format!(
-            "service_id {sent} is not the service of {}: it is service_id {}",
-            self.subject, self.service_id
-        )))
+        Err(BrokerError::bad_request(
+            Reason::InvalidSpec,
+            format!(
+                "service_id {sent} is not the service of {}: it is service_id {}",
+                self.subject, self.service_id
+            ),
+        ))
     }
 
     pub fn check_plan(&self, sent: &PlanId) -> Result<(), BrokerError> {
         if sent == self.bound_plan || Some(sent) == self.instance_plan {
             return Ok(());
         }
-        Err(BrokerError::BadRequest(format!(
-            "plan_id {sent} is not the plan of {}: {}",
-            self.subject,
-            self.accepted_plans()
-        )))
+        Err(BrokerError::bad_request(
+            Reason::InvalidSpec,
+            format!(
+                "plan_id {sent} is not the plan of {}: {}",
+                self.subject,
+                self.accepted_plans()
+            ),
+        ))
     }
 
     pub fn accepted_plans(&self) -> String {
@@ -62,6 +69,7 @@ pub(super) fn needs_instance_plan(plan: Option<&PlanId>, bound_plan: &PlanId) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::usecases::ErrorDetail;
 
     fn plan(raw: &str) -> PlanId {
         PlanId::parse(raw).unwrap()
@@ -79,13 +87,15 @@ mod tests {
         assert_eq!(ids.check_plan(&small), Ok(()));
         assert_eq!(ids.check_plan(&big), Ok(()));
         assert_eq!(ids.check_service(&service), Ok(()));
-        let Err(BrokerError::BadRequest(why)) = ids.check_plan(&plan("huge")) else {
+        let Err(BrokerError::BadRequest(ErrorDetail { message: why, .. })) =
+            ids.check_plan(&plan("huge"))
+        else {
             panic!("another plan must be a bad request");
         };
         for word in ["plan_id huge", "binding b of instance i", "small", "big"] {
             assert!(why.contains(word), "{word} missing in {why:?}");
         }
-        let Err(BrokerError::BadRequest(why)) =
+        let Err(BrokerError::BadRequest(ErrorDetail { message: why, .. })) =
             ids.check_service(&ServiceId::parse("other").unwrap())
         else {
             panic!("another service must be a bad request");

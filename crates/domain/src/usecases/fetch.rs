@@ -6,14 +6,19 @@
 use crate::ids::{BindingId, InstanceId, PlanId, ServiceId};
 use crate::model::{Binding, BindingState, Instance, InstanceState};
 use crate::operation::OperationKind;
+use crate::reason::FrontDoor;
+use crate::reason::Reason;
 
 use super::binding_ids::{BindingIds, needs_instance_plan};
+use super::door::check_owner;
 use super::instance::concurrency;
 use super::{Broker, BrokerError};
 
 /// OSB `GET .../service_bindings/{binding_id}?service_id&plan_id`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchBindingQuery {
+    /// The door asking; must be the instance's owner.
+    pub door: FrontDoor,
     pub instance_id: InstanceId,
     pub binding_id: BindingId,
     /// When sent, must be the binding's service.
@@ -24,13 +29,19 @@ pub struct FetchBindingQuery {
 
 impl Broker {
     /// OSB `GET /v2/service_instances/{id}`: NotFound while provisioning or after a failed
-    /// provision, Concurrency while an update is in flight.
-    pub async fn fetch_instance(&self, id: &InstanceId) -> Result<Instance, BrokerError> {
+    /// provision, Concurrency while an update is in flight, ForeignObject for `door` other than
+    /// the instance's owner.
+    pub async fn fetch_instance(
+        &self,
+        door: FrontDoor,
+        id: &InstanceId,
+    ) -> Result<Instance, BrokerError> {
         let instance = self.instance(id).await?;
+        check_owner(&instance, door)?;
         self.check_instances_retrievable(&instance)?;
         match instance.state {
             InstanceState::Provisioning | InstanceState::Failed => {
-                return Err(BrokerError::NotFound(format!(
+                return Err(BrokerError::not_found(format!(
                     "instance {id} is not provisioned (it is {})",
                     instance.state.as_str()
                 )));
@@ -45,22 +56,22 @@ impl Broker {
         Ok(instance)
     }
 
-    /// OSB `GET .../service_bindings/{id}`: NotFound while binding or after a failed bind;
+    /// OSB `GET .../service_bindings/{id}`: NotFound while binding or after a failed bind,
+    /// ForeignObject for a door other than the instance's owner;
     /// `service_id`/`plan_id`, when sent, must be the binding's (its plan or its instance's
     /// current one, see [`binding_ids`](super::binding_ids)).
     pub async fn fetch_binding(&self, q: &FetchBindingQuery) -> Result<Binding, BrokerError> {
         let (instance_id, id) = (&q.instance_id, &q.binding_id);
         let binding = self.binding(instance_id, id).await?;
         self.check_bindings_retrievable(&binding)?;
-        let instance_plan = if needs_instance_plan(q.plan_id.as_ref(), &binding.spec.plan_id) {
-            self.core
-                .store
-                .instance(instance_id)
-                .await?
-                .map(|i| i.spec.plan_id)
-        } else {
-            None
-        };
+        // Read for its owner (a binding belongs to its instance's door) and its current plan.
+        let instance = self.core.store.instance(instance_id).await?;
+        if let Some(instance) = &instance {
+            check_owner(instance, q.door)?;
+        }
+        let instance_plan = instance
+            .filter(|_| needs_instance_plan(q.plan_id.as_ref(), &binding.spec.plan_id))
+            .map(|i| i.spec.plan_id);
         let ids = BindingIds {
             subject: &format!("binding {id} of instance {instance_id}"),
             service_id: &binding.spec.service_id,
@@ -74,7 +85,7 @@ impl Broker {
             ids.check_plan(sent)?;
         }
         match binding.state {
-            BindingState::Binding | BindingState::Failed => Err(BrokerError::NotFound(format!(
+            BindingState::Binding | BindingState::Failed => Err(BrokerError::not_found(format!(
                 "binding {id} of instance {instance_id} is not bound (it is {})",
                 binding.state.as_str()
             ))),
@@ -87,13 +98,14 @@ impl Broker {
     /// An instance whose service left the catalog stays fetchable: nothing says otherwise.
     fn check_instances_retrievable(&self, instance: &Instance) -> Result<(), BrokerError> {
         match self.core.catalog.service(&instance.spec.service_id) {
-            Some(service) if !service.instances_retrievable => {
-                Err(BrokerError::BadRequest(format!(
+            Some(service) if !service.instances_retrievable => Err(BrokerError::bad_request(
+                Reason::Unsupported,
+                format!(
                     "service {} does not support fetching instances (instances_retrievable is \
                      false); instance {} cannot be fetched",
                     service.id, instance.id
-                )))
-            }
+                ),
+            )),
             _ => Ok(()),
         }
     }
@@ -102,13 +114,14 @@ impl Broker {
     /// bindings; a request that does is refused as a bad request.
     fn check_bindings_retrievable(&self, binding: &Binding) -> Result<(), BrokerError> {
         match self.core.catalog.service(&binding.spec.service_id) {
-            Some(service) if !service.bindings_retrievable => {
-                Err(BrokerError::BadRequest(format!(
+            Some(service) if !service.bindings_retrievable => Err(BrokerError::bad_request(
+                Reason::Unsupported,
+                format!(
                     "service {} does not support fetching bindings (bindings_retrievable is \
                      false); binding {} of instance {} cannot be fetched",
                     service.id, binding.id, binding.instance_id
-                )))
-            }
+                ),
+            )),
             _ => Ok(()),
         }
     }

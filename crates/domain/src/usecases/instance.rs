@@ -3,14 +3,19 @@
 use crate::catalog::Plan;
 use crate::ids::{InstanceId, PlanId, ServiceId};
 use crate::model::{Instance, InstanceSpec, InstanceState};
-use crate::operation::{Operation, OperationKind, Origin};
+use crate::operation::{DeletionPolicy, Operation, OperationKind, Origin};
 use crate::ports::{StoreError, Write};
+use crate::reason::FrontDoor;
+use crate::reason::Reason;
 
+use super::door::check_owner;
 use super::launch::{LaunchError, Started, finished};
 use super::{Broker, BrokerError, Outcome};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProvisionCommand {
+    /// The door asking; it becomes the instance's owner.
+    pub door: FrontDoor,
     pub instance_id: InstanceId,
     pub spec: InstanceSpec,
     pub accepts_incomplete: bool,
@@ -19,9 +24,13 @@ pub struct ProvisionCommand {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeprovisionCommand {
+    /// The door asking; must be the instance's owner.
+    pub door: FrontDoor,
     pub instance_id: InstanceId,
     pub service_id: ServiceId,
     pub plan_id: PlanId,
+    /// Whether the backend drops the instance's data or keeps it.
+    pub deletion_policy: DeletionPolicy,
     pub accepts_incomplete: bool,
     pub originating_identity: Option<String>,
 }
@@ -49,11 +58,11 @@ pub(super) fn check_maintenance(plan: &Plan, requested: Option<&str>) -> Result<
     };
     match &plan.maintenance_info {
         Some(info) if info.version == requested => Ok(()),
-        Some(info) => Err(BrokerError::MaintenanceInfoConflict(format!(
+        Some(info) => Err(BrokerError::maintenance_info_conflict(format!(
             "maintenance_info.version {requested} does not match plan {}'s {}",
             plan.id, info.version
         ))),
-        None => Err(BrokerError::MaintenanceInfoConflict(format!(
+        None => Err(BrokerError::maintenance_info_conflict(format!(
             "plan {} has no maintenance_info, but the request names version {requested}",
             plan.id
         ))),
@@ -67,7 +76,7 @@ impl Broker {
             let (_, plan) = core
                 .catalog
                 .plan(&cmd.spec.service_id, &cmd.spec.plan_id)
-                .map_err(|e| BrokerError::BadRequest(e.to_string()))?;
+                .map_err(BrokerError::from)?;
             check_maintenance(plan, cmd.spec.maintenance_version.as_deref())?;
             core.check_parameters(
                 plan,
@@ -85,15 +94,19 @@ impl Broker {
         // Two rounds at most: a start that loses a race to an identical request re-reads and joins it.
         for _ in 0..2 {
             let existing = core.store.instance(&cmd.instance_id).await?;
+            if let Some(existing) = &existing {
+                check_owner(existing, cmd.door)?;
+            }
             let retry_of_failed = match existing {
                 Some(existing) if !same_request(&existing.spec, &cmd.spec) => {
-                    return Err(BrokerError::Conflict(format!(
+                    return Err(BrokerError::conflict(format!(
                         "instance {} already exists with different attributes",
                         cmd.instance_id
-                    )));
+                    ))
+                    .instance(&cmd.instance_id));
                 }
                 Some(existing) => match self
-                    .existing_instance(&existing, OperationKind::Provision)
+                    .existing_instance(&existing, OperationKind::Provision, DeletionPolicy::Delete)
                     .await?
                 {
                     Existing::Join(operation) => return Ok(Outcome::Accepted { operation }),
@@ -124,6 +137,7 @@ impl Broker {
                     id: cmd.instance_id.clone(),
                     spec: spec.clone(),
                     state: InstanceState::Provisioning,
+                    owner: cmd.door,
                     dashboard_url: None,
                     created_at: now,
                     updated_at: now,
@@ -131,7 +145,7 @@ impl Broker {
             };
             let mut op = self.platform_operation(
                 OperationKind::Provision,
-                &cmd.instance_id,
+                (cmd.door, &cmd.instance_id),
                 &spec,
                 &plan,
                 &cmd.originating_identity,
@@ -143,32 +157,37 @@ impl Broker {
                 Err(e) => return Err(self.launch_error(e, &cmd.instance_id)),
             }
         }
-        Err(BrokerError::Concurrency(format!(
+        Err(BrokerError::concurrency(format!(
             "instance {} is being created by a concurrent request",
             cmd.instance_id
-        )))
+        ))
+        .instance(&cmd.instance_id))
     }
 
     pub async fn deprovision(&self, cmd: DeprovisionCommand) -> Result<Outcome<()>, BrokerError> {
         let core = &self.core;
         let Some(instance) = core.store.instance(&cmd.instance_id).await? else {
-            return Err(BrokerError::Gone(format!(
-                "instance {} does not exist",
-                cmd.instance_id
-            )));
+            return Err(
+                BrokerError::gone(format!("instance {} does not exist", cmd.instance_id))
+                    .instance(&cmd.instance_id),
+            );
         };
+        check_owner(&instance, cmd.door)?;
         if cmd.service_id != instance.spec.service_id || cmd.plan_id != instance.spec.plan_id {
-            return Err(BrokerError::BadRequest(format!(
-                "instance {} has service_id {} and plan_id {}, not {} and {}",
-                cmd.instance_id,
-                instance.spec.service_id,
-                instance.spec.plan_id,
-                cmd.service_id,
-                cmd.plan_id
-            )));
+            return Err(BrokerError::bad_request(
+                Reason::InvalidSpec,
+                format!(
+                    "instance {} has service_id {} and plan_id {}, not {} and {}",
+                    cmd.instance_id,
+                    instance.spec.service_id,
+                    instance.spec.plan_id,
+                    cmd.service_id,
+                    cmd.plan_id
+                ),
+            ));
         }
         if let Existing::Join(operation) = self
-            .existing_instance(&instance, OperationKind::Deprovision)
+            .existing_instance(&instance, OperationKind::Deprovision, cmd.deletion_policy)
             .await?
         {
             return Ok(Outcome::Accepted { operation });
@@ -184,12 +203,13 @@ impl Broker {
         let plan = plan.clone();
         let mut op = self.platform_operation(
             OperationKind::Deprovision,
-            &cmd.instance_id,
+            (cmd.door, &cmd.instance_id),
             &instance.spec,
             &plan,
             &cmd.originating_identity,
         );
         op.description = Some("deprovisioning".into());
+        op.deletion_policy = cmd.deletion_policy;
         let write = Write::UpdateInstance(Instance {
             state: InstanceState::Deprovisioning,
             updated_at: core.clock.now(),
@@ -206,24 +226,30 @@ impl Broker {
     }
 
     pub async fn instance(&self, id: &InstanceId) -> Result<Instance, BrokerError> {
-        self.core
-            .store
-            .instance(id)
-            .await?
-            .ok_or_else(|| BrokerError::NotFound(format!("instance {id} does not exist")))
+        self.core.store.instance(id).await?.ok_or_else(|| {
+            BrokerError::not_found(format!("instance {id} does not exist")).instance(id)
+        })
     }
 
-    /// For a request of `kind` about an existing instance: joins an identical operation in flight,
-    /// refuses when another is in flight, reports a finished provision, or says to start anew.
+    /// For a request of `kind` (with deletion `policy`) about an existing instance: joins an
+    /// identical operation in flight, refuses when another is in flight, reports a finished
+    /// provision, or says to start anew.
     async fn existing_instance(
         &self,
         instance: &Instance,
         kind: OperationKind,
+        policy: DeletionPolicy,
     ) -> Result<Existing, BrokerError> {
         if let Some(in_flight) = self.core.store.operation_in_flight(&instance.id).await? {
             // A deprovision request joins the orphan mitigation that is already removing the instance.
             let joins = in_flight.kind == kind
                 && (in_flight.origin == Origin::Platform || kind == OperationKind::Deprovision);
+            // A removal asked with another deletion policy is another request; the clean-up of
+            // a failed provision has no data to keep, so any removal joins it.
+            if joins && in_flight.deletion_policy != policy && in_flight.origin == Origin::Platform
+            {
+                return Err(other_policy(&instance.id, None, &in_flight));
+            }
             if joins {
                 return Ok(Existing::Join(in_flight.id));
             }
@@ -232,10 +258,11 @@ impl Broker {
         match (kind, instance.state) {
             (OperationKind::Provision, InstanceState::Ready) => Ok(Existing::Provisioned),
             (OperationKind::Provision, InstanceState::Deprovisioning) => {
-                Err(BrokerError::Concurrency(format!(
+                Err(BrokerError::concurrency(format!(
                     "instance {} is being deprovisioned",
                     instance.id
-                )))
+                ))
+                .instance(&instance.id))
             }
             _ => Ok(Existing::StartNew),
         }
@@ -244,14 +271,14 @@ impl Broker {
     pub(super) fn platform_operation(
         &self,
         kind: OperationKind,
-        instance_id: &InstanceId,
+        (door, instance_id): (FrontDoor, &InstanceId),
         spec: &InstanceSpec,
         plan: &Plan,
         originating_identity: &Option<String>,
     ) -> Operation {
         let mut op = self.core.new_operation(
             kind,
-            Origin::Platform,
+            (Origin::Platform, door),
             instance_id.clone(),
             None,
             (&spec.service_id, &spec.plan_id),
@@ -280,11 +307,11 @@ impl Broker {
     pub(super) fn launch_error(&self, e: LaunchError, instance_id: &InstanceId) -> BrokerError {
         match e {
             LaunchError::Broker(e) => e,
-            LaunchError::Store(StoreError::Busy(_)) => BrokerError::Concurrency(format!(
+            LaunchError::Store(StoreError::Busy(_)) => BrokerError::concurrency(format!(
                 "instance {instance_id} has another operation in flight"
             )),
             LaunchError::Store(e @ (StoreError::AlreadyExists(_) | StoreError::NotFound(_))) => {
-                BrokerError::Concurrency(format!("a concurrent request changed it first: {e}"))
+                BrokerError::concurrency(format!("a concurrent request changed it first: {e}"))
             }
             LaunchError::Store(e) => e.into(),
         }
@@ -296,8 +323,30 @@ pub(super) fn concurrency(instance_id: &InstanceId, in_flight: &Operation) -> Br
         Some(b) => format!("{} of binding {b}", in_flight.kind.as_str()),
         None => in_flight.kind.as_str().to_string(),
     };
-    BrokerError::Concurrency(format!(
+    BrokerError::concurrency(format!(
         "instance {instance_id} has an operation in flight ({what}, operation {})",
         in_flight.id
     ))
+    .instance(instance_id)
+    .operation(in_flight.id)
+}
+
+/// A removal asked with another deletion policy than the one in flight.
+pub(super) fn other_policy(
+    instance_id: &InstanceId,
+    binding_id: Option<&crate::ids::BindingId>,
+    in_flight: &Operation,
+) -> BrokerError {
+    let subject = match binding_id {
+        Some(b) => format!("binding {b} of instance {instance_id}"),
+        None => format!("instance {instance_id}"),
+    };
+    BrokerError::concurrency(format!(
+        "{subject} is already being removed with deletion policy {} (operation {}); \
+         a removal with the other policy cannot join it",
+        in_flight.deletion_policy.as_str(),
+        in_flight.id
+    ))
+    .instance(instance_id)
+    .operation(in_flight.id)
 }

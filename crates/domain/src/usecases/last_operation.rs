@@ -5,12 +5,17 @@ use std::time::Duration;
 use crate::engine::step::retry_after;
 use crate::ids::{BindingId, InstanceId, OperationId, PlanId, ServiceId};
 use crate::operation::{Operation, OperationKind, OperationState, Origin};
+use crate::reason::FrontDoor;
+use crate::reason::Reason;
 
 use super::binding_ids::accepted_plans;
+use super::door::check_operation;
 use super::{Broker, BrokerError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LastOperationQuery {
+    /// The door asking; must be the owner of the operation's instance.
+    pub door: FrontDoor,
     pub instance_id: InstanceId,
     /// Set when polling a binding's operation.
     pub binding_id: Option<BindingId>,
@@ -29,6 +34,8 @@ pub struct LastOperation {
     pub kind: OperationKind,
     pub state: OperationState,
     pub description: Option<String>,
+    /// Why it failed (or, in flight, why its last step did), machine-readable.
+    pub reason: Option<Reason>,
     /// While in progress: when polling again is worthwhile.
     pub retry_after: Option<Duration>,
 }
@@ -55,11 +62,12 @@ impl Broker {
             None => format!("instance {}", q.instance_id),
         };
         let Some(op) = op else {
-            return Err(BrokerError::NotFound(match q.operation {
+            return Err(BrokerError::not_found(match q.operation {
                 Some(id) => format!("{subject} has no operation {id}"),
                 None => format!("{subject} does not exist"),
             }));
         };
+        check_operation(&op, q.door)?;
         // A poll may name the instance's current plan, which is not the operation's after a plan
         // change (OSB: the plan "for the Service Instance"; Cloud Foundry reads a binding's plan
         // through its instance): only then is the instance read.
@@ -84,7 +92,7 @@ impl Broker {
                 None => store.instance(&q.instance_id).await?.is_some(),
             };
             if !exists {
-                return Err(BrokerError::Gone(format!("{subject} is gone")));
+                return Err(BrokerError::gone(format!("{subject} is gone")));
             }
         }
         Ok(self.report(op, named))
@@ -105,6 +113,7 @@ impl Broker {
             kind: op.kind,
             state,
             description: op.description,
+            reason: op.reason,
             retry_after,
         }
     }
@@ -133,10 +142,13 @@ fn check_ids(
     if let (Some(sent), Some(own)) = (&q.service_id, &op.service_id)
         && sent != own
     {
-        return Err(BrokerError::BadRequest(format!(
-            "service_id {sent} is not the service of {subject}: operation {} is for service_id {own}",
-            op.id
-        )));
+        return Err(BrokerError::bad_request(
+            Reason::InvalidSpec,
+            format!(
+                "service_id {sent} is not the service of {subject}: operation {} is for service_id {own}",
+                op.id
+            ),
+        ));
     }
     if let (Some(sent), Some(own)) = (&q.plan_id, &op.plan_id)
         && !plan_of_operation(op, sent)
@@ -145,11 +157,14 @@ fn check_ids(
             return Ok(());
         }
         if q.binding_id.is_some() {
-            return Err(BrokerError::BadRequest(format!(
-                "plan_id {sent} is not the plan of {subject}: operation {} is for {}",
-                op.id,
-                accepted_plans(own, instance_plan)
-            )));
+            return Err(BrokerError::bad_request(
+                Reason::InvalidSpec,
+                format!(
+                    "plan_id {sent} is not the plan of {subject}: operation {} is for {}",
+                    op.id,
+                    accepted_plans(own, instance_plan)
+                ),
+            ));
         }
         let target = op.target.as_ref().map(|t| &t.plan_id);
         let mut expected = match target {
@@ -162,10 +177,13 @@ fn check_ids(
         {
             expected.push_str(&format!(" or {current} (the instance's current plan)"));
         }
-        return Err(BrokerError::BadRequest(format!(
-            "plan_id {sent} is not the plan of {subject}: operation {} is for {expected}",
-            op.id
-        )));
+        return Err(BrokerError::bad_request(
+            Reason::InvalidSpec,
+            format!(
+                "plan_id {sent} is not the plan of {subject}: operation {} is for {expected}",
+                op.id
+            ),
+        ));
     }
     Ok(())
 }
@@ -192,13 +210,16 @@ mod tests {
             id: OperationId::new(),
             kind,
             origin: Origin::Platform,
+            door: FrontDoor::Osb,
             instance_id: InstanceId::parse("i-1").unwrap(),
             binding_id: None,
             service_id: plan.map(|_| ServiceId::parse("svc").unwrap()),
             plan_id: plan.map(|p| PlanId::parse(p).unwrap()),
             state: OperationState::InProgress,
             description: None,
+            reason: None,
             target: target.map(spec),
+            deletion_policy: crate::operation::DeletionPolicy::Delete,
             originating_identity: None,
             attempts: 0,
             failures: 0,
@@ -212,6 +233,7 @@ mod tests {
 
     fn query(service: Option<&str>, plan: Option<&str>) -> LastOperationQuery {
         LastOperationQuery {
+            door: FrontDoor::Osb,
             instance_id: InstanceId::parse("i-1").unwrap(),
             binding_id: None,
             operation: None,
@@ -222,7 +244,7 @@ mod tests {
 
     fn check(op: &Operation, service: Option<&str>, plan: Option<&str>) -> Result<(), String> {
         check_ids(op, &query(service, plan), "instance i-1", None).map_err(|e| match e {
-            BrokerError::BadRequest(why) => why,
+            BrokerError::BadRequest(why) => why.message,
             other => panic!("not a bad request: {other:?}"),
         })
     }

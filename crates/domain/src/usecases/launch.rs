@@ -7,6 +7,7 @@ use crate::engine::step::{Ran, Written, run_claimed_after};
 use crate::ids::OperationId;
 use crate::operation::{Lease, Operation, OperationKind};
 use crate::ports::{Backend, StoreError, Write};
+use crate::reason::Reason;
 
 use super::{Broker, BrokerError};
 
@@ -47,7 +48,7 @@ impl Broker {
         if accepts_incomplete || backend.completes_synchronously(kind) {
             Ok(())
         } else {
-            Err(BrokerError::AsyncRequired(format!(
+            Err(BrokerError::async_required(format!(
                 "this plan's backend cannot {} synchronously; retry with accepts_incomplete=true",
                 kind.as_str()
             )))
@@ -100,14 +101,18 @@ impl Broker {
                 .await
                 .map_err(|e| LaunchError::Broker(e.into()))?
                 .ok_or_else(|| {
-                    BrokerError::Unavailable(format!("operation {id} vanished from the store"))
+                    BrokerError::unavailable(
+                        Reason::StateStoreUnavailable,
+                        format!("operation {id} vanished from the store"),
+                    )
+                    .operation(id)
                 })?;
             if !current.is_in_flight() {
                 return Ok(Started::Finished(Box::new(current)));
             }
             core.clock.sleep(SYNC_POLL).await;
         }
-        Err(BrokerError::Timeout(format!(
+        Err(BrokerError::timeout(format!(
             "operation {id} did not finish within {}s and goes on; repeat the request to see its result",
             core.policy.sync_timeout.as_secs()
         ))
@@ -119,10 +124,19 @@ impl Broker {
 pub(super) fn finished<T>(op: &Operation, value: T) -> Result<T, BrokerError> {
     match op.state {
         crate::operation::OperationState::Succeeded => Ok(value),
-        _ => Err(BrokerError::OperationFailed(
-            op.description
-                .clone()
-                .unwrap_or_else(|| format!("{} failed", op.kind.as_str())),
-        )),
+        _ => {
+            let failed = BrokerError::operation_failed(
+                op.reason.unwrap_or(Reason::BackendFailed),
+                op.description
+                    .clone()
+                    .unwrap_or_else(|| format!("{} failed", op.kind.as_str())),
+            )
+            .instance(&op.instance_id)
+            .operation(op.id);
+            Err(match &op.binding_id {
+                Some(binding) => failed.binding(binding),
+                None => failed,
+            })
+        }
     }
 }

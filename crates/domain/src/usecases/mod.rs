@@ -7,11 +7,14 @@
 
 mod bind;
 mod binding_ids;
+mod catalog_ids;
+mod door;
 mod error;
 mod fetch;
 mod instance;
 mod last_operation;
 mod launch;
+mod server;
 mod update;
 
 use std::sync::Arc;
@@ -21,10 +24,12 @@ use crate::engine::EngineWaker;
 use crate::ids::OperationId;
 
 pub use bind::{BindCommand, UnbindCommand};
-pub use error::BrokerError;
+pub use catalog_ids::check_catalog_ids;
+pub use error::{BrokerError, ErrorDetail, FailureIds};
 pub use fetch::FetchBindingQuery;
 pub use instance::{DeprovisionCommand, ProvisionCommand};
 pub use last_operation::{LastOperation, LastOperationQuery};
+pub use server::ServerChoice;
 pub use update::UpdateCommand;
 
 /// How a mutating request ended.

@@ -3,12 +3,17 @@
 use crate::ids::{InstanceId, PlanId, ServiceId};
 use crate::model::{Instance, InstanceSpec, InstanceState, JsonObject};
 use crate::operation::OperationKind;
+use crate::reason::FrontDoor;
+use crate::reason::Reason;
 
+use super::door::check_owner;
 use super::instance::{check_maintenance, concurrency};
 use super::{Broker, BrokerError, Outcome};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateCommand {
+    /// The door asking; must be the instance's owner.
+    pub door: FrontDoor,
     pub instance_id: InstanceId,
     pub service_id: ServiceId,
     /// A new plan, or `None` to keep the current one.
@@ -31,19 +36,27 @@ impl Broker {
             .instance(&cmd.instance_id)
             .await?
             .ok_or_else(|| {
-                BrokerError::NotFound(format!("instance {} does not exist", cmd.instance_id))
+                BrokerError::not_found(format!("instance {} does not exist", cmd.instance_id))
+                    .instance(&cmd.instance_id)
             })?;
+        check_owner(&instance, cmd.door)?;
         if cmd.service_id != instance.spec.service_id {
-            return Err(BrokerError::BadRequest(format!(
-                "instance {} belongs to service_id {}, not {}",
-                cmd.instance_id, instance.spec.service_id, cmd.service_id
-            )));
+            return Err(BrokerError::bad_request(
+                Reason::InvalidSpec,
+                format!(
+                    "instance {} belongs to service_id {}, not {}",
+                    cmd.instance_id, instance.spec.service_id, cmd.service_id
+                ),
+            ));
         }
         let (_, current_plan) = core
             .catalog
             .plan(&instance.spec.service_id, &instance.spec.plan_id)
             .map_err(|e| {
-                BrokerError::Unprocessable(format!("instance {}: {e}", cmd.instance_id))
+                BrokerError::unprocessable(
+                    Reason::InvalidState,
+                    format!("instance {}: {e}", cmd.instance_id),
+                )
             })?;
         let target_plan_id = cmd
             .plan_id
@@ -52,15 +65,18 @@ impl Broker {
         let (service, target_plan) = core
             .catalog
             .plan(&cmd.service_id, &target_plan_id)
-            .map_err(|e| BrokerError::BadRequest(e.to_string()))?;
+            .map_err(BrokerError::from)?;
         // OSB: a change the broker does not support is 422 with a description; the request
         // itself is well formed.
         if target_plan.id != current_plan.id && !current_plan.plan_updateable {
-            return Err(BrokerError::Unprocessable(format!(
-                "plan {} does not support changing to another plan (plan_updateable is false); \
+            return Err(BrokerError::unprocessable(
+                Reason::Unsupported,
+                format!(
+                    "plan {} does not support changing to another plan (plan_updateable is false); \
                  instance {} stays on it",
-                current_plan.id, cmd.instance_id
-            )));
+                    current_plan.id, cmd.instance_id
+                ),
+            ));
         }
         check_maintenance(target_plan, cmd.maintenance_version.as_deref())?;
         if let Some(parameters) = &cmd.parameters {
@@ -103,11 +119,14 @@ impl Broker {
                 ..target.clone()
             } == instance.spec;
         if only_context_changes && !service.allow_context_updates {
-            return Err(BrokerError::Unprocessable(format!(
-                "service {} does not accept updates of the context alone \
+            return Err(BrokerError::unprocessable(
+                Reason::Unsupported,
+                format!(
+                    "service {} does not accept updates of the context alone \
                  (allow_context_updates is false); instance {} is unchanged",
-                service.id, cmd.instance_id
-            )));
+                    service.id, cmd.instance_id
+                ),
+            ));
         }
         if let Some(in_flight) = core.store.operation_in_flight(&cmd.instance_id).await? {
             if in_flight.kind == OperationKind::Update && in_flight.target.as_ref() == Some(&target)
@@ -119,11 +138,14 @@ impl Broker {
             return Err(concurrency(&cmd.instance_id, &in_flight));
         }
         if instance.state != InstanceState::Ready {
-            return Err(BrokerError::Unprocessable(format!(
-                "instance {} is {} and cannot be updated",
-                cmd.instance_id,
-                instance.state.as_str()
-            )));
+            return Err(BrokerError::unprocessable(
+                Reason::InvalidState,
+                format!(
+                    "instance {} is {} and cannot be updated",
+                    cmd.instance_id,
+                    instance.state.as_str()
+                ),
+            ));
         }
         if target == instance.spec {
             return Ok(Outcome::Done {
@@ -142,7 +164,7 @@ impl Broker {
         let target_plan = target_plan.clone();
         let mut op = self.platform_operation(
             OperationKind::Update,
-            &cmd.instance_id,
+            (cmd.door, &cmd.instance_id),
             // The plan before the update; the new one travels in `target`.
             &instance.spec,
             &target_plan,

@@ -18,6 +18,8 @@ mod checks;
 mod messages;
 mod rules;
 
+pub use rules::{UnevaluatedRule, unevaluated_rules};
+
 use checks::{check, check_required};
 use messages::{invalid, unknown_field};
 

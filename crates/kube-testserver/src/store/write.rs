@@ -182,15 +182,25 @@ impl State {
                 let patch: json_patch::Patch = serde_json::from_slice(body).map_err(|e| {
                     ApiError::bad_request(format!("error decoding JSON patch: {e}"))
                 })?;
-                json_patch::patch(&mut patched, &patch).map_err(|e| {
-                    ApiError::new(
-                        422,
-                        "Invalid",
-                        format!(
-                            "the server rejected our request due to an error in our request: {e}"
-                        ),
-                    )
-                })?;
+                // The API server's JSON patch (evanphx/json-patch) lets a `test` of a missing
+                // path against `null` pass; kube-runtime's finalizer helper relies on it.
+                for op in patch.0 {
+                    if let json_patch::PatchOperation::Test(test) = &op
+                        && test.value.is_null()
+                        && patched.pointer(test.path.as_str()).is_none()
+                    {
+                        continue;
+                    }
+                    json_patch::patch(&mut patched, std::slice::from_ref(&op)).map_err(|e| {
+                        ApiError::new(
+                            422,
+                            "Invalid",
+                            format!(
+                                "the server rejected our request due to an error in our request: {e}"
+                            ),
+                        )
+                    })?;
+                }
             }
             PatchKind::Apply { .. } => {}
         }

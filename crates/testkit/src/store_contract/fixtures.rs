@@ -8,9 +8,9 @@ use anyhow::{Context, ensure};
 use chrono::{DateTime, TimeZone, Utc};
 use pgbroker_domain::ports::{StateStore, StoreError, Write};
 use pgbroker_domain::{
-    Binding, BindingId, BindingSpec, BindingState, Credentials, Instance, InstanceId, InstanceSpec,
-    InstanceState, JsonObject, Operation, OperationId, OperationKind, OperationState, Origin,
-    PlanId, Sensitive, ServiceId,
+    Binding, BindingId, BindingSpec, BindingState, Credentials, DeletionPolicy, FrontDoor,
+    Instance, InstanceId, InstanceSpec, InstanceState, JsonObject, Operation, OperationId,
+    OperationKind, OperationState, Origin, PlanId, Sensitive, ServiceId,
 };
 use serde_json::json;
 
@@ -76,6 +76,7 @@ pub fn instance(id: &InstanceId, state: InstanceState) -> anyhow::Result<Instanc
         id: id.clone(),
         spec: spec("small")?,
         state,
+        owner: FrontDoor::Operator,
         dashboard_url: Some(format!("https://dash.example/{id}")),
         created_at: t0(),
         updated_at: at(1),
@@ -96,6 +97,7 @@ pub fn bare_instance(id: &InstanceId) -> anyhow::Result<Instance> {
             maintenance_version: None,
         },
         state: InstanceState::Provisioning,
+        owner: FrontDoor::Osb,
         dashboard_url: None,
         created_at: at(2),
         updated_at: at(2),
@@ -145,13 +147,16 @@ pub fn operation(
         id: OperationId::new(),
         kind,
         origin: Origin::Platform,
+        door: FrontDoor::Operator,
         instance_id: instance.clone(),
         binding_id: binding.cloned(),
         service_id: ServiceId::parse("postgresql").ok(),
         plan_id: PlanId::parse("small").ok(),
         state: OperationState::InProgress,
         description: Some(format!("{} requested", kind.as_str())),
+        reason: None,
         target: None,
+        deletion_policy: DeletionPolicy::Retain,
         originating_identity: None,
         attempts: 0,
         failures: 0,

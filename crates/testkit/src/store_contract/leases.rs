@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use anyhow::{Context, ensure};
 use pgbroker_domain::ports::{StoreError, Write};
 use pgbroker_domain::{
-    BindingState, InstanceState, Lease, Operation, OperationKind, OperationState, Origin,
+    BindingState, InstanceState, Lease, Operation, OperationKind, OperationState, Origin, Reason,
 };
 
 use super::fixtures::*;
@@ -185,6 +185,7 @@ pub async fn settle_applies_writes_and_follow_up(store: Store) -> anyhow::Result
     let mut failed = claimed.clone();
     failed.state = OperationState::Failed;
     failed.description = Some("backend refused: quota".into());
+    failed.reason = Some(Reason::QuotaExceeded);
     failed.failures = 4;
     failed.lease = None;
     failed.updated_at = at(2);
@@ -196,6 +197,7 @@ pub async fn settle_applies_writes_and_follow_up(store: Store) -> anyhow::Result
     // Orphan mitigation, created in the same millisecond as the provision it cleans up after.
     let mut cleanup = operation(OperationKind::Deprovision, &id, None, at(2));
     cleanup.origin = Origin::OrphanMitigation;
+    cleanup.reason = Some(Reason::QuotaExceeded);
     cleanup.created_at = failed.created_at;
     let writes = [Write::UpdateInstance(failed_instance.clone())];
     ensure!(
@@ -283,6 +285,7 @@ pub async fn settle_in_progress_schedules_a_retry(store: Store) -> anyhow::Resul
     retry.lease = None;
     retry.failures = 1;
     retry.description = Some("backend busy (retry 1 in 60s)".into());
+    retry.reason = Some(Reason::BackendUnavailable);
     retry.next_attempt_at = at(60);
     retry.updated_at = at(1);
     ensure!(store.settle(&retry, token, &[], None).await?);

@@ -4,6 +4,7 @@ use anyhow::{Context, ensure};
 use pgbroker_domain::ports::{StoreError, Write};
 use pgbroker_domain::{
     BindingState, Instance, InstanceState, Lease, OperationKind, OperationState, Origin, PlanId,
+    Reason,
 };
 
 use super::fixtures::*;
@@ -89,6 +90,7 @@ pub async fn operations_round_trip(store: Store) -> anyhow::Result<()> {
     full.originating_identity = Some("kubernetes eyJ1c2VybmFtZSI6ImFsaWNlIn0=".into());
     full.attempts = 3;
     full.failures = 2;
+    full.reason = Some(Reason::ForeignObject);
     full.deadline = at(3_600_000);
     full.lease = Some(Lease {
         owner: "worker-z".into(),

@@ -36,7 +36,16 @@ pub fn eval(expr: &Expr, env: &Env) -> Result<Value, String> {
             }
         }
         Expr::Not(e) => Ok(json!(!as_bool(&eval(e, env)?)?)),
-        Expr::Neg(e) => Ok(json!(-as_f64(&eval(e, env)?)?)),
+        Expr::Neg(e) => {
+            let value = eval(e, env)?;
+            match value.as_i64() {
+                Some(n) => n
+                    .checked_neg()
+                    .map(|n| json!(n))
+                    .ok_or_else(|| "integer overflow".into()),
+                None => Ok(json!(-as_f64(&value)?)),
+            }
+        }
         Expr::Binary(op, a, b) => binary(op, a, b, env),
         Expr::Call { target, name, args } => call(target.as_deref(), name, args, env),
     }
@@ -88,9 +97,9 @@ fn binary(op: &str, a: &Expr, b: &Expr, env: &Env) -> Result<Value, String> {
                     (Value::Array(s), Value::Array(t)) => {
                         Ok(Value::Array(s.iter().chain(t).cloned().collect()))
                     }
-                    _ => Ok(json!(as_f64(&x)? + as_f64(&y)?)),
+                    _ => arithmetic(op, &x, &y),
                 },
-                "-" => Ok(json!(as_f64(&x)? - as_f64(&y)?)),
+                "-" | "*" | "/" | "%" => arithmetic(op, &x, &y),
                 _ => {
                     let ordering = match (&x, &y) {
                         (Value::String(s), Value::String(t)) => s.cmp(t),
@@ -108,6 +117,83 @@ fn binary(op: &str, a: &Expr, b: &Expr, env: &Env) -> Result<Value, String> {
             }
         }
     }
+}
+
+/// `+ - * / %` on numbers. Two ints give an int as CEL computes it (overflow, division or modulo
+/// by zero are errors); otherwise doubles (`%` has no double overload in CEL).
+fn arithmetic(op: &str, x: &Value, y: &Value) -> Result<Value, String> {
+    if let (Some(a), Some(b)) = (x.as_i64(), y.as_i64()) {
+        let result = match op {
+            "+" => a.checked_add(b),
+            "-" => a.checked_sub(b),
+            "*" => a.checked_mul(b),
+            "/" if b == 0 => return Err("division by zero".into()),
+            "/" => a.checked_div(b),
+            "%" if b == 0 => return Err("modulus by zero".into()),
+            _ => a.checked_rem(b),
+        };
+        return result
+            .map(|n| json!(n))
+            .ok_or_else(|| "integer overflow".into());
+    }
+    let (a, b) = (as_f64(x)?, as_f64(y)?);
+    match op {
+        "+" => Ok(json!(a + b)),
+        "-" => Ok(json!(a - b)),
+        "*" => Ok(json!(a * b)),
+        "/" => Ok(json!(a / b)),
+        _ => Err("no such overload: double % double".into()),
+    }
+}
+
+/// CEL's `int()`: a base-10 string (an error when it is not one), a double truncated toward zero
+/// (an error outside the int64 range), an int unchanged.
+fn to_int(v: &Value) -> Result<Value, String> {
+    match v {
+        Value::String(s) => s
+            .parse::<i64>()
+            .map(|n| json!(n))
+            .map_err(|_| format!("cannot parse {s:?} as an int")),
+        Value::Number(n) if n.is_i64() => Ok(v.clone()),
+        Value::Number(n) => {
+            let f = n.as_f64().ok_or("not a number")?;
+            // 2^63 is exactly representable; int64 holds [-2^63, 2^63).
+            if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f) {
+                #[allow(clippy::cast_possible_truncation)]
+                Ok(json!(f.trunc() as i64))
+            } else {
+                Err("range error converting double to int".into())
+            }
+        }
+        _ => Err(format!("no such overload: int({v})")),
+    }
+}
+
+/// The strings extension's `split(separator[, limit])`, with Go's `strings.SplitN` semantics:
+/// limit 0 gives an empty list, a negative limit (or none) all parts, an empty separator splits
+/// into characters.
+fn split(text: &str, separator: &str, limit: Option<i64>) -> Value {
+    let limit = limit.unwrap_or(-1);
+    if limit == 0 {
+        return json!([]);
+    }
+    let parts: Vec<String> = if separator.is_empty() {
+        let chars: Vec<char> = text.chars().collect();
+        match usize::try_from(limit) {
+            Ok(n) if n < chars.len() => {
+                let mut parts: Vec<String> = chars[..n - 1].iter().map(char::to_string).collect();
+                parts.push(chars[n - 1..].iter().collect());
+                parts
+            }
+            _ => chars.iter().map(char::to_string).collect(),
+        }
+    } else {
+        match usize::try_from(limit) {
+            Ok(n) => text.splitn(n, separator).map(str::to_owned).collect(),
+            Err(_) => text.split(separator).map(str::to_owned).collect(),
+        }
+    };
+    json!(parts)
 }
 
 fn size(v: &Value) -> Result<Value, String> {
@@ -128,6 +214,7 @@ fn call(target: Option<&Expr>, name: &str, args: &[Expr], env: &Env) -> Result<V
                     .is_some_and(|m| m.contains_key(field))
             )),
             ("size", [arg]) => size(&eval(arg, env)?),
+            ("int", [arg]) => to_int(&eval(arg, env)?),
             ("__list", items) => Ok(Value::Array(
                 items
                     .iter()
@@ -193,6 +280,17 @@ fn call(target: Option<&Expr>, name: &str, args: &[Expr], env: &Env) -> Result<V
         "startsWith" => Ok(json!(this()?.starts_with(&text(0)?))),
         "endsWith" => Ok(json!(this()?.ends_with(&text(0)?))),
         "contains" => Ok(json!(this()?.contains(&text(0)?))),
+        "split" => {
+            let limit = match args.get(1) {
+                Some(arg) => Some(
+                    eval(arg, env)?
+                        .as_i64()
+                        .ok_or("split limit is not an int")?,
+                ),
+                None => None,
+            };
+            Ok(split(this()?, &text(0)?, limit))
+        }
         "matches" => {
             let re = regex::Regex::new(&text(0)?).map_err(|e| e.to_string())?;
             Ok(json!(re.is_match(this()?)))

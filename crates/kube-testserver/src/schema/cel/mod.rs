@@ -1,7 +1,8 @@
 //! A small interpreter for the CEL subset CRD validation rules use (`x-kubernetes-validations`):
-//! literals, `self`/`oldSelf`, field selection, `has()`, `size()`, `! && || == != < <= > >= + -`,
-//! `in`, `.startsWith/.endsWith/.contains/.matches`, and the macros `all`, `exists`,
-//! `exists_one`, `filter`, `map`. A rule outside the subset fails to parse and is not enforced.
+//! literals, `self`/`oldSelf`, field selection and indexing, `has()`, `size()`, `int()`,
+//! `! && || == != < <= > >= + - * / % in`, `.startsWith/.endsWith/.contains/.matches`, the
+//! strings extension's `.split()`, and the macros `all`, `exists`, `exists_one`, `filter`, `map`.
+//! A rule outside the subset fails to parse (or its evaluation errs) and is not enforced.
 
 mod eval;
 mod parse;
@@ -150,6 +151,68 @@ mod tests {
             "errors are reported, not guessed"
         );
         assert!(parse("self ? 1 : 2").is_err());
+    }
+
+    #[test]
+    fn arithmetic_int_conversion_and_split() {
+        assert_eq!(check("2 + 3 * 4 == 14", json!(null), None), Ok(true));
+        assert_eq!(check("(2 + 3) * 4 == 20", json!(null), None), Ok(true));
+        assert_eq!(
+            check("7 / 2 == 3 && 7 % 2 == 1", json!(null), None),
+            Ok(true)
+        );
+        assert_eq!(
+            check("-7 / 2 == -3 && -7 % 2 == -1", json!(null), None),
+            Ok(true)
+        );
+        assert!(check("1 / 0 == 0", json!(null), None).is_err());
+        assert!(check("1 % 0 == 0", json!(null), None).is_err());
+        assert!(
+            check("9223372036854775807 + 1 > 0", json!(null), None).is_err(),
+            "int overflow is an error in CEL"
+        );
+        assert!(check("1.5 % 1.0 == 0.5", json!(null), None).is_err());
+        assert_eq!(check("int('42') == 42", json!(null), None), Ok(true));
+        assert_eq!(check("int('-3') == -3", json!(null), None), Ok(true));
+        assert_eq!(
+            check("int(2.9) == 2 && int(-2.9) == -2", json!(null), None),
+            Ok(true)
+        );
+        assert!(check("int('4x') == 4", json!(null), None).is_err());
+        assert!(check("int(' 4') == 4", json!(null), None).is_err());
+        assert_eq!(
+            check(
+                "self.split('.') == ['10', '0', '0', '1']",
+                json!("10.0.0.1"),
+                None
+            ),
+            Ok(true)
+        );
+        assert_eq!(
+            check("self.split('.', 2) == ['a', 'b.c']", json!("a.b.c"), None),
+            Ok(true)
+        );
+        assert_eq!(
+            check("self.split('.', 0).size() == 0", json!("a.b"), None),
+            Ok(true)
+        );
+        assert_eq!(
+            check("self.split('') == ['a', 'b']", json!("ab"), None),
+            Ok(true)
+        );
+        assert_eq!(
+            check("self.split('', 2) == ['a', 'bc']", json!("abc"), None),
+            Ok(true)
+        );
+        assert_eq!(check("self.split(',') == ['']", json!(""), None), Ok(true));
+        assert_eq!(
+            check(
+                "int(self.split('.')[0]) * 16777216 + int(self.split('.')[3]) == 167772161",
+                json!("10.0.0.1"),
+                None
+            ),
+            Ok(true)
+        );
         assert!(uses_old_self(
             &parse("self == oldSelf").unwrap_or(Expr::Lit(Value::Null))
         ));

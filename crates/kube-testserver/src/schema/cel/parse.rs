@@ -67,7 +67,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
             if ["==", "!=", "<=", ">=", "&&", "||"].contains(&two.as_str()) {
                 tokens.push(Token::Op(two));
                 i += 2;
-            } else if "!<>()[].,+-".contains(c) {
+            } else if "!<>()[].,+-*/%".contains(c) {
                 tokens.push(Token::Op(c.to_string()));
                 i += 1;
             } else {
@@ -131,7 +131,11 @@ impl Parser {
     }
 
     fn additive(&mut self) -> Result<Expr, String> {
-        self.binary(&["+", "-"], Self::unary)
+        self.binary(&["+", "-"], Self::multiplicative)
+    }
+
+    fn multiplicative(&mut self) -> Result<Expr, String> {
+        self.binary(&["*", "/", "%"], Self::unary)
     }
 
     fn unary(&mut self) -> Result<Expr, String> {

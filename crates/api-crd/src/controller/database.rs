@@ -1,0 +1,232 @@
+//! `PostgreSQLDatabase` → a binding with a database of its own on its server's instance (the
+//! bind parameter `database`), its credentials in the named Secret; delete → unbind.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event, finalizer};
+use pgbroker_domain::usecases::UnbindCommand;
+use pgbroker_domain::{BindingId, FrontDoor, JsonObject, Outcome, Reason};
+use serde_json::json;
+
+use crate::crd::{Phase, PostgreSQLDatabase, PostgreSQLServer};
+
+use super::binding::{Login, login};
+use super::broker_errors::{is_absent, is_transient, reason_of};
+use super::secret::{Written, secret_data, write};
+use super::server::instance_id;
+use super::status::{Report, publish};
+use super::{Context, Error, FINALIZER, OPERATION_POLL};
+
+pub async fn reconcile(obj: Arc<PostgreSQLDatabase>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = obj
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let api: Api<PostgreSQLDatabase> = Api::namespaced(ctx.client.clone(), &ns);
+    let uid = obj.uid().unwrap_or_default();
+    let result = finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            Event::Apply(obj) => apply(&obj, &api, &ctx).await,
+            Event::Cleanup(obj) => cleanup(&obj, &api, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    if result.is_ok() {
+        ctx.succeeded(&uid);
+    }
+    result
+}
+
+fn binding_id(obj: &PostgreSQLDatabase) -> Result<BindingId, Error> {
+    obj.uid()
+        .and_then(|uid| BindingId::parse(uid).ok())
+        .ok_or(Error::MissingField("metadata.uid"))
+}
+
+async fn server_of(
+    obj: &PostgreSQLDatabase,
+    ctx: &Context,
+) -> Result<Option<PostgreSQLServer>, Error> {
+    let servers: Api<PostgreSQLServer> =
+        Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    Ok(servers.get_opt(&obj.spec.server_ref.name).await?)
+}
+
+async fn apply(
+    obj: &PostgreSQLDatabase,
+    api: &Api<PostgreSQLDatabase>,
+    ctx: &Context,
+) -> Result<Action, Error> {
+    let current = obj.status.as_ref();
+    let report = |r: Report| async move { publish(api, obj, current, &r).await };
+    let server_name = &obj.spec.server_ref.name;
+    if let Some(options) = &obj.spec.database {
+        let unsupported = [
+            ("database.charset", options.charset.is_some()),
+            ("database.collation", options.collation.is_some()),
+            (
+                "database.extensions",
+                options.extensions.as_ref().is_some_and(|e| !e.is_empty()),
+            ),
+        ]
+        .into_iter()
+        .find(|(_, set)| *set);
+        if let Some((field, _)) = unsupported {
+            report(Report::failed(
+                Phase::Failed,
+                Reason::Unsupported,
+                format!(
+                    "spec.{field} is not supported: a database is made with its server's defaults"
+                ),
+            ))
+            .await?;
+            return Ok(Action::await_change());
+        }
+    }
+    let name = match super::spec::database_name(&obj.name_any()) {
+        Ok(n) => n,
+        Err(e) => {
+            report(Report::failed(
+                Phase::Failed,
+                Reason::InvalidSpec,
+                e.to_string(),
+            ))
+            .await?;
+            return Ok(Action::await_change());
+        }
+    };
+    let server = match server_of(obj, ctx).await? {
+        Some(s) => s,
+        None => {
+            report(Report::new(
+                Phase::Pending,
+                Reason::NotFound.as_str(),
+                format!("waiting for PostgreSQLServer {server_name}, which does not exist"),
+            ))
+            .await?;
+            // The server's creation wakes this object up (the controller watches servers).
+            return Ok(Action::await_change());
+        }
+    };
+    let server_status = server.status.clone().unwrap_or_default();
+    let on = |r: Report| r.on(server_status.backend.clone(), server_status.plan.clone());
+    if server_status.phase != Some(Phase::Ready) || server.metadata.deletion_timestamp.is_some() {
+        report(on(Report::new(
+            Phase::Pending,
+            "ServerNotReady",
+            format!("waiting for PostgreSQLServer {server_name} to be Ready"),
+        )))
+        .await?;
+        return Ok(Action::await_change());
+    }
+    let instance = match ctx.broker.instance(&instance_id(&server)?).await {
+        Ok(i) => i,
+        Err(e) if is_absent(&e) => {
+            report(on(Report::new(
+                Phase::Pending,
+                "ServerNotReady",
+                format!("waiting for PostgreSQLServer {server_name}'s instance"),
+            )))
+            .await?;
+            return Ok(Action::requeue(OPERATION_POLL));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut parameters = JsonObject::new();
+    parameters.insert("database".into(), json!(name));
+    let credentials = match login(ctx, &instance, binding_id(obj)?, parameters).await {
+        Ok(Login::Ready(c)) => c,
+        Ok(Login::Pending(after)) => {
+            report(on(Report::new(
+                Phase::Provisioning,
+                "Binding",
+                format!("making database {name}"),
+            )))
+            .await?;
+            return Ok(Action::requeue(after));
+        }
+        Err(Error::Broker(e)) if !is_transient(&e) => {
+            report(on(Report::failed(
+                Phase::Failed,
+                reason_of(&e),
+                e.to_string(),
+            )))
+            .await?;
+            return Ok(Action::await_change());
+        }
+        Err(e) => return Err(e),
+    };
+    let data = secret_data(&credentials);
+    let endpoint = match (data.get("host"), data.get("port")) {
+        (Some(h), Some(p)) => Some(format!("{h}:{p}")),
+        _ => None,
+    };
+    let secrets: Api<Secret> =
+        Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    let secret_name = &obj.spec.credentials_secret;
+    if write(&secrets, obj, secret_name, data).await? == Written::Foreign {
+        report(on(Report::failed(
+            Phase::Failed,
+            Reason::ForeignObject,
+            format!("Secret {secret_name} exists and does not belong to this PostgreSQLDatabase; pgbroker does not overwrite it"),
+        )))
+        .await?;
+        return Ok(Action::requeue(ctx.resync));
+    }
+    let mut r = on(Report::new(
+        Phase::Ready,
+        "Ready",
+        format!(
+            "database {name} on PostgreSQLServer {server_name}; credentials in Secret {secret_name}"
+        ),
+    ));
+    r.endpoint = endpoint;
+    report(r).await?;
+    Ok(Action::requeue(ctx.resync))
+}
+
+async fn cleanup(
+    obj: &PostgreSQLDatabase,
+    api: &Api<PostgreSQLDatabase>,
+    ctx: &Context,
+) -> Result<Action, Error> {
+    let Some(server) = server_of(obj, ctx).await? else {
+        // Without its server there is no instance left to hold the database.
+        return Ok(Action::await_change());
+    };
+    let instance = match ctx.broker.instance(&instance_id(&server)?).await {
+        Ok(i) => i,
+        Err(e) if is_absent(&e) => return Ok(Action::await_change()),
+        Err(e) => return Err(e.into()),
+    };
+    let cmd = UnbindCommand {
+        door: FrontDoor::Operator,
+        deletion_policy: super::deletion_policy(&obj.metadata),
+        instance_id: instance.id.clone(),
+        binding_id: binding_id(obj)?,
+        service_id: instance.spec.service_id.clone(),
+        plan_id: instance.spec.plan_id.clone(),
+        accepts_incomplete: true,
+        originating_identity: None,
+    };
+    match ctx.broker.unbind(cmd).await {
+        Ok(Outcome::Done { .. }) => Ok(Action::await_change()),
+        Err(e) if is_absent(&e) => Ok(Action::await_change()),
+        Ok(Outcome::Accepted { .. }) => {
+            let what = "removing the database and its login".to_string();
+            let current = obj.status.as_ref();
+            let mut r = Report::new(Phase::Deleting, "Deleting", what.clone());
+            r.operation = Some(what.clone());
+            publish(api, obj, current, &r).await?;
+            Err(Error::InProgress {
+                what,
+                retry_after: OPERATION_POLL,
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,162 @@
+//! The operator: controllers for `PostgreSQLServer` (an instance) and `PostgreSQLDatabase` (a
+//! binding with a database of its own), in the shape of kube-rs' controller-rs: a reconcile
+//! function per kind over one shared [`Context`], a separate [`error_policy`] with backoff,
+//! deletion through `kube::runtime::finalizer`, status by server-side apply. Every decision
+//! about what a spec means is the domain's (`Broker::choose_server` and the use cases).
+//!
+//! Nothing polls while nothing changes: an object is looked at again when it, its Secret or a
+//! related object changes, at the operation's retry interval while one runs, and otherwise at
+//! the long resync.
+
+mod binding;
+mod broker_errors;
+mod database;
+mod run;
+mod secret;
+mod server;
+pub mod spec;
+mod status;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kube::Client;
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer;
+use pgbroker_domain::server::ServerPolicy;
+use pgbroker_domain::{Broker, BrokerError};
+
+pub use run::Operator;
+pub use secret::secret_data;
+
+/// Field manager of every write the operator makes.
+pub const FIELD_MANAGER: &str = "pgbroker-operator";
+/// Finalizer that holds an object until the backend has removed what it made.
+pub const FINALIZER: &str = "pgbroker.io/finalizer";
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub broker: Arc<Broker>,
+    pub policy: ServerPolicy,
+    /// Longest time between two looks at an object when nothing changes (drift).
+    pub resync: Duration,
+    /// Failures in a row per object uid, for the backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        broker: Arc<Broker>,
+        policy: ServerPolicy,
+        resync: Duration,
+    ) -> Self {
+        Self {
+            client,
+            broker,
+            policy,
+            resync,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn succeeded(&self, uid: &str) {
+        if let Ok(mut f) = self.failures.lock() {
+            f.remove(uid);
+        }
+    }
+
+    fn failed(&self, uid: &str) -> u32 {
+        match self.failures.lock() {
+            Ok(mut f) => {
+                let n = f.entry(uid.to_string()).or_insert(0);
+                *n = n.saturating_add(1);
+                *n
+            }
+            Err(_) => 1,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("{0}")]
+    Broker(#[from] BrokerError),
+    #[error("the object has no {0}")]
+    MissingField(&'static str),
+    #[error("serializing an object: {0}")]
+    Serialize(serde_json::Error),
+    /// Deletion is under way or waits for something; the finalizer stays until it is done.
+    #[error("{what}")]
+    InProgress { what: String, retry_after: Duration },
+    #[error(transparent)]
+    Finalizer(Box<finalizer::Error<Error>>),
+}
+
+impl Error {
+    /// A short CamelCase label for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Kube(_) => "KubernetesApi",
+            Self::Broker(e) => broker_errors::reason_of(e).as_str(),
+            Self::MissingField(_) => "InvalidObject",
+            Self::Serialize(_) => "Serialize",
+            Self::InProgress { .. } => "InProgress",
+            Self::Finalizer(e) => match e.as_ref() {
+                finalizer::Error::ApplyFailed(inner) | finalizer::Error::CleanupFailed(inner) => {
+                    inner.label()
+                }
+                _ => "Finalizer",
+            },
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::InProgress { retry_after, .. } => Some(*retry_after),
+            Self::Finalizer(e) => match e.as_ref() {
+                finalizer::Error::ApplyFailed(inner) | finalizer::Error::CleanupFailed(inner) => {
+                    inner.retry_after()
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// Backoff for failed reconciles: 2 s doubling to 5 min per object; an operation under way is
+/// looked at again at its own retry interval.
+pub fn error_policy<K: kube::Resource>(obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
+    if let Some(after) = error.retry_after() {
+        return Action::requeue(after);
+    }
+    let uid = obj.meta().uid.clone().unwrap_or_default();
+    let failures = ctx.failed(&uid);
+    tracing::warn!(object = obj.meta().name.as_deref().unwrap_or(""), error = %error, reason = error.label(), failures, "reconcile failed");
+    let secs = 2u64.saturating_pow(failures.min(9)).min(300);
+    Action::requeue(Duration::from_secs(secs))
+}
+
+/// Annotation that keeps the data when the object is deleted (`retain`); anything else deletes.
+pub const DELETION_POLICY: &str = "pgbroker.io/deletion-policy";
+
+/// The deletion policy the object's annotation asks for.
+fn deletion_policy(meta: &kube::api::ObjectMeta) -> pgbroker_domain::operation::DeletionPolicy {
+    use pgbroker_domain::operation::DeletionPolicy;
+    match meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(DELETION_POLICY))
+    {
+        Some(v) if v.trim().eq_ignore_ascii_case("retain") => DeletionPolicy::Retain,
+        _ => DeletionPolicy::Delete,
+    }
+}
+
+/// How long to wait before looking at an operation again when the broker does not say.
+const OPERATION_POLL: Duration = Duration::from_secs(5);
