@@ -26,17 +26,16 @@ impl SharedServerBackend {
         let id = &req.instance_id;
         let names = self.instance_names(id);
         let prefix = inspect::binding_marker_prefix(id.as_str());
-        let Some((server, look)) = self.locate(id, &names, &[], Some(&prefix)).await? else {
+        let Some((mut run, look)) = self.locate(id, &names, &[], Some(&prefix)).await? else {
             // Never provisioned, already deprovisioned, or retained under another name.
             return Ok(());
         };
-        let mut run = self.run(server);
         let (bindings, databases) = (look.members, look.databases);
         match self.settings.deprovision {
             DeprovisionMode::Drop => {
                 for (database, _) in databases {
                     let database = ident(database)?;
-                    server.forget(&database).await;
+                    run.forget(&database).await;
                     run.exec(
                         format!("instance {id}: dropping database {database}"),
                         None,
@@ -82,7 +81,7 @@ async fn retain_database(
     req: &InstanceRequest,
 ) -> Result<(), StepError> {
     let kept = names::retained(database, req.operation_id);
-    run.server.forget(database).await;
+    run.forget(database).await;
     // Renaming needs the database to be free of sessions; the binding roles are gone by now,
     // so only administrators could reconnect.
     run.terminate(
