@@ -187,7 +187,7 @@ fn schema_check_time(plan: &pgbroker_domain::Plan) -> Duration {
 async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     let n = env_usize("PGBROKER_BENCH_INSTANCES", 50);
     let concurrency = env_usize("PGBROKER_BENCH_CONCURRENCY", 16).max(1);
-    let par_rounds = env_usize("PGBROKER_BENCH_PARALLEL_ROUNDS", 8).max(1);
+    let par_rounds = env_usize("PGBROKER_BENCH_PARALLEL_ROUNDS", 4).max(1);
     let server = PgConnectOptions::from_str(admin_url)?;
     let settings: SharedSettings = serde_json::from_value(json!({
         "servers": [{"name": "bench", "admin_url": admin_url, "max_databases": 100000, "max_connections": concurrency}],
