@@ -1,8 +1,40 @@
 //! The JSON-schema check of request parameters, with the `jsonschema` crate.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use pgbroker_domain::JsonObject;
 use pgbroker_domain::ports::ParameterSchemas;
 use serde_json::Value;
+
+/// Most compiled schemas kept; the catalog's schemas are far fewer, so this only bounds memory
+/// should schemas ever come from elsewhere.
+const MOST_CACHED: usize = 256;
+
+type Cache = Mutex<HashMap<String, Arc<jsonschema::Validator>>>;
+
+/// The validator for `schema`, compiled once per schema (by its JSON text) and kept: compiling
+/// (resolving the draft's meta-schema, checking the schema against it) costs more than the
+/// check of a request's parameters, and the catalog's schemas do not change while it runs.
+fn compiled(schema: &Value) -> Result<Arc<jsonschema::Validator>, String> {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Cache::default);
+    let key = schema.to_string();
+    if let Some(validator) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(validator);
+    }
+    let validator = Arc::new(
+        jsonschema::validator_for(schema)
+            .map_err(|e| format!("the plan's schema is not valid: {e}"))?,
+    );
+    if let Ok(mut cache) = cache.lock() {
+        if cache.len() >= MOST_CACHED {
+            cache.clear();
+        }
+        cache.insert(key, validator.clone());
+    }
+    Ok(validator)
+}
 
 /// Validates parameters against plan schemas (drafts 4 to 2020-12, chosen by `$schema`).
 /// Only local references resolve: schemas never make the broker fetch anything.
@@ -11,8 +43,7 @@ pub struct JsonSchemaParameters;
 
 impl ParameterSchemas for JsonSchemaParameters {
     fn validate(&self, schema: &Value, parameters: &JsonObject) -> Result<(), String> {
-        let validator = jsonschema::validator_for(schema)
-            .map_err(|e| format!("the plan's schema is not valid: {e}"))?;
+        let validator = compiled(schema)?;
         let instance = Value::Object(parameters.clone());
         let problems: Vec<String> = validator
             .iter_errors(&instance)

@@ -6,7 +6,8 @@ use pgbroker_domain::ports::InstanceRequest;
 use super::error::StepError;
 use super::inspect;
 use super::request::{InstanceParameters, PlanSettings, parse};
-use super::run::{DUPLICATE_DATABASE, Run};
+use super::run::{DUPLICATE_DATABASE, Placed, Run};
+use super::server::Server;
 use super::sql::{Ident, Literal};
 use super::{InstanceNames, SharedServerBackend};
 
@@ -53,28 +54,47 @@ impl SharedServerBackend {
         let plan = self.plan_settings(&req.plan)?;
         let extensions = self.extensions(req)?;
         let names = self.instance_names(id);
-        let (mut run, exists) = match self.locate(id, &names, &[], None).await? {
-            Some((server, look)) => (self.run(server), look.owns(names.database.as_str())),
-            None => (self.place(req, &names).await?, false),
+        let (mut run, exists) = match self.servers.as_slice() {
+            // One server that takes the plan: nowhere else to look, so the placement block
+            // itself looks for the owner role (one round trip instead of two); whether the
+            // database exists, `CREATE DATABASE` finds out.
+            [only] if only.accepts(&req.plan) => {
+                (self.place(req, &names, &[only], true).await?, false)
+            }
+            _ => match self.locate(id, &names, &[], None).await? {
+                Some((run, look)) => {
+                    let exists = look.owns(names.database.as_str());
+                    (run, exists)
+                }
+                None => {
+                    let candidates = self.candidates(id, &req.plan).await?;
+                    (self.place(req, &names, &candidates, false).await?, false)
+                }
+            },
         };
         ensure_database(&mut run, id, &names.database, &names, &plan, exists).await?;
         configure_inside(&mut run, id, &names.database, &names.owner, &extensions).await
     }
 
-    /// Creates the marked owner role on the least loaded server with room, under the placement lock.
-    async fn place(
-        &self,
+    /// Creates the marked owner role on the first of `candidates` (least loaded first) with
+    /// room, under the placement lock; with `adopt`, an owner role with the instance's mark
+    /// found there under the lock counts as placed.
+    async fn place<'a>(
+        &'a self,
         req: &InstanceRequest,
         names: &InstanceNames,
-    ) -> Result<Run<'_>, StepError> {
+        candidates: &[&'a Server],
+        adopt: bool,
+    ) -> Result<Run<'a>, StepError> {
         let id = &req.instance_id;
         let sql = format!(
             "CREATE ROLE {owner} NOLOGIN; COMMENT ON ROLE {owner} IS {marker}",
             owner = names.owner,
             marker = literal(&names.marker)?,
         );
+        let owner = adopt.then_some((&names.owner, names.marker.as_str()));
         let mut full = Vec::new();
-        for server in self.candidates(id, &req.plan).await? {
+        for server in candidates {
             let mut run = self.run(server);
             let max = i64::from(server.settings.max_databases);
             let doing = format!(
@@ -82,10 +102,20 @@ impl SharedServerBackend {
                 names.owner,
                 server.name()
             );
-            if run.exec_placed(doing, max, &sql).await? {
-                return Ok(run);
+            match run.exec_placed(doing, max, owner, &sql).await? {
+                Placed::Done => return Ok(run),
+                Placed::Full => full.push(format!("{} holds {max}", server.name())),
+                Placed::Unmarked => {
+                    return Err(StepError::Permanent(
+                        Reason::ForeignObject,
+                        format!(
+                            "instance {id}: role {} on server {} exists but is not marked as this instance's owner role; refusing to touch it",
+                            names.owner,
+                            server.name()
+                        ),
+                    ));
+                }
             }
-            full.push(format!("{} holds {max}", server.name()));
         }
         Err(StepError::Permanent(
             Reason::QuotaExceeded,
@@ -102,7 +132,7 @@ impl SharedServerBackend {
         let plan = self.plan_settings(&req.plan)?;
         let extensions = self.extensions(req)?;
         let names = self.instance_names(id);
-        let (server, look) = self.locate(id, &names, &[], None).await?.ok_or_else(|| {
+        let (mut run, look) = self.locate(id, &names, &[], None).await?.ok_or_else(|| {
             StepError::Permanent(
                 Reason::NotFound,
                 format!(
@@ -111,7 +141,6 @@ impl SharedServerBackend {
                 ),
             )
         })?;
-        let mut run = self.run(server);
         // Databases made for bindings get the new plan's limits too.
         for (database, _) in look.databases {
             let database = Ident::new(database).map_err(|e| StepError::invalid(e.to_string()))?;
@@ -147,8 +176,7 @@ pub(crate) async fn ensure_database(
             .await?;
         if !created {
             // Only now is it worth asking whose it is (the look said: not the owner group's).
-            let admin = run.admin()?;
-            let owner = inspect::database_owner(&admin, database.as_str())
+            let owner = inspect::database_owner(run.admin().await?, database.as_str())
                 .await
                 .map_err(|e| {
                     StepError::from_sqlx(

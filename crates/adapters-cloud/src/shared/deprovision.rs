@@ -27,11 +27,10 @@ impl SharedServerBackend {
         let id = &req.instance_id;
         let names = self.instance_names(id);
         let prefix = inspect::binding_marker_prefix(id.as_str());
-        let Some((server, look)) = self.locate(id, &names, &[], Some(&prefix)).await? else {
+        let Some((mut run, look)) = self.locate(id, &names, &[], Some(&prefix)).await? else {
             // Never provisioned, already deprovisioned, or retained under another name.
             return Ok(());
         };
-        let mut run = self.run(server);
         let (bindings, databases) = (look.members, look.databases);
         let mode = if req.deletion_policy.retains() {
             DeprovisionMode::Retain
@@ -42,7 +41,7 @@ impl SharedServerBackend {
             DeprovisionMode::Drop => {
                 for (database, _) in databases {
                     let database = ident(database)?;
-                    server.forget(&database).await;
+                    run.forget(&database).await;
                     run.exec(
                         format!("instance {id}: dropping database {database}"),
                         None,
@@ -88,7 +87,7 @@ async fn retain_database(
     req: &InstanceRequest,
 ) -> Result<(), StepError> {
     let kept = names::retained(database, req.operation_id);
-    run.server.forget(database).await;
+    run.forget(database).await;
     // Renaming needs the database to be free of sessions; the binding roles are gone by now,
     // so only administrators could reconnect.
     run.terminate(

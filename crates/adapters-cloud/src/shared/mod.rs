@@ -142,20 +142,22 @@ impl SharedServerBackend {
 
     /// The server holding the instance (found by its marked owner role), if any, with what the
     /// step needs to know there (see [`inspect::look`]: `roles` and the members marked with
-    /// `member_prefix`), all read in one round trip per server asked. A server that cannot be
-    /// asked only matters when no other server has the instance: then the answer is unknown and
-    /// the step is retried.
+    /// `member_prefix`), all read in one round trip per server asked; the step's run on that
+    /// server goes on with the admin connection the look used. A server that cannot be asked
+    /// only matters when no other server has the instance: then the answer is unknown and the
+    /// step is retried.
     pub(crate) async fn locate(
         &self,
         id: &InstanceId,
         names: &InstanceNames,
         roles: &[&str],
         member_prefix: Option<&str>,
-    ) -> Result<Option<(&Server, inspect::Look)>, StepError> {
+    ) -> Result<Option<(Run<'_>, inspect::Look)>, StepError> {
         let mut unreachable = None;
         for server in &self.servers {
-            let look = match server.admin() {
-                Ok(admin) => inspect::look(&admin, names.owner.as_str(), roles, member_prefix)
+            let mut run = self.run(server);
+            let look = match run.admin().await {
+                Ok(admin) => inspect::look(admin, names.owner.as_str(), roles, member_prefix)
                     .await
                     .map_err(|e| {
                         StepError::from_sqlx(
@@ -169,7 +171,7 @@ impl SharedServerBackend {
                 Err(e) => unreachable = unreachable.or(Some(e)),
                 Ok(look) => match look.owner.as_deref() {
                     None => continue,
-                    Some(c) if c == names.marker => return Ok(Some((server, look))),
+                    Some(c) if c == names.marker => return Ok(Some((run, look))),
                     Some(_) => {
                         return Err(StepError::Permanent(
                             Reason::ForeignObject,

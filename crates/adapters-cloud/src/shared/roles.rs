@@ -52,7 +52,7 @@ impl SharedServerBackend {
         let role = self.binding_role(id, binding);
         // The verifier's PBKDF2 rounds run while the server is asked what exists.
         let password = verifier(req.password.clone());
-        let (server, look) = self
+        let (mut run, look) = self
             .locate(id, &names, &[role.as_str()], None)
             .await?
             .ok_or_else(|| {
@@ -61,7 +61,7 @@ impl SharedServerBackend {
                     self.name
                 ))
             })?;
-        let mut run = self.run(server);
+        let server = run.server;
         let database = match &params.database {
             Some(requested) => {
                 let database = names::extra_database(&names.database, requested);
@@ -136,10 +136,10 @@ impl SharedServerBackend {
         let (id, binding) = (&req.instance_id, &req.binding_id);
         let names = self.instance_names(id);
         let role = self.binding_role(id, binding);
-        let Some((server, look)) = self.locate(id, &names, &[role.as_str()], None).await? else {
+        let Some((mut run, look)) = self.locate(id, &names, &[role.as_str()], None).await? else {
             return Ok(());
         };
-        let mut run = self.run(server);
+        let server = run.server;
         let marker = inspect::binding_marker(id.as_str(), binding.as_str());
         match look.roles.first().cloned().flatten() {
             None => Ok(()),

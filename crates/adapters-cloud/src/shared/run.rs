@@ -2,11 +2,25 @@
 //! (or guarded by a look at the system catalogs just before it), so a step can stop after any
 //! statement and a later run converges. Fault injection stops a run after a given number of
 //! statements, so tests can prove exactly that.
+//!
+//! A run holds one admin connection and one connection into an instance database from the
+//! first statement that needs each to the end of the step: sqlx pings a connection every time
+//! it goes back to its pool (a round trip), and an instance database has a pool of one, so a
+//! connection per statement made each statement there wait for the previous one's ping.
 
 use std::fmt::Display;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 
-use sqlx::postgres::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnection, PgQueryResult};
+use sqlx::{Executor, Pool, Postgres};
+
+/// A statement's future on a step's connection.
+type Sent<'c, T> = Pin<Box<dyn Future<Output = Result<T, sqlx::Error>> + Send + 'c>>;
+
+use pgbroker_domain::Reason;
 
 use super::error::StepError;
 use super::server::Server;
@@ -16,6 +30,20 @@ use super::sql::{Ident, Literal};
 const FULL: &str = "53400";
 /// SQLSTATE `duplicate_database`.
 pub(crate) const DUPLICATE_DATABASE: &str = "42P04";
+/// Our own SQLSTATE (class `PB`, which PostgreSQL does not use) for a placement block that
+/// found the owner role without the instance's mark.
+const UNMARKED: &str = "PB001";
+
+/// What a placement block did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Placed {
+    /// The owner role exists now: created, or found with the instance's mark.
+    Done,
+    /// The owner role was there without the mark: not the broker's; nothing was done.
+    Unmarked,
+    /// The server holds its most instances; nothing was done.
+    Full,
+}
 
 /// A statement a step sent, kept when the backend records (for benchmarks that replay them).
 #[derive(Clone, PartialEq, Eq)]
@@ -42,6 +70,40 @@ pub(crate) struct Run<'a> {
     executed: usize,
     limit: Option<usize>,
     journal: &'a Journal,
+    /// The admin connection, held from first use to the end of the step.
+    admin: Option<PoolConnection<Postgres>>,
+    /// The connection into the instance database the step last worked in, with its name.
+    inside: Option<(String, PoolConnection<Postgres>)>,
+}
+
+// Statements go through `Executor::execute` on the connection, whose future is a concrete
+// boxed one: sqlx's generic `execute(executor)` futures over a borrowed `&mut PgConnection`
+// inside the backend's `async_trait` futures meet rustc's "`Executor` is not general enough".
+
+fn simple<'c>(conn: &'c mut PgConnection, sql: &'c str) -> Sent<'c, PgQueryResult> {
+    conn.execute(sqlx::raw_sql(sql))
+}
+
+fn sessions<'c>(
+    conn: &'c mut PgConnection,
+    sql: &'c str,
+    name: &'c str,
+) -> Sent<'c, PgQueryResult> {
+    conn.execute(sqlx::query(sql).bind(name))
+}
+
+async fn acquire(
+    server: &Server,
+    pool: Result<Pool<Postgres>, StepError>,
+    database: Option<&Ident>,
+) -> Result<PoolConnection<Postgres>, StepError> {
+    pool?.acquire().await.map_err(|e| {
+        let what = match database {
+            Some(db) => format!("server {}: connecting to database {db}", server.name()),
+            None => format!("server {}: connecting as the admin role", server.name()),
+        };
+        StepError::from_sqlx(what, &e)
+    })
 }
 
 impl<'a> Run<'a> {
@@ -51,7 +113,72 @@ impl<'a> Run<'a> {
             executed: 0,
             limit,
             journal,
+            admin: None,
+            inside: None,
         }
+    }
+
+    /// Connects the step's admin connection (the admin URL's database) unless it holds it.
+    async fn hold_admin(&mut self) -> Result<(), StepError> {
+        if self.admin.is_none() {
+            self.admin = Some(acquire(self.server, self.server.admin(), None).await?);
+        }
+        Ok(())
+    }
+
+    /// Connects the step's connection into `database` (nothing for `None`) unless it holds
+    /// it; a connection into another instance database held before goes back to its pool.
+    async fn hold(&mut self, database: Option<&Ident>) -> Result<(), StepError> {
+        let Some(db) = database else {
+            return self.hold_admin().await;
+        };
+        if self
+            .inside
+            .as_ref()
+            .is_none_or(|(open, _)| open != db.as_str())
+        {
+            self.inside = None;
+            let conn = acquire(self.server, self.server.database(db), Some(db)).await?;
+            self.inside = Some((db.as_str().to_string(), conn));
+        }
+        Ok(())
+    }
+
+    /// The connection [`Self::hold`] connected for `database`.
+    fn held(&mut self, database: Option<&Ident>) -> Result<&mut PgConnection, StepError> {
+        let conn = match database {
+            None => self.admin.as_mut(),
+            Some(db) => self
+                .inside
+                .as_mut()
+                .filter(|(open, _)| open == db.as_str())
+                .map(|(_, conn)| conn),
+        };
+        conn.map(|c| &mut **c).ok_or_else(|| {
+            StepError::Retryable(
+                Reason::BackendUnavailable,
+                "the step's connection was not held".into(),
+            )
+        })
+    }
+
+    /// The step's admin connection, connected on first use.
+    pub async fn admin(&mut self) -> Result<&mut PgConnection, StepError> {
+        self.hold_admin().await?;
+        self.held(None)
+    }
+
+    /// Gives up the step's connection into `database` and closes that database's pool: it is
+    /// about to be dropped or renamed, and the broker's own sessions must not stand in the way.
+    pub async fn forget(&mut self, database: &Ident) {
+        if self
+            .inside
+            .as_ref()
+            .is_some_and(|(open, _)| open == database.as_str())
+        {
+            self.inside = None;
+        }
+        self.server.forget(database).await;
     }
 
     fn record(&self, database: Option<&Ident>, sql: String) {
@@ -77,13 +204,6 @@ impl<'a> Run<'a> {
         self.executed += 1;
     }
 
-    fn pool(&self, database: Option<&Ident>) -> Result<PgPool, StepError> {
-        match database {
-            None => self.server.admin(),
-            Some(db) => self.server.database(db),
-        }
-    }
-
     /// Runs `sql` (one or more statements, sent as one simple query, so they apply together) in
     /// the admin database or in `database`.
     pub async fn exec(
@@ -106,8 +226,8 @@ impl<'a> Run<'a> {
         code: Option<&str>,
     ) -> Result<bool, StepError> {
         self.next()?;
-        let pool = self.pool(database)?;
-        match sqlx::raw_sql(sql).execute(&pool).await {
+        self.hold(database).await?;
+        match simple(self.held(database)?, sql).await {
             Ok(_) => {}
             Err(sqlx::Error::Database(db)) if code.is_some() && db.code().as_deref() == code => {
                 return Ok(false);
@@ -122,38 +242,69 @@ impl<'a> Run<'a> {
 
     /// Runs `sql` in a transaction of its own on the admin database, after taking the
     /// placement lock and checking that the server holds fewer than `max` instances, so that
-    /// two brokers cannot both fill the last free place. `false` when the server is full.
-    /// All of it is one `DO` block: one round trip, atomic.
+    /// two brokers cannot both fill the last free place. All of it is one `DO` block: one round
+    /// trip, atomic.
+    ///
+    /// With `owner` (the owner role's name and the mark an instance's owner carries), the block
+    /// first looks for that role under the lock: a role with the mark is this instance's
+    /// already (a step run again) and nothing is created; a role without it is not the
+    /// broker's and the step is refused. That look replaces a separate one before placing
+    /// when there is only one server to look at.
     pub async fn exec_placed(
         &mut self,
         doing: impl Display,
         max: i64,
+        owner: Option<(&Ident, &str)>,
         sql: &str,
-    ) -> Result<bool, StepError> {
+    ) -> Result<Placed, StepError> {
         self.next()?;
-        let pool = self.server.admin()?;
+        let quote = |text: &str| Literal::new(text).map_err(|e| StepError::invalid(e.to_string()));
+        let (declare, open, close) = match owner {
+            None => (String::new(), String::new(), String::new()),
+            Some((role, marker)) => (
+                "DECLARE mark text;\n".to_string(),
+                format!(
+                    "SELECT coalesce(shobj_description(oid, 'pg_authid'), '') INTO mark \
+                     FROM pg_roles WHERE rolname = {role};\n\
+                     IF FOUND THEN\n\
+                     IF mark <> {marker} THEN\n\
+                     RAISE EXCEPTION 'role exists without the mark' USING ERRCODE = '{UNMARKED}';\n\
+                     END IF;\n\
+                     ELSE\n",
+                    role = quote(role.as_str())?,
+                    marker = quote(marker)?,
+                ),
+                "END IF;\n".to_string(),
+            ),
+        };
         let body = format!(
-            "BEGIN\n\
+            "{declare}BEGIN\n\
              PERFORM pg_advisory_xact_lock({lock});\n\
+             {open}\
              IF ({count}) >= {max} THEN\n\
              RAISE EXCEPTION 'server is full' USING ERRCODE = '{FULL}';\n\
              END IF;\n\
              {sql};\n\
+             {close}\
              END",
             lock = super::inspect::PLACEMENT_LOCK,
             count = super::inspect::INSTANCE_COUNT,
         );
-        let body = Literal::new(body).map_err(|e| StepError::invalid(e.to_string()))?;
-        let sql = format!("DO {body}");
-        match sqlx::raw_sql(&sql).execute(&pool).await {
-            Ok(_) => {
-                self.record(None, sql);
-                self.done();
-                Ok(true)
+        let sql = format!("DO {}", quote(&body)?);
+        self.hold_admin().await?;
+        match simple(self.held(None)?, &sql).await {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some(FULL) => {
+                return Ok(Placed::Full);
             }
-            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some(FULL) => Ok(false),
-            Err(e) => Err(StepError::from_sqlx(&doing, &e)),
+            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some(UNMARKED) => {
+                return Ok(Placed::Unmarked);
+            }
+            Err(e) => return Err(StepError::from_sqlx(&doing, &e)),
         }
+        self.record(None, sql);
+        self.done();
+        Ok(Placed::Done)
     }
 
     /// Ends the sessions of a role (`usename`) or on a database (`datname`) and waits up to
@@ -165,7 +316,7 @@ impl<'a> Run<'a> {
         name: &Ident,
     ) -> Result<(), StepError> {
         self.next()?;
-        let pool = self.server.admin()?;
+        self.hold_admin().await?;
         let sql = match column {
             Sessions::OfRole => {
                 "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity \
@@ -176,20 +327,13 @@ impl<'a> Run<'a> {
                  WHERE datname = $1 AND pid <> pg_backend_pid()"
             }
         };
-        sqlx::query(sql)
-            .bind(name.as_str())
-            .execute(&pool)
+        sessions(self.held(None)?, sql, name.as_str())
             .await
             .map_err(|e| StepError::from_sqlx(&doing, &e))?;
         let name = Literal::new(name.as_str()).map_err(|e| StepError::invalid(e.to_string()))?;
         self.record(None, sql.replace("$1", &name.to_string()));
         self.done();
         Ok(())
-    }
-
-    /// Reads from the admin database; not counted, since reading changes nothing.
-    pub fn admin(&self) -> Result<PgPool, StepError> {
-        self.server.admin()
     }
 }
 

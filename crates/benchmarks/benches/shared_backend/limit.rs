@@ -40,6 +40,22 @@ pub fn shape(statement: &Statement, id: &str) -> (Option<String>, String) {
     )
 }
 
+/// The statements of each instance of `ids`, in the order sent: the journal of a concurrent
+/// round interleaves them. Every statement names its instance (the names carry the id).
+pub fn per_instance(statements: &[Statement], ids: &[String]) -> anyhow::Result<Vec<Steps>> {
+    let mut steps: Vec<Steps> = vec![Vec::new(); ids.len()];
+    for statement in statements {
+        let Some(i) = ids
+            .iter()
+            .position(|id| statement.sql.contains(id.as_str()))
+        else {
+            anyhow::bail!("a recorded statement names none of the round's instances");
+        };
+        steps[i].push(statement.clone());
+    }
+    Ok(steps)
+}
+
 fn drops_or_renames_a_database(sql: &str) -> bool {
     sql.starts_with("DROP DATABASE")
         || (sql.starts_with("ALTER DATABASE") && sql.contains(" RENAME TO "))

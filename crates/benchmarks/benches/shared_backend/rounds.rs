@@ -1,11 +1,11 @@
 //! One round of the benchmark: the broker, its limit, the backend alone and the broker on a
-//! no-op backend (over HTTP and its use cases in-process), in turn, each DDL section after a checkpoint, so that all four meet the server alike.
+//! no-op backend (over HTTP and its use cases in-process), in turn, each DDL section after a
+//! checkpoint, so that all of them meet the server alike.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use pgbroker_adapters_cloud::SharedServerBackend;
-use pgbroker_adapters_cloud::shared::Statement;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Executor};
 
@@ -40,7 +40,8 @@ pub async fn drained(admin_url: &str, tag: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One row of the table: the four figures of one direction and concurrency, summed over rounds.
+/// One row of the table: the figures of one direction and concurrency, summed over rounds,
+/// and each round's broker ÷ limit.
 pub struct Row {
     pub label: String,
     pub broker: Duration,
@@ -51,6 +52,8 @@ pub struct Row {
     pub usecases: Duration,
     /// Time in backend steps within the broker's requests (summed over concurrent ones).
     pub steps: Duration,
+    /// Broker ÷ limit of each round.
+    pub ratios: Vec<f64>,
 }
 
 impl Row {
@@ -63,6 +66,18 @@ impl Row {
             noop: Duration::ZERO,
             steps: Duration::ZERO,
             usecases: Duration::ZERO,
+            ratios: Vec::new(),
+        }
+    }
+
+    /// The median of the rounds' broker ÷ limit (the mean of the middle two for an even count).
+    pub fn median_ratio(&self) -> f64 {
+        let mut ratios = self.ratios.clone();
+        ratios.sort_by(f64::total_cmp);
+        match ratios.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => ratios[n / 2],
+            n => (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0,
         }
     }
 
@@ -73,6 +88,7 @@ impl Row {
         self.noop += t[3];
         self.steps += t[4];
         self.usecases += t[5];
+        self.ratios.push(t[0].as_secs_f64() / t[1].as_secs_f64());
     }
 }
 
@@ -104,8 +120,10 @@ pub struct Sections<'a> {
 }
 
 impl Sections<'_> {
-    /// One round of the four sections: the broker (recording its backend's statements), the
-    /// limit replaying exactly those, the backend called directly, the broker on a no-op backend.
+    /// One round: the broker (recording its backend's statements), the limit replaying exactly
+    /// those (per instance, in the order each instance's statements were sent), the backend
+    /// called directly, the broker on a no-op backend over HTTP and in-process. A checkpoint
+    /// before each section that sends DDL.
     pub async fn round(
         &self,
         limit: &mut limit::Limit,
@@ -113,22 +131,7 @@ impl Sections<'_> {
         ids: &Ids<'_>,
         up: bool,
         concurrency: usize,
-    ) -> anyhow::Result<([Duration; 6], Vec<Statement>)> {
-        self.round_with(limit, limit_tag, ids, up, concurrency, None)
-            .await
-    }
-
-    /// As [`Self::round`]; with `replay`, the limit replays those statements instead of the
-    /// round's (concurrent rounds record all instances in one journal).
-    pub async fn round_with(
-        &self,
-        limit: &mut limit::Limit,
-        limit_tag: &str,
-        ids: &Ids<'_>,
-        up: bool,
-        concurrency: usize,
-        replay: Option<&[Steps]>,
-    ) -> anyhow::Result<([Duration; 6], Vec<Statement>)> {
+    ) -> anyhow::Result<([Duration; 6], Vec<Steps>)> {
         if concurrency > 1 {
             drained(self.admin_url, self.tag).await?;
         }
@@ -139,10 +142,10 @@ impl Sections<'_> {
         let steps = self.timed.take();
         let sent = self.backend.take_statements();
         self.backend.record_statements(false);
-        let own = [sent.clone()];
-        let limit = limit
-            .run(replay.unwrap_or(&own), self.tag, limit_tag)
-            .await?;
+        let sent = limit::per_instance(&sent, ids.broker)?;
+        checkpoint(self.admin_url).await?;
+        let limit = limit.run(&sent, self.tag, limit_tag).await?;
+        checkpoint(self.admin_url).await?;
         let direct = direct::all(self.backend, self.plan, ids.direct, up, concurrency).await?;
         let noop = broker_all(&self.noop.client, ids.noop, up, concurrency).await?;
         let usecases =

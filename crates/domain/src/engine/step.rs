@@ -74,6 +74,13 @@ impl<'a> Written<'a> {
         }
         written
     }
+
+    /// Also the instance the caller read just before starting the operation (a bind reads it
+    /// to check the request), unless the start wrote it.
+    pub(crate) fn with_instance(mut self, instance: Option<&'a Instance>) -> Self {
+        self.instance = self.instance.or(instance);
+        self
+    }
 }
 
 /// Runs one backend step for `op`, claimed with lease `token`, and stores the outcome.

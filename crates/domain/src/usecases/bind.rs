@@ -185,7 +185,10 @@ impl Broker {
             );
             op.originating_identity = cmd.originating_identity.clone();
             op.description = Some("binding".into());
-            match self.launch(op, &[write], accepts_incomplete).await {
+            match self
+                .launch_read(op, &[write], Some(&instance), accepts_incomplete)
+                .await
+            {
                 Ok(Started::Accepted(operation)) => return Ok(Outcome::Accepted { operation }),
                 Ok(Started::Finished(op)) => {
                     finished(&op, ())?;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::engine::step::{Ran, Written, run_claimed_after};
 use crate::ids::OperationId;
+use crate::model::Instance;
 use crate::operation::{Lease, Operation, OperationKind};
 use crate::ports::{Backend, StoreError, Write};
 use crate::reason::Reason;
@@ -57,8 +58,20 @@ impl Broker {
 
     pub(super) async fn launch(
         &self,
+        op: Operation,
+        writes: &[Write],
+        accepts_incomplete: bool,
+    ) -> Result<Started, LaunchError> {
+        self.launch_read(op, writes, None, accepts_incomplete).await
+    }
+
+    /// [`Self::launch`] for a request that read `instance` just before (and checked that no
+    /// operation was in flight on it): an inline first step uses it instead of reading it again.
+    pub(super) async fn launch_read(
+        &self,
         mut op: Operation,
         writes: &[Write],
+        instance: Option<&Instance>,
         accepts_incomplete: bool,
     ) -> Result<Started, LaunchError> {
         if accepts_incomplete {
@@ -83,7 +96,7 @@ impl Broker {
             .await
             .map_err(LaunchError::Store)?;
         let id = op.id;
-        let written = Written::among(&op, writes);
+        let written = Written::among(&op, writes).with_instance(instance);
         if let Ran::Settled(done) = run_claimed_after(core, op, INLINE_TOKEN, written)
             .await
             .map_err(|e| LaunchError::Broker(e.into()))?
