@@ -157,36 +157,6 @@ async fn unbind_cuts_access_at_once_including_an_open_session() {
 }
 
 #[tokio::test]
-async fn a_bind_parameter_gives_a_separate_database_inside_the_instance() {
-    let fx = Fixture::new();
-    let (a, b) = (fx.instance_id(), fx.instance_id());
-    fx.provision(&instance_req(&a, json!({}))).await;
-    fx.provision(&instance_req(&b, json!({}))).await;
-    let reports = fx
-        .bind(&bind_req(&a, "r1", json!({"database": "reports"})))
-        .await;
-    let main = fx.bind(&bind_req(&a, "m1", json!({}))).await;
-    let other = fx.bind(&bind_req(&b, "o1", json!({}))).await;
-
-    let db = field(&reports, "database");
-    assert_eq!(db, format!("{}_{a}_reports", fx.tag));
-    let mut c = connect(&reports).await.unwrap();
-    c.execute("CREATE TABLE r (v int); INSERT INTO r VALUES (3)")
-        .await
-        .unwrap();
-    // Another binding of the same instance may use it; a binding of another instance may not.
-    let mut m = connect_to(&main, &db).await.unwrap();
-    let v: i32 = sqlx::query_scalar("SELECT v FROM r")
-        .fetch_one(&mut m)
-        .await
-        .unwrap();
-    assert_eq!(v, 3);
-    assert!(connect_to(&other, &db).await.is_err());
-    c.close().await.unwrap();
-    m.close().await.unwrap();
-}
-
-#[tokio::test]
 async fn connections_into_instance_databases_do_not_outlive_a_short_idle() {
     let fx = Fixture::new();
     for binding in ["b1", "b2", "b3"] {

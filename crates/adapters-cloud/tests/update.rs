@@ -1,4 +1,5 @@
-//! Updating an instance applies the new plan's limits to all its databases and adds extensions.
+//! Updating an instance applies the new plan's limits to all its databases (bindings' own
+//! ones too) and adds extensions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -12,9 +13,10 @@ async fn update_applies_the_new_plan_and_adds_extensions() {
     let fx = Fixture::new();
     let id = fx.instance_id();
     fx.provision(&instance_req(&id, json!({}))).await;
-    let creds = fx
+    let side = fx
         .bind(&bind_req(&id, "b1", json!({"database": "side"})))
         .await;
+    let creds = fx.bind(&bind_req(&id, "b2", json!({}))).await;
 
     let mut req = instance_req(&id, json!({"extensions": ["citext"]}));
     req.plan = plan(json!({"connection_limit": 100, "statement_timeout": "1min"}));
@@ -37,6 +39,13 @@ async fn update_applies_the_new_plan_and_adds_extensions() {
         .unwrap();
     let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
         .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(timeout, "1min");
+    // A binding's own database gets the new plan's settings too.
+    let mut own = connect(&side).await.unwrap();
+    let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(&mut own)
         .await
         .unwrap();
     assert_eq!(timeout, "1min");

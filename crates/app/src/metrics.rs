@@ -267,6 +267,10 @@ impl Backend for TimedBackend {
         self.inner.check().await
     }
 
+    fn supports_own_database(&self) -> bool {
+        self.inner.supports_own_database()
+    }
+
     fn plan_size(&self, plan: &pgbroker_domain::Plan) -> Option<pgbroker_domain::server::PlanSize> {
         self.inner.plan_size(plan)
     }

@@ -137,8 +137,14 @@ pub async fn start_with(
         .context("registering operation metrics")?;
     let backend_names = backends.names();
     let backends = time_backends(backends, &registry).context("registering backend metrics")?;
+    // Each plan's bind schema offers a database of the binding's own where its backend can make one.
+    let catalog = loaded.catalog.offering_own_databases(|name| {
+        backends
+            .get(name)
+            .is_some_and(|b| b.supports_own_database())
+    });
     let core = Arc::new(Core {
-        catalog: Arc::new(loaded.catalog),
+        catalog: Arc::new(catalog),
         store,
         backends,
         clock: Arc::new(SystemClock::new(tokio::time::sleep)) as Arc<dyn Clock>,

@@ -175,6 +175,58 @@ async fn shared_plan_lifecycle_with_working_credentials() {
     assert_ne!(credentials[0]["username"], credentials[1]["username"]);
     assert_eq!(credentials[0]["database"], credentials[1]["database"]);
 
+    // The catalog offers a database of the binding's own on the shared plans, and a bind that
+    // asks for one gets a login that opens it and nothing else of the instance.
+    let (status, catalog) = client.call(Method::GET, "/v2/catalog", None).await;
+    assert_eq!(status, 200);
+    let small = catalog["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["plans"].as_array().unwrap())
+        .find(|p| p["id"] == SHARED_SMALL)
+        .unwrap();
+    let offered =
+        &small["schemas"]["service_binding"]["create"]["parameters"]["properties"]["database"];
+    assert!(offered["oneOf"].is_array(), "{small}");
+    let own = format!("{instance}/service_bindings/{}", uuid::Uuid::new_v4());
+    let (status, body) = client
+        .done(
+            Method::PUT,
+            &own,
+            Some(json!({"service_id": SHARED_SERVICE, "plan_id": SHARED_SMALL,
+                        "parameters": {"database": {"name": "reports", "extensions": ["pgcrypto"]}}})),
+            &format!("{own}/last_operation"),
+        )
+        .await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (200, Some("succeeded")),
+        "{body}"
+    );
+    let (_, body) = client.call(Method::GET, &own, None).await;
+    let own_creds = body["credentials"].clone();
+    let own_db = own_creds["database"].as_str().unwrap().to_string();
+    assert!(own_db.ends_with("_reports"), "{own_creds}");
+    let uri = |creds: &Value, db: &str| {
+        let uri = creds["uri"].as_str().unwrap();
+        format!("{}/{db}", &uri[..uri.rfind('/').unwrap()])
+    };
+    let instance_db = credentials[0]["database"].as_str().unwrap();
+    assert!(can_connect(&uri(&own_creds, &own_db)).await);
+    assert!(!can_connect(&uri(&own_creds, instance_db)).await);
+    assert!(!can_connect(&uri(&credentials[0], &own_db)).await);
+    let (status, body) = client
+        .done(
+            Method::DELETE,
+            &format!("{own}?service_id={SHARED_SERVICE}&plan_id={SHARED_SMALL}"),
+            None,
+            &format!("{own}/last_operation"),
+        )
+        .await;
+    assert_eq!(status, 410, "{body}");
+    assert!(!can_connect(&uri(&own_creds, &own_db)).await);
+
     // Unbind revokes the first binding's credentials only.
     let (status, body) = client
         .done(

@@ -305,6 +305,22 @@ impl Catalog {
         })
     }
 
+    /// The catalog with each bindable plan's bind schema offering the `database` parameter
+    /// (a database of the binding's own) exactly when `supports` says the plan's backend can
+    /// make one; see [`OwnDatabase::in_bind_schema`].
+    ///
+    /// [`OwnDatabase::in_bind_schema`]: crate::own_database::OwnDatabase::in_bind_schema
+    pub fn offering_own_databases(mut self, supports: impl Fn(&str) -> bool) -> Self {
+        for plan in self.services.iter_mut().flat_map(|s| s.plans.iter_mut()) {
+            let offered = plan.bindable && supports(&plan.backend);
+            plan.schemas.binding_create = crate::own_database::OwnDatabase::in_bind_schema(
+                plan.schemas.binding_create.take(),
+                offered,
+            );
+        }
+        self
+    }
+
     /// Names of the backends the catalog's plans use.
     pub fn backends(&self) -> BTreeSet<&str> {
         self.services

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod ids;
 pub mod model;
 pub mod operation;
+pub mod own_database;
 pub mod ports;
 pub mod reason;
 pub mod sensitive;
@@ -19,6 +20,7 @@ pub use model::{
     Binding, BindingSpec, BindingState, Instance, InstanceSpec, InstanceState, JsonObject,
 };
 pub use operation::{DeletionPolicy, Lease, Operation, OperationKind, OperationState, Origin};
+pub use own_database::{InvalidOwnDatabase, OwnDatabase};
 pub use reason::{FrontDoor, Reason};
 pub use sensitive::{Credentials, Sensitive};
 

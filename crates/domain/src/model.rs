@@ -112,6 +112,16 @@ pub struct BindingSpec {
     pub bind_resource: JsonObject,
 }
 
+impl BindingSpec {
+    /// The database of its own this binding asks for (the `database` parameter), if any.
+    pub fn own_database(
+        &self,
+    ) -> Result<Option<crate::own_database::OwnDatabase>, crate::own_database::InvalidOwnDatabase>
+    {
+        crate::own_database::OwnDatabase::from_parameters(&self.parameters)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Binding {
     pub id: BindingId,

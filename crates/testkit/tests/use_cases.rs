@@ -787,3 +787,50 @@ async fn synchronous_request_times_out_while_the_operation_goes_on() {
     assert!(!created);
     assert_eq!(instance.state, InstanceState::Ready);
 }
+
+#[tokio::test]
+async fn a_database_of_its_own_is_checked_before_anything_is_stored() {
+    let w = world().await;
+    done(
+        w.broker
+            .provision(provision("s1", SYNC_PLAN, false))
+            .await
+            .unwrap(),
+    );
+    let with = |database: serde_json::Value| {
+        let mut cmd = bind_cmd("s1", "b1", SYNC_SERVICE, SYNC_PLAN, false);
+        cmd.spec.parameters.insert("database".into(), database);
+        cmd
+    };
+    // A malformed parameter: 400 naming it.
+    let err = w.broker.bind(with(json!("Bad-Name"))).await.unwrap_err();
+    assert!(
+        matches!(&err, BrokerError::BadRequest(d) if d.reason == Reason::InvalidSpec
+            && d.message.contains("parameter database")),
+        "{err:?}"
+    );
+    // A well-formed one on a backend that cannot make it: 422 Unsupported, nothing stored.
+    let err = w
+        .broker
+        .bind(with(json!({"name": "reports", "charset": "UTF8"})))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, BrokerError::Unprocessable(d) if d.reason == Reason::Unsupported
+            && d.message.contains("database of its own")),
+        "{err:?}"
+    );
+    let err = w
+        .broker
+        .binding(&instance_id("s1"), &BindingId::parse("b1").unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BrokerError::NotFound(_)), "{err:?}");
+    // Without the parameter the same bind works.
+    done(
+        w.broker
+            .bind(bind_cmd("s1", "b1", SYNC_SERVICE, SYNC_PLAN, false))
+            .await
+            .unwrap(),
+    );
+}

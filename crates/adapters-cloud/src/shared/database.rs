@@ -15,6 +15,10 @@ fn literal(value: &str) -> Result<Literal, StepError> {
     Literal::new(value).map_err(|e| StepError::invalid(e.to_string()))
 }
 
+fn ident(name: &str) -> Result<Ident, StepError> {
+    Ident::new(name).map_err(|e| StepError::invalid(e.to_string()))
+}
+
 impl SharedServerBackend {
     pub(crate) fn plan_settings(
         &self,
@@ -32,19 +36,28 @@ impl SharedServerBackend {
         let id = &req.instance_id;
         let params: InstanceParameters = parse("parameters", &req.spec.parameters)
             .map_err(|e| StepError::invalid(format!("instance {id}: {e}")))?;
-        params
-            .extensions
+        self.allowed_extensions(&format!("instance {id}"), &params.extensions)
+    }
+
+    /// `requested` as identifiers, each checked against the allow-list; `subject` names what
+    /// asks for them in the message.
+    pub(crate) fn allowed_extensions(
+        &self,
+        subject: &str,
+        requested: &[String],
+    ) -> Result<Vec<Ident>, StepError> {
+        requested
             .iter()
             .map(|ext| {
                 if !self.settings.extensions.contains(ext) {
                     let shown: String = ext.chars().take(40).collect();
                     return Err(StepError::Permanent(Reason::Unsupported, format!(
-                        "instance {id}: extension {shown:?} is not allowed on backend {} (allowed: {})",
+                        "{subject}: extension {shown:?} is not allowed on backend {} (allowed: {})",
                         self.name,
                         self.settings.extensions.join(", ")
                     )));
                 }
-                Ident::new(ext.as_str()).map_err(|e| StepError::invalid(e.to_string()))
+                ident(ext)
             })
             .collect()
     }
@@ -72,7 +85,11 @@ impl SharedServerBackend {
                 }
             },
         };
-        ensure_database(&mut run, id, &names.database, &names, &plan, exists).await?;
+        let goal = Goal {
+            open_to: Some(&names.owner),
+            ..Goal::instance(&names.database, &names)
+        };
+        ensure_database(&mut run, id, &goal, &plan, exists).await?;
         configure_inside(&mut run, id, &names.database, &names.owner, &extensions).await
     }
 
@@ -132,50 +149,89 @@ impl SharedServerBackend {
         let plan = self.plan_settings(&req.plan)?;
         let extensions = self.extensions(req)?;
         let names = self.instance_names(id);
-        let (mut run, look) = self.locate(id, &names, &[], None).await?.ok_or_else(|| {
-            StepError::Permanent(
-                Reason::NotFound,
-                format!(
-                    "instance {id}: not found on any server of backend {}",
-                    self.name
-                ),
+        let prefix = inspect::binding_marker_prefix(id.as_str());
+        let (mut run, look) = self
+            .locate(id, &names, &[], Some(&prefix))
+            .await?
+            .ok_or_else(|| {
+                StepError::Permanent(
+                    Reason::NotFound,
+                    format!(
+                        "instance {id}: not found on any server of backend {}",
+                        self.name
+                    ),
+                )
+            })?;
+        // Every database of the instance gets the new plan's limits, those of bindings' own too.
+        for (database, _) in &look.databases {
+            let database = ident(database)?;
+            configure_database(
+                &mut run,
+                id,
+                &database,
+                &names.marker,
+                Some(&names.owner),
+                &plan,
             )
-        })?;
-        // Databases made for bindings get the new plan's limits too.
-        for (database, _) in look.databases {
-            let database = Ident::new(database).map_err(|e| StepError::invalid(e.to_string()))?;
-            ensure_database(&mut run, id, &database, &names, &plan, true).await?;
+            .await?;
+        }
+        for (database, marker) in &look.own_databases {
+            configure_database(&mut run, id, &ident(database)?, marker, None, &plan).await?;
         }
         // Extensions are only added: dropping one could drop data.
         configure_inside(&mut run, id, &names.database, &names.owner, &extensions).await
     }
 }
 
-/// The database exists, is owned by the owner group, is closed to everyone else and has the
-/// plan's limits. Also used for the separate databases that bindings can ask for. `owned`: the
-/// step's look found the owner group owning it already.
+/// What a database of the broker's looks like: who owns it, its mark, who else may open it.
+pub(crate) struct Goal<'a> {
+    pub name: &'a Ident,
+    pub owner: &'a Ident,
+    /// Its comment: the instance's mark, or for a binding's own database the binding's.
+    pub marker: &'a str,
+    /// Who may connect besides the owner (the owner group, for databases it does not own).
+    pub open_to: Option<&'a Ident>,
+    /// Extra `CREATE DATABASE` options (`ENCODING ... LC_COLLATE ... LC_CTYPE ...`), already quoted.
+    pub options: String,
+}
+
+impl<'a> Goal<'a> {
+    /// An instance database: owned by the owner group, with the instance's mark.
+    pub fn instance(name: &'a Ident, names: &'a InstanceNames) -> Self {
+        Self {
+            name,
+            owner: &names.owner,
+            marker: &names.marker,
+            open_to: None,
+            options: String::new(),
+        }
+    }
+}
+
+/// The database exists, is owned by its owner, is closed to everyone else and has the plan's
+/// limits. `owned`: the step's look found it with its owner already.
 pub(crate) async fn ensure_database(
     run: &mut Run<'_>,
     id: &pgbroker_domain::InstanceId,
-    database: &Ident,
-    names: &InstanceNames,
+    goal: &Goal<'_>,
     plan: &PlanSettings,
     owned: bool,
 ) -> Result<(), StepError> {
-    let server = run.server.name().to_string();
+    let (database, server) = (goal.name, run.server.name().to_string());
     if !owned {
         let doing = format!("instance {id}: creating database {database} on server {server}");
         // template0: nothing an administrator put into template1 reaches tenants, and a
-        // session connected to template1 cannot make the copy fail.
+        // session connected to template1 cannot make the copy fail; it is also the only
+        // template another encoding or locale may be copied from.
         let sql = format!(
-            "CREATE DATABASE {database} OWNER {} TEMPLATE template0",
-            names.owner
+            "CREATE DATABASE {database} OWNER {} TEMPLATE template0{}",
+            goal.owner, goal.options
         );
         let created = run
             .exec_unless(doing, None, &sql, Some(DUPLICATE_DATABASE))
             .await?;
         if !created {
-            // Only now is it worth asking whose it is (the look said: not the owner group's).
+            // Only now is it worth asking whose it is (the look said: not the owner's).
             let owner = inspect::database_owner(run.admin().await?, database.as_str())
                 .await
                 .map_err(|e| {
@@ -184,7 +240,7 @@ pub(crate) async fn ensure_database(
                         &e,
                     )
                 })?;
-            if owner.as_deref() != Some(names.owner.as_str()) {
+            if owner.as_deref() != Some(goal.owner.as_str()) {
                 return Err(StepError::Permanent(
                     Reason::ForeignObject,
                     format!(
@@ -192,26 +248,41 @@ pub(crate) async fn ensure_database(
                         owner
                             .as_deref()
                             .map_or("(unknown)".to_string(), |o| format!("{o:?}")),
-                        names.owner
+                        goal.owner
                     ),
                 ));
             }
         }
     }
+    configure_database(run, id, goal.name, goal.marker, goal.open_to, plan).await
+}
+
+/// The database's mark, who may open it (its owner, and `open_to`) and the plan's limits.
+pub(crate) async fn configure_database(
+    run: &mut Run<'_>,
+    id: &pgbroker_domain::InstanceId,
+    database: &Ident,
+    marker: &str,
+    open_to: Option<&Ident>,
+    plan: &PlanSettings,
+) -> Result<(), StepError> {
+    let server = run.server.name().to_string();
     let limit = plan.connection_limit.map(i64::from).unwrap_or(-1);
     let timeout = match plan.statement_timeout {
         Some(t) => format!("SET statement_timeout = {}", t.millis),
         None => "RESET statement_timeout".to_string(),
     };
+    let grant = open_to
+        .map(|role| format!("GRANT CONNECT, TEMPORARY ON DATABASE {database} TO {role};\n"))
+        .unwrap_or_default();
     // One simple query is one implicit transaction: these apply together or not at all.
     let sql = format!(
         "COMMENT ON DATABASE {database} IS {marker};\n\
          REVOKE ALL ON DATABASE {database} FROM PUBLIC;\n\
-         GRANT CONNECT, TEMPORARY ON DATABASE {database} TO {owner};\n\
+         {grant}\
          ALTER DATABASE {database} WITH CONNECTION LIMIT {limit};\n\
          ALTER DATABASE {database} {timeout}",
-        marker = literal(&names.marker)?,
-        owner = names.owner,
+        marker = literal(marker)?,
     );
     run.exec(
         format!("instance {id}: setting up database {database} on server {server}"),

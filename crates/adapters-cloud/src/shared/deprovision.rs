@@ -1,5 +1,6 @@
-//! Deprovision: drop the instance's databases and roles, or, in retain mode, drop the binding
-//! roles and keep the databases and owner role under new names nobody can log in with. Retain
+//! Deprovision: drop the instance's databases (bindings' own ones too) and roles, or, in retain
+//! mode, drop the binding roles and keep the databases and owner role under new names nobody
+//! can log in with. Retain
 //! mode is the backend's configuration or the request's deletion policy: either one keeps.
 
 use pgbroker_domain::InstanceId;
@@ -8,6 +9,7 @@ use pgbroker_domain::ports::InstanceRequest;
 use super::error::StepError;
 use super::inspect;
 use super::names;
+use super::own_database::release_own_databases;
 use super::roles::drop_binding_role;
 use super::run::{Run, Sessions};
 use super::settings::DeprovisionMode;
@@ -31,12 +33,17 @@ impl SharedServerBackend {
             // Never provisioned, already deprovisioned, or retained under another name.
             return Ok(());
         };
-        let (bindings, databases) = (look.members, look.databases);
+        let (bindings, mut databases) = (look.members, look.databases);
         let mode = if req.deletion_policy.retains() {
             DeprovisionMode::Retain
         } else {
             self.settings.deprovision
         };
+        // Bindings' own databases first: their roles cannot be dropped while they own them.
+        let retain = mode == DeprovisionMode::Retain;
+        databases.extend(
+            release_own_databases(&mut run, id, &names, &look.own_databases, retain).await?,
+        );
         match mode {
             DeprovisionMode::Drop => {
                 for (database, _) in databases {

@@ -26,8 +26,10 @@ fn permanent_reason(code: &str) -> Option<Reason> {
         // feature_not_supported (PostgreSQL 15+: "extension ... is not available"),
         // undefined_file (older servers: no control file for the extension).
         "0A000" | "58P01" => Reason::Unsupported,
-        // undefined_object (a collation, a role), invalid_parameter_value (a locale, an encoding).
-        "42704" | "22023" => Reason::InvalidSpec,
+        // undefined_object (a collation, a role, an encoding name), invalid_parameter_value
+        // (an encoding that does not match the locale), wrong_object_type (a locale the server
+        // does not have: "invalid locale name").
+        "42704" | "22023" | "42809" => Reason::InvalidSpec,
         // insufficient_privilege: the admin role may not do this here.
         "42501" => Reason::BackendFailed,
         _ => return None,

@@ -37,8 +37,12 @@ pub(crate) struct Look {
     pub roles: Vec<Option<String>>,
     /// The owner's databases with their comments, by name.
     pub databases: Vec<(String, String)>,
-    /// Members of the owner role whose comment starts with the prefix asked for, by name.
+    /// Roles whose comment starts with the prefix asked for, by name: the instance's binding
+    /// roles, in the owner group or (bindings with a database of their own) outside it.
     pub members: Vec<String>,
+    /// Databases whose comment starts with the prefix asked for, with their comments, by name:
+    /// the databases of bindings' own, owned by their binding roles.
+    pub own_databases: Vec<(String, String)>,
 }
 
 impl Look {
@@ -57,41 +61,50 @@ const LOOK: &str = "SELECT \
            WHERE r.rolname = $1 ORDER BY d.datname), \
      ARRAY(SELECT coalesce(shobj_description(d.oid, 'pg_database'), '') FROM pg_database d \
            JOIN pg_roles r ON r.oid = d.datdba WHERE r.rolname = $1 ORDER BY d.datname), \
-     ARRAY(SELECT m.rolname::text FROM pg_auth_members am \
-           JOIN pg_roles g ON g.oid = am.roleid JOIN pg_roles m ON m.oid = am.member \
-           WHERE g.rolname = $1 AND $3::text IS NOT NULL \
-           AND starts_with(coalesce(shobj_description(m.oid, 'pg_authid'), ''), $3) \
-           ORDER BY m.rolname)";
+     ARRAY(SELECT r.rolname::text FROM pg_roles r JOIN pg_shdescription c \
+           ON c.objoid = r.oid AND c.classoid = 'pg_authid'::regclass \
+           WHERE $3::text IS NOT NULL AND starts_with(c.description, $3) ORDER BY r.rolname), \
+     ARRAY(SELECT d.datname::text FROM pg_database d JOIN pg_shdescription c \
+           ON c.objoid = d.oid AND c.classoid = 'pg_database'::regclass \
+           WHERE $3::text IS NOT NULL AND starts_with(c.description, $3) ORDER BY d.datname), \
+     ARRAY(SELECT c.description FROM pg_database d JOIN pg_shdescription c \
+           ON c.objoid = d.oid AND c.classoid = 'pg_database'::regclass \
+           WHERE $3::text IS NOT NULL AND starts_with(c.description, $3) ORDER BY d.datname)";
 
-/// Owner comment, role comments, database names, database comments, members.
+/// Owner comment, role comments, database names, database comments, marked roles, marked
+/// databases' names and comments.
 type LookRow = (
     Option<String>,
     Vec<Option<String>>,
     Vec<String>,
     Vec<String>,
     Vec<String>,
+    Vec<String>,
+    Vec<String>,
 );
 
-/// The owner role `owner`, the roles `roles`, the owner's databases and (with `member_prefix`)
-/// its members marked with that prefix: everything a step looks at before it writes.
+/// The owner role `owner`, the roles `roles`, the owner's databases and (with `marked`) the
+/// roles and databases whose comment starts with that prefix: everything a step looks at
+/// before it writes.
 pub(crate) async fn look<'c>(
     db: impl PgExecutor<'c>,
     owner: &str,
     roles: &[&str],
-    member_prefix: Option<&str>,
+    marked: Option<&str>,
 ) -> Result<Look, sqlx::Error> {
     let row: LookRow = sqlx::query_as(LOOK)
         .bind(owner)
         .bind(roles)
-        .bind(member_prefix)
+        .bind(marked)
         .fetch_one(db)
         .await?;
-    let (owner, roles, names, comments, members) = row;
+    let (owner, roles, names, comments, members, own_names, own_comments) = row;
     Ok(Look {
         owner,
         roles,
         databases: names.into_iter().zip(comments).collect(),
         members,
+        own_databases: own_names.into_iter().zip(own_comments).collect(),
     })
 }
 

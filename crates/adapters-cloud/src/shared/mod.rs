@@ -12,6 +12,7 @@ mod deprovision;
 mod error;
 mod inspect;
 pub mod names;
+mod own_database;
 mod request;
 mod roles;
 mod run;
@@ -141,8 +142,8 @@ impl SharedServerBackend {
     }
 
     /// The server holding the instance (found by its marked owner role), if any, with what the
-    /// step needs to know there (see [`inspect::look`]: `roles` and the members marked with
-    /// `member_prefix`), all read in one round trip per server asked; the step's run on that
+    /// step needs to know there (see [`inspect::look`]: `roles`, and the roles and databases
+    /// marked with `marked`), all read in one round trip per server asked; the step's run on that
     /// server goes on with the admin connection the look used. A server that cannot be asked
     /// only matters when no other server has the instance: then the answer is unknown and the
     /// step is retried.
@@ -151,13 +152,13 @@ impl SharedServerBackend {
         id: &InstanceId,
         names: &InstanceNames,
         roles: &[&str],
-        member_prefix: Option<&str>,
+        marked: Option<&str>,
     ) -> Result<Option<(Run<'_>, inspect::Look)>, StepError> {
         let mut unreachable = None;
         for server in &self.servers {
             let mut run = self.run(server);
             let look = match run.admin().await {
-                Ok(admin) => inspect::look(admin, names.owner.as_str(), roles, member_prefix)
+                Ok(admin) => inspect::look(admin, names.owner.as_str(), roles, marked)
                     .await
                     .map_err(|e| {
                         StepError::from_sqlx(
@@ -279,6 +280,10 @@ impl Backend for SharedServerBackend {
     async fn unbind(&self, req: &UnbindRequest) -> Step<()> {
         let _admitted = self.admission.acquire().await;
         done(self.unbind_step(req).await)
+    }
+
+    fn supports_own_database(&self) -> bool {
+        true
     }
 
     async fn check(&self) -> Result<(), CheckError> {

@@ -1,4 +1,6 @@
-//! Bind and unbind: a LOGIN role per binding, in the instance's owner group.
+//! Bind and unbind: a LOGIN role per binding, in the instance's owner group, or, for a
+//! binding with a database of its own, outside it and owning that database (see
+//! `own_database.rs`).
 //!
 //! A binding's sessions start as the owner group (`ALTER ROLE ... SET role`), so whatever one
 //! binding creates belongs to the group and every other binding of the instance can use it. If
@@ -8,10 +10,10 @@
 use pgbroker_domain::ports::{BindRequest, UnbindRequest};
 use pgbroker_domain::{BindingId, Credentials, InstanceId, Reason, Sensitive};
 
-use super::database::{configure_inside, ensure_database};
 use super::error::StepError;
 use super::inspect;
 use super::names;
+use super::own_database::{OwnGoal, ensure_own_database, release_own_databases};
 use super::request::{BindParameters, parse};
 use super::run::{Run, Sessions};
 use super::sql::{Ident, Literal};
@@ -42,18 +44,26 @@ impl SharedServerBackend {
 
     pub(crate) async fn bind_step(&self, req: &BindRequest) -> Result<Credentials, StepError> {
         let (id, binding) = (&req.instance_id, &req.binding_id);
-        let params: BindParameters = parse("bind parameters", &req.binding.parameters)
-            .map_err(|e| StepError::invalid(format!("binding {binding}: {e}")))?;
-        params
-            .check()
-            .map_err(|e| StepError::invalid(format!("binding {binding}: {e}")))?;
+        let invalid = |e: String| StepError::invalid(format!("binding {binding}: {e}"));
+        let _: BindParameters =
+            parse("bind parameters", &req.binding.parameters).map_err(invalid)?;
+        let own = req
+            .binding
+            .own_database()
+            .map_err(|e| invalid(e.to_string()))?;
+        let extensions = match &own {
+            Some(db) => self.allowed_extensions(&format!("binding {binding}"), &db.extensions)?,
+            None => Vec::new(),
+        };
         let plan = self.plan_settings(&req.plan)?;
         let names = self.instance_names(id);
         let role = self.binding_role(id, binding);
+        let marker = inspect::binding_marker(id.as_str(), binding.as_str());
         // The verifier's PBKDF2 rounds run while the server is asked what exists.
         let password = verifier(req.password.clone());
+        let marked = own.as_ref().map(|_| marker.as_str());
         let (mut run, look) = self
-            .locate(id, &names, &[role.as_str()], None)
+            .locate(id, &names, &[role.as_str()], marked)
             .await?
             .ok_or_else(|| {
                 StepError::Permanent(Reason::NotFound, format!(
@@ -62,18 +72,7 @@ impl SharedServerBackend {
                 ))
             })?;
         let server = run.server;
-        let database = match &params.database {
-            Some(requested) => {
-                let database = names::extra_database(&names.database, requested);
-                let owned = look.owns(database.as_str());
-                ensure_database(&mut run, id, &database, &names, &plan, owned).await?;
-                configure_inside(&mut run, id, &database, &names.owner, &[]).await?;
-                database
-            }
-            None => names.database.clone(),
-        };
-        let marker = inspect::binding_marker(id.as_str(), binding.as_str());
-        let existing = look.roles.into_iter().next().flatten();
+        let existing = look.roles.first().cloned().flatten();
         let password = literal(&password.await.map_err(|e| {
             StepError::Retryable(
                 Reason::BackendFailed,
@@ -82,20 +81,30 @@ impl SharedServerBackend {
         })?)?;
         let owner = &names.owner;
         let session_role = literal(owner.as_str())?;
-        let sql = match existing {
-            None => format!(
+        // A binding with a database of its own gets a role outside the owner group: it opens
+        // its database and nothing else of the instance.
+        let sql = match (existing, own.is_some()) {
+            (None, false) => format!(
                 "CREATE ROLE {role} LOGIN PASSWORD {password} IN ROLE {owner};\n\
                  COMMENT ON ROLE {role} IS {marker};\n\
                  ALTER ROLE {role} SET role = {session_role}",
                 marker = literal(&marker)?,
             ),
+            (None, true) => format!(
+                "CREATE ROLE {role} LOGIN PASSWORD {password};\n\
+                 COMMENT ON ROLE {role} IS {marker}",
+                marker = literal(&marker)?,
+            ),
             // A retried bind: make sure the role is exactly as a first run leaves it.
-            Some(comment) if comment == marker => format!(
+            (Some(comment), false) if comment == marker => format!(
                 "ALTER ROLE {role} WITH LOGIN PASSWORD {password};\n\
                  GRANT {owner} TO {role};\n\
                  ALTER ROLE {role} SET role = {session_role}"
             ),
-            Some(_) => {
+            (Some(comment), true) if comment == marker => {
+                format!("ALTER ROLE {role} WITH LOGIN PASSWORD {password}")
+            }
+            (Some(_), _) => {
                 return Err(StepError::Permanent(
                     Reason::ForeignObject,
                     format!(
@@ -111,19 +120,45 @@ impl SharedServerBackend {
             &sql,
         )
         .await?;
-        let sql = ["TABLES", "SEQUENCES", "FUNCTIONS", "TYPES", "SCHEMAS"]
-            .iter()
-            .map(|kind| {
-                format!("ALTER DEFAULT PRIVILEGES FOR ROLE {role} GRANT ALL ON {kind} TO {owner};")
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        run.exec(
-            format!("binding {binding}: default privileges in database {database}"),
-            Some(&database),
-            &sql,
-        )
-        .await?;
+        let database = match &own {
+            Some(db) => {
+                let database = names::extra_database(&names.database, &db.name);
+                let goal = OwnGoal {
+                    name: &database,
+                    role: &role,
+                    marker: &marker,
+                    request: db,
+                    extensions: &extensions,
+                    exists: look
+                        .own_databases
+                        .iter()
+                        .any(|(name, comment)| name == database.as_str() && *comment == marker),
+                };
+                ensure_own_database(&mut run, id, &goal, &plan).await?;
+                database
+            }
+            None => {
+                let sql = ["TABLES", "SEQUENCES", "FUNCTIONS", "TYPES", "SCHEMAS"]
+                    .iter()
+                    .map(|kind| {
+                        format!(
+                            "ALTER DEFAULT PRIVILEGES FOR ROLE {role} GRANT ALL ON {kind} TO {owner};"
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                run.exec(
+                    format!(
+                        "binding {binding}: default privileges in database {}",
+                        names.database
+                    ),
+                    Some(&names.database),
+                    &sql,
+                )
+                .await?;
+                names.database.clone()
+            }
+        };
         Ok(super::credentials::credentials(
             server,
             &database,
@@ -136,15 +171,27 @@ impl SharedServerBackend {
         let (id, binding) = (&req.instance_id, &req.binding_id);
         let names = self.instance_names(id);
         let role = self.binding_role(id, binding);
-        let Some((mut run, look)) = self.locate(id, &names, &[role.as_str()], None).await? else {
+        let marker = inspect::binding_marker(id.as_str(), binding.as_str());
+        let Some((mut run, look)) = self
+            .locate(id, &names, &[role.as_str()], Some(&marker))
+            .await?
+        else {
             return Ok(());
         };
         let server = run.server;
-        let marker = inspect::binding_marker(id.as_str(), binding.as_str());
         match look.roles.first().cloned().flatten() {
             None => Ok(()),
             Some(comment) if comment == marker => {
-                drop_binding_role(&mut run, id, &names, &role, &look.databases).await
+                // Only this binding's database: another binding's id may start with this one's.
+                let own: Vec<_> = look
+                    .own_databases
+                    .into_iter()
+                    .filter(|(_, comment)| *comment == marker)
+                    .collect();
+                let retain = req.deletion_policy.retains();
+                let mut databases = look.databases;
+                databases.extend(release_own_databases(&mut run, id, &names, &own, retain).await?);
+                drop_binding_role(&mut run, id, &names, &role, &databases).await
             }
             Some(_) => Err(StepError::Permanent(
                 Reason::ForeignObject,

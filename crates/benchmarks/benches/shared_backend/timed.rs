@@ -68,4 +68,8 @@ impl Backend for Timed {
     async fn check(&self) -> Result<(), pgbroker_domain::ports::CheckError> {
         self.inner.check().await
     }
+
+    fn supports_own_database(&self) -> bool {
+        self.inner.supports_own_database()
+    }
 }

@@ -146,6 +146,15 @@ pub trait Backend: Send + Sync {
     async fn bind(&self, req: &BindRequest) -> Step<Credentials>;
     async fn unbind(&self, req: &UnbindRequest) -> Step<()>;
 
+    /// Whether a binding may come with a database of its own ([`OwnDatabase`]): made by
+    /// `bind`, owned by the binding's login, which opens nothing else of the instance, and
+    /// dropped by `unbind` (or kept, under the instance's owner, with `Retain`).
+    ///
+    /// [`OwnDatabase`]: crate::own_database::OwnDatabase
+    fn supports_own_database(&self) -> bool {
+        false
+    }
+
     /// Whether the backend can be reached; the error says why not (no secrets).
     async fn check(&self) -> Result<(), CheckError>;
 

@@ -69,6 +69,9 @@ impl Broker {
             plan.schemas.binding_create.as_ref(),
             &cmd.spec.parameters,
         )?;
+        let own_database = cmd.spec.own_database().map_err(|e| {
+            BrokerError::bad_request(Reason::InvalidSpec, e.to_string()).plan(&plan.id)
+        })?;
         let plan = plan.clone();
         for _ in 0..2 {
             let instance = core
@@ -141,6 +144,20 @@ impl Broker {
             let (_, backend) = core
                 .plan_and_backend(&instance.spec)
                 .map_err(BrokerError::Unavailable)?;
+            if let Some(db) = &own_database
+                && !backend.supports_own_database()
+            {
+                return Err(BrokerError::unprocessable(
+                    Reason::Unsupported,
+                    format!(
+                        "plan {}'s backend {} cannot give a binding a database of its own \
+                         (parameter database {:?})",
+                        plan.id, plan.backend, db.name
+                    ),
+                )
+                .plan(&plan.id)
+                .backend(&plan.backend));
+            }
             if !bindings_retrievable && !backend.completes_synchronously(OperationKind::Bind) {
                 return Err(BrokerError::unprocessable(
                     Reason::Unsupported,
