@@ -8,6 +8,8 @@ use kube::ResourceExt;
 use operator::{
     World, connect, database_with_reason, delete, eventually, server_with_reason, text,
 };
+use pgbroker_domain::usecases::LastOperationQuery;
+use pgbroker_domain::{BindingId, FrontDoor, InstanceId};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,6 +50,15 @@ async fn a_database_gets_its_own_database_and_holds_its_server() {
         .await
         .unwrap();
     drop(conn);
+    // Its login opens its own database and no other; the server's login does not open it.
+    let server_db = text(&server_secret, "dbname");
+    assert!(connect(&secret, Some(&server_db)).await.is_err());
+    assert!(
+        connect(&server_secret, Some(&text(&secret, "dbname")))
+            .await
+            .is_err()
+    );
+    connect(&server_secret, None).await.unwrap();
     assert_eq!(
         secret.metadata.owner_references.as_ref().unwrap()[0].uid,
         db.uid().unwrap()
@@ -85,7 +96,7 @@ async fn a_database_gets_its_own_database_and_holds_its_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn database_options_the_backend_cannot_honour_are_refused() {
+async fn database_options_are_honoured_or_refused_with_a_reason() {
     let world = World::start().await;
     world
         .apply_server(
@@ -97,11 +108,97 @@ async fn database_options_the_backend_cannot_honour_are_refused() {
         .apply_database(
             "latin",
             json!({"serverRef": {"name": "main"}, "credentialsSecret": "latin-pg",
-                   "database": {"charset": "LATIN1"}}),
+                   "database": {"charset": "LATIN1", "collation": "C", "extensions": ["pgcrypto"]}}),
         )
         .await;
-    let db = database_with_reason(&world, "latin", "Unsupported").await;
-    let message = &db.status.as_ref().unwrap().conditions[0].message;
-    assert!(message.contains("spec.database.charset"), "{message}");
-    assert!(world.secrets().get_opt("latin-pg").await.unwrap().is_none());
+    database_with_reason(&world, "latin", "Ready").await;
+    let secret = world.secrets().get("latin-pg").await.unwrap();
+    let mut conn = connect(&secret, None).await.unwrap();
+    let (encoding, collation): (String, String) = sqlx::query_as(
+        "SELECT pg_encoding_to_char(encoding)::text, datcollate::text FROM pg_database \
+         WHERE datname = current_database()",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!((encoding.as_str(), collation.as_str()), ("LATIN1", "C"));
+    let digest: Vec<u8> = sqlx::query_scalar("SELECT digest('x', 'sha256')")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(digest.len(), 32);
+    drop(conn);
+
+    // What the server does not have, or the backend does not allow, fails with its reason
+    // and makes no Secret.
+    for (name, database, reason, says) in [
+        (
+            "nope",
+            json!({"charset": "NOPE"}),
+            "InvalidSpec",
+            "encoding",
+        ),
+        (
+            "geo",
+            json!({"extensions": ["postgis_raster_x"]}),
+            "Unsupported",
+            "not allowed",
+        ),
+        (
+            "quote",
+            json!({"charset": "UTF8'"}),
+            "InvalidSpec",
+            "charset",
+        ),
+    ] {
+        let secret = format!("{name}-pg");
+        world
+            .apply_database(
+                name,
+                json!({"serverRef": {"name": "main"}, "credentialsSecret": secret, "database": database}),
+            )
+            .await;
+        let db = database_with_reason(&world, name, reason).await;
+        let message = &db.status.as_ref().unwrap().conditions[0].message;
+        assert!(message.contains(says), "{name}: {message}");
+        assert!(world.secrets().get_opt(&secret).await.unwrap().is_none());
+    }
+    // A failed bind is not tried again while nothing changes…
+    let binding_of = |name: &'static str| {
+        let world = &world;
+        async move {
+            let db = world.databases().get(name).await.unwrap();
+            let server = world.servers().get("main").await.unwrap();
+            world
+                .broker
+                .last_operation(LastOperationQuery {
+                    door: FrontDoor::Operator,
+                    instance_id: InstanceId::parse(server.uid().unwrap()).unwrap(),
+                    binding_id: Some(BindingId::parse(db.uid().unwrap()).unwrap()),
+                    operation: None,
+                    service_id: None,
+                    plan_id: None,
+                })
+                .await
+                .unwrap()
+                .operation
+        }
+    };
+    let before = binding_of("nope").await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(
+        binding_of("nope").await,
+        before,
+        "the failed bind was tried again"
+    );
+    // …and is, with what was asked, once the spec changes.
+    world
+        .apply_database(
+            "nope",
+            json!({"serverRef": {"name": "main"}, "credentialsSecret": "nope-pg",
+                   "database": {"charset": "UTF8"}}),
+        )
+        .await;
+    database_with_reason(&world, "nope", "Ready").await;
+    assert!(world.secrets().get_opt("nope-pg").await.unwrap().is_some());
 }

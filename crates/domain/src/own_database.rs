@@ -49,11 +49,21 @@ fn check(what: &str, text: &str, max: usize, ok: impl Fn(u8) -> bool) -> Result<
 impl OwnDatabase {
     /// A database with the server's defaults.
     pub fn named(name: impl Into<String>) -> Result<Self, InvalidOwnDatabase> {
+        Self::new(name, None, None, Vec::new())
+    }
+
+    /// A database as asked, if every part has a shape PostgreSQL accepts.
+    pub fn new(
+        name: impl Into<String>,
+        charset: Option<String>,
+        collation: Option<String>,
+        extensions: Vec<String>,
+    ) -> Result<Self, InvalidOwnDatabase> {
         let db = Self {
             name: name.into(),
-            charset: None,
-            collation: None,
-            extensions: Vec::new(),
+            charset,
+            collation,
+            extensions,
         };
         db.check().map(|()| db)
     }

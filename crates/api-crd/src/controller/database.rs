@@ -9,12 +9,11 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event, finalizer};
 use pgbroker_domain::usecases::UnbindCommand;
-use pgbroker_domain::{BindingId, FrontDoor, JsonObject, Outcome, Reason};
-use serde_json::json;
+use pgbroker_domain::{BindingId, FrontDoor, JsonObject, Outcome, Reason, own_database};
 
 use crate::crd::{Phase, PostgreSQLDatabase, PostgreSQLServer};
 
-use super::binding::{Login, login};
+use super::binding::{Login, login, may_retry};
 use super::broker_errors::{is_absent, is_transient, reason_of};
 use super::secret::{Written, secret_data, write};
 use super::server::instance_id;
@@ -64,31 +63,8 @@ async fn apply(
     let current = obj.status.as_ref();
     let report = |r: Report| async move { publish(api, obj, current, &r).await };
     let server_name = &obj.spec.server_ref.name;
-    if let Some(options) = &obj.spec.database {
-        let unsupported = [
-            ("database.charset", options.charset.is_some()),
-            ("database.collation", options.collation.is_some()),
-            (
-                "database.extensions",
-                options.extensions.as_ref().is_some_and(|e| !e.is_empty()),
-            ),
-        ]
-        .into_iter()
-        .find(|(_, set)| *set);
-        if let Some((field, _)) = unsupported {
-            report(Report::failed(
-                Phase::Failed,
-                Reason::Unsupported,
-                format!(
-                    "spec.{field} is not supported: a database is made with its server's defaults"
-                ),
-            ))
-            .await?;
-            return Ok(Action::await_change());
-        }
-    }
-    let name = match super::spec::database_name(&obj.name_any()) {
-        Ok(n) => n,
+    let own = match super::spec::own_database(&obj.name_any(), obj.spec.database.as_ref()) {
+        Ok(db) => db,
         Err(e) => {
             report(Report::failed(
                 Phase::Failed,
@@ -99,6 +75,7 @@ async fn apply(
             return Ok(Action::await_change());
         }
     };
+    let name = own.name.clone();
     let server = match server_of(obj, ctx).await? {
         Some(s) => s,
         None => {
@@ -137,9 +114,14 @@ async fn apply(
         Err(e) => return Err(e.into()),
     };
     let mut parameters = JsonObject::new();
-    parameters.insert("database".into(), json!(name));
-    let credentials = match login(ctx, &instance, binding_id(obj)?, parameters).await {
+    parameters.insert(own_database::PARAMETER.into(), own.parameter());
+    let retry = may_retry(current, obj.metadata.generation);
+    let credentials = match login(ctx, &instance, binding_id(obj)?, parameters, retry).await {
         Ok(Login::Ready(c)) => c,
+        Ok(Login::Failed { reason, message }) => {
+            report(on(Report::failed(Phase::Failed, reason, message))).await?;
+            return Ok(Action::await_change());
+        }
         Ok(Login::Pending(after)) => {
             report(on(Report::new(
                 Phase::Provisioning,

@@ -20,7 +20,7 @@ use serde_json::json;
 
 use crate::crd::{Phase, PostgreSQLDatabase, PostgreSQLServer};
 
-use super::binding::{Login, login};
+use super::binding::{Login, login, may_retry};
 use super::broker_errors::{is_absent, is_transient, reason_of};
 use super::secret::{Written, secret_data, write};
 use super::status::{Report, publish};
@@ -231,8 +231,14 @@ async fn apply(
             Err(e) => return broker_failure(e).await,
         }
     }
-    let credentials = match login(ctx, &instance, own_binding(obj)?, JsonObject::new()).await {
+    let retry = may_retry(obj.status.as_ref(), obj.metadata.generation);
+    let credentials = match login(ctx, &instance, own_binding(obj)?, JsonObject::new(), retry).await
+    {
         Ok(Login::Ready(c)) => c,
+        Ok(Login::Failed { reason, message }) => {
+            report(on(Report::failed(Phase::Failed, reason, message))).await?;
+            return Ok(Action::await_change());
+        }
         Ok(Login::Pending(after)) => {
             report(on(Report::new(
                 Phase::Provisioning,

@@ -6,7 +6,9 @@ use pgbroker_domain::server::{
     Weekday, parse_major_version,
 };
 
-use crate::crd::{PostgreSQLServerSpec, Weekday as SpecWeekday};
+use pgbroker_domain::OwnDatabase;
+
+use crate::crd::{DatabaseOptions, PostgreSQLServerSpec, Weekday as SpecWeekday};
 
 /// The server spec as a [`ServerRequest`], or the first field that does not parse.
 pub fn server_request(spec: &PostgreSQLServerSpec) -> Result<ServerRequest, InvalidField> {
@@ -83,29 +85,35 @@ fn weekday(day: SpecWeekday) -> Weekday {
     }
 }
 
-/// The name of a PostgreSQLDatabase's own database: its object name with `-` and `.` as `_`,
-/// as the bind parameter `database` takes it (1 to 30 lowercase letters, digits or `_`,
-/// starting with a letter).
-pub fn database_name(object_name: &str) -> Result<String, InvalidField> {
+/// What a PostgreSQLDatabase asks of its database of its own: named after the object (`-` and
+/// `.` as `_`, as the bind parameter `database` takes names), with `spec.database`'s
+/// charset, collation and extensions. The domain checks the shape.
+pub fn own_database(
+    object_name: &str,
+    options: Option<&DatabaseOptions>,
+) -> Result<OwnDatabase, InvalidField> {
     let name: String = object_name
         .chars()
         .map(|c| if c == '-' || c == '.' { '_' } else { c })
         .collect();
-    let ok = (1..=30).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if ok {
-        Ok(name)
-    } else {
-        Err(InvalidField::new(
+    let named = OwnDatabase::named(name).map_err(|_| {
+        InvalidField::new(
             "metadata.name",
             format!(
                 "{object_name:?} does not make a database name: at most 30 characters, starting with a letter"
             ),
-        ))
-    }
+        )
+    })?;
+    let Some(options) = options else {
+        return Ok(named);
+    };
+    OwnDatabase::new(
+        named.name,
+        options.charset.clone(),
+        options.collation.clone(),
+        options.extensions.clone().unwrap_or_default(),
+    )
+    .map_err(|e| InvalidField::new("database", e.to_string()))
 }
 
 #[cfg(test)]
@@ -168,8 +176,26 @@ mod tests {
 
     #[test]
     fn database_names_follow_the_object_name() {
-        assert_eq!(database_name("orders-db").unwrap(), "orders_db");
-        assert!(database_name("1abc").is_err());
-        assert!(database_name(&"a".repeat(31)).is_err());
+        assert_eq!(own_database("orders-db", None).unwrap().name, "orders_db");
+        assert!(own_database("1abc", None).is_err());
+        assert!(own_database(&"a".repeat(31), None).is_err());
+        let options = DatabaseOptions {
+            charset: Some("LATIN1".into()),
+            collation: Some("C".into()),
+            extensions: Some(vec!["pg_trgm".into()]),
+        };
+        let db = own_database("orders", Some(&options)).unwrap();
+        assert_eq!(
+            (db.charset.as_deref(), db.extensions.len()),
+            (Some("LATIN1"), 1)
+        );
+        let bad = DatabaseOptions {
+            charset: Some("UTF8'; --".into()),
+            ..options
+        };
+        assert_eq!(
+            own_database("orders", Some(&bad)).unwrap_err().field,
+            "database"
+        );
     }
 }

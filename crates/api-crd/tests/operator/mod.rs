@@ -39,7 +39,7 @@ fn catalog() -> Catalog {
     let bind_schema = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object", "additionalProperties": false,
-        "properties": {"database": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,29}$"}}
+        "properties": {}
     });
     let doc: CatalogDocument = serde_json::from_value(json!({"services": [
         {"id": "svc-shared", "name": "postgresql-shared", "description": "shared", "plans": [
@@ -50,7 +50,10 @@ fn catalog() -> Catalog {
         ]}
     ]}))
     .unwrap();
-    Catalog::load(doc, &["shared".to_string()].into()).unwrap()
+    // As `serve` does: the shared backend offers bindings a database of their own.
+    Catalog::load(doc, &["shared".to_string()].into())
+        .unwrap()
+        .offering_own_databases(|backend| backend == "shared")
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {

@@ -294,7 +294,9 @@ fn settle_plan(
     let (reason, failure) = match step {
         Step::Done(done) => {
             next.state = OperationState::Succeeded;
-            next.description = Some(format!("{} succeeded", next.kind.as_str()));
+            // A finished clean-up still says what failed before it.
+            let text = format!("{} succeeded", next.kind.as_str());
+            next.description = Some(progress_text(&next, text));
             if platform {
                 next.reason = None;
             }
