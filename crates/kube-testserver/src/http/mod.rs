@@ -116,7 +116,7 @@ fn describe(
         status: 0,
     };
     if let Target::Resource(t) = target {
-        let watching = query.get("watch").is_some_and(|w| w == "true" || w == "1");
+        let watching = wants_watch(query);
         record.verb = match (method.as_str(), t.name.is_some()) {
             ("GET", true) => "get",
             ("GET", false) if watching => "watch",
@@ -137,6 +137,15 @@ fn describe(
         record.name = t.name.clone().unwrap_or_default();
     }
     record
+}
+
+/// Whether a collection GET is a watch, as the API server decodes `watch` (apimachinery
+/// `runtime.Convert_Slice_string_To_bool`): present with any value but `0` or `false` (in any
+/// case), the empty value included. The authorizer's verb and what is served both follow it.
+pub(super) fn wants_watch(query: &HashMap<String, String>) -> bool {
+    query
+        .get("watch")
+        .is_some_and(|w| w != "0" && !w.eq_ignore_ascii_case("false"))
 }
 
 /// In RBAC mode: the user of the request's bearer token (401 without one), allowed by RBAC to

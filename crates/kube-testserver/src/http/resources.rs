@@ -94,7 +94,7 @@ fn dispatch(shared: &Shared, request: &Request<'_>) -> Result<Response, ApiError
     let store = &shared.store;
     match (request.method.as_str(), &t.name) {
         ("GET", Some(name)) => Ok(json_response(200, &store.get(&t.gvr, ns, name)?)),
-        ("GET", None) if q("watch").is_some_and(|w| w == "true" || w == "1") => {
+        ("GET", None) if super::wants_watch(request.query) => {
             watch::serve(shared, &def, ns, labels, fields, request.query)
         }
         ("GET", None) => {
