@@ -80,4 +80,24 @@ async fn the_server_accepts_the_binding_password_over_scram_and_refuses_a_wrong_
         err.to_string().contains("password authentication failed"),
         "{err}"
     );
+
+    // A password reset runs the bind again with a new password: the new one is accepted, the
+    // old one refused.
+    let mut reset = bind_req(&id, "b1", json!({}));
+    reset.password = pgbroker_domain::Sensitive::new("a-new-password-for-b1".to_string());
+    let fresh = fx.bind(&reset).await;
+    assert_eq!(field(&fresh, "username"), field(&creds, "username"));
+    connect(&fresh)
+        .await
+        .expect("the new password is accepted")
+        .close()
+        .await
+        .unwrap();
+    let err = connect(&creds)
+        .await
+        .expect_err("the old password is refused");
+    assert!(
+        err.to_string().contains("password authentication failed"),
+        "{err}"
+    );
 }

@@ -834,3 +834,102 @@ async fn a_database_of_its_own_is_checked_before_anything_is_stored() {
             .unwrap(),
     );
 }
+
+#[tokio::test]
+async fn reset_password_gives_new_credentials_or_keeps_the_old_ones() {
+    use pgbroker_domain::usecases::ResetPasswordCommand;
+    let w = world().await;
+    done(
+        w.broker
+            .provision(provision("s1", SYNC_PLAN, false))
+            .await
+            .unwrap(),
+    );
+    let (bound, _) = done(
+        w.broker
+            .bind(bind_cmd("s1", "b1", SYNC_SERVICE, SYNC_PLAN, false))
+            .await
+            .unwrap(),
+    );
+    let password =
+        |b: &pgbroker_domain::Binding| b.credentials.as_ref().unwrap().expose()["password"].clone();
+    let reset = |door| ResetPasswordCommand {
+        door,
+        instance_id: instance_id("s1"),
+        binding_id: BindingId::parse("b1").unwrap(),
+        accepts_incomplete: false,
+    };
+    // Only the owner door may reset.
+    let err = w
+        .broker
+        .reset_password(reset(pgbroker_domain::FrontDoor::Operator))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, BrokerError::Unprocessable(d) if d.reason == Reason::ForeignObject),
+        "{err:?}"
+    );
+    let (fresh, _) = done(
+        w.broker
+            .reset_password(reset(pgbroker_domain::FrontDoor::Osb))
+            .await
+            .unwrap(),
+    );
+    assert_ne!(password(&fresh), password(&bound));
+    assert_eq!(fresh.state, pgbroker_domain::BindingState::Ready);
+
+    // A reset that fails keeps the binding ready with the credentials it had; no clean-up.
+    w.sync_backend.script(
+        OperationKind::Bind,
+        [pgbroker_testkit::backend::Scripted::Permanent],
+    );
+    let err = w
+        .broker
+        .reset_password(reset(pgbroker_domain::FrontDoor::Osb))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BrokerError::OperationFailed(_)), "{err:?}");
+    let after = w
+        .broker
+        .binding(&instance_id("s1"), &BindingId::parse("b1").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(after.state, pgbroker_domain::BindingState::Ready);
+    assert_eq!(password(&after), password(&fresh));
+    let last = last_of_binding(&w, "s1", "b1").await;
+    assert_eq!(last.state, OperationState::Failed);
+    assert_eq!(
+        last.kind,
+        OperationKind::Bind,
+        "no orphan mitigation unbind followed"
+    );
+
+    // A binding that is not ready cannot be reset.
+    let err = w
+        .broker
+        .reset_password(ResetPasswordCommand {
+            binding_id: BindingId::parse("ghost").unwrap(),
+            ..reset(pgbroker_domain::FrontDoor::Osb)
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BrokerError::NotFound(_)), "{err:?}");
+}
+
+async fn last_of_binding(
+    w: &TestWorld,
+    instance: &str,
+    binding: &str,
+) -> pgbroker_domain::usecases::LastOperation {
+    w.broker
+        .last_operation(LastOperationQuery {
+            door: pgbroker_domain::FrontDoor::Osb,
+            instance_id: instance_id(instance),
+            binding_id: Some(BindingId::parse(binding).unwrap()),
+            operation: None,
+            service_id: None,
+            plan_id: None,
+        })
+        .await
+        .unwrap()
+}

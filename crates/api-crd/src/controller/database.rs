@@ -15,6 +15,7 @@ use crate::crd::{Phase, PostgreSQLDatabase, PostgreSQLServer};
 
 use super::binding::{Login, login, may_retry};
 use super::broker_errors::{is_absent, is_transient, reason_of};
+use super::reset::{clear, credentials_for_secret};
 use super::secret::{Written, secret_data, write};
 use super::server::instance_id;
 use super::status::{Report, publish};
@@ -142,6 +143,27 @@ async fn apply(
         }
         Err(e) => return Err(e),
     };
+    let (credentials, reset_note) = match credentials_for_secret(
+        ctx,
+        api,
+        &obj.metadata,
+        &instance,
+        binding_id(obj)?,
+        credentials,
+    )
+    .await?
+    {
+        Ok(found) => found,
+        Err(after) => {
+            let r = Report::new(
+                Phase::Updating,
+                "ResettingPassword",
+                "setting a new password",
+            );
+            report(on(r)).await?;
+            return Ok(Action::requeue(after));
+        }
+    };
     let data = secret_data(&credentials);
     let endpoint = match (data.get("host"), data.get("port")) {
         (Some(h), Some(p)) => Some(format!("{h}:{p}")),
@@ -159,13 +181,15 @@ async fn apply(
         .await?;
         return Ok(Action::requeue(ctx.resync));
     }
-    let mut r = on(Report::new(
-        Phase::Ready,
-        "Ready",
-        format!(
-            "database {name} on PostgreSQLServer {server_name}; credentials in Secret {secret_name}"
-        ),
-    ));
+    let mut message = format!(
+        "database {name} on PostgreSQLServer {server_name}; credentials in Secret {secret_name}"
+    );
+    if let Some(note) = reset_note {
+        clear(api, &obj.metadata).await?;
+        message.push_str("; ");
+        message.push_str(&note);
+    }
+    let mut r = on(Report::new(Phase::Ready, "Ready", message));
     r.endpoint = endpoint;
     report(r).await?;
     Ok(Action::requeue(ctx.resync))

@@ -11,6 +11,7 @@
 mod binding;
 mod broker_errors;
 mod database;
+mod reset;
 mod run;
 mod secret;
 mod server;
@@ -27,6 +28,7 @@ use kube::runtime::finalizer;
 use pgbroker_domain::server::ServerPolicy;
 use pgbroker_domain::{Broker, BrokerError};
 
+pub use reset::{ACTION_LABEL, RESET_PASSWORD};
 pub use run::Operator;
 pub use secret::secret_data;
 

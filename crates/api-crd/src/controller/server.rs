@@ -22,6 +22,7 @@ use crate::crd::{Phase, PostgreSQLDatabase, PostgreSQLServer};
 
 use super::binding::{Login, login, may_retry};
 use super::broker_errors::{is_absent, is_transient, reason_of};
+use super::reset::{clear, credentials_for_secret};
 use super::secret::{Written, secret_data, write};
 use super::status::{Report, publish};
 use super::{Context, Error, FINALIZER, OPERATION_POLL};
@@ -251,6 +252,27 @@ async fn apply(
         Err(Error::Broker(e)) => return broker_failure(e).await,
         Err(e) => return Err(e),
     };
+    let (credentials, reset_note) = match credentials_for_secret(
+        ctx,
+        api,
+        &obj.metadata,
+        &instance,
+        own_binding(obj)?,
+        credentials,
+    )
+    .await?
+    {
+        Ok(found) => found,
+        Err(after) => {
+            let r = Report::new(
+                Phase::Updating,
+                "ResettingPassword",
+                "setting a new password",
+            );
+            report(on(r)).await?;
+            return Ok(Action::requeue(after));
+        }
+    };
     let data = secret_data(&credentials);
     let endpoint = match (data.get("host"), data.get("port")) {
         (Some(h), Some(p)) => Some(format!("{h}:{p}")),
@@ -271,6 +293,11 @@ async fn apply(
         return Ok(Action::requeue(ctx.resync));
     }
     let mut message = format!("ready; credentials in Secret {name}");
+    if let Some(note) = reset_note {
+        clear(api, &obj.metadata).await?;
+        message.push_str("; ");
+        message.push_str(&note);
+    }
     for note in &choice.notes {
         message.push_str("; ");
         message.push_str(note);

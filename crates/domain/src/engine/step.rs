@@ -428,6 +428,9 @@ fn failure_writes(
             });
             (vec![Write::UpdateInstance(instance)], follow)
         }
+        // A password reset of a ready binding that failed: the binding keeps its old
+        // credentials (the backend set the new password or did not) and nothing is cleaned up.
+        Work::Bind(_, binding) if binding.credentials.is_some() => (Vec::new(), None),
         Work::Bind(_, mut binding) | Work::Unbind(_, mut binding) => {
             binding.state = BindingState::Failed;
             binding.updated_at = now;

@@ -14,6 +14,7 @@ mod fetch;
 mod instance;
 mod last_operation;
 mod launch;
+mod reset_password;
 mod server;
 mod update;
 
@@ -29,6 +30,7 @@ pub use error::{BrokerError, ErrorDetail, FailureIds};
 pub use fetch::FetchBindingQuery;
 pub use instance::{DeprovisionCommand, ProvisionCommand};
 pub use last_operation::{LastOperation, LastOperationQuery};
+pub use reset_password::{RESETTING, ResetPasswordCommand};
 pub use server::ServerChoice;
 pub use update::UpdateCommand;
 
