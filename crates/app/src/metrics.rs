@@ -1,13 +1,14 @@
 //! Prometheus metrics of the domain's work, measured at the ports so the domain stays free of
 //! them: operations by kind and state (a state-store decorator), failures by reason (operations
-//! as that decorator stores them, requests as the front doors report them) and backend step
-//! latency (a backend decorator).
+//! as that decorator stores them, requests as the front doors report them), backend step
+//! latency (a backend decorator) and the operator's reconciles (its metrics port).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use pgbroker_api_crd::controller::{ControllerKind, ReconcileMetrics};
 use pgbroker_domain::ports::{
     Backend, BackendRegistry, BindRequest, CheckError, InstanceRequest, ProvisionOutput,
     StateStore, Step, StoreError, UnbindRequest, Write,
@@ -49,6 +50,66 @@ impl FailureMetrics {
     pub fn for_door(&self, source: &'static str) -> Arc<dyn Fn(Reason) + Send + Sync> {
         let metrics = self.clone();
         Arc::new(move |reason| metrics.record(source, reason))
+    }
+}
+
+/// The operator's reconciles by controller `kind` (`server`, `database`):
+/// `pgbroker_operator_reconciles_total`, `pgbroker_operator_reconcile_duration_seconds` and
+/// `pgbroker_operator_reconcile_errors_total{kind, reason}`, `reason` being the error's category
+/// (a short fixed list, never an object's name).
+pub struct ReconcileCounters {
+    reconciles: IntCounterVec,
+    durations: HistogramVec,
+    errors: IntCounterVec,
+}
+
+impl ReconcileCounters {
+    pub fn new(registry: &Registry) -> Result<Arc<Self>, prometheus::Error> {
+        let reconciles = IntCounterVec::new(
+            Opts::new(
+                "pgbroker_operator_reconciles_total",
+                "Reconciles by the operator's controllers, by kind",
+            ),
+            &["kind"],
+        )?;
+        let durations = HistogramVec::new(
+            HistogramOpts::new(
+                "pgbroker_operator_reconcile_duration_seconds",
+                "How long the operator's reconciles took, by kind",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["kind"],
+        )?;
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "pgbroker_operator_reconcile_errors_total",
+                "Failed reconciles by kind and the error's category",
+            ),
+            &["kind", "reason"],
+        )?;
+        registry.register(Box::new(reconciles.clone()))?;
+        registry.register(Box::new(durations.clone()))?;
+        registry.register(Box::new(errors.clone()))?;
+        Ok(Arc::new(Self {
+            reconciles,
+            durations,
+            errors,
+        }))
+    }
+}
+
+impl ReconcileMetrics for ReconcileCounters {
+    fn reconciled(&self, kind: ControllerKind, took: Duration, error: Option<&'static str>) {
+        let kind = kind.as_str();
+        self.reconciles.with_label_values(&[kind]).inc();
+        self.durations
+            .with_label_values(&[kind])
+            .observe(took.as_secs_f64());
+        if let Some(reason) = error {
+            self.errors.with_label_values(&[kind, reason]).inc();
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! The Kubernetes operator front door inside `pgbroker serve`: its Kubernetes client, its
 //! leader election and its readiness. Only the leader runs the controllers; every replica runs
-//! the operation engine.
+//! the operation engine. Readiness: a replica whose election cannot run is not ready; the
+//! leader is ready once its controllers' watches have listed everything and while none keeps
+//! failing; a standby is ready (it serves the OSB API and runs the engine).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +11,7 @@ use anyhow::Context as _;
 use pgbroker_adapters_k8s::client::Connector;
 use pgbroker_adapters_k8s::leader::{LeaderSettings, Leadership};
 use pgbroker_adapters_k8s::settings::Connection;
-use pgbroker_api_crd::controller::Operator;
+use pgbroker_api_crd::controller::{Operator, ReconcileMetrics, WatchHealth};
 use pgbroker_api_osb::health::ReadinessCheck;
 use pgbroker_domain::Broker;
 use pgbroker_domain::ports::OperationObserver;
@@ -24,6 +26,7 @@ pub struct OperatorDoor {
     client: kube::Client,
     leader: LeaderSettings,
     state: Arc<DoorState>,
+    watches: WatchHealth,
 }
 
 /// What `/readyz` reports of the operator.
@@ -33,7 +36,7 @@ struct DoorState {
     failed: std::sync::Mutex<Option<String>>,
 }
 
-struct OperatorReadiness(Arc<DoorState>);
+struct OperatorReadiness(Arc<DoorState>, WatchHealth);
 
 impl ReadinessCheck for OperatorReadiness {
     fn name(&self) -> String {
@@ -44,7 +47,8 @@ impl ReadinessCheck for OperatorReadiness {
         match self.0.failed.lock() {
             Ok(failed) => match failed.as_ref() {
                 Some(why) => Err(why.clone()),
-                None => Ok(()),
+                // Only while this replica leads do the controllers, and so the watches, run.
+                None => self.1.check(),
             },
             Err(_) => Err("the operator's state is unreadable".to_string()),
         }
@@ -79,6 +83,7 @@ impl OperatorDoor {
         config: &OperatorConfig,
         configured_backends: &std::collections::BTreeSet<String>,
         broker: Arc<Broker>,
+        metrics: Arc<dyn ReconcileMetrics>,
     ) -> anyhow::Result<Self> {
         let client = Connector::new(connection(config))
             .client()
@@ -88,6 +93,7 @@ impl OperatorDoor {
             config,
             configured_backends,
             broker,
+            metrics,
             client,
         ))
     }
@@ -97,23 +103,28 @@ impl OperatorDoor {
         config: &OperatorConfig,
         configured_backends: &std::collections::BTreeSet<String>,
         broker: Arc<Broker>,
+        metrics: Arc<dyn ReconcileMetrics>,
         client: kube::Client,
     ) -> Self {
         let policy = ServerPolicy::new(
             config.allowed(configured_backends),
             config.default_backend.clone(),
         );
+        let identity = identity();
         let operator = Operator::new(client.clone(), broker, policy)
             .namespaces(config.namespaces.clone())
-            .resync(Duration::from_secs(config.resync_seconds.max(1)));
+            .resync(Duration::from_secs(config.resync_seconds.max(1)))
+            .metrics(metrics)
+            .reporting_instance(identity.clone());
         let leader = LeaderSettings {
             namespace: config.lease_namespace(),
             lease_name: config.lease_name.clone(),
-            identity: identity(),
+            identity,
             lease_seconds: config.lease_seconds,
             renew_margin_seconds: config.renew_margin_seconds,
         };
         Self {
+            watches: operator.health(),
             operator,
             client,
             leader,
@@ -127,7 +138,7 @@ impl OperatorDoor {
     }
 
     pub fn readiness(&self) -> Arc<dyn ReadinessCheck> {
-        Arc::new(OperatorReadiness(self.state.clone()))
+        Arc::new(OperatorReadiness(self.state.clone(), self.watches.clone()))
     }
 
     /// Competes for the Lease and runs the controllers while this replica leads, until
@@ -144,6 +155,7 @@ impl OperatorDoor {
             client,
             leader,
             state,
+            watches: _,
         } = self;
         let lease = format!("{}/{}", leader.namespace, leader.lease_name);
         let leadership = match Leadership::start(client, leader).await {

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::catalog_file::LoadedCatalog;
 use crate::config::{AuthConfig, Config};
-use crate::metrics::{FailureMetrics, MeteredStore, time_backends};
+use crate::metrics::{FailureMetrics, MeteredStore, ReconcileCounters, time_backends};
 use crate::{availability, backends, catalog_file};
 
 /// A server started by [`start`]; dropping it does not stop it, [`RunningServer::shutdown`] does.
@@ -166,9 +166,15 @@ pub async fn start_with(
     );
     let broker = Arc::new(Broker::new(core).with_waker(engine.waker()));
     let operator = if config.operator.enabled {
-        let door =
-            crate::operator::OperatorDoor::build(&config.operator, &backend_names, broker.clone())
-                .await?;
+        let reconciles =
+            ReconcileCounters::new(&registry).context("registering operator metrics")?;
+        let door = crate::operator::OperatorDoor::build(
+            &config.operator,
+            &backend_names,
+            broker.clone(),
+            reconciles,
+        )
+        .await?;
         engine = engine.with_observer(door.observer());
         Some(door)
     } else {

@@ -4,7 +4,9 @@
 //! patches, `resourceVersion` conflicts, status subresource, selectors, watches with bookmarks,
 //! finalizers, namespace deletion, owner-reference garbage collection; custom resources validated
 //! against their CRD's `openAPIV3Schema` (CNPG 1.30's CRDs from `../shared/crds/cnpg/`, pgbroker's
-//! own from the repository's `deploy/crds/`); an
+//! own from the repository's `deploy/crds/`); Events (core v1 and events.k8s.io/v1) checked by the
+//! API server's event rules (required `eventTime`, reporting fields, `action`, `reason` ≤ 128,
+//! note ≤ 1 kB, only the series may change); an
 //! RBAC mode (`TestServerOptions::rbac`) in which bearer tokens name ServiceAccounts and the
 //! stored roles and bindings authorize each request as the API server's RBAC authorizer does.
 //!

@@ -62,7 +62,7 @@ async fn apply(
     ctx: &Context,
 ) -> Result<Action, Error> {
     let current = obj.status.as_ref();
-    let report = |r: Report| async move { publish(api, obj, current, &r).await };
+    let report = |r: Report| async move { publish(ctx, api, obj, current, &r).await };
     let server_name = &obj.spec.server_ref.name;
     let own = match super::spec::own_database(&obj.name_any(), obj.spec.database.as_ref()) {
         Ok(db) => db,
@@ -227,7 +227,7 @@ async fn cleanup(
             let current = obj.status.as_ref();
             let mut r = Report::new(Phase::Deleting, "Deleting", what.clone());
             r.operation = Some(what.clone());
-            publish(api, obj, current, &r).await?;
+            publish(ctx, api, obj, current, &r).await?;
             Err(Error::InProgress {
                 what,
                 retry_after: OPERATION_POLL,

@@ -7,16 +7,23 @@
 //! Nothing polls while nothing changes: an object is looked at again when it, its Secret or a
 //! related object changes, at the operation's retry interval while one runs, and otherwise at
 //! the long resync.
+//!
+//! Around the reconcilers: an Event for each status transition ([`events`]), each reconcile
+//! reported to the app's metrics port ([`metrics`]), and the watches' health for readiness
+//! ([`watches`]).
 
 mod binding;
 mod broker_errors;
 mod database;
+pub mod events;
+pub mod metrics;
 mod reset;
 mod run;
 mod secret;
 mod server;
 pub mod spec;
 mod status;
+pub mod watches;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,9 +35,11 @@ use kube::runtime::finalizer;
 use pgbroker_domain::server::ServerPolicy;
 use pgbroker_domain::{Broker, BrokerError};
 
+pub use metrics::{ControllerKind, ReconcileMetrics};
 pub use reset::{ACTION_LABEL, RESET_PASSWORD};
 pub use run::Operator;
 pub use secret::secret_data;
+pub use watches::WatchHealth;
 
 /// Field manager of every write the operator makes.
 pub const FIELD_MANAGER: &str = "pgbroker-operator";
@@ -46,6 +55,10 @@ pub struct Context {
     pub resync: Duration,
     /// Failures in a row per object uid, for the backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// Where status transitions are published.
+    events: events::Events,
+    /// Where each reconcile is reported.
+    metrics: Arc<dyn ReconcileMetrics>,
 }
 
 impl Context {
@@ -54,6 +67,8 @@ impl Context {
         broker: Arc<Broker>,
         policy: ServerPolicy,
         resync: Duration,
+        events: events::Events,
+        metrics: Arc<dyn ReconcileMetrics>,
     ) -> Self {
         Self {
             client,
@@ -61,6 +76,8 @@ impl Context {
             policy,
             resync,
             failures: Mutex::new(HashMap::new()),
+            events,
+            metrics,
         }
     }
 

@@ -9,8 +9,9 @@ use std::time::Duration;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, watcher};
+use kube::api::PartialObjectMeta;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, reflector::reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
 use pgbroker_domain::Broker;
 use pgbroker_domain::operation::Operation;
@@ -20,7 +21,10 @@ use tokio::sync::broadcast;
 
 use crate::crd::{PostgreSQLDatabase, PostgreSQLServer};
 
+use super::events::Events;
+use super::metrics::{ControllerKind, NoMetrics, ReconcileMetrics, measured};
 use super::secret::MANAGED_BY;
+use super::watches::WatchHealth;
 use super::{Context, database, error_policy, server};
 
 /// The operator front door, ready to run. The app builds it with its Kubernetes client, the
@@ -34,6 +38,9 @@ pub struct Operator {
     namespaces: Vec<String>,
     resync: Duration,
     ended: broadcast::Sender<(String, Option<String>)>,
+    metrics: Arc<dyn ReconcileMetrics>,
+    reporting_instance: Option<String>,
+    health: WatchHealth,
 }
 
 /// Tells the operator's controllers when the engine has finished an operation, so an object
@@ -59,7 +66,28 @@ impl Operator {
             namespaces: Vec::new(),
             resync: Duration::from_secs(10 * 60),
             ended: broadcast::channel(1024).0,
+            metrics: Arc::new(NoMetrics),
+            reporting_instance: None,
+            health: WatchHealth::default(),
         }
+    }
+
+    /// Where each reconcile is reported (default: nowhere).
+    pub fn metrics(mut self, metrics: Arc<dyn ReconcileMetrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// This replica's name in the Events it publishes (`reportingInstance`, at most 128
+    /// bytes; default: the controller's name).
+    pub fn reporting_instance(mut self, instance: impl Into<String>) -> Self {
+        self.reporting_instance = Some(instance.into());
+        self
+    }
+
+    /// The health of the controllers' watches while they run here, for `/readyz`.
+    pub fn health(&self) -> WatchHealth {
+        self.health.clone()
     }
 
     /// Only these namespaces (empty: all).
@@ -81,11 +109,16 @@ impl Operator {
 
     /// Runs until `shutdown` completes.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        // Dropped when the run ends or is dropped (leadership lost): readiness stops asking.
+        let _running = self.health.start();
+        let health = self.health.clone();
         let ctx = Arc::new(Context::new(
             self.client.clone(),
             self.broker,
             self.policy,
             self.resync,
+            Events::new(self.client.clone(), self.reporting_instance),
+            self.metrics,
         ));
         let shutdown = shutdown.boxed().shared();
         let scopes: Vec<Option<String>> = if self.namespaces.is_empty() {
@@ -95,65 +128,116 @@ impl Operator {
         };
         let mut runs = Vec::new();
         for scope in scopes {
-            let api =
-                |client: Client| -> (Api<PostgreSQLServer>, Api<PostgreSQLDatabase>, Api<Secret>) {
-                    match &scope {
-                        Some(ns) => (
-                            Api::namespaced(client.clone(), ns),
-                            Api::namespaced(client.clone(), ns),
-                            Api::namespaced(client, ns),
-                        ),
-                        None => (
-                            Api::all(client.clone()),
-                            Api::all(client.clone()),
-                            Api::all(client),
-                        ),
-                    }
-                };
+            let api = |client: Client| -> (
+                Api<PostgreSQLServer>,
+                Api<PostgreSQLDatabase>,
+                Api<PartialObjectMeta<Secret>>,
+            ) {
+                match &scope {
+                    Some(ns) => (
+                        Api::namespaced(client.clone(), ns),
+                        Api::namespaced(client.clone(), ns),
+                        Api::namespaced(client, ns),
+                    ),
+                    None => (
+                        Api::all(client.clone()),
+                        Api::all(client.clone()),
+                        Api::all(client),
+                    ),
+                }
+            };
             let (servers, databases, secrets) = api(self.client.clone());
+            let scope_name = match &scope {
+                Some(ns) => format!("namespace {ns}"),
+                None => "all namespaces".to_string(),
+            };
             let owned =
                 watcher::Config::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
+            // Each watch is built here rather than by the Controller, so its health is followed.
+            let watch_of = |kind: &str, controller: &str| {
+                format!("{kind} objects in {scope_name} by the {controller} controller")
+            };
 
-            let controller = Controller::new(servers.clone(), watcher::Config::default());
-            let store = controller.store();
-            let server_run = controller
-                .owns(secrets.clone(), owned.clone())
-                .watches(
-                    databases.clone(),
-                    watcher::Config::default(),
-                    |db: PostgreSQLDatabase| {
-                        db.namespace()
-                            .map(|ns| ObjectRef::new(&db.spec.server_ref.name).within(&ns))
-                    },
-                )
-                .reconcile_on(woken(self.ended.subscribe(), store))
-                .graceful_shutdown_on(shutdown.clone())
-                .run(server::reconcile, error_policy, ctx.clone())
-                .for_each(log_outcome);
+            let (store, writer) = reflector::store();
+            let main = health.follow(
+                watch_of("PostgreSQLServer", "PostgreSQLServer"),
+                watcher(servers.clone(), watcher::Config::default()),
+            );
+            let server_run =
+                Controller::for_stream(reflector(writer, main).applied_objects(), store.clone())
+                    .owns_stream(
+                        health
+                            .follow(
+                                watch_of("Secret", "PostgreSQLServer"),
+                                watcher(secrets.clone(), owned.clone()),
+                            )
+                            .touched_objects(),
+                    )
+                    .watches_stream(
+                        health
+                            .follow(
+                                watch_of("PostgreSQLDatabase", "PostgreSQLServer"),
+                                watcher(databases.clone(), watcher::Config::default()),
+                            )
+                            .touched_objects(),
+                        |db: PostgreSQLDatabase| {
+                            db.namespace()
+                                .map(|ns| ObjectRef::new(&db.spec.server_ref.name).within(&ns))
+                        },
+                    )
+                    .reconcile_on(woken(self.ended.subscribe(), store))
+                    .graceful_shutdown_on(shutdown.clone())
+                    .run(
+                        |obj, ctx| measured(ControllerKind::Server, obj, ctx, server::reconcile),
+                        error_policy,
+                        ctx.clone(),
+                    )
+                    .for_each(log_outcome);
             runs.push(server_run.boxed());
 
-            let controller = Controller::new(databases, watcher::Config::default());
-            let store = controller.store();
+            let (store, writer) = reflector::store();
+            let main = health.follow(
+                watch_of("PostgreSQLDatabase", "PostgreSQLDatabase"),
+                watcher(databases, watcher::Config::default()),
+            );
             let referencing = store.clone();
-            let database_run = controller
-                .owns(secrets, owned)
-                .watches(
-                    servers,
-                    watcher::Config::default(),
-                    move |srv: PostgreSQLServer| {
-                        let (name, ns) = (srv.name_any(), srv.namespace());
-                        referencing
-                            .state()
-                            .into_iter()
-                            .filter(|d| d.spec.server_ref.name == name && d.namespace() == ns)
-                            .map(|d| ObjectRef::from_obj(d.as_ref()))
-                            .collect::<Vec<_>>()
-                    },
-                )
-                .reconcile_on(woken(self.ended.subscribe(), store))
-                .graceful_shutdown_on(shutdown.clone())
-                .run(database::reconcile, error_policy, ctx.clone())
-                .for_each(log_outcome);
+            let database_run =
+                Controller::for_stream(reflector(writer, main).applied_objects(), store.clone())
+                    .owns_stream(
+                        health
+                            .follow(
+                                watch_of("Secret", "PostgreSQLDatabase"),
+                                watcher(secrets, owned),
+                            )
+                            .touched_objects(),
+                    )
+                    .watches_stream(
+                        health
+                            .follow(
+                                watch_of("PostgreSQLServer", "PostgreSQLDatabase"),
+                                watcher(servers, watcher::Config::default()),
+                            )
+                            .touched_objects(),
+                        move |srv: PostgreSQLServer| {
+                            let (name, ns) = (srv.name_any(), srv.namespace());
+                            referencing
+                                .state()
+                                .into_iter()
+                                .filter(|d| d.spec.server_ref.name == name && d.namespace() == ns)
+                                .map(|d| ObjectRef::from_obj(d.as_ref()))
+                                .collect::<Vec<_>>()
+                        },
+                    )
+                    .reconcile_on(woken(self.ended.subscribe(), store))
+                    .graceful_shutdown_on(shutdown.clone())
+                    .run(
+                        |obj, ctx| {
+                            measured(ControllerKind::Database, obj, ctx, database::reconcile)
+                        },
+                        error_policy,
+                        ctx.clone(),
+                    )
+                    .for_each(log_outcome);
             runs.push(database_run.boxed());
         }
         futures::future::join_all(runs).await;

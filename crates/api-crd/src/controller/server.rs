@@ -84,7 +84,7 @@ async fn apply(
     ctx: &Context,
 ) -> Result<Action, Error> {
     let current = obj.status.as_ref();
-    let report = |r: Report| async move { publish(api, obj, current, &r).await };
+    let report = |r: Report| async move { publish(ctx, api, obj, current, &r).await };
     let request = match super::spec::server_request(&obj.spec) {
         Ok(r) => r,
         Err(e) => {
@@ -121,7 +121,7 @@ async fn apply(
             return Err(Error::from(e));
         }
         let r = on(Report::failed(Phase::Failed, reason_of(&e), e.to_string()));
-        publish(api, obj, current, &r).await?;
+        publish(ctx, api, obj, current, &r).await?;
         Ok(Action::await_change())
     };
     let instance: Instance = match instance {
@@ -337,6 +337,7 @@ async fn cleanup(
             referencing.join(", ")
         );
         publish(
+            ctx,
             api,
             obj,
             current,
@@ -362,7 +363,7 @@ async fn cleanup(
     let in_progress = |what: String, after: std::time::Duration| async move {
         let mut r = keep(Report::new(Phase::Deleting, "Deleting", what.clone()));
         r.operation = Some(what.clone());
-        publish(api, obj, current, &r).await?;
+        publish(ctx, api, obj, current, &r).await?;
         Err::<Action, Error>(Error::InProgress {
             what,
             retry_after: after,

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::crd::{Phase, PostgreSQLStatus};
 
-use super::{Error, FIELD_MANAGER};
+use super::{Context, Error, FIELD_MANAGER};
 
 /// What the object's status should say.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +24,8 @@ pub struct Report {
     pub plan: Option<String>,
     pub endpoint: Option<String>,
     pub operation: Option<String>,
+    /// Something is wrong (its Event is a Warning): a failure in the shared vocabulary.
+    pub warning: bool,
 }
 
 impl Report {
@@ -36,12 +38,16 @@ impl Report {
             plan: None,
             endpoint: None,
             operation: None,
+            warning: phase == Phase::Failed,
         }
     }
 
     /// A failure in the shared vocabulary; `phase` says where the object is left.
     pub fn failed(phase: Phase, reason: Reason, message: impl Into<String>) -> Self {
-        Self::new(phase, reason.as_str(), message)
+        Self {
+            warning: true,
+            ..Self::new(phase, reason.as_str(), message)
+        }
     }
 
     pub fn on(mut self, backend: Option<String>, plan: Option<String>) -> Self {
@@ -86,8 +92,10 @@ pub fn status_for(
     }
 }
 
-/// Writes the status when it differs from `current`.
+/// Writes the status when it differs from `current`, and publishes an Event when that is a
+/// transition.
 pub async fn publish<K>(
+    ctx: &Context,
     api: &Api<K>,
     obj: &K,
     current: Option<&PostgreSQLStatus>,
@@ -111,6 +119,7 @@ where
         &Patch::Apply(patch),
     )
     .await?;
+    ctx.events.transition(obj, current, report).await;
     Ok(())
 }
 

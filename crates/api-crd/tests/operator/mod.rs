@@ -4,6 +4,8 @@
 //! is dropped), an engine, and the operator running against all of it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+mod reconciles;
+
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::{Client, Resource};
 use pgbroker_adapters_cloud::{OsRngSecrets, SharedServerBackend, SharedSettings};
+use pgbroker_api_crd::controller::WatchHealth;
 use pgbroker_api_crd::crd::PostgreSQLStatus;
 use pgbroker_api_crd::{Operator, PostgreSQLDatabase, PostgreSQLServer};
 use pgbroker_api_osb::JsonSchemaParameters;
@@ -25,6 +28,8 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, PgConnection};
 use tokio::sync::watch;
 
+pub use reconciles::Reconciles;
+
 pub const NS: &str = "default";
 pub const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -32,6 +37,10 @@ pub struct World {
     pub kube: TestServer,
     pub broker: Arc<Broker>,
     pub tag: String,
+    /// What the operator reported of its reconciles.
+    pub reconciles: Arc<Reconciles>,
+    /// The operator's watches, as `/readyz` sees them.
+    pub health: WatchHealth,
     stop: watch::Sender<bool>,
 }
 
@@ -70,6 +79,19 @@ impl World {
     }
 
     pub async fn with_policy(policy: ServerPolicy) -> Self {
+        Self::with(policy, Duration::from_secs(600)).await
+    }
+
+    /// The operator looks at every object again each `resync`.
+    pub async fn with_resync(resync: Duration) -> Self {
+        Self::with(
+            ServerPolicy::new(["shared".to_string()], Some("shared".into())),
+            resync,
+        )
+        .await
+    }
+
+    async fn with(policy: ServerPolicy, resync: Duration) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
@@ -116,9 +138,13 @@ impl World {
             },
         );
         let broker = Arc::new(Broker::new(core).with_waker(engine.waker()));
+        let reconciles = Arc::new(Reconciles::default());
         let operator = Operator::new(kube.client(), broker.clone(), policy)
             .namespaces(vec![NS.to_string()])
-            .resync(Duration::from_secs(600));
+            .resync(resync)
+            .metrics(reconciles.clone())
+            .reporting_instance(format!("test-{tag}"));
+        let health = operator.health();
         let engine = engine.with_observer(operator.observer());
         let (stop, rx) = watch::channel(false);
         let engine_stop = stopped(rx.clone());
@@ -128,6 +154,8 @@ impl World {
             kube,
             broker,
             tag,
+            reconciles,
+            health,
             stop,
         }
     }

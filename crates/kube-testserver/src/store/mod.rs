@@ -4,6 +4,7 @@
 mod apply;
 mod cnpg_webhooks;
 mod delete;
+mod event_rules;
 mod identity;
 mod managed_fields;
 pub mod meta;

@@ -201,7 +201,7 @@ pub(super) fn dns_label_problem(name: &str, must_start_with_letter: bool) -> Opt
     })
 }
 
-fn subdomain_problem(name: &str) -> Option<String> {
+pub(super) fn subdomain_problem(name: &str) -> Option<String> {
     if name.len() > 253 {
         return Some("must be no more than 253 characters".into());
     }
@@ -212,7 +212,7 @@ fn subdomain_problem(name: &str) -> Option<String> {
 }
 
 /// `prefix/name` label and annotation keys (and finalizer names).
-fn qualified_name_problem(key: &str) -> Option<String> {
+pub(super) fn qualified_name_problem(key: &str) -> Option<String> {
     let (prefix, name) = match key.split_once('/') {
         Some((prefix, name)) => (Some(prefix), name),
         None => (None, key),

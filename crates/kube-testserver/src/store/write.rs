@@ -4,7 +4,9 @@ use serde_json::{Value, json};
 
 use super::meta::{self, meta_mut};
 use super::rules::{check_type_meta, fold_string_data, merge_for_subresource, secret_data_problem};
-use super::{EventType, ObjKey, State, cnpg_webhooks, identity, managed_fields, validation};
+use super::{
+    EventType, ObjKey, State, cnpg_webhooks, event_rules, identity, managed_fields, validation,
+};
 use crate::error::ApiError;
 use crate::registry::{CRD_GROUP, Gvr, ResourceDef};
 use crate::schema;
@@ -290,8 +292,12 @@ impl State {
         cnpg_webhooks::cnpg_cluster_defaults(def, &mut new);
         validation::check_metadata(def, &new)?;
         match &old {
-            None => cnpg_webhooks::cnpg_cluster_webhook(def, &new)?,
+            None => {
+                cnpg_webhooks::cnpg_cluster_webhook(def, &new)?;
+                event_rules::check_create(def, &new)?;
+            }
             Some(old) => {
+                event_rules::check_update(def, old, &new)?;
                 validation::check_no_new_finalizers_while_deleting(def, old, &new)?;
                 validation::check_role_ref_unchanged(def, old, &new)?;
                 cnpg_webhooks::cnpg_cluster_update_webhook(def, old, &new)?;
