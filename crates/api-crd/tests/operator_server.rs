@@ -233,3 +233,72 @@ async fn retain_keeps_the_data_and_removes_the_object() {
     // The shared backend keeps a retained database under a new name.
     assert_eq!(world.databases_made().await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_provision_is_not_retried_until_the_spec_changes() {
+    use pgbroker_domain::usecases::LastOperationQuery;
+    use pgbroker_domain::{FrontDoor, InstanceId};
+    let world = World::start().await;
+    // postgis is on the backend's allow-list but this server does not have it: the provision
+    // fails in the backend (CREATE EXTENSION), and its clean-up removes what it made.
+    world
+        .apply_server(
+            "geo",
+            json!({"size": {"class": "shared-small", "storageGB": 10}, "credentialsSecret": "geo-pg",
+                   "extensions": ["postgis"]}),
+        )
+        .await;
+    let failed = server_with_reason(&world, "geo", "Unsupported").await;
+    assert_eq!(
+        failed.status.as_ref().unwrap().phase,
+        Some(pgbroker_api_crd::crd::Phase::Failed)
+    );
+    let id = InstanceId::parse(failed.uid().unwrap()).unwrap();
+    let last = || async {
+        world
+            .broker
+            .last_operation(LastOperationQuery {
+                door: FrontDoor::Operator,
+                instance_id: id.clone(),
+                binding_id: None,
+                operation: None,
+                service_id: None,
+                plan_id: None,
+            })
+            .await
+            .map(|op| op.operation)
+    };
+    // Let the clean-up finish, then nothing more is tried while nothing changes.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let settled = last().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(
+        last().await.unwrap(),
+        settled,
+        "the failed provision was tried again"
+    );
+    let still = server_with_reason(&world, "geo", "Unsupported").await;
+    assert!(
+        still.status.as_ref().unwrap().conditions[0]
+            .message
+            .contains("postgis"),
+        "{:?}",
+        still.status
+    );
+    // A changed spec is provisioned (not refused as a conflicting request for the same id).
+    world
+        .apply_server(
+            "geo",
+            json!({"size": {"class": "shared-small", "storageGB": 10}, "credentialsSecret": "geo-pg",
+                   "extensions": ["hstore"]}),
+        )
+        .await;
+    server_with_reason(&world, "geo", "Ready").await;
+    let secret = world.secrets().get("geo-pg").await.unwrap();
+    let mut conn = operator::connect(&secret, None).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_extension WHERE extname = 'hstore'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}

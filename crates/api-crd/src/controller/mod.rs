@@ -21,6 +21,7 @@ mod reset;
 mod run;
 mod secret;
 mod server;
+mod server_cleanup;
 pub mod spec;
 mod status;
 pub mod watches;

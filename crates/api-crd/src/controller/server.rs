@@ -6,19 +6,19 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event, finalizer};
 use pgbroker_domain::usecases::{
-    DeprovisionCommand, LastOperationQuery, ProvisionCommand, UnbindCommand, UpdateCommand,
+    DeprovisionCommand, LastOperation, LastOperationQuery, ProvisionCommand, UpdateCommand,
 };
 use pgbroker_domain::{
-    BindingId, FrontDoor, Instance, InstanceId, InstanceState, JsonObject, OperationKind,
-    OperationState, Outcome, Reason,
+    BindingId, DeletionPolicy, FrontDoor, Instance, InstanceId, InstanceState, JsonObject,
+    OperationKind, OperationState, Outcome, Reason,
 };
 use serde_json::json;
 
-use crate::crd::{Phase, PostgreSQLDatabase, PostgreSQLServer};
+use crate::crd::{Phase, PostgreSQLServer};
 
 use super::binding::{Login, login, may_retry};
 use super::broker_errors::{is_absent, is_transient, reason_of};
@@ -26,6 +26,9 @@ use super::reset::{clear, credentials_for_secret};
 use super::secret::{Written, secret_data, write};
 use super::status::{Report, publish};
 use super::{Context, Error, FINALIZER, OPERATION_POLL};
+
+/// Reason while a failed provision's remains are removed before the changed spec is provisioned.
+const RETRYING: &str = "RetryingProvision";
 
 pub async fn reconcile(obj: Arc<PostgreSQLServer>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = obj
@@ -36,7 +39,7 @@ pub async fn reconcile(obj: Arc<PostgreSQLServer>, ctx: Arc<Context>) -> Result<
     let result = finalizer(&api, FINALIZER, obj, |event| async {
         match event {
             Event::Apply(obj) => apply(&obj, &api, &ctx).await,
-            Event::Cleanup(obj) => cleanup(&obj, &api, &ctx).await,
+            Event::Cleanup(obj) => super::server_cleanup::cleanup(&obj, &api, &ctx).await,
         }
     })
     .await
@@ -54,7 +57,7 @@ pub(super) fn instance_id(obj: &PostgreSQLServer) -> Result<InstanceId, Error> {
 }
 
 /// The server's own login shares the object's uid as its binding id.
-fn own_binding(obj: &PostgreSQLServer) -> Result<BindingId, Error> {
+pub(super) fn own_binding(obj: &PostgreSQLServer) -> Result<BindingId, Error> {
     obj.uid()
         .and_then(|uid| BindingId::parse(uid).ok())
         .ok_or(Error::MissingField("metadata.uid"))
@@ -124,8 +127,45 @@ async fn apply(
         publish(ctx, api, obj, current, &r).await?;
         Ok(Action::await_change())
     };
+    // The instance's last operation (unpolled by id, a failed provision's clean-up reads as failed).
+    let last = ctx
+        .broker
+        .last_operation(LastOperationQuery {
+            door: FrontDoor::Operator,
+            instance_id: id.clone(),
+            binding_id: None,
+            operation: None,
+            service_id: None,
+            plan_id: None,
+        })
+        .await;
+    let changed = current.and_then(|s| s.observed_generation) != obj.metadata.generation;
+    let retrying = !changed && current.is_some_and(|s| s.reason() == Some(RETRYING));
+    let failure = |op: &LastOperation| {
+        on(Report::failed(
+            Phase::Failed,
+            op.reason.unwrap_or(Reason::BackendFailed),
+            op.description
+                .clone()
+                .unwrap_or_else(|| "provisioning failed".into()),
+        ))
+    };
     let instance: Instance = match instance {
         None => {
+            // A provision that failed left nothing behind (its clean-up removed it): it is
+            // tried again only for a changed spec, never in a loop.
+            if let Ok(op) = &last
+                && op.state == OperationState::Failed
+                && matches!(
+                    op.kind,
+                    OperationKind::Provision | OperationKind::Deprovision
+                )
+                && !changed
+                && !retrying
+            {
+                report(failure(op)).await?;
+                return Ok(Action::await_change());
+            }
             let cmd = ProvisionCommand {
                 door: FrontDoor::Operator,
                 instance_id: id.clone(),
@@ -150,17 +190,6 @@ async fn apply(
         Some(instance) => instance,
     };
     // An operation under way: report it and look again at its retry interval.
-    let last = ctx
-        .broker
-        .last_operation(LastOperationQuery {
-            door: FrontDoor::Operator,
-            instance_id: id.clone(),
-            binding_id: None,
-            operation: None,
-            service_id: None,
-            plan_id: None,
-        })
-        .await;
     if let Ok(op) = &last
         && op.state == OperationState::InProgress
     {
@@ -180,32 +209,42 @@ async fn apply(
     match instance.state {
         InstanceState::Ready => {}
         InstanceState::Failed => {
-            let why = last
-                .ok()
-                .and_then(|op| op.description)
-                .unwrap_or_else(|| "provisioning failed".into());
-            let retried = current.and_then(|s| s.observed_generation) != obj.metadata.generation;
-            if !retried {
-                report(on(Report::failed(
-                    Phase::Failed,
-                    Reason::BackendFailed,
-                    why,
+            if changed || retrying {
+                // A changed spec is provisioned anew once what the failed provision made is
+                // gone: its clean-up (joined if it still runs) or a deprovision now.
+                let cmd = DeprovisionCommand {
+                    door: FrontDoor::Operator,
+                    instance_id: id.clone(),
+                    service_id: instance.spec.service_id.clone(),
+                    plan_id: instance.spec.plan_id.clone(),
+                    deletion_policy: DeletionPolicy::Delete,
+                    accepts_incomplete: true,
+                    originating_identity: None,
+                };
+                match ctx.broker.deprovision(cmd).await {
+                    Ok(_) => {}
+                    Err(e) if is_absent(&e) => {}
+                    Err(e) => return broker_failure(e).await,
+                }
+                report(on(Report::new(
+                    Phase::Provisioning,
+                    RETRYING,
+                    "removing what the failed provision made, then provisioning the changed spec",
                 )))
                 .await?;
-                return Ok(Action::requeue(ctx.resync));
+                return Ok(Action::requeue(OPERATION_POLL));
             }
-            // A changed spec tries the provision again.
-            let cmd = ProvisionCommand {
-                door: FrontDoor::Operator,
-                instance_id: id.clone(),
-                spec: choice.instance_spec(context(obj)),
-                accepts_incomplete: true,
-                originating_identity: None,
+            let r = match &last {
+                Ok(op) => failure(op),
+                Err(_) => on(Report::failed(
+                    Phase::Failed,
+                    Reason::BackendFailed,
+                    "provisioning failed",
+                )),
             };
-            return match ctx.broker.provision(cmd).await {
-                Ok(_) => Ok(Action::requeue(OPERATION_POLL)),
-                Err(e) => broker_failure(e).await,
-            };
+            report(r).await?;
+            // The clean-up's end wakes this object; a spec change retries.
+            return Ok(Action::await_change());
         }
         InstanceState::Provisioning | InstanceState::Deprovisioning => {
             return Ok(Action::requeue(OPERATION_POLL));
@@ -306,107 +345,4 @@ async fn apply(
     r.endpoint = endpoint;
     report(r).await?;
     Ok(Action::requeue(ctx.resync))
-}
-
-async fn cleanup(
-    obj: &PostgreSQLServer,
-    api: &Api<PostgreSQLServer>,
-    ctx: &Context,
-) -> Result<Action, Error> {
-    let current = obj.status.as_ref();
-    let keep = |r: Report| {
-        r.on(
-            current.and_then(|s| s.backend.clone()),
-            current.and_then(|s| s.plan.clone()),
-        )
-    };
-    let ns = obj.namespace().unwrap_or_default();
-    let databases: Api<PostgreSQLDatabase> = Api::namespaced(ctx.client.clone(), &ns);
-    let mut referencing: Vec<String> = databases
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .filter(|d| d.spec.server_ref.name == obj.name_any())
-        .map(|d| d.name_any())
-        .collect();
-    referencing.sort();
-    if !referencing.is_empty() {
-        let what = format!(
-            "deprovisioning waits until the PostgreSQLDatabase objects on this server are deleted: {}",
-            referencing.join(", ")
-        );
-        publish(
-            ctx,
-            api,
-            obj,
-            current,
-            &keep(Report::failed(
-                Phase::Deleting,
-                Reason::InvalidState,
-                what.clone(),
-            )),
-        )
-        .await?;
-        // The databases' deletion wakes this object up (the controller watches them).
-        return Err(Error::InProgress {
-            what,
-            retry_after: ctx.resync,
-        });
-    }
-    let id = instance_id(obj)?;
-    let instance = match ctx.broker.instance(&id).await {
-        Ok(i) => i,
-        Err(e) if is_absent(&e) => return Ok(Action::await_change()),
-        Err(e) => return Err(e.into()),
-    };
-    let in_progress = |what: String, after: std::time::Duration| async move {
-        let mut r = keep(Report::new(Phase::Deleting, "Deleting", what.clone()));
-        r.operation = Some(what.clone());
-        publish(ctx, api, obj, current, &r).await?;
-        Err::<Action, Error>(Error::InProgress {
-            what,
-            retry_after: after,
-        })
-    };
-    let binding = own_binding(obj)?;
-    match ctx.broker.binding(&id, &binding).await {
-        Ok(_) => {
-            let cmd = UnbindCommand {
-                door: FrontDoor::Operator,
-                deletion_policy: pgbroker_domain::operation::DeletionPolicy::Delete,
-                instance_id: id.clone(),
-                binding_id: binding,
-                service_id: instance.spec.service_id.clone(),
-                plan_id: instance.spec.plan_id.clone(),
-                accepts_incomplete: true,
-                originating_identity: None,
-            };
-            match ctx.broker.unbind(cmd).await {
-                Ok(Outcome::Done { .. }) => {}
-                Ok(Outcome::Accepted { .. }) => {
-                    return in_progress("removing the server's login".into(), OPERATION_POLL).await;
-                }
-                Err(e) if is_absent(&e) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(e) if is_absent(&e) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let cmd = DeprovisionCommand {
-        door: FrontDoor::Operator,
-        deletion_policy: super::deletion_policy(&obj.metadata),
-        instance_id: id.clone(),
-        service_id: instance.spec.service_id.clone(),
-        plan_id: instance.spec.plan_id.clone(),
-        accepts_incomplete: true,
-        originating_identity: None,
-    };
-    match ctx.broker.deprovision(cmd).await {
-        Ok(Outcome::Done { .. }) => Ok(Action::await_change()),
-        Ok(Outcome::Accepted { .. }) => in_progress("deprovisioning".into(), OPERATION_POLL).await,
-        Err(e) if is_absent(&e) => Ok(Action::await_change()),
-        Err(e) => Err(e.into()),
-    }
 }

@@ -51,3 +51,13 @@ pub struct PostgreSQLStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
 }
+
+impl PostgreSQLStatus {
+    /// The `Ready` condition's reason, if there is one.
+    pub fn reason(&self) -> Option<&str> {
+        self.conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .map(|c| c.reason.as_str())
+    }
+}
