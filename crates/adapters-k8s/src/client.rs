@@ -229,6 +229,31 @@ impl Objects {
             .collect())
     }
 
+    /// The objects matching a label selector (every object of the namespace with `None`).
+    pub async fn list(&self, selector: Option<&str>) -> Result<Vec<Value>, ApiError> {
+        let params = match selector {
+            Some(s) => ListParams::default().labels(s),
+            None => ListParams::default(),
+        };
+        let target = selector.unwrap_or("*");
+        let list = self
+            .api
+            .list(&params)
+            .await
+            .map_err(|e| self.error("list", target, e))?;
+        list.items
+            .into_iter()
+            .map(|o| {
+                serde_json::to_value(o).map_err(|e| ApiError::Transport {
+                    verb: "list",
+                    kind: self.kind.kind(),
+                    target: self.target(target),
+                    source: kube::Error::SerdeError(e),
+                })
+            })
+            .collect()
+    }
+
     /// Asks for deletion (dependents in the background); `true` when the object is gone already.
     pub async fn delete(&self, name: &str) -> Result<bool, ApiError> {
         match self.api.delete(name, &DeleteParams::background()).await {

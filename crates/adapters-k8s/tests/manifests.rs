@@ -30,12 +30,14 @@ fn every_object_of_a_full_ha_instance_fits_the_crds() {
         [
             "Cluster",
             "Database",
+            "Database",
+            "DatabaseRole",
             "DatabaseRole",
             "ObjectStore",
             "Pooler",
             "ScheduledBackup"
         ],
-        "every CNPG and Barman object was checked"
+        "every CNPG and Barman object was checked (a binding's own Database and its role too)"
     );
 }
 

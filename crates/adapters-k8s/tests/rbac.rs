@@ -2,8 +2,9 @@
 //! ServiceAccount, ClusterRole and ClusterRoleBinding of `deploy/rbac/` (in the namespace of
 //! `deploy/kustomization.yaml`, as `kubectl apply -k deploy/` makes them), and the backend talks
 //! to it with that ServiceAccount's token. A run through every feature (per-instance namespaces,
-//! pooler, load balancer, monitoring, backups with copied credentials, extensions, bind, update,
-//! unbind, deprovision, retain, readiness check) then succeeds only if the API server's RBAC rules
+//! pooler, load balancer, monitoring, backups with copied credentials, extensions, bind, bind
+//! with a database of its own and its unbind with retain, update, unbind, deprovision, retain,
+//! readiness check) then succeeds only if the API server's RBAC rules
 //! allow each request (an apply that creates is authorized as `create` too), and every granted
 //! verb must have been used.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -183,6 +184,25 @@ async fn the_backend_runs_under_the_deploy_cluster_role_which_grants_nothing_unu
         "credentials copied"
     );
     let op = w.bind("inst-1", "b-1", HA).await;
+    succeeded(&w.settle(op).await);
+    // A binding with a database of its own, given up with Retain (the Database is handed over).
+    let op = w
+        .bind_with(
+            "inst-1",
+            "b-own",
+            HA,
+            json!({"database": {"name": "reports", "extensions": ["citext"]}}),
+        )
+        .await;
+    succeeded(&w.settle(op).await);
+    let op = w
+        .unbind_with(
+            "inst-1",
+            "b-own",
+            HA,
+            pgbroker_domain::DeletionPolicy::Retain,
+        )
+        .await;
     succeeded(&w.settle(op).await);
     let op = w
         .update("inst-1", SINGLE_BIG, Some(json!({"extensions": []})))

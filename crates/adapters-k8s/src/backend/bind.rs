@@ -1,5 +1,7 @@
-//! Bind: a password Secret and a DatabaseRole per binding; done once CNPG applied the role.
-//! Unbind: delete both, the role first (its finalizer drops the PostgreSQL role).
+//! Bind: a password Secret and a DatabaseRole per binding, and for a binding with a database
+//! of its own a Database (`own_database.rs`); done once CNPG applied them.
+//! Unbind: the Database first (dropped, or kept with `Retain`), then the role (its finalizer
+//! drops the PostgreSQL role), then the secret.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -14,7 +16,7 @@ use super::readiness::not_applied;
 use crate::client::ApiError;
 use crate::kinds::Kind;
 use crate::labels::Owner;
-use crate::manifests::{database_role, password_secret};
+use crate::manifests::{APP_DATABASE, database_role, password_secret, refused_database_name};
 use crate::names::{BindingNames, InstanceNames};
 use crate::plan::desired;
 use crate::status::{Readiness, cluster_readiness};
@@ -40,6 +42,21 @@ impl CnpgBackend {
                     )));
                 }
             };
+        let own = match req.binding.own_database() {
+            Ok(own) => own,
+            Err(e) => {
+                return Ok(Step::Failed(StepFailure::permanent(
+                    Reason::InvalidSpec,
+                    e.to_string(),
+                )));
+            }
+        };
+        if let Some(why) = own.as_ref().and_then(|db| refused_database_name(&db.name)) {
+            return Ok(Step::Failed(StepFailure::permanent(
+                Reason::InvalidSpec,
+                why,
+            )));
+        }
         let binding = BindingNames::new(&names, &req.binding_id);
         let ns = names.namespace.as_str();
         let cache = self.cache().await?;
@@ -76,7 +93,9 @@ impl CnpgBackend {
         secrets
             .apply(&password_secret(&names, &binding, owner, &req.password))
             .await?;
-        roles.apply(&database_role(&names, &binding, owner)).await?;
+        roles
+            .apply(&database_role(&names, &binding, owner, own.is_none()))
+            .await?;
         let role = roles.get(&binding.object).await?;
         if let Some(waiting) = role.as_ref().and_then(not_applied) {
             return Ok(Step::in_progress(
@@ -84,6 +103,18 @@ impl CnpgBackend {
                 self.poll(),
             ));
         }
+        let database = match &own {
+            Some(db) => {
+                if let Some(step) = self
+                    .ensure_own_database(&names, &binding, owner, db)
+                    .await?
+                {
+                    return Ok(step);
+                }
+                db.name.clone()
+            }
+            None => APP_DATABASE.to_string(),
+        };
         let Some(ca_cert) = secrets
             .get(&names.ca_secret())
             .await?
@@ -121,6 +152,7 @@ impl CnpgBackend {
             &req.password,
             &self.settings.sslmode,
             &Endpoints {
+                database,
                 pooler: desired.pooler().is_some(),
                 load_balancer,
                 ca_cert,
@@ -136,6 +168,10 @@ impl CnpgBackend {
         };
         let binding = BindingNames::new(&names, &req.binding_id);
         let ns = names.namespace.as_str();
+        let retain = req.deletion_policy.retains();
+        if let Some(waiting) = self.release_own_database(&names, &binding, retain).await? {
+            return Ok(waiting);
+        }
         let roles = self.objects(Kind::DatabaseRole, ns).await?;
         if !roles.delete(&binding.object).await? {
             return Ok(Step::in_progress(

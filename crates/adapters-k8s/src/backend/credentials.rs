@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use pgbroker_domain::{Credentials, Sensitive};
 use serde_json::{Value, json};
 
-use crate::manifests::APP_DATABASE;
 use crate::names::{BindingNames, InstanceNames};
 
 pub const PORT: u16 = 5432;
 
 /// Where a binding can connect.
 pub struct Endpoints {
+    /// The database the binding uses: the application database, or its own.
+    pub database: String,
     pub pooler: bool,
     /// LoadBalancer address (IP or host name), once the cloud assigned one.
     pub load_balancer: Option<String>,
@@ -34,7 +35,8 @@ pub fn credentials(
     let ro = instance.fqdn(&instance.ro_service());
     c.insert("username".into(), json!(user));
     c.insert("password".into(), json!(password));
-    c.insert("database".into(), json!(APP_DATABASE));
+    let db = endpoints.database.as_str();
+    c.insert("database".into(), json!(db));
     c.insert("host".into(), json!(rw));
     c.insert("port".into(), json!(PORT));
     c.insert("ro_host".into(), json!(ro));
@@ -44,11 +46,11 @@ pub fn credentials(
     let add_uris = |c: &mut BTreeMap<String, Value>, prefix: &str, host: &str, mode: &str| {
         c.insert(
             format!("{prefix}uri"),
-            json!(uri(user, password, host, mode)),
+            json!(uri(user, password, host, db, mode)),
         );
         c.insert(
             format!("{prefix}jdbc_uri"),
-            json!(jdbc_uri(user, password, host, mode)),
+            json!(jdbc_uri(user, password, host, db, mode)),
         );
     };
     add_uris(&mut c, "", &rw, sslmode);
@@ -75,18 +77,18 @@ pub fn credentials(
     Sensitive::new(c)
 }
 
-fn uri(user: &str, password: &str, host: &str, sslmode: &str) -> String {
+fn uri(user: &str, password: &str, host: &str, db: &str, sslmode: &str) -> String {
     format!(
-        "postgresql://{}:{}@{host}:{PORT}/{APP_DATABASE}?sslmode={sslmode}",
+        "postgresql://{}:{}@{host}:{PORT}/{db}?sslmode={sslmode}",
         encode(user),
         encode(password)
     )
 }
 
 /// Query keys sorted, like CNPG's own `jdbc-uri`.
-fn jdbc_uri(user: &str, password: &str, host: &str, sslmode: &str) -> String {
+fn jdbc_uri(user: &str, password: &str, host: &str, db: &str, sslmode: &str) -> String {
     format!(
-        "jdbc:postgresql://{host}:{PORT}/{APP_DATABASE}?password={}&sslmode={sslmode}&user={}",
+        "jdbc:postgresql://{host}:{PORT}/{db}?password={}&sslmode={sslmode}&user={}",
         encode(password),
         encode(user)
     )
@@ -108,6 +110,7 @@ fn encode(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifests::APP_DATABASE;
     use crate::settings::CnpgSettings;
     use pgbroker_domain::{BindingId, InstanceId};
 
@@ -126,6 +129,7 @@ mod tests {
             &Sensitive::new("p@ss/w:rd".to_string()),
             "verify-full",
             &Endpoints {
+                database: APP_DATABASE.into(),
                 pooler: true,
                 load_balancer: Some("203.0.113.7".into()),
                 ca_cert: "-----BEGIN CERTIFICATE-----".into(),

@@ -3,6 +3,7 @@
 mod bind;
 mod credentials;
 mod deprovision;
+mod own_database;
 mod provision;
 mod readiness;
 
@@ -141,6 +142,12 @@ impl Backend for CnpgBackend {
 
     async fn unbind(&self, req: &UnbindRequest) -> Step<()> {
         flatten(self.unbind_step(req).await)
+    }
+
+    /// A CNPG `Database` owned by the binding's `DatabaseRole`, which is outside the application
+    /// owner's group (see `own_database.rs`).
+    fn supports_own_database(&self) -> bool {
+        true
     }
 
     async fn check(&self) -> Result<(), CheckError> {

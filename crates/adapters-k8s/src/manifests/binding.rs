@@ -1,4 +1,5 @@
-//! A binding's objects: a password Secret the broker writes and a DatabaseRole that uses it.
+//! A binding's objects: a password Secret the broker writes and a DatabaseRole that uses it
+//! (and, for a binding with a database of its own, a Database: `own_database.rs`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -32,9 +33,17 @@ pub fn password_secret(
     })
 }
 
-/// A login role that is a member of the application database's owner, so it can use the
-/// database like the owner; dropped when the object is deleted.
-pub fn database_role(instance: &InstanceNames, binding: &BindingNames, owner: Owner<'_>) -> Value {
+/// A login role, dropped when the object is deleted. In the owner group (a member of the
+/// application database's owner, so it can use that database like the owner), or, for a
+/// binding with a database of its own, outside it: then it owns that database and none of the
+/// instance's objects are its.
+pub fn database_role(
+    instance: &InstanceNames,
+    binding: &BindingNames,
+    owner: Owner<'_>,
+    in_owner_group: bool,
+) -> Value {
+    let in_roles: &[&str] = if in_owner_group { &[APP_OWNER] } else { &[] };
     json!({
         "apiVersion": Kind::DatabaseRole.api_version(),
         "kind": Kind::DatabaseRole.kind(),
@@ -44,7 +53,7 @@ pub fn database_role(instance: &InstanceNames, binding: &BindingNames, owner: Ow
             "name": binding.role,
             "login": true,
             "inherit": true,
-            "inRoles": [APP_OWNER],
+            "inRoles": in_roles,
             "passwordSecret": {"name": binding.object},
             "connectionLimit": -1,
             "databaseRoleReclaimPolicy": "delete",

@@ -4,8 +4,10 @@
 mod binding;
 mod cluster;
 mod extras;
+mod own_database;
 
 pub use binding::{database_role, password_secret};
+pub use own_database::{own_database, refused_database_name};
 
 use pgbroker_domain::OperationId;
 

@@ -1,14 +1,17 @@
 //! Instances to build manifests for: a plan, a request, settings with every feature.
 
 use pgbroker_adapters_k8s::labels::Owner;
-use pgbroker_adapters_k8s::manifests::{InstanceManifests, database_role, password_secret};
+use pgbroker_adapters_k8s::manifests::{
+    InstanceManifests, database_role, own_database, password_secret,
+};
 use pgbroker_adapters_k8s::names::{BindingNames, InstanceNames};
 use pgbroker_adapters_k8s::plan::{Desired, desired};
 use pgbroker_adapters_k8s::settings::{
     BackupSettings, CatalogKind, CnpgSettings, Images, NamespaceMode, S3Credentials,
 };
 use pgbroker_domain::{
-    BindingId, InstanceId, InstanceSpec, OperationId, Plan, PlanId, Sensitive, ServiceId,
+    BindingId, InstanceId, InstanceSpec, OperationId, OwnDatabase, Plan, PlanId, Sensitive,
+    ServiceId,
 };
 use serde_json::{Value, json};
 
@@ -147,13 +150,37 @@ impl Case {
             spec: &self.spec,
             binding_id: Some(&BindingId::parse("b-1").unwrap()),
         };
-        all.push(database_role(&self.names, &binding, owner));
+        all.push(database_role(&self.names, &binding, owner, true));
         all.push(password_secret(
             &self.names,
             &binding,
             owner,
             &Sensitive::new("pw".into()),
         ));
+        // A binding with a database of its own, asking for everything it can.
+        let id = BindingId::parse("b-own").unwrap();
+        let binding = BindingNames::new(&self.names, &id);
+        let owner = Owner {
+            binding_id: Some(&id),
+            ..owner
+        };
+        all.push(database_role(&self.names, &binding, owner, false));
+        all.push(own_database(
+            &self.names,
+            &binding,
+            owner,
+            &full_own_database(),
+        ));
         all
+    }
+}
+
+/// A database of a binding's own with every field set.
+pub fn full_own_database() -> OwnDatabase {
+    OwnDatabase {
+        name: "reports".into(),
+        charset: Some("LATIN1".into()),
+        collation: Some("de_DE.ISO-8859-1".into()),
+        extensions: vec!["pg_trgm".into(), "uuid-ossp".into()],
     }
 }

@@ -1,6 +1,7 @@
 //! Helpers shared by this crate's integration tests.
 #![allow(dead_code)]
 
+pub mod bindings;
 pub mod cases;
 pub mod crd;
 pub mod world;

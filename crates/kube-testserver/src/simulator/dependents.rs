@@ -1,5 +1,6 @@
-//! Objects that hang off a Cluster: Database and DatabaseRole (`status.applied`, CNPG's
-//! finalizers), Pooler (its service), and LoadBalancer services (an address, like a cloud would).
+//! Objects that hang off a Cluster: DatabaseRole (`status.applied`, CNPG's finalizer, the role
+//! in the simulated PostgreSQL), Pooler (its service), and LoadBalancer services (an address,
+//! like a cloud would). Databases are in `databases.rs`.
 
 use std::sync::Arc;
 
@@ -10,7 +11,6 @@ use crate::error::ApiError;
 use crate::registry::Gvr;
 use crate::store::{ObjKey, Subresource, WriteOptions, meta};
 
-const DATABASE_FINALIZER: &str = "cnpg.io/deleteDatabase";
 const ROLE_FINALIZER: &str = "cnpg.io/deleteRole";
 
 pub(super) fn wants_load_balancer(service: &Value) -> bool {
@@ -26,28 +26,19 @@ fn generation(object: &Value) -> i64 {
 }
 
 impl Inner {
-    pub(super) fn reconcile_database(
-        self: &Arc<Self>,
-        key: &ObjKey,
-        db: &Value,
-    ) -> Result<(), ApiError> {
-        if self.handle_finalizer(key, db, DATABASE_FINALIZER)? {
-            return Ok(());
-        }
-        let status = match self.cluster_problem(key, db) {
-            Some(message) => {
-                json!({ "applied": false, "message": message, "observedGeneration": generation(db) })
-            }
-            None => json!({ "applied": true, "observedGeneration": generation(db) }),
-        };
-        self.write_status(key, db, status)
-    }
-
     pub(super) fn reconcile_role(
         self: &Arc<Self>,
         key: &ObjKey,
         role: &Value,
     ) -> Result<(), ApiError> {
+        let name = role
+            .pointer("/spec/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if meta::is_deleting(role) && self.drop_role_blocked(key, role, &name)? {
+            return Ok(());
+        }
         if self.handle_finalizer(key, role, ROLE_FINALIZER)? {
             return Ok(());
         }
@@ -73,6 +64,10 @@ impl Inner {
             }
             (None, _, found) => {
                 status["applied"] = json!(true);
+                if let Ok(cluster) = self.cluster_of(key, role) {
+                    let login = role.pointer("/spec/login").and_then(Value::as_bool) == Some(true);
+                    self.with_postgres(&cluster, |pg| pg.roles.insert(name.clone(), login));
+                }
                 if let Some(Ok(secret)) = found {
                     status["secretResourceVersion"] = json!(meta::resource_version(&secret));
                 }
@@ -129,6 +124,50 @@ impl Inner {
             service,
             json!({ "loadBalancer": { "ingress": [{ "ip": ip }] } }),
         )
+    }
+
+    fn cluster_of(&self, key: &ObjKey, object: &Value) -> Result<Value, ApiError> {
+        let cluster = object
+            .pointer("/spec/cluster/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        self.store
+            .get(&super::gvr("clusters"), Some(&key.namespace), cluster)
+    }
+
+    /// CNPG's `handleDeletion` with `databaseRoleReclaimPolicy: delete`: `DROP ROLE`, which
+    /// PostgreSQL refuses while the role owns a database; then the finalizer stays and the
+    /// error is the status. True while the drop cannot happen.
+    fn drop_role_blocked(&self, key: &ObjKey, role: &Value, name: &str) -> Result<bool, ApiError> {
+        let has_finalizer = meta::finalizers(role).iter().any(|f| f == ROLE_FINALIZER);
+        let deletes = role
+            .pointer("/spec/databaseRoleReclaimPolicy")
+            .and_then(Value::as_str)
+            == Some("delete");
+        let Ok(cluster) = self.cluster_of(key, role) else {
+            return Ok(false);
+        };
+        if !has_finalizer || !deletes {
+            return Ok(false);
+        }
+        let owned = self.with_postgres(&cluster, |pg| {
+            let owned = pg.owned_by(name);
+            if owned.is_empty() {
+                pg.roles.remove(name);
+            }
+            owned
+        });
+        if owned.is_empty() {
+            return Ok(false);
+        }
+        let mut status = role.get("status").cloned().unwrap_or_else(|| json!({}));
+        status["applied"] = json!(false);
+        status["message"] = json!(format!(
+            "while deleting role {name}: ERROR: role \"{name}\" cannot be dropped because some objects depend on it (SQLSTATE 2BP01): owner of database {}",
+            owned.join(", ")
+        ));
+        self.write_status(key, role, status)?;
+        Ok(true)
     }
 
     /// Why the referenced cluster cannot apply this object now, if it cannot.

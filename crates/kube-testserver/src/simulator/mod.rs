@@ -5,11 +5,13 @@
 
 mod backups;
 pub mod cluster;
+mod databases;
 mod dependents;
 mod instances;
 pub mod objects;
+pub mod postgres;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -21,6 +23,8 @@ use tokio::task::JoinHandle;
 use crate::error::ApiError;
 use crate::registry::Gvr;
 use crate::store::{EventType, ObjKey, Store, StoredEvent, Subresource, WriteOptions, meta};
+
+pub use postgres::{DEFAULT_EXTENSIONS, PostgresState};
 
 pub use cluster::{
     PHASE_APPLYING_CONFIGURATION, PHASE_CANNOT_CREATE_OBJECTS, PHASE_DEFINITION_INVALID,
@@ -61,6 +65,10 @@ struct Controls {
     /// The generation each cluster was last made healthy at (a new one means a spec change).
     healthy_generation: HashMap<ClusterId, i64>,
     pending: HashSet<ObjKey>,
+    /// Each cluster's PostgreSQL, made on first use from its bootstrap.
+    postgres: HashMap<ClusterId, PostgresState>,
+    /// Extensions the image has (`CREATE EXTENSION` of any other fails).
+    extensions: BTreeSet<String>,
 }
 
 pub(crate) struct Inner {
@@ -84,6 +92,7 @@ impl Simulator {
     pub(crate) fn start(store: Arc<Store>, options: SimulatorOptions) -> Self {
         let controls = Controls {
             ready_delay: options.ready_delay,
+            extensions: DEFAULT_EXTENSIONS.iter().map(|e| (*e).to_owned()).collect(),
             ..Controls::default()
         };
         let inner = Arc::new(Inner {
@@ -146,6 +155,22 @@ impl Simulator {
         self.inner.schedule_all();
     }
 
+    /// What the cluster's PostgreSQL holds (roles, databases and owners), once a Database or
+    /// DatabaseRole of it was reconciled.
+    pub fn postgres(&self, namespace: &str, cluster: &str) -> Option<PostgresState> {
+        self.inner
+            .controls()
+            .postgres
+            .get(&(namespace.to_owned(), cluster.to_owned()))
+            .cloned()
+    }
+
+    /// The extensions the image has, instead of [`DEFAULT_EXTENSIONS`].
+    pub fn set_available_extensions(&self, names: &[&str]) {
+        self.inner.controls().extensions = names.iter().map(|n| (*n).to_owned()).collect();
+        self.inner.schedule_all();
+    }
+
     /// Clears a stall or failure of one cluster (and of its backups); it becomes healthy after
     /// the delay.
     pub fn heal_cluster(&self, namespace: &str, name: &str) {
@@ -204,9 +229,13 @@ impl Inner {
         let key = &event.key;
         if event.kind == EventType::Deleted {
             if key.gvr == gvr("clusters") {
-                self.controls()
-                    .healthy_generation
-                    .remove(&(key.namespace.clone(), key.name.clone()));
+                let id = (key.namespace.clone(), key.name.clone());
+                let mut controls = self.controls();
+                controls.healthy_generation.remove(&id);
+                controls.postgres.remove(&id);
+            } else if key.gvr == gvr("databases") {
+                // A dropped database may have been what kept a role from being dropped.
+                self.schedule_namespace(&key.namespace, &["databaseroles"]);
             }
             return;
         }
@@ -224,9 +253,17 @@ impl Inner {
                     &["databases", "databaseroles", "poolers", "backups"],
                 );
             }
-            "databases" | "databaseroles" | "poolers" | "scheduledbackups" | "backups"
-                if is_cnpg =>
-            {
+            // CNPG retries a failed Database or DatabaseRole every 30 s; here what can change
+            // the outcome (a role made or dropped, a database dropped or handed over) reschedules.
+            "databases" if is_cnpg => {
+                self.schedule(key.clone());
+                self.schedule_namespace(&key.namespace, &["databaseroles"]);
+            }
+            "databaseroles" if is_cnpg => {
+                self.schedule(key.clone());
+                self.schedule_namespace(&key.namespace, &["databases"]);
+            }
+            "poolers" | "scheduledbackups" | "backups" if is_cnpg => {
                 self.schedule(key.clone());
             }
             "secrets" if key.gvr.group.is_empty() => {
