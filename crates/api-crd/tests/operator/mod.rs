@@ -92,23 +92,7 @@ impl World {
     }
 
     async fn with(policy: ServerPolicy, resync: Duration) -> Self {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "warn".into()),
-            )
-            .with_test_writer()
-            .try_init();
-        let kube = TestServer::start(TestServerOptions {
-            crd_dirs: vec![crds::pgbroker_crd_dir()],
-            simulator: SimulatorOptions {
-                enabled: false,
-                ..Default::default()
-            },
-            ..Default::default()
-        })
-        .await
-        .expect("test server starts with deploy/crds");
+        let kube = Self::kube(false).await;
         let tag = format!("pgbo{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let settings: SharedSettings = serde_json::from_value(json!({
             "servers": [{"name": "local", "admin_url": ADMIN_URL, "max_databases": 100000}],
@@ -120,10 +104,50 @@ impl World {
         }))
         .unwrap();
         let backend = Arc::new(SharedServerBackend::new("shared", settings).unwrap());
+        let backends = BackendRegistry::new().with("shared", backend);
+        Self::build(kube, tag, catalog(), backends, policy, resync).await
+    }
+
+    /// The test API server with deploy/crds; with `simulator`, also CNPG's CRDs and its
+    /// simulator (Clusters healthy 200 ms after they are applied).
+    pub async fn kube(simulator: bool) -> TestServer {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .with_test_writer()
+            .try_init();
+        let mut options = TestServerOptions {
+            simulator: SimulatorOptions {
+                enabled: simulator,
+                ready_delay: Duration::from_millis(200),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        if !simulator {
+            options.crd_dirs = vec![crds::pgbroker_crd_dir()];
+        }
+        TestServer::start(options)
+            .await
+            .expect("test server starts with deploy/crds")
+    }
+
+    /// The operator and an engine over `backends` with `catalog` and `policy`; `tag` prefixes
+    /// what the test makes on the local PostgreSQL (removed on drop).
+    pub async fn build(
+        kube: TestServer,
+        tag: String,
+        catalog: Catalog,
+        backends: BackendRegistry,
+        policy: ServerPolicy,
+        resync: Duration,
+    ) -> Self {
         let core = Arc::new(Core {
-            catalog: Arc::new(catalog()),
+            catalog: Arc::new(catalog),
             store: pgbroker_testkit::world::memory_store().await,
-            backends: BackendRegistry::new().with("shared", backend),
+            backends,
             clock: Arc::new(SystemClock::new(tokio::time::sleep)),
             secrets: Arc::new(OsRngSecrets),
             parameter_schemas: Arc::new(JsonSchemaParameters),
