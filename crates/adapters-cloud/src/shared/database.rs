@@ -314,3 +314,18 @@ pub(crate) async fn configure_inside(
     )
     .await
 }
+
+/// Drops `database`, ending its sessions (the broker's own first).
+pub(crate) async fn drop_database(
+    run: &mut Run<'_>,
+    id: &pgbroker_domain::InstanceId,
+    database: &Ident,
+) -> Result<(), StepError> {
+    run.forget(database).await;
+    run.exec(
+        format!("instance {id}: dropping database {database}"),
+        None,
+        &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+    )
+    .await
+}

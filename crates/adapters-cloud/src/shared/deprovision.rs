@@ -6,6 +6,7 @@
 use pgbroker_domain::InstanceId;
 use pgbroker_domain::ports::InstanceRequest;
 
+use super::database::drop_database;
 use super::error::StepError;
 use super::inspect;
 use super::names;
@@ -47,14 +48,7 @@ impl SharedServerBackend {
         match mode {
             DeprovisionMode::Drop => {
                 for (database, _) in databases {
-                    let database = ident(database)?;
-                    run.forget(&database).await;
-                    run.exec(
-                        format!("instance {id}: dropping database {database}"),
-                        None,
-                        &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
-                    )
-                    .await?;
+                    drop_database(&mut run, id, &ident(database)?).await?;
                 }
                 // The databases are gone: nothing is left in them to hand over.
                 for role in bindings {

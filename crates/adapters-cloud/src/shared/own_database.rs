@@ -7,7 +7,7 @@
 use pgbroker_domain::{InstanceId, OwnDatabase};
 
 use super::InstanceNames;
-use super::database::{Goal, configure_inside, ensure_database};
+use super::database::{Goal, configure_inside, drop_database, ensure_database};
 use super::error::StepError;
 use super::request::PlanSettings;
 use super::run::Run;
@@ -100,13 +100,7 @@ pub(crate) async fn release_own_databases(
             .await?;
             kept.push((name.clone(), names.marker.clone()));
         } else {
-            run.forget(&database).await;
-            run.exec(
-                format!("instance {id}: dropping database {database}"),
-                None,
-                &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
-            )
-            .await?;
+            drop_database(run, id, &database).await?;
         }
     }
     Ok(kept)

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
@@ -15,8 +14,7 @@ use crate::crd::{Phase, PostgreSQLDatabase, PostgreSQLServer};
 
 use super::binding::{Login, login, may_retry};
 use super::broker_errors::{is_absent, is_transient, reason_of};
-use super::reset::{clear, credentials_for_secret};
-use super::secret::{Written, secret_data, write};
+use super::deliver::{Delivered, deliver};
 use super::server::instance_id;
 use super::status::{Report, publish};
 use super::{Context, Error, FINALIZER, OPERATION_POLL};
@@ -143,49 +141,24 @@ async fn apply(
         }
         Err(e) => return Err(e),
     };
-    let (credentials, reset_note) = match credentials_for_secret(
-        ctx,
-        api,
-        &obj.metadata,
-        &instance,
-        binding_id(obj)?,
-        credentials,
-    )
-    .await?
+    let secret_name = &obj.spec.credentials_secret;
+    let ids = (&instance, binding_id(obj)?);
+    let (endpoint, reset_note) = match deliver(ctx, api, obj, ids, credentials, secret_name).await?
     {
-        Ok(found) => found,
-        Err(after) => {
-            let r = Report::new(
-                Phase::Updating,
-                "ResettingPassword",
-                "setting a new password",
-            );
+        Delivered::Written { endpoint, note } => (endpoint, note),
+        Delivered::Foreign(r) => {
+            report(on(r)).await?;
+            return Ok(Action::requeue(ctx.resync));
+        }
+        Delivered::Resetting(r, after) => {
             report(on(r)).await?;
             return Ok(Action::requeue(after));
         }
     };
-    let data = secret_data(&credentials);
-    let endpoint = match (data.get("host"), data.get("port")) {
-        (Some(h), Some(p)) => Some(format!("{h}:{p}")),
-        _ => None,
-    };
-    let secrets: Api<Secret> =
-        Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
-    let secret_name = &obj.spec.credentials_secret;
-    if write(&secrets, obj, secret_name, data).await? == Written::Foreign {
-        report(on(Report::failed(
-            Phase::Failed,
-            Reason::ForeignObject,
-            format!("Secret {secret_name} exists and does not belong to this PostgreSQLDatabase; pgbroker does not overwrite it"),
-        )))
-        .await?;
-        return Ok(Action::requeue(ctx.resync));
-    }
     let mut message = format!(
         "database {name} on PostgreSQLServer {server_name}; credentials in Secret {secret_name}"
     );
     if let Some(note) = reset_note {
-        clear(api, &obj.metadata).await?;
         message.push_str("; ");
         message.push_str(&note);
     }

@@ -15,6 +15,7 @@
 mod binding;
 mod broker_errors;
 mod database;
+mod deliver;
 pub mod events;
 pub mod metrics;
 mod reset;

@@ -273,24 +273,12 @@ impl Broker {
             }
             return Err(concurrency(&cmd.instance_id, &in_flight));
         }
-        let (plan, backend) = core
-            .plan_and_backend(&instance.spec)
-            .map_err(BrokerError::Unprocessable)?;
-        Self::require_async_unless_synchronous(
-            backend.as_ref(),
+        let mut op = self.binding_operation(
             OperationKind::Unbind,
+            &instance,
+            &binding,
             cmd.accepts_incomplete,
         )?;
-        let mut op = core.new_operation(
-            OperationKind::Unbind,
-            (Origin::Platform, instance.owner),
-            cmd.instance_id.clone(),
-            Some(cmd.binding_id.clone()),
-            // The binding's ids; its poll may send the instance's current plan instead, as the
-            // unbind itself may.
-            (&binding.spec.service_id, &binding.spec.plan_id),
-            Some(plan),
-        );
         op.originating_identity = cmd.originating_identity.clone();
         op.description = Some("unbinding".into());
         op.deletion_policy = cmd.deletion_policy;
@@ -307,6 +295,32 @@ impl Broker {
             }),
             Err(e) => Err(self.launch_error(e, &cmd.instance_id)),
         }
+    }
+
+    /// A new operation of `kind` on an existing `binding` of `instance`, once the instance's
+    /// backend can serve it as asked (synchronously unless `accepts_incomplete`). It carries
+    /// the binding's ids; a poll may send the instance's current plan instead, as the request
+    /// itself may.
+    pub(super) fn binding_operation(
+        &self,
+        kind: OperationKind,
+        instance: &crate::model::Instance,
+        binding: &Binding,
+        accepts_incomplete: bool,
+    ) -> Result<crate::operation::Operation, BrokerError> {
+        let core = &self.core;
+        let (plan, backend) = core
+            .plan_and_backend(&instance.spec)
+            .map_err(BrokerError::Unprocessable)?;
+        Self::require_async_unless_synchronous(backend.as_ref(), kind, accepts_incomplete)?;
+        Ok(core.new_operation(
+            kind,
+            (Origin::Platform, instance.owner),
+            instance.id.clone(),
+            Some(binding.id.clone()),
+            (&binding.spec.service_id, &binding.spec.plan_id),
+            Some(plan),
+        ))
     }
 
     pub async fn binding(

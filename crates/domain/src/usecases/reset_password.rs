@@ -5,7 +5,7 @@
 
 use crate::ids::{BindingId, InstanceId};
 use crate::model::{Binding, BindingState};
-use crate::operation::{OperationKind, Origin};
+use crate::operation::OperationKind;
 use crate::ports::Write;
 use crate::reason::{FrontDoor, Reason};
 
@@ -71,22 +71,12 @@ impl Broker {
             .instance(&cmd.instance_id)
             .binding(&cmd.binding_id));
         }
-        let (plan, backend) = core
-            .plan_and_backend(&instance.spec)
-            .map_err(BrokerError::Unprocessable)?;
-        Self::require_async_unless_synchronous(
-            backend.as_ref(),
+        let mut op = self.binding_operation(
             OperationKind::Bind,
+            &instance,
+            &binding,
             cmd.accepts_incomplete,
         )?;
-        let mut op = core.new_operation(
-            OperationKind::Bind,
-            (Origin::Platform, instance.owner),
-            cmd.instance_id.clone(),
-            Some(cmd.binding_id.clone()),
-            (&binding.spec.service_id, &binding.spec.plan_id),
-            Some(plan),
-        );
         op.description = Some(RESETTING.into());
         // The binding stays ready with its credentials until the new ones are there.
         let write = Write::UpdateBinding(Binding {
