@@ -23,12 +23,7 @@ async fn a_database_gets_its_own_database_and_holds_its_server() {
         )
         .await;
     database_with_reason(&world, "orders-db", "NotFound").await;
-    world
-        .apply_server(
-            "main",
-            json!({"size": {"class": "shared-small", "storageGB": 10}, "credentialsSecret": "main-pg"}),
-        )
-        .await;
+    world.apply_small_server("main").await;
     server_with_reason(&world, "main", "Ready").await;
     let db = database_with_reason(&world, "orders-db", "Ready").await;
     assert_eq!(
@@ -98,12 +93,7 @@ async fn a_database_gets_its_own_database_and_holds_its_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_options_are_honoured_or_refused_with_a_reason() {
     let world = World::start().await;
-    world
-        .apply_server(
-            "main",
-            json!({"size": {"class": "shared-small", "storageGB": 10}, "credentialsSecret": "main-pg"}),
-        )
-        .await;
+    world.apply_small_server("main").await;
     world
         .apply_database(
             "latin",

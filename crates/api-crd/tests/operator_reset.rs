@@ -33,12 +33,7 @@ fn labelled<K: kube::Resource>(obj: &K) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reset_password_sets_a_new_one_and_removes_the_label() {
     let world = World::start().await;
-    world
-        .apply_server(
-            "main",
-            json!({"size": {"class": "shared-small", "storageGB": 10}, "credentialsSecret": "main-pg"}),
-        )
-        .await;
+    world.apply_small_server("main").await;
     server_with_reason(&world, "main", "Ready").await;
     world
         .apply_database(

@@ -34,12 +34,7 @@ async fn settled(world: &World) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_changing_means_no_reconcile_and_a_change_means_one() {
     let world = World::start().await;
-    world
-        .apply_server(
-            "main",
-            json!({"size": {"class": "shared-small", "storageGB": 10}, "credentialsSecret": "main-pg"}),
-        )
-        .await;
+    world.apply_small_server("main").await;
     world
         .apply_database(
             "app",

@@ -217,6 +217,16 @@ impl World {
             .unwrap()
     }
 
+    /// A `shared-small` PostgreSQLServer `name` with its Secret `<name>-pg`, applied.
+    pub async fn apply_small_server(&self, name: &str) -> PostgreSQLServer {
+        let secret = format!("{name}-pg");
+        self.apply_server(
+            name,
+            json!({"size": {"class": "shared-small", "storageGB": 10}, "credentialsSecret": secret}),
+        )
+        .await
+    }
+
     pub async fn apply_database(&self, name: &str, spec: Value) -> PostgreSQLDatabase {
         apply(&self.databases(), "PostgreSQLDatabase", name, spec).await
     }
