@@ -7,5 +7,6 @@ pub mod clock;
 pub mod load;
 pub mod parameters;
 pub mod pg_database;
+pub mod pg_tagged;
 pub mod store_contract;
 pub mod world;

@@ -133,7 +133,8 @@ fn with_database(base: &str, database: &str) -> anyhow::Result<String> {
 }
 
 /// A PostgreSQL identifier in double quotes, inner quotes doubled.
-fn quote_ident(name: &str) -> String {
+/// `name` as a quoted SQL identifier.
+pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 

@@ -109,50 +109,8 @@ impl Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        // Roles are cluster-wide: clean up even when the test failed. A thread with its own
-        // runtime works inside a runtime and during a panic.
-        let tag = self.tag.clone();
-        let cleaner = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(clean(&tag));
-        });
-        if cleaner.join().is_err() {
-            eprintln!("cleaning up {} failed", self.tag);
-        }
-    }
-}
-
-async fn clean(tag: &str) {
-    let mut admin = admin().await;
-    let pattern = format!("{tag}%");
-    let dbs: Vec<String> =
-        sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname LIKE $1")
-            .bind(&pattern)
-            .fetch_all(&mut admin)
-            .await
-            .unwrap_or_default();
-    for db in dbs {
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote(&db));
-        sqlx::raw_sql(&sql).execute(&mut admin).await.ok();
-    }
-    let roles: Vec<String> =
-        sqlx::query_scalar("SELECT rolname::text FROM pg_roles WHERE rolname LIKE $1")
-            .bind(&pattern)
-            .fetch_all(&mut admin)
-            .await
-            .unwrap_or_default();
-    for role in &roles {
-        let sql = format!("DROP OWNED BY {}", quote(role));
-        sqlx::raw_sql(&sql).execute(&mut admin).await.ok();
-    }
-    for role in &roles {
-        sqlx::raw_sql(&format!("DROP ROLE IF EXISTS {}", quote(role)))
-            .execute(&mut admin)
-            .await
-            .ok();
+        // Roles are cluster-wide: clean up even when the test failed.
+        pgbroker_testkit::pg_tagged::drop_tagged_blocking(&self.tag);
     }
 }
 
