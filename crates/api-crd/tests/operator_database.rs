@@ -192,3 +192,43 @@ async fn database_options_are_honoured_or_refused_with_a_reason() {
     database_with_reason(&world, "nope", "Ready").await;
     assert!(world.secrets().get_opt("nope-pg").await.unwrap().is_some());
 }
+
+/// The domain runs one operation per instance at a time, so databases applied together on one
+/// server take turns: each refused bind tries again shortly (with the failure backoff, the
+/// last of 8 waited a minute and more).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn databases_applied_together_take_turns_on_their_server() {
+    let world = World::start().await;
+    world
+        .apply_server(
+            "main",
+            json!({"size": {"class": "shared-small", "storageGB": 10}, "credentialsSecret": "main-pg"}),
+        )
+        .await;
+    server_with_reason(&world, "main", "Ready").await;
+    let names: Vec<String> = (0..8).map(|i| format!("burst-{i}")).collect();
+    let start = std::time::Instant::now();
+    futures::future::join_all(names.iter().map(|name| {
+        world.apply_database(
+            name,
+            json!({"serverRef": {"name": "main"}, "credentialsSecret": format!("{name}-pg")}),
+        )
+    }))
+    .await;
+    for name in &names {
+        database_with_reason(&world, name, "Ready").await;
+    }
+    let took = start.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "8 databases took {took:?}"
+    );
+    assert_eq!(world.databases_made().await.len(), 1 + names.len());
+    assert!(
+        world
+            .reconciles
+            .errors()
+            .iter()
+            .all(|(_, reason)| *reason != "KubernetesApi")
+    );
+}

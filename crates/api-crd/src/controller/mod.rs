@@ -136,6 +136,21 @@ impl Error {
         }
     }
 
+    /// The instance had another operation in flight (the domain runs one per instance at a
+    /// time): the object waits its turn, it did not fail.
+    fn is_busy(&self) -> bool {
+        match self {
+            Self::Broker(BrokerError::Concurrency(_)) => true,
+            Self::Finalizer(e) => match e.as_ref() {
+                finalizer::Error::ApplyFailed(inner) | finalizer::Error::CleanupFailed(inner) => {
+                    inner.is_busy()
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::InProgress { retry_after, .. } => Some(*retry_after),
@@ -151,16 +166,36 @@ impl Error {
 }
 
 /// Backoff for failed reconciles: 2 s doubling to 5 min per object; an operation under way is
-/// looked at again at its own retry interval.
+/// looked at again at its own retry interval; an object whose instance was busy with another
+/// operation tries again within [`BUSY_RETRY`], not counted as a failure (with the backoff, a
+/// burst of databases on one server waited minutes for their turn: issue 11's bench).
 pub fn error_policy<K: kube::Resource>(obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
     if let Some(after) = error.retry_after() {
         return Action::requeue(after);
     }
     let uid = obj.meta().uid.clone().unwrap_or_default();
+    if error.is_busy() {
+        tracing::debug!(object = obj.meta().name.as_deref().unwrap_or(""), error = %error, "instance busy; trying again shortly");
+        return Action::requeue(busy_retry());
+    }
     let failures = ctx.failed(&uid);
     tracing::warn!(object = obj.meta().name.as_deref().unwrap_or(""), error = %error, reason = error.label(), failures, "reconcile failed");
     let secs = 2u64.saturating_pow(failures.min(9)).min(300);
     Action::requeue(Duration::from_secs(secs))
+}
+
+/// Shortest and longest wait before an object whose instance was busy tries again.
+pub const BUSY_RETRY: (Duration, Duration) =
+    (Duration::from_millis(500), Duration::from_millis(1500));
+
+/// A wait within [`BUSY_RETRY`], drawn anew each time so that objects refused together do not
+/// all come back together (`RandomState` keys are random per instance).
+fn busy_retry() -> Duration {
+    use std::hash::BuildHasher;
+    let (min, max) = BUSY_RETRY;
+    let spread = (max - min).as_millis().max(1) as u64;
+    let draw = std::collections::hash_map::RandomState::new().hash_one(0u8);
+    min + Duration::from_millis(draw % spread)
 }
 
 /// Annotation that keeps the data when the object is deleted (`retain`); anything else deletes.
@@ -181,3 +216,19 @@ fn deletion_policy(meta: &kube::api::ObjectMeta) -> pgbroker_domain::operation::
 
 /// How long to wait before looking at an operation again when the broker does not say.
 const OPERATION_POLL: Duration = Duration::from_secs(5);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_retries_are_short_and_spread() {
+        let waits: std::collections::BTreeSet<Duration> = (0..50).map(|_| busy_retry()).collect();
+        assert!(
+            waits
+                .iter()
+                .all(|w| *w >= BUSY_RETRY.0 && *w < BUSY_RETRY.1)
+        );
+        assert!(waits.len() > 10, "{waits:?}");
+    }
+}
