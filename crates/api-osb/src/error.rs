@@ -85,7 +85,9 @@ impl ApiError {
 impl From<BrokerError> for ApiError {
     fn from(e: BrokerError) -> Self {
         use StatusCode as S;
-        // The reason is not part of the OSB wire format; the variant alone picks status and code.
+        // The reason is not part of the OSB wire format; the variant picks status and code, and
+        // for a synchronous operation that failed, the reason says whether the request itself
+        // was at fault (400, 422: the platform must not retry it as it is) or the broker (500).
         let status_and_code = match &e {
             BrokerError::BadRequest(_) => (S::BAD_REQUEST, None),
             BrokerError::NotFound(_) => (S::NOT_FOUND, None),
@@ -99,7 +101,11 @@ impl From<BrokerError> for ApiError {
             BrokerError::Unprocessable(_) => (S::UNPROCESSABLE_ENTITY, None),
             // The operation goes on; the platform should repeat the request to see its result.
             BrokerError::Timeout(_) => (S::GATEWAY_TIMEOUT, Some("Timeout")),
-            BrokerError::OperationFailed(_) => (S::INTERNAL_SERVER_ERROR, Some("OperationFailed")),
+            BrokerError::OperationFailed(d) => match d.reason {
+                Reason::InvalidSpec => (S::BAD_REQUEST, Some("OperationFailed")),
+                Reason::Unsupported => (S::UNPROCESSABLE_ENTITY, Some("OperationFailed")),
+                _ => (S::INTERNAL_SERVER_ERROR, Some("OperationFailed")),
+            },
             BrokerError::Unavailable(_) => (S::SERVICE_UNAVAILABLE, Some("Unavailable")),
         };
         let (status, error) = status_and_code;
@@ -171,6 +177,16 @@ mod tests {
             (
                 BrokerError::operation_failed(Reason::QuotaExceeded, "x"),
                 500,
+                Some("OperationFailed"),
+            ),
+            (
+                BrokerError::operation_failed(Reason::InvalidSpec, "x"),
+                400,
+                Some("OperationFailed"),
+            ),
+            (
+                BrokerError::operation_failed(Reason::Unsupported, "x"),
+                422,
                 Some("OperationFailed"),
             ),
             (

@@ -226,6 +226,37 @@ async fn shared_plan_lifecycle_with_working_credentials() {
         .await;
     assert_eq!(status, 410, "{body}");
     assert!(!can_connect(&uri(&own_creds, &own_db)).await);
+    // An encoding the server does not have fails the synchronous bind as the request's fault:
+    // 400 saying why, not 500.
+    let bad = format!("{instance}/service_bindings/{}", uuid::Uuid::new_v4());
+    let (status, body) = client
+        .call(
+            Method::PUT,
+            &bad,
+            Some(
+                json!({"service_id": SHARED_SERVICE, "plan_id": SHARED_SMALL,
+                        "parameters": {"database": {"name": "odd", "charset": "NOPE"}}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["description"].as_str().unwrap().contains("encoding"),
+        "{body}"
+    );
+    // The broker's clean-up of the failed bind runs on the instance; as a platform would, the
+    // next request waits for it (422 ConcurrencyError meanwhile).
+    for _ in 0..100 {
+        let (status, body) = client.call(Method::GET, &bad, None).await;
+        assert_eq!(status, 404, "{body}");
+        let (_, op) = client
+            .call(Method::GET, &format!("{instance}/last_operation"), None)
+            .await;
+        if op["state"] != "in progress" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // Unbind revokes the first binding's credentials only.
     let (status, body) = client
