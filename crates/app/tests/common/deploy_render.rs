@@ -135,9 +135,16 @@ pub fn config_arg(deployment: &Value) -> String {
     args[at + 1].to_owned()
 }
 
-/// `text` with each of the Pod's mount paths replaced by the directory standing for it here.
+/// `text` with each of the Pod's mount paths replaced by the directory standing for it here, in
+/// one pass (a directory under `/tmp` must not be remapped again by the `/tmp` mount).
 pub fn remount(text: &str, dirs: &BTreeMap<String, PathBuf>) -> String {
-    dirs.iter().fold(text.to_owned(), |text, (mount, dir)| {
-        text.replace(&format!("{mount}/"), &format!("{}/", dir.display()))
+    let marked = dirs
+        .keys()
+        .enumerate()
+        .fold(text.to_owned(), |text, (i, mount)| {
+            text.replace(&format!("{mount}/"), &format!("\u{0}{i}\u{0}"))
+        });
+    dirs.values().enumerate().fold(marked, |text, (i, dir)| {
+        text.replace(&format!("\u{0}{i}\u{0}"), &format!("{}/", dir.display()))
     })
 }
