@@ -1,5 +1,5 @@
 //! `deploy/` is what the backend runs under: the test API server in RBAC mode gets the
-//! ServiceAccount, ClusterRole and ClusterRoleBinding of `deploy/rbac/` (in the namespace of
+//! ServiceAccount of `deploy/base/` and the ClusterRole and ClusterRoleBinding of `deploy/components/cnpg-backend/` (in the namespace of
 //! `deploy/kustomization.yaml`, as `kubectl apply -k deploy/` makes them), and the backend talks
 //! to it with that ServiceAccount's token. A run through every feature (per-instance namespaces,
 //! pooler, load balancer, monitoring, backups with copied credentials, extensions, bind, bind
@@ -40,9 +40,9 @@ fn deploy_namespace() -> String {
         .to_owned()
 }
 
-/// The ServiceAccount `deploy/rbac/clusterrolebinding.yaml` binds the ClusterRole to.
+/// The ServiceAccount `deploy/components/cnpg-backend/clusterrolebinding.yaml` binds the ClusterRole to.
 fn bound_service_account() -> (String, String) {
-    let binding = yaml("rbac/clusterrolebinding.yaml");
+    let binding = yaml("components/cnpg-backend/clusterrolebinding.yaml");
     let subjects = binding["subjects"].as_array().unwrap();
     assert_eq!(subjects.len(), 1, "one subject: pgbroker's ServiceAccount");
     assert_eq!(subjects[0]["kind"], json!("ServiceAccount"));
@@ -51,7 +51,7 @@ fn bound_service_account() -> (String, String) {
 }
 
 fn cluster_role() -> BTreeSet<Grant> {
-    let role = yaml("rbac/clusterrole.yaml");
+    let role = yaml("components/cnpg-backend/clusterrole.yaml");
     assert_eq!(role["kind"], json!("ClusterRole"));
     let mut grants = BTreeSet::new();
     for rule in role["rules"].as_array().unwrap() {
@@ -68,15 +68,18 @@ fn cluster_role() -> BTreeSet<Grant> {
     grants
 }
 
-/// Installs `deploy/rbac/` the way `kubectl apply -k deploy/` does, plus the backup credentials
+/// Installs those files the way `kubectl apply -k deploy/` does, plus the backup credentials
 /// the backend copies into each instance's namespace; answers the client of the bound
 /// ServiceAccount.
 fn install_deploy(server: &TestServer) -> kube::Client {
     let namespace = deploy_namespace();
     server.create_namespace(&namespace).unwrap();
-    let resources = yaml("rbac/kustomization.yaml");
-    for file in resources["resources"].as_array().unwrap() {
-        let file = format!("rbac/{}", file.as_str().unwrap());
+    // The ServiceAccount of deploy/base and the files the cnpg-backend component lists.
+    let resources = yaml("components/cnpg-backend/kustomization.yaml");
+    let files = resources["resources"].as_array().unwrap().iter();
+    let files = std::iter::once("base/serviceaccount.yaml".to_string())
+        .chain(files.map(|f| format!("components/cnpg-backend/{}", f.as_str().unwrap())));
+    for file in files {
         server
             .create_from_yaml(&deploy_file(&file), Some(&namespace))
             .unwrap_or_else(|e| panic!("{file}: {e}"));

@@ -53,6 +53,8 @@ enum Command {
     /// Print the CustomResourceDefinitions of PostgreSQLServer and PostgreSQLDatabase as one
     /// multi-document YAML stream (committed under deploy/crds/).
     Crds,
+    /// Print the version, the commit it was built from and what is compiled in.
+    Version,
     /// Zero-setup run: a throwaway PostgreSQL (or --postgres-url), the SQLite state store and the
     /// shared-server backend; prints OSB credentials and a curl walkthrough; cleans up on exit.
     Dev(dev::DevArgs),
@@ -71,6 +73,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Needs no configuration: it describes the binary, not the installation.
+    if matches!(cli.command, Command::Version) {
+        return emit(&version_text());
+    }
     let config = Config::load(cli.config.as_deref())?;
     logging::init(&config.log)?;
     match cli.command {
@@ -95,7 +101,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Openapi => emit(&pgbroker_api_osb::openapi_json()),
         Command::Crds => emit(&pgbroker_api_crd::crds_yaml()?),
         Command::Dev(args) => dev::run(config, args).await,
+        Command::Version => emit(&version_text()),
     }
+}
+
+/// What `pgbroker version` prints: the crate version, the commit (build.rs) and what this
+/// binary can run (Cargo features, backend kinds, front doors).
+fn version_text() -> String {
+    let features = match env!("PGBROKER_BUILD_FEATURES") {
+        "" => "none",
+        some => some,
+    };
+    format!(
+        "pgbroker {}\ncommit: {}\ncargo features: {features}\nbackends: {}\nfront doors: osb, operator\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("PGBROKER_BUILD_COMMIT"),
+        backends::KINDS.join(", "),
+    )
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {

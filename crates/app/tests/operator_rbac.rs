@@ -1,5 +1,5 @@
 //! The operator runs under `deploy/`: the test API server in RBAC mode gets `deploy/crds/` and
-//! every file of `deploy/rbac/` (in the namespace of `deploy/kustomization.yaml`, as `kubectl
+//! the RBAC files of `deploy/base/` and both `deploy/components/` (cnpg-backend, operator) (in the namespace of `deploy/kustomization.yaml`, as `kubectl
 //! apply -k deploy/` makes them), and `pgbroker serve` with the operator door talks to it through
 //! a kubeconfig holding the ServiceAccount's token. A whole lifecycle (leader election, a database
 //! waiting for its server, both Ready with Secrets, a deleted Secret written again, deletion held
@@ -37,10 +37,10 @@ const NS: &str = "team-a";
 /// Failure guard only: how long the test waits for a state before giving up.
 const GIVE_UP: Duration = Duration::from_secs(60);
 
-const OPERATOR_ROLE: &str = "rbac/operator-clusterrole.yaml";
-const OPERATOR_BINDING: &str = "rbac/operator-clusterrolebinding.yaml";
-const LEADER_ROLE: &str = "rbac/operator-leader-role.yaml";
-const LEADER_BINDING: &str = "rbac/operator-leader-rolebinding.yaml";
+const OPERATOR_ROLE: &str = "components/operator/clusterrole.yaml";
+const OPERATOR_BINDING: &str = "components/operator/clusterrolebinding.yaml";
+const LEADER_ROLE: &str = "components/operator/leader-role.yaml";
+const LEADER_BINDING: &str = "components/operator/leader-rolebinding.yaml";
 
 /// Granted for kube's event `Recorder`, which sends `create` for a new event and `patch` for one
 /// repeated within its cache time. Every request to them is checked for refusal like any other.
@@ -55,7 +55,7 @@ fn owned(grant: (&str, &str, &str)) -> Grant {
     (grant.0.into(), grant.1.into(), grant.2.into())
 }
 
-/// The ServiceAccount both operator bindings name (the one `deploy/rbac/` creates).
+/// The ServiceAccount both operator bindings name (the one `deploy/base/` creates).
 fn operator_user() -> String {
     let ((ns, name), role) = deploy_rbac::binding(OPERATOR_BINDING);
     assert_eq!(role, "pgbroker-operator");

@@ -64,14 +64,39 @@ pub fn grants(relative: &str, kind: &str) -> BTreeSet<Grant> {
     grants
 }
 
-/// Installs every file of `deploy/rbac/` into the deploy namespace (namespaced objects without
-/// one go there, as with `kubectl apply -k`).
+/// The manifest files (relative to `deploy/`) a kustomization or component lists, without the
+/// directories it includes (the operator component's `../../crds`).
+pub fn listed_files(dir: &str) -> Vec<String> {
+    let kustomization = yaml(&format!("{dir}/kustomization.yaml"));
+    kustomization["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|file| file.as_str().unwrap())
+        .filter(|file| file.ends_with(".yaml"))
+        .map(|file| format!("{dir}/{file}"))
+        .collect()
+}
+
+/// The RBAC files of the components: the ServiceAccount of `deploy/base` and the roles and
+/// bindings of `deploy/components/cnpg-backend` and `deploy/components/operator`, the very
+/// files the overlays include (crates/app/tests/deploy_manifests.rs checks that).
+pub fn rbac_files() -> Vec<String> {
+    let mut files = vec![SERVICE_ACCOUNT.to_string()];
+    files.extend(listed_files("components/cnpg-backend"));
+    files.extend(listed_files("components/operator"));
+    files
+}
+
+/// pgbroker's ServiceAccount, relative to `deploy/`.
+pub const SERVICE_ACCOUNT: &str = "base/serviceaccount.yaml";
+
+/// Installs the RBAC files of both components and the ServiceAccount into the deploy namespace
+/// (namespaced objects without one go there, as with `kubectl apply -k`).
 pub fn install(server: &TestServer) {
     let namespace = deploy_namespace();
     server.create_namespace(&namespace).unwrap();
-    let resources = yaml("rbac/kustomization.yaml");
-    for file in resources["resources"].as_array().unwrap() {
-        let file = format!("rbac/{}", file.as_str().unwrap());
+    for file in rbac_files() {
         server
             .create_from_yaml(&deploy_file(&file), Some(&namespace))
             .unwrap_or_else(|e| panic!("{file}: {e}"));
