@@ -28,7 +28,7 @@ use utoipa_scalar::{Scalar, Servable};
 
 pub use auth::{Auth, AuthError, BasicUser};
 pub use error::{ApiError, ErrorBody, FailureReason};
-pub use observe::{HttpMetrics, OnFailure};
+pub use observe::{HttpMetrics, OnFailure, OnRequestSpan};
 pub use openapi::{ApiDoc, openapi_document, openapi_json};
 pub use schemas::JsonSchemaParameters;
 
@@ -51,6 +51,8 @@ pub struct ApiConfig {
     pub readiness: Vec<std::sync::Arc<dyn health::ReadinessCheck>>,
     /// Told the reason of each request that fails with one (see [`OnFailure`]).
     pub on_failure: Option<OnFailure>,
+    /// Called with each request's span (see [`OnRequestSpan`]).
+    pub on_request_span: Option<OnRequestSpan>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +115,7 @@ pub fn router(broker: Arc<Broker>, config: ApiConfig) -> Result<Router, RouterEr
         .merge(Scalar::with_url("/docs", openapi_document()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(observe::ObserveLayer::new(Some(http_metrics))))
+        .layer(observe::ObserveLayer::new(Some(http_metrics)).with_on_span(config.on_request_span)))
 }
 
 async fn serve_openapi_document() -> Response {

@@ -31,6 +31,11 @@ use crate::headers::{REQUEST_IDENTITY, RequestIdentity};
 /// `pgbroker_failures_total`, beside the operations that failed).
 pub type OnFailure = Arc<dyn Fn(Reason) + Send + Sync>;
 
+/// Called with each request's span and headers before anything is logged in it: the app
+/// continues a trace the caller sent (W3C `traceparent`) there, so this door stays free of the
+/// tracing backend.
+pub type OnRequestSpan = Arc<dyn Fn(&Span, &axum::http::HeaderMap) + Send + Sync>;
+
 /// Request metrics, registered in the registry `/metrics` serves.
 #[derive(Clone)]
 pub struct HttpMetrics {
@@ -145,11 +150,21 @@ fn method_label(method: &Method) -> &'static str {
 #[derive(Clone)]
 pub struct ObserveLayer {
     metrics: Option<Arc<HttpMetrics>>,
+    on_span: Option<OnRequestSpan>,
 }
 
 impl ObserveLayer {
     pub fn new(metrics: Option<Arc<HttpMetrics>>) -> Self {
-        Self { metrics }
+        Self {
+            metrics,
+            on_span: None,
+        }
+    }
+
+    /// Calls `on_span` with each request's span (see [`OnRequestSpan`]).
+    pub fn with_on_span(mut self, on_span: Option<OnRequestSpan>) -> Self {
+        self.on_span = on_span;
+        self
     }
 }
 
@@ -160,6 +175,7 @@ impl<S> Layer<S> for ObserveLayer {
         Observe {
             inner,
             metrics: self.metrics.clone(),
+            on_span: self.on_span.clone(),
         }
     }
 }
@@ -168,6 +184,7 @@ impl<S> Layer<S> for ObserveLayer {
 pub struct Observe<S> {
     inner: S,
     metrics: Option<Arc<HttpMetrics>>,
+    on_span: Option<OnRequestSpan>,
 }
 
 impl<S> Service<Request> for Observe<S>
@@ -188,12 +205,20 @@ where
         // Route templates, not paths: instance ids would make one series per instance.
         let route = req.extensions().get::<MatchedPath>().cloned();
         let method = req.method().clone();
+        let route_text = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+        // `otel.*` and `http.*` name the span the way OpenTelemetry's HTTP conventions do.
         let span = tracing::info_span!(
             "request",
+            otel.name = %format_args!("{} {}", method_label(&method), route_text),
+            otel.kind = "server",
             request_identity = %identity,
             method = %method,
-            route = %route.as_ref().map_or(UNMATCHED, MatchedPath::as_str),
+            route = %route_text,
+            http.response.status_code = tracing::field::Empty,
         );
+        if let Some(on_span) = &self.on_span {
+            on_span(&span, req.headers());
+        }
         let called = span.in_scope(|| catch_unwind(AssertUnwindSafe(|| self.inner.call(req))));
         let inner = match called {
             Ok(future) => Either::Right(future),
@@ -263,6 +288,8 @@ where
         };
         let status = response.status();
         let elapsed = this.started.elapsed();
+        this.span
+            .record("http.response.status_code", status.as_u16());
         this.span.in_scope(|| {
             tracing::info!(
                 status = status.as_u16(),

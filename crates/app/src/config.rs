@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::doors::{OperatorConfig, OsbConfig};
 use crate::secret_value::SecretValue;
 use crate::store_url::StoreUrl;
+use crate::telemetry::TelemetryConfig;
 
 /// Prefix of the environment variables that override the configuration.
 pub const ENV_PREFIX: &str = "PGBROKER_";
@@ -43,6 +44,8 @@ pub struct Config {
     pub backends: BTreeMap<String, BackendConfig>,
     /// Log output.
     pub log: LogConfig,
+    /// Traces (OpenTelemetry over OTLP).
+    pub telemetry: TelemetryConfig,
     /// The HTTP server of `pgbroker serve`.
     pub server: ServerConfig,
     /// Who may call the OSB API.
@@ -215,6 +218,7 @@ impl Default for Config {
                 ("shared".to_string(), BackendConfig::kind("shared-postgres")),
             ]),
             log: LogConfig::default(),
+            telemetry: TelemetryConfig::default(),
             server: ServerConfig::default(),
             auth: AuthConfig::default(),
             engine: EngineSettings::default(),
@@ -296,6 +300,30 @@ mod tests {
         assert_eq!(config.log.format, LogFormat::Text);
         assert_eq!(config.log.filter, "info");
         assert_eq!(config.catalog.path, None);
+        assert_eq!(config.telemetry.otlp.endpoint, None);
+    }
+
+    #[test]
+    fn the_otlp_endpoint_and_protocol_are_read() {
+        let config = from_yaml(
+            "telemetry: {otlp: {endpoint: 'http://collector:4318', protocol: http/protobuf}, service_name: broker-a}\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.telemetry.otlp.endpoint.as_deref(),
+            Some("http://collector:4318")
+        );
+        assert_eq!(
+            config.telemetry.otlp.protocol,
+            Some(crate::telemetry::OtlpProtocol::HttpProtobuf)
+        );
+        assert_eq!(config.telemetry.service_name.as_deref(), Some("broker-a"));
+        let err = chain(
+            &from_yaml("telemetry: {otlp: {protocol: http/json}}")
+                .map(|_| ())
+                .unwrap_err(),
+        );
+        assert!(err.contains("http/json"), "{err}");
     }
 
     #[test]

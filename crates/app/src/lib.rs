@@ -14,5 +14,6 @@ pub mod output;
 pub mod secret_value;
 pub mod serve;
 pub mod store_url;
+pub mod telemetry;
 #[cfg(test)]
 mod test_support;

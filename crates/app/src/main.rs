@@ -12,6 +12,7 @@ mod dev;
 
 use pgbroker_app::config::Config;
 use pgbroker_app::output::{OutputFormat, render};
+use pgbroker_app::telemetry::Telemetry;
 use pgbroker_app::{availability, backends, catalog_file, logging, serve};
 
 /// Open Service Broker for PostgreSQL.
@@ -78,7 +79,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         return emit(&version_text());
     }
     let config = Config::load(cli.config.as_deref())?;
-    logging::init(&config.log)?;
+    let telemetry = Telemetry::new(&config.telemetry)?;
+    logging::init(&config.log, &telemetry)?;
+    if let Some(export) = &telemetry.exporting {
+        tracing::info!(
+            endpoint = export.endpoint.as_deref().unwrap_or("from OTEL_EXPORTER_OTLP_*"),
+            protocol = ?export.protocol,
+            "exporting traces over OTLP"
+        );
+    }
+    let result = command(cli, config).await;
+    telemetry.shutdown();
+    result
+}
+
+async fn command(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate => migrate(&config).await,
         Command::Catalog { format } => {

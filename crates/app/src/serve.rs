@@ -189,6 +189,7 @@ pub async fn start_with(
             osb: config.osb.enabled,
             readiness: operator.iter().map(|door| door.readiness()).collect(),
             on_failure: Some(failures.for_door("osb")),
+            on_request_span: Some(std::sync::Arc::new(crate::telemetry::continue_trace)),
         },
     )?;
     let listener = tokio::net::TcpListener::bind(&config.server.listen)

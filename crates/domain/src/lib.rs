@@ -4,6 +4,7 @@
 //!
 //! This crate knows no HTTP, SQL or Kubernetes; adapters and front doors depend on it, never the reverse.
 
+pub mod audit;
 pub mod catalog;
 pub mod ids;
 pub mod model;

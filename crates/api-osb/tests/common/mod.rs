@@ -195,6 +195,7 @@ impl Server {
                 osb: true,
                 readiness: Vec::new(),
                 on_failure: None,
+                on_request_span: None,
             },
         )
         .expect("router");

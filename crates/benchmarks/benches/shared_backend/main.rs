@@ -137,7 +137,10 @@ async fn cleanup(admin_url: &str, tag: &str) -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     if std::env::var_os("RUST_LOG").is_some() {
         // The broker's own log on standard error, filtered by RUST_LOG.
-        pgbroker_app::logging::init(&Config::default().log)?;
+        pgbroker_app::logging::init(
+            &Config::default().log,
+            &pgbroker_app::telemetry::Telemetry::new(&Default::default())?,
+        )?;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

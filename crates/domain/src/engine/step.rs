@@ -4,7 +4,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::future::{Either, select};
-use tracing::{debug, warn};
+use tracing::field::Empty;
+use tracing::{Instrument, debug, info_span, warn};
 
 use crate::core::Core;
 use crate::engine::backoff::retry_delay;
@@ -95,6 +96,32 @@ pub(crate) async fn run_claimed_after(
     token: i64,
     written: Written<'_>,
 ) -> Result<Ran, StoreError> {
+    let span = info_span!(
+        "engine.step",
+        operation_id = %op.id,
+        kind = op.kind.as_str(),
+        origin = op.origin.as_str(),
+        door = op.door.as_str(),
+        instance_id = %op.instance_id,
+        binding_id = op.binding_id.as_ref().map(tracing::field::display),
+        attempt = op.attempts,
+        state = Empty,
+    );
+    let ran = step(core, op, token, written)
+        .instrument(span.clone())
+        .await;
+    if let Ok(Ran::Settled(next)) = &ran {
+        span.record("state", next.state.as_str());
+    }
+    ran
+}
+
+async fn step(
+    core: &Core,
+    op: Operation,
+    token: i64,
+    written: Written<'_>,
+) -> Result<Ran, StoreError> {
     let work = prepare(core, &op, written).await?;
     let step = match &work {
         Work::AlreadyGone => Step::Done(Done::Finished),
@@ -115,6 +142,13 @@ pub(crate) async fn run_claimed_after(
     if !settled {
         warn!(operation_id = %next.id, "lease token went stale before the outcome was stored");
         return Ok(Ran::LeaseLost);
+    }
+    // Stored once: only the holder of the current lease settles an operation's end.
+    if next.state != OperationState::InProgress {
+        crate::audit::ended(&next);
+    }
+    if let Some(follow_up) = &follow_up {
+        crate::audit::started(follow_up);
     }
     debug!(operation_id = %next.id, kind = next.kind.as_str(), state = next.state.as_str(), "operation step stored");
     Ok(Ran::Settled(Box::new(next)))
@@ -214,11 +248,34 @@ async fn call_backend(core: &Core, op: &Operation, work: &Work) -> Step<Done> {
         Work::Unbind(r, _) => &r.instance,
         Work::AlreadyGone | Work::Broken(..) => return Step::Done(Done::Finished),
     };
-    let backend = match core.plan_and_backend(spec) {
-        Ok((_, backend)) => backend,
+    let (plan, backend) = match core.plan_and_backend(spec) {
+        Ok(found) => found,
         Err(why) => return Step::Failed(StepFailure::permanent(why.reason, why.message)),
     };
     debug!(operation_id = %op.id, kind = op.kind.as_str(), attempt = op.attempts, "running backend step");
+    // The backend's own spans (a Kubernetes request, a statement group) nest in this one.
+    let span = info_span!(
+        "backend.step",
+        otel.name = %format_args!("backend {}", op.kind.as_str()),
+        backend = %plan.backend,
+        kind = op.kind.as_str(),
+        plan_id = %plan.id,
+        outcome = Empty,
+    );
+    let step = call(backend.as_ref(), work).instrument(span.clone()).await;
+    span.record(
+        "outcome",
+        match &step {
+            Step::Done(_) => "done",
+            Step::InProgress { .. } => "in_progress",
+            Step::Failed(f) if f.retryable => "failed_retryable",
+            Step::Failed(_) => "failed",
+        },
+    );
+    step
+}
+
+async fn call(backend: &dyn crate::ports::Backend, work: &Work) -> Step<Done> {
     match work {
         Work::Provision(r, _) => map(backend.provision(r).await, Done::Provisioned),
         Work::Update(r, _) => map(backend.update(r).await, |()| Done::Finished),

@@ -46,6 +46,7 @@ fn same_request(a: &BindingSpec, b: &BindingSpec) -> bool {
 }
 
 impl Broker {
+    #[tracing::instrument(name = "broker.bind", skip_all, fields(door = cmd.door.as_str(), instance_id = %cmd.instance_id, binding_id = %cmd.binding_id, accepts_incomplete = cmd.accepts_incomplete))]
     pub async fn bind(&self, cmd: BindCommand) -> Result<Outcome<Binding>, BrokerError> {
         let core = &self.core;
         let (service, plan) = core
@@ -227,6 +228,7 @@ impl Broker {
         .binding(&cmd.binding_id))
     }
 
+    #[tracing::instrument(name = "broker.unbind", skip_all, fields(door = cmd.door.as_str(), instance_id = %cmd.instance_id, binding_id = %cmd.binding_id, accepts_incomplete = cmd.accepts_incomplete))]
     pub async fn unbind(&self, cmd: UnbindCommand) -> Result<Outcome<()>, BrokerError> {
         let core = &self.core;
         let gone = || {

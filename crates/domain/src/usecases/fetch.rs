@@ -31,6 +31,7 @@ impl Broker {
     /// OSB `GET /v2/service_instances/{id}`: NotFound while provisioning or after a failed
     /// provision, Concurrency while an update is in flight, ForeignObject for `door` other than
     /// the instance's owner.
+    #[tracing::instrument(name = "broker.fetch_instance", skip_all, fields(door = door.as_str(), instance_id = %id))]
     pub async fn fetch_instance(
         &self,
         door: FrontDoor,
@@ -60,6 +61,7 @@ impl Broker {
     /// ForeignObject for a door other than the instance's owner;
     /// `service_id`/`plan_id`, when sent, must be the binding's (its plan or its instance's
     /// current one, see [`binding_ids`](super::binding_ids)).
+    #[tracing::instrument(name = "broker.fetch_binding", skip_all, fields(door = q.door.as_str(), instance_id = %q.instance_id, binding_id = %q.binding_id))]
     pub async fn fetch_binding(&self, q: &FetchBindingQuery) -> Result<Binding, BrokerError> {
         let (instance_id, id) = (&q.instance_id, &q.binding_id);
         let binding = self.binding(instance_id, id).await?;

@@ -70,6 +70,7 @@ pub(super) fn check_maintenance(plan: &Plan, requested: Option<&str>) -> Result<
 }
 
 impl Broker {
+    #[tracing::instrument(name = "broker.provision", skip_all, fields(door = cmd.door.as_str(), instance_id = %cmd.instance_id, accepts_incomplete = cmd.accepts_incomplete))]
     pub async fn provision(&self, cmd: ProvisionCommand) -> Result<Outcome<Instance>, BrokerError> {
         let core = &self.core;
         let (plan, backend) = {
@@ -164,6 +165,7 @@ impl Broker {
         .instance(&cmd.instance_id))
     }
 
+    #[tracing::instrument(name = "broker.deprovision", skip_all, fields(door = cmd.door.as_str(), instance_id = %cmd.instance_id, accepts_incomplete = cmd.accepts_incomplete))]
     pub async fn deprovision(&self, cmd: DeprovisionCommand) -> Result<Outcome<()>, BrokerError> {
         let core = &self.core;
         let Some(instance) = core.store.instance(&cmd.instance_id).await? else {

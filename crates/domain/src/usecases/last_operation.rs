@@ -41,6 +41,7 @@ pub struct LastOperation {
 }
 
 impl Broker {
+    #[tracing::instrument(name = "broker.last_operation", skip_all, fields(instance_id = %q.instance_id, binding_id = q.binding_id.as_ref().map(tracing::field::display), operation_id = q.operation.as_ref().map(tracing::field::display)))]
     pub async fn last_operation(
         &self,
         q: LastOperationQuery,

@@ -80,6 +80,7 @@ impl Broker {
                 .start(&op, writes)
                 .await
                 .map_err(LaunchError::Store)?;
+            crate::audit::started(&op);
             self.wake();
             return Ok(Started::Accepted(op.id));
         }
@@ -95,6 +96,7 @@ impl Broker {
             .start(&op, writes)
             .await
             .map_err(LaunchError::Store)?;
+        crate::audit::started(&op);
         let id = op.id;
         let written = Written::among(&op, writes).with_instance(instance);
         if let Ran::Settled(done) = run_claimed_after(core, op, INLINE_TOKEN, written)

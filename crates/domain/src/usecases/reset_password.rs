@@ -27,6 +27,7 @@ pub struct ResetPasswordCommand {
 pub const RESETTING: &str = "resetting the password";
 
 impl Broker {
+    #[tracing::instrument(name = "broker.reset_password", skip_all, fields(instance_id = %cmd.instance_id, binding_id = %cmd.binding_id))]
     pub async fn reset_password(
         &self,
         cmd: ResetPasswordCommand,

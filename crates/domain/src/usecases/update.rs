@@ -29,6 +29,7 @@ pub struct UpdateCommand {
 }
 
 impl Broker {
+    #[tracing::instrument(name = "broker.update", skip_all, fields(door = cmd.door.as_str(), instance_id = %cmd.instance_id, accepts_incomplete = cmd.accepts_incomplete))]
     pub async fn update(&self, cmd: UpdateCommand) -> Result<Outcome<Instance>, BrokerError> {
         let core = &self.core;
         let instance = core
