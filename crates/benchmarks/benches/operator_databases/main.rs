@@ -63,7 +63,10 @@ pub struct Knobs {
 
 fn main() -> anyhow::Result<()> {
     if std::env::var_os("RUST_LOG").is_some() {
-        pgbroker_app::logging::init(&Config::default().log)?;
+        pgbroker_app::logging::init(
+            &Config::default().log,
+            &pgbroker_app::telemetry::Telemetry::new(&Default::default())?,
+        )?;
     }
     let knobs = Knobs {
         objects: env_u64("OPERATOR_BENCH_OBJECTS", 200).max(1) as usize,
