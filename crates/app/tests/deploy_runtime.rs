@@ -67,15 +67,6 @@ fn mount_dir(root: &Path, name: &str, writable: bool, files: &BTreeMap<String, S
     dir
 }
 
-fn kubeconfig(server: &TestServer) -> String {
-    format!(
-        "apiVersion: v1\nkind: Config\nclusters: [{{name: t, cluster: {{server: '{}'}}}}]\n\
-         users: [{{name: t, user: {{}}}}]\ncontexts: [{{name: t, context: {{cluster: t, user: t}}}}]\n\
-         current-context: t\n",
-        server.url()
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_all_in_one_deployment_runs_read_only_unprivileged_and_gets_ready() {
     let (_, objects) = render("overlays/all-in-one");
@@ -119,7 +110,7 @@ async fn the_all_in_one_deployment_runs_read_only_unprivileged_and_gets_ready() 
     }
     chmod(&config_dir, 0o555);
     let kube = root.join("kubeconfig");
-    std::fs::write(&kube, kubeconfig(&server)).unwrap();
+    std::fs::write(&kube, common::kube::kubeconfig(&server)).unwrap();
     chmod(&kube, 0o444);
     let workdir = mount_dir(root, "workdir", false, &BTreeMap::new());
 

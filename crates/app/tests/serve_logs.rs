@@ -451,6 +451,14 @@ async fn lifecycle_spans_reach_an_otlp_receiver_and_no_log_line_holds_a_secret()
         let backend = child_of(&step.span_id, &format!("backend {kind}"));
         assert_eq!(backend.attributes["backend"], "shared", "{backend:?}");
         assert_eq!(backend.attributes["outcome"], "done", "{backend:?}");
+        // The statements the backend sent, in words: under the backend step, never SQL text.
+        let statement = child_of(&backend.span_id, "sql");
+        assert_eq!(statement.attributes["server"], "local", "{statement:?}");
+        let doing = &statement.attributes["doing"];
+        assert!(
+            doing.contains(instance_id.as_str()) || doing.contains(binding_id.as_str()),
+            "{statement:?}"
+        );
     }
     for span in &spans {
         for value in span.attributes.values() {

@@ -16,6 +16,7 @@ use std::sync::Mutex;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgQueryResult};
 use sqlx::{Executor, Pool, Postgres};
+use tracing::Instrument;
 
 /// A statement's future on a step's connection.
 type Sent<'c, T> = Pin<Box<dyn Future<Output = Result<T, sqlx::Error>> + Send + 'c>>;
@@ -226,8 +227,9 @@ impl<'a> Run<'a> {
         code: Option<&str>,
     ) -> Result<bool, StepError> {
         self.next()?;
-        self.hold(database).await?;
-        match simple(self.held(database)?, sql).await {
+        let span = statement_span(self.server, &doing);
+        self.hold(database).instrument(span.clone()).await?;
+        match simple(self.held(database)?, sql).instrument(span).await {
             Ok(_) => {}
             Err(sqlx::Error::Database(db)) if code.is_some() && db.code().as_deref() == code => {
                 return Ok(false);
@@ -291,8 +293,9 @@ impl<'a> Run<'a> {
             count = super::inspect::INSTANCE_COUNT,
         );
         let sql = format!("DO {}", quote(&body)?);
-        self.hold_admin().await?;
-        match simple(self.held(None)?, &sql).await {
+        let span = statement_span(self.server, &doing);
+        self.hold_admin().instrument(span.clone()).await?;
+        match simple(self.held(None)?, &sql).instrument(span).await {
             Ok(_) => {}
             Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some(FULL) => {
                 return Ok(Placed::Full);
@@ -327,7 +330,9 @@ impl<'a> Run<'a> {
                  WHERE datname = $1 AND pid <> pg_backend_pid()"
             }
         };
+        let span = statement_span(self.server, &doing);
         sessions(self.held(None)?, sql, name.as_str())
+            .instrument(span)
             .await
             .map_err(|e| StepError::from_sqlx(&doing, &e))?;
         let name = Literal::new(name.as_str()).map_err(|e| StepError::invalid(e.to_string()))?;
@@ -335,6 +340,12 @@ impl<'a> Run<'a> {
         self.done();
         Ok(())
     }
+}
+
+/// The span of one statement group sent to a server (a trace's leaf under the backend step):
+/// what it does in words, never the SQL, which may carry a password verifier.
+fn statement_span(server: &Server, doing: &impl Display) -> tracing::Span {
+    tracing::info_span!("sql", server = %server.name(), doing = %doing)
 }
 
 #[derive(Debug, Clone, Copy)]
