@@ -7,9 +7,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use common::pgbroker;
@@ -71,23 +68,13 @@ async fn the_operator_door_logs_no_secret_and_audits_its_operations() {
             kubeconfig = kubeconfig.display(),
         ),
     );
-    let mut child = pgbroker(&["serve", "--config", config.to_str().unwrap()])
-        .current_dir(home.path())
-        .env("HOME", home.path())
-        .env("TEST_BROKER_PASSWORD", "operator-logs-broker-password")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-
+    let child = common::logged::Logged::spawn(
+        pgbroker(&["serve", "--config", config.to_str().unwrap()])
+            .current_dir(home.path())
+            .env("HOME", home.path())
+            .env("TEST_BROKER_PASSWORD", "operator-logs-broker-password")
+            .env_remove("KUBERNETES_SERVICE_HOST"),
+    );
     let client = kube.client();
     let servers: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), NS, &resource("PostgreSQLServer"));
@@ -146,14 +133,7 @@ async fn the_operator_door_logs_no_secret_and_audits_its_operations() {
         .await;
     }
 
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
-    reader.join().unwrap();
-    let lines: Vec<String> = rx.try_iter().collect();
+    let (exit, lines) = child.terminate();
     let log = lines.join("\n");
     assert!(exit.success(), "exit {exit:?}\n{log}");
     assert!(passwords.iter().all(|p| p.len() >= 16), "{passwords:?}");

@@ -216,39 +216,23 @@ async fn lifecycle_spans_reach_an_otlp_receiver_and_no_log_line_holds_a_secret()
             otlp = receiver.addr,
         ),
     );
-    let mut child = pgbroker(&["serve", "--config", config.to_str().unwrap()])
-        .current_dir(home.path())
-        .env("HOME", home.path())
-        .env("KUBECONFIG", home.path().join("none"))
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .env("TEST_BROKER_PASSWORD", BROKER_PASSWORD)
-        .env("OTEL_SERVICE_NAME", "pgbroker-under-test")
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut lines = Vec::new();
-    let addr = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("the server did not start; log:\n{}", lines.join("\n")));
-        lines.push(line.clone());
-        let parsed: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-        if parsed["fields"]["message"]
+    let mut child = common::logged::Logged::spawn(
+        pgbroker(&["serve", "--config", config.to_str().unwrap()])
+            .current_dir(home.path())
+            .env("HOME", home.path())
+            .env("KUBECONFIG", home.path().join("none"))
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env("TEST_BROKER_PASSWORD", BROKER_PASSWORD)
+            .env("OTEL_SERVICE_NAME", "pgbroker-under-test")
+            .env("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    );
+    let addr = child.wait_for(|line| {
+        let parsed: Value = serde_json::from_str(line).unwrap_or(Value::Null);
+        parsed["fields"]["message"]
             .as_str()
             .is_some_and(|m| m.contains("serving the OSB API"))
-        {
-            break parsed["fields"]["addr"].as_str().unwrap().to_string();
-        }
-    };
+            .then(|| parsed["fields"]["addr"].as_str().unwrap().to_string())
+    });
 
     let client = OsbClient::new(format!("http://{addr}"), "cf", BROKER_PASSWORD);
     // Each request of the lifecycle is its own child of the client's trace.
@@ -316,14 +300,7 @@ async fn lifecycle_spans_reach_an_otlp_receiver_and_no_log_line_holds_a_secret()
     assert_eq!(status, 200, "{body}");
 
     // SIGTERM: the server exports what is still buffered before it exits.
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
-    reader.join().unwrap();
-    lines.extend(rx.try_iter());
+    let (exit, lines) = child.terminate();
     let log = lines.join("\n");
     assert!(exit.success(), "exit {exit:?}\n{log}");
 

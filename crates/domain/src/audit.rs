@@ -47,27 +47,20 @@ impl Who {
 
 /// Records that `op` was stored as started.
 pub(crate) fn started(op: &Operation) {
-    let who = Who::of(op);
-    tracing::info!(
-        target: TARGET,
-        audit = "operation_started",
-        actor = who.actor,
-        platform = who.platform.as_deref(),
-        user = who.user.as_deref(),
-        operation = op.kind.as_str(),
-        operation_id = %op.id,
-        instance_id = %op.instance_id,
-        binding_id = op.binding_id.as_ref().map(tracing::field::display),
-        "operation started"
-    );
+    record(op, "operation_started", "operation started", false);
 }
 
 /// Records that `op` was stored as ended (succeeded or failed).
 pub(crate) fn ended(op: &Operation) {
+    record(op, "operation_ended", "operation ended", true);
+}
+
+/// One audit line about `op`; with `outcome`, its state and reason too.
+fn record(op: &Operation, event: &'static str, message: &'static str, outcome: bool) {
     let who = Who::of(op);
     tracing::info!(
         target: TARGET,
-        audit = "operation_ended",
+        audit = event,
         actor = who.actor,
         platform = who.platform.as_deref(),
         user = who.user.as_deref(),
@@ -75,9 +68,9 @@ pub(crate) fn ended(op: &Operation) {
         operation_id = %op.id,
         instance_id = %op.instance_id,
         binding_id = op.binding_id.as_ref().map(tracing::field::display),
-        outcome = op.state.as_str(),
-        reason = op.reason.map(|r| r.as_str()),
-        "operation ended"
+        outcome = outcome.then(|| op.state.as_str()),
+        reason = outcome.then(|| op.reason.map(|r| r.as_str())).flatten(),
+        "{message}"
     );
 }
 

@@ -5,6 +5,7 @@ pub mod deploy_rbac;
 pub mod deploy_render;
 pub mod dev;
 pub mod kube;
+pub mod logged;
 pub mod osb_client;
 pub mod otlp_receiver;
 pub mod shared_server;
