@@ -1,5 +1,6 @@
 //! A `pgbroker` process whose standard error is read line by line as it runs, so a test can
 //! wait for a line, then stop the process (SIGTERM) and look at every line it wrote.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
