@@ -227,3 +227,24 @@ async fn retaining_deprovision_keeps_a_bindings_own_database() {
     assert!(!roles.iter().any(|r| r.ends_with("_r1")), "{roles:?}");
     assert!(connect(&reports).await.is_err());
 }
+
+#[tokio::test]
+async fn another_backend_with_the_same_instance_id_keeps_its_bindings() {
+    // Two backends (two brokers, or the bench's sections) on one server, with the same
+    // instance and binding ids but their own name patterns.
+    let (a, b) = (Fixture::new(), Fixture::new());
+    let id = a.instance_id();
+    a.provision(&instance_req(&id, json!({}))).await;
+    b.provision(&instance_req(&id, json!({}))).await;
+    let req = bind_req(&id, "r1", json!({"database": "reports"}));
+    a.bind(&req).await;
+    let theirs = b.bind(&req).await;
+    let plain = b.bind(&bind_req(&id, "p1", json!({}))).await;
+    a.deprovision(&instance_req(&id, json!({}))).await;
+    assert_eq!(a.leftovers().await, (vec![], vec![]));
+    // B's logins and databases are untouched.
+    connect(&theirs).await.unwrap().close().await.unwrap();
+    connect(&plain).await.unwrap().close().await.unwrap();
+    b.deprovision(&instance_req(&id, json!({}))).await;
+    assert_eq!(b.leftovers().await, (vec![], vec![]));
+}

@@ -15,6 +15,13 @@ pub(crate) fn binding_marker(instance: &str, binding: &str) -> String {
     format!("pgbroker binding {instance}/{binding}")
 }
 
+/// The mark of a binding's login outside the owner group and of its own database: the binding's
+/// mark and the owner role's name, so that another backend (or broker) on the same server whose
+/// instance has the same id never takes them for its own.
+pub(crate) fn own_binding_marker(instance: &str, binding: &str, owner: &str) -> String {
+    format!("{} of {owner}", binding_marker(instance, binding))
+}
+
 pub(crate) fn binding_marker_prefix(instance: &str) -> String {
     format!("pgbroker binding {instance}/")
 }
@@ -38,10 +45,11 @@ pub(crate) struct Look {
     /// The owner's databases with their comments, by name.
     pub databases: Vec<(String, String)>,
     /// Roles whose comment starts with the prefix asked for, by name: the instance's binding
-    /// roles, in the owner group or (bindings with a database of their own) outside it.
+    /// roles in the owner group, and (bindings with a database of their own) those outside it
+    /// whose mark names the owner role.
     pub members: Vec<String>,
-    /// Databases whose comment starts with the prefix asked for, with their comments, by name:
-    /// the databases of bindings' own, owned by their binding roles.
+    /// Databases whose comment starts with the prefix asked for and names the owner role, with
+    /// their comments, by name: the databases of bindings' own, owned by their binding roles.
     pub own_databases: Vec<(String, String)>,
 }
 
@@ -61,15 +69,23 @@ const LOOK: &str = "SELECT \
            WHERE r.rolname = $1 ORDER BY d.datname), \
      ARRAY(SELECT coalesce(shobj_description(d.oid, 'pg_database'), '') FROM pg_database d \
            JOIN pg_roles r ON r.oid = d.datdba WHERE r.rolname = $1 ORDER BY d.datname), \
-     ARRAY(SELECT r.rolname::text FROM pg_roles r JOIN pg_shdescription c \
+     ARRAY(SELECT m.rolname::text FROM pg_auth_members am \
+           JOIN pg_roles g ON g.oid = am.roleid JOIN pg_roles m ON m.oid = am.member \
+           WHERE g.rolname = $1 AND $3::text IS NOT NULL \
+           AND starts_with(coalesce(shobj_description(m.oid, 'pg_authid'), ''), $3) \
+           UNION \
+           SELECT r.rolname::text FROM pg_roles r JOIN pg_shdescription c \
            ON c.objoid = r.oid AND c.classoid = 'pg_authid'::regclass \
-           WHERE $3::text IS NOT NULL AND starts_with(c.description, $3) ORDER BY r.rolname), \
+           WHERE $3::text IS NOT NULL AND starts_with(c.description, $3) \
+           AND right(c.description, length($1) + 4) = ' of ' || $1 ORDER BY 1), \
      ARRAY(SELECT d.datname::text FROM pg_database d JOIN pg_shdescription c \
            ON c.objoid = d.oid AND c.classoid = 'pg_database'::regclass \
-           WHERE $3::text IS NOT NULL AND starts_with(c.description, $3) ORDER BY d.datname), \
+           WHERE $3::text IS NOT NULL AND starts_with(c.description, $3) \
+           AND right(c.description, length($1) + 4) = ' of ' || $1 ORDER BY d.datname), \
      ARRAY(SELECT c.description FROM pg_database d JOIN pg_shdescription c \
            ON c.objoid = d.oid AND c.classoid = 'pg_database'::regclass \
-           WHERE $3::text IS NOT NULL AND starts_with(c.description, $3) ORDER BY d.datname)";
+           WHERE $3::text IS NOT NULL AND starts_with(c.description, $3) \
+           AND right(c.description, length($1) + 4) = ' of ' || $1 ORDER BY d.datname)";
 
 /// Owner comment, role comments, database names, database comments, marked roles, marked
 /// databases' names and comments.

@@ -58,7 +58,14 @@ impl SharedServerBackend {
         let plan = self.plan_settings(&req.plan)?;
         let names = self.instance_names(id);
         let role = self.binding_role(id, binding);
-        let marker = inspect::binding_marker(id.as_str(), binding.as_str());
+        // A login with a database of its own is outside the owner group: its mark names the
+        // owner role, so that it is found as this instance's and nobody else's.
+        let marker = match &own {
+            Some(_) => {
+                inspect::own_binding_marker(id.as_str(), binding.as_str(), names.owner.as_str())
+            }
+            None => inspect::binding_marker(id.as_str(), binding.as_str()),
+        };
         // The verifier's PBKDF2 rounds run while the server is asked what exists.
         let password = verifier(req.password.clone());
         let marked = own.as_ref().map(|_| marker.as_str());
@@ -172,6 +179,8 @@ impl SharedServerBackend {
         let names = self.instance_names(id);
         let role = self.binding_role(id, binding);
         let marker = inspect::binding_marker(id.as_str(), binding.as_str());
+        let own_marker =
+            inspect::own_binding_marker(id.as_str(), binding.as_str(), names.owner.as_str());
         let Some((mut run, look)) = self
             .locate(id, &names, &[role.as_str()], Some(&marker))
             .await?
@@ -181,12 +190,12 @@ impl SharedServerBackend {
         let server = run.server;
         match look.roles.first().cloned().flatten() {
             None => Ok(()),
-            Some(comment) if comment == marker => {
+            Some(comment) if comment == marker || comment == own_marker => {
                 // Only this binding's database: another binding's id may start with this one's.
                 let own: Vec<_> = look
                     .own_databases
                     .into_iter()
-                    .filter(|(_, comment)| *comment == marker)
+                    .filter(|(_, comment)| *comment == own_marker)
                     .collect();
                 let retain = req.deletion_policy.retains();
                 let mut databases = look.databases;
