@@ -1,12 +1,9 @@
 //! `PostgreSQLDatabase` → a binding with a database of its own on its server's instance (the
 //! bind parameter `database`), its credentials in the named Secret; delete → unbind.
 
-use std::sync::Arc;
-
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event, finalizer};
 use pgbroker_domain::usecases::UnbindCommand;
 use pgbroker_domain::{BindingId, FrontDoor, JsonObject, Outcome, Reason, own_database};
 
@@ -17,26 +14,16 @@ use super::broker_errors::{is_absent, is_transient, reason_of};
 use super::deliver::{Delivered, deliver};
 use super::server::instance_id;
 use super::status::{Report, publish};
-use super::{Context, Error, FINALIZER, OPERATION_POLL};
+use super::{Context, Error, OPERATION_POLL};
 
-pub async fn reconcile(obj: Arc<PostgreSQLDatabase>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let ns = obj
-        .namespace()
-        .ok_or(Error::MissingField("metadata.namespace"))?;
-    let api: Api<PostgreSQLDatabase> = Api::namespaced(ctx.client.clone(), &ns);
-    let uid = obj.uid().unwrap_or_default();
-    let result = finalizer(&api, FINALIZER, obj, |event| async {
-        match event {
-            Event::Apply(obj) => apply(&obj, &api, &ctx).await,
-            Event::Cleanup(obj) => cleanup(&obj, &api, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
-    if result.is_ok() {
-        ctx.succeeded(&uid);
+impl super::Finalized for PostgreSQLDatabase {
+    async fn apply(&self, api: &Api<Self>, ctx: &Context) -> Result<Action, Error> {
+        apply(self, api, ctx).await
     }
-    result
+
+    async fn cleanup(&self, api: &Api<Self>, ctx: &Context) -> Result<Action, Error> {
+        cleanup(self, api, ctx).await
+    }
 }
 
 fn binding_id(obj: &PostgreSQLDatabase) -> Result<BindingId, Error> {

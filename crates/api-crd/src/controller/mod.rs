@@ -165,6 +165,57 @@ impl Error {
     }
 }
 
+/// A kind whose objects hold the finalizer until the backend is done: what a reconcile does
+/// while the object lives and once it is deleted.
+pub(crate) trait Finalized:
+    kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + serde::de::DeserializeOwned
+    + serde::Serialize
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+    fn apply(
+        &self,
+        api: &kube::Api<Self>,
+        ctx: &Context,
+    ) -> impl std::future::Future<Output = Result<Action, Error>> + Send;
+
+    fn cleanup(
+        &self,
+        api: &kube::Api<Self>,
+        ctx: &Context,
+    ) -> impl std::future::Future<Output = Result<Action, Error>> + Send;
+}
+
+/// The reconcile of a [`Finalized`] kind: the finalizer around apply and cleanup, and the
+/// object's failure count reset once it succeeds.
+pub(crate) async fn reconcile<K: Finalized>(
+    obj: Arc<K>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    use kube::ResourceExt;
+    let ns = obj
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let api: kube::Api<K> = kube::Api::namespaced(ctx.client.clone(), &ns);
+    let uid = obj.uid().unwrap_or_default();
+    let result = finalizer::finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            finalizer::Event::Apply(obj) => obj.apply(&api, &ctx).await,
+            finalizer::Event::Cleanup(obj) => obj.cleanup(&api, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    if result.is_ok() {
+        ctx.succeeded(&uid);
+    }
+    result
+}
+
 /// Backoff for failed reconciles: 2 s doubling to 5 min per object; an operation under way is
 /// looked at again at its own retry interval; an object whose instance was busy with another
 /// operation tries again within [`BUSY_RETRY`], not counted as a failure (with the backoff, a

@@ -25,7 +25,7 @@ use super::events::Events;
 use super::metrics::{ControllerKind, NoMetrics, ReconcileMetrics, measured};
 use super::secret::MANAGED_BY;
 use super::watches::WatchHealth;
-use super::{Context, database, error_policy, server};
+use super::{Context, error_policy, reconcile};
 
 /// The operator front door, ready to run. The app builds it with its Kubernetes client, the
 /// shared [`Broker`] and the configured policy, hands [`Operator::observer`] to its engine, and
@@ -188,7 +188,14 @@ impl Operator {
                     .reconcile_on(woken(self.ended.subscribe(), store))
                     .graceful_shutdown_on(shutdown.clone())
                     .run(
-                        |obj, ctx| measured(ControllerKind::Server, obj, ctx, server::reconcile),
+                        |obj, ctx| {
+                            measured(
+                                ControllerKind::Server,
+                                obj,
+                                ctx,
+                                reconcile::<PostgreSQLServer>,
+                            )
+                        },
                         error_policy,
                         ctx.clone(),
                     )
@@ -232,7 +239,12 @@ impl Operator {
                     .graceful_shutdown_on(shutdown.clone())
                     .run(
                         |obj, ctx| {
-                            measured(ControllerKind::Database, obj, ctx, database::reconcile)
+                            measured(
+                                ControllerKind::Database,
+                                obj,
+                                ctx,
+                                reconcile::<PostgreSQLDatabase>,
+                            )
                         },
                         error_policy,
                         ctx.clone(),

@@ -2,12 +2,9 @@
 //! (after its databases are gone), and a login of its own (a binding with the instance owner's
 //! rights) in the credentials Secret.
 
-use std::sync::Arc;
-
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event, finalizer};
 use pgbroker_domain::usecases::{
     DeprovisionCommand, LastOperation, LastOperationQuery, ProvisionCommand, UpdateCommand,
 };
@@ -23,29 +20,19 @@ use super::binding::{Login, login, may_retry};
 use super::broker_errors::{is_absent, is_transient, reason_of};
 use super::deliver::{Delivered, deliver};
 use super::status::{Report, publish};
-use super::{Context, Error, FINALIZER, OPERATION_POLL};
+use super::{Context, Error, OPERATION_POLL};
 
 /// Reason while a failed provision's remains are removed before the changed spec is provisioned.
 const RETRYING: &str = "RetryingProvision";
 
-pub async fn reconcile(obj: Arc<PostgreSQLServer>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let ns = obj
-        .namespace()
-        .ok_or(Error::MissingField("metadata.namespace"))?;
-    let api: Api<PostgreSQLServer> = Api::namespaced(ctx.client.clone(), &ns);
-    let uid = obj.uid().unwrap_or_default();
-    let result = finalizer(&api, FINALIZER, obj, |event| async {
-        match event {
-            Event::Apply(obj) => apply(&obj, &api, &ctx).await,
-            Event::Cleanup(obj) => super::server_cleanup::cleanup(&obj, &api, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
-    if result.is_ok() {
-        ctx.succeeded(&uid);
+impl super::Finalized for PostgreSQLServer {
+    async fn apply(&self, api: &Api<Self>, ctx: &Context) -> Result<Action, Error> {
+        apply(self, api, ctx).await
     }
-    result
+
+    async fn cleanup(&self, api: &Api<Self>, ctx: &Context) -> Result<Action, Error> {
+        super::server_cleanup::cleanup(self, api, ctx).await
+    }
 }
 
 pub(super) fn instance_id(obj: &PostgreSQLServer) -> Result<InstanceId, Error> {
