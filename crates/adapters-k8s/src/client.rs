@@ -6,9 +6,13 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams
 use kube::{Client, Config};
 use pgbroker_domain::Reason;
 use serde_json::Value;
+use std::sync::Arc;
+
+use pgbroker_domain::ports::TraceContext;
 use tokio::sync::OnceCell;
 
 use crate::kinds::Kind;
+use crate::request_spans::RequestSpans;
 use crate::settings::Connection;
 
 pub const FIELD_MANAGER: &str = "pgbroker";
@@ -74,6 +78,7 @@ impl ApiError {
 pub struct Connector {
     connection: Connection,
     client: OnceCell<Client>,
+    traces: Option<Arc<dyn TraceContext>>,
 }
 
 impl Connector {
@@ -81,6 +86,7 @@ impl Connector {
         Self {
             connection,
             client: OnceCell::new(),
+            traces: None,
         }
     }
 
@@ -88,7 +94,15 @@ impl Connector {
         Self {
             connection: Connection::Infer,
             client: OnceCell::new_with(Some(client)),
+            traces: None,
         }
+    }
+
+    /// The client it makes gives each request inside a span a span of its own and a
+    /// `traceparent` header ([`RequestSpans`]).
+    pub fn traced(mut self, traces: Arc<dyn TraceContext>) -> Self {
+        self.traces = Some(traces);
+        self
     }
 
     pub async fn client(&self) -> Result<Client, ApiError> {
@@ -121,7 +135,14 @@ impl Connector {
                             .map_err(|e| ApiError::Config(e.to_string()))?
                     }
                 };
-                Client::try_from(config).map_err(|e| ApiError::Config(e.to_string()))
+                let builder = kube::client::ClientBuilder::try_from(config)
+                    .map_err(|e| ApiError::Config(e.to_string()))?;
+                Ok(match &self.traces {
+                    Some(traces) => builder
+                        .with_layer(&RequestSpans::new(traces.clone()))
+                        .build(),
+                    None => builder.build(),
+                })
             })
             .await
             .cloned()

@@ -14,6 +14,7 @@ pub mod manifests;
 pub mod names;
 pub mod plan;
 pub mod quantity;
+mod request_spans;
 pub mod server_spec;
 pub mod settings;
 pub mod status;

@@ -127,6 +127,8 @@ fn read_operation<DB: Dialect>(c: &Columns<'_, DB>) -> Result<Operation, ColumnE
         target,
         deletion_policy: c.parse("deletion_policy", |s| known(DeletionPolicy::parse(&s)))?,
         originating_identity: c.opt_text("originating_identity")?,
+        // NULL when the starting request was not traced, and before migration 0006.
+        trace_parent: c.opt_text("trace_parent")?,
         attempts: c.count("attempts")?,
         failures: c.count("failures")?,
         next_attempt_at: c.time("next_attempt_at")?,

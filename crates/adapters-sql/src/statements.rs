@@ -30,7 +30,7 @@ macro_rules! operation_columns {
         "id, kind, origin, instance_id, binding_id, state, description, target, \
          originating_identity, attempts, failures, next_attempt_at, deadline, lease_owner, \
          lease_token, lease_expires_at, created_at, updated_at, service_id, plan_id, door, reason, \
-         deletion_policy"
+         deletion_policy, trace_parent"
     };
 }
 
@@ -185,7 +185,7 @@ pub fn insert_operation(op: &Operation, target: Option<Value>) -> Statement<'_> 
         "INSERT INTO operations (",
         operation_columns!(),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-          $19, $20, $21, $22, $23)"
+          $19, $20, $21, $22, $23, $24)"
     );
     let lease = op.lease.as_ref();
     stmt(
@@ -214,6 +214,7 @@ pub fn insert_operation(op: &Operation, target: Option<Value>) -> Statement<'_> 
             text(op.door.as_str()),
             Param::Text(op.reason.map(Reason::as_str)),
             text(op.deletion_policy.as_str()),
+            Param::Text(op.trace_parent.as_deref()),
         ],
     )
 }

@@ -90,6 +90,7 @@ fn due_operation(n: usize) -> anyhow::Result<Operation> {
         target: None,
         deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
         originating_identity: None,
+        trace_parent: None,
         attempts: 0,
         failures: 0,
         next_attempt_at: t0(),

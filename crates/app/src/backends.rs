@@ -74,7 +74,8 @@ fn build_one(
                 .err()
                 .map(|e| e.to_string());
             let backend = pgbroker_adapters_k8s::CnpgBackend::new(name, settings)
-                .map_err(|e| invalid(Box::new(e)))?;
+                .map_err(|e| invalid(Box::new(e)))?
+                .traced(Arc::new(crate::telemetry::OtelTraceContext));
             Ok((Arc::new(backend), missing))
         }
         "shared-postgres" => {

@@ -86,6 +86,7 @@ impl OperatorDoor {
         metrics: Arc<dyn ReconcileMetrics>,
     ) -> anyhow::Result<Self> {
         let client = Connector::new(connection(config))
+            .traced(Arc::new(crate::telemetry::OtelTraceContext))
             .client()
             .await
             .context("connecting to Kubernetes for the operator")?;

@@ -155,6 +155,7 @@ pub async fn start_with(
             lease: Duration::from_secs(config.engine.lease_seconds.max(1)),
             ..OperationPolicy::default()
         },
+        traces: Arc::new(crate::telemetry::OtelTraceContext),
     });
     let mut engine = Engine::new(
         core.clone(),

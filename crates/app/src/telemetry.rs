@@ -4,12 +4,15 @@
 //! get trace and span ids (a W3C `traceparent` a client sends is continued), so log lines can be
 //! matched with the traces of the platform that called; nothing is sent anywhere.
 
+use std::collections::HashMap;
+
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+use pgbroker_domain::ports::TraceContext;
 use serde::{Deserialize, Serialize};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -192,13 +195,39 @@ fn exporter(export: &Export) -> Result<SpanExporter, TelemetryError> {
 /// Continues the trace of a W3C `traceparent` (and `tracestate`) request header in `span`, the
 /// span of the request; the OSB door calls it before the request's first event.
 pub fn continue_trace(span: &tracing::Span, headers: &axum::http::HeaderMap) {
-    if !headers.contains_key("traceparent") {
+    if !headers.contains_key(TRACEPARENT) {
         return;
     }
     let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
     // Fails only when the span is disabled or already started: then there is nothing to do.
     let _ = span.set_parent(parent);
 }
+
+/// The domain's [`TraceContext`] over the OpenTelemetry layer: an operation keeps the
+/// `traceparent` of the span that started it, and its steps' spans continue it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OtelTraceContext;
+
+impl TraceContext for OtelTraceContext {
+    fn current(&self) -> Option<String> {
+        let context = tracing::Span::current().context();
+        let mut carrier = HashMap::new();
+        // Writes nothing for a span OpenTelemetry does not know (no valid span context).
+        TraceContextPropagator::new().inject_context(&context, &mut carrier);
+        carrier.remove(TRACEPARENT)
+    }
+
+    fn continue_in(&self, span: &tracing::Span, traceparent: &str) {
+        let carrier = HashMap::from([(TRACEPARENT.to_string(), traceparent.to_string())]);
+        let parent = TraceContextPropagator::new().extract(&carrier);
+        if parent.span().span_context().is_valid() {
+            // Fails only when the span is disabled or already started: nothing to continue then.
+            let _ = span.set_parent(parent);
+        }
+    }
+}
+
+const TRACEPARENT: &str = "traceparent";
 
 struct HeaderExtractor<'a>(&'a axum::http::HeaderMap);
 

@@ -53,14 +53,20 @@ fn expected(overlay: &str) -> Expected {
     }
 }
 
-/// `kubernetes-validate --strict` on the rendered stream; kinds without a Kubernetes schema
-/// (the PodMonitor of the monitoring component) are only warned about, and must be named here.
+/// `kubernetes-validate --strict` on the rendered stream against Kubernetes 1.33; kinds without
+/// a Kubernetes schema (the PodMonitor of the monitoring component) are only warned about, and
+/// must be named here.
 fn validate(label: &str, yaml: &str, objects: &[Value]) {
+    validate_for(label, yaml, objects, "1.33.0");
+}
+
+/// [`validate`] against the schemas of Kubernetes `version`.
+fn validate_for(label: &str, yaml: &str, objects: &[Value], version: &str) {
     let dir = TempDir::new();
     let file = dir.file("rendered.yaml", yaml);
     let (out, err) = checked(
         std::process::Command::new(tool("kubernetes-validate"))
-            .args(["--strict", "-k", "1.33.0"])
+            .args(["--strict", "-k", version])
             .arg(&file),
     );
     let passed = out
@@ -373,23 +379,74 @@ fn every_overlay_renders_validates_and_runs_what_it_says() {
     }
 }
 
-#[test]
-fn the_monitoring_component_scrapes_the_broker_port() {
+/// Renders `overlay` with the optional `components` added, as a user's own kustomization would.
+fn render_with(overlay: &str, components: &[&str]) -> (String, Vec<Value>) {
     let dir = TempDir::new();
     // kustomize takes relative paths only: from the temporary directory up to / and down.
     let up = "../".repeat(dir.path().canonicalize().unwrap().components().count() - 1);
     let deploy = format!("{up}{}", deploy_dir().canonicalize().unwrap().display());
     let deploy = deploy.replace("//", "/");
+    let components: Vec<String> = components
+        .iter()
+        .map(|c| format!("{deploy}/components/{c}"))
+        .collect();
     dir.file(
         "kustomization.yaml",
         &format!(
             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n\
-             resources: [{}/overlays/all-in-one]\ncomponents: [{}/components/monitoring]\n",
-            deploy, deploy
+             resources: [{deploy}/overlays/{overlay}]\ncomponents: [{}]\n",
+            components.join(", ")
         ),
     );
-    let (yaml, objects) = render_dir(dir.path());
+    render_dir(dir.path())
+}
+
+#[test]
+fn the_monitoring_component_scrapes_the_broker_port() {
+    let (yaml, objects) = render_with("all-in-one", &["monitoring"]);
     validate("monitoring", &yaml, &objects);
     assert_eq!(of_kind(&objects, "PodMonitor").len(), 1);
     check_service_and_policy("monitoring", &objects, one(&objects, "Deployment"));
+}
+
+/// The optional requested-by component (Kubernetes 1.36+): a valid MutatingAdmissionPolicy and
+/// its binding that write the annotation the operator reads, on creation and spec changes of
+/// both custom resources, and on nothing else (not their status, not other kinds).
+#[test]
+fn the_requested_by_component_names_the_user_on_both_custom_resources() {
+    let (yaml, objects) = render_with("operator", &["requested-by"]);
+    validate_for("requested-by", &yaml, &objects, "1.36.0");
+    let policy = one(&objects, "MutatingAdmissionPolicy");
+    let binding = one(&objects, "MutatingAdmissionPolicyBinding");
+    assert_eq!(binding["spec"]["policyName"], policy["metadata"]["name"]);
+    let rules = policy["spec"]["matchConstraints"]["resourceRules"]
+        .as_array()
+        .unwrap();
+    assert_eq!(rules.len(), 1, "{policy}");
+    let mut plurals: Vec<String> = of_kind(&objects, "CustomResourceDefinition")
+        .iter()
+        .filter(|crd| crd["spec"]["group"] == "pgbroker.io")
+        .map(|crd| crd["spec"]["names"]["plural"].as_str().unwrap().to_owned())
+        .collect();
+    plurals.sort();
+    let mut resources: Vec<String> = rules[0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_owned())
+        .collect();
+    resources.sort();
+    assert_eq!(resources, plurals, "no subresource, every custom resource");
+    assert_eq!(rules[0]["apiGroups"], json!(["pgbroker.io"]));
+    assert_eq!(rules[0]["operations"], json!(["CREATE", "UPDATE"]));
+    let expression = policy["spec"]["mutations"][0]["applyConfiguration"]["expression"]
+        .as_str()
+        .unwrap();
+    assert!(
+        expression.contains(&format!(
+            "\"{}\": request.userInfo.username",
+            pgbroker_api_crd::controller::REQUESTED_BY
+        )),
+        "{expression}"
+    );
 }

@@ -2,7 +2,8 @@
 //! the shared backend on the local PostgreSQL, the Kubernetes API test server by kubeconfig):
 //! a PostgreSQLServer and a PostgreSQLDatabase made Ready, the database's password reset, both
 //! deleted; every log line is captured, and none holds a password the Secrets carried (before
-//! or after the reset) or a private key; the audit trail names the operator door.
+//! or after the reset) or a private key; the audit trail names the operator door and the
+//! Kubernetes user who asked.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -18,6 +19,9 @@ use pgbroker_kube_testserver::TestServer;
 use serde_json::{Value, json};
 
 const NS: &str = "default";
+/// Written by deploy/components/requested-by's MutatingAdmissionPolicy on a real API server;
+/// the test server runs no admission policies, so the test writes it as the policy would.
+const REQUESTED_BY: &str = pgbroker_api_crd::controller::REQUESTED_BY;
 
 fn resource(kind: &str) -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk("pgbroker.io", "v1alpha1", kind))
@@ -83,14 +87,14 @@ async fn the_operator_door_logs_no_secret_and_audits_its_operations() {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), NS);
     let apply = PatchParams::apply("test").force();
     let server = json!({"apiVersion": "pgbroker.io/v1alpha1", "kind": "PostgreSQLServer",
-        "metadata": {"name": "main"},
+        "metadata": {"name": "main", "annotations": {REQUESTED_BY: "alice"}},
         "spec": {"size": {"class": "shared-small", "storageGB": 1}, "credentialsSecret": "main-pg"}});
     servers
         .patch("main", &apply, &Patch::Apply(&server))
         .await
         .unwrap();
     let database = json!({"apiVersion": "pgbroker.io/v1alpha1", "kind": "PostgreSQLDatabase",
-        "metadata": {"name": "orders"},
+        "metadata": {"name": "orders", "annotations": {REQUESTED_BY: "bob"}},
         "spec": {"serverRef": {"name": "main"}, "credentialsSecret": "orders-pg"}});
     databases
         .patch("orders", &apply, &Patch::Apply(&database))
@@ -150,18 +154,24 @@ async fn the_operator_door_logs_no_secret_and_audits_its_operations() {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|l| l["target"] == "pgbroker::audit")
         .collect();
-    for (operation, event) in [
-        ("provision", "operation_started"),
-        ("provision", "operation_ended"),
-        ("bind", "operation_ended"),
-        ("unbind", "operation_ended"),
-        ("deprovision", "operation_ended"),
+    // Who asked: the user the requested-by annotation names for what the object says (the
+    // server's own login is bound for the server's user); nobody for deletions, which no
+    // admission policy can write into the object.
+    for (operation, event, user) in [
+        ("provision", "operation_started", json!("alice")),
+        ("provision", "operation_ended", json!("alice")),
+        ("bind", "operation_ended", json!("alice")),
+        ("bind", "operation_ended", json!("bob")),
+        ("unbind", "operation_ended", Value::Null),
+        ("deprovision", "operation_ended", Value::Null),
     ] {
         assert!(
             audit.iter().any(|r| r["fields"]["operation"] == operation
                 && r["fields"]["audit"] == event
-                && r["fields"]["actor"] == "operator"),
-            "no {event} record of {operation} by the operator:\n{log}"
+                && r["fields"]["actor"] == "operator"
+                && r["fields"]["user"] == user
+                && (user.is_null() || r["fields"]["platform"] == "kubernetes")),
+            "no {event} record of {operation} by the operator for {user}:\n{log}"
         );
     }
 }

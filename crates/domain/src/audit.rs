@@ -98,6 +98,7 @@ mod tests {
             target: None,
             deletion_policy: DeletionPolicy::Delete,
             originating_identity: identity.map(str::to_owned),
+            trace_parent: None,
             attempts: 0,
             failures: 0,
             next_attempt_at: now,

@@ -7,7 +7,7 @@ use crate::ids::{PlanId, ServiceId};
 use crate::model::InstanceSpec;
 use crate::policy::OperationPolicy;
 use crate::ports::{
-    Backend, BackendRegistry, Clock, ParameterSchemas, SecretGenerator, StateStore,
+    Backend, BackendRegistry, Clock, ParameterSchemas, SecretGenerator, StateStore, TraceContext,
 };
 use crate::reason::Reason;
 use crate::usecases::{BrokerError, ErrorDetail};
@@ -21,6 +21,8 @@ pub struct Core {
     /// Checks request parameters against the plans' JSON schemas.
     pub parameter_schemas: Arc<dyn ParameterSchemas>,
     pub policy: OperationPolicy,
+    /// Stores the starting request's trace with each operation and continues it in its steps.
+    pub traces: Arc<dyn TraceContext>,
 }
 
 impl Core {
@@ -115,6 +117,7 @@ impl Core {
             target: None,
             deletion_policy: crate::operation::DeletionPolicy::Delete,
             originating_identity: None,
+            trace_parent: self.traces.current(),
             attempts: 0,
             failures: 0,
             next_attempt_at: now,

@@ -175,6 +175,9 @@ pub struct Operation {
     pub deletion_policy: DeletionPolicy,
     /// `X-Broker-API-Originating-Identity` of the request, kept for audit.
     pub originating_identity: Option<String>,
+    /// W3C `traceparent` of the span that started the operation (see
+    /// [`TraceContext`](crate::ports::TraceContext)); its steps' spans continue that trace.
+    pub trace_parent: Option<String>,
     /// Backend steps run so far.
     pub attempts: u32,
     /// Retryable failures in a row; drives the backoff.

@@ -20,6 +20,8 @@ pub struct RequestRecord {
     pub name: String,
     /// The HTTP status answered (including injected faults).
     pub status: u16,
+    /// The W3C `traceparent` header the client sent, if any.
+    pub traceparent: Option<String>,
 }
 
 impl RequestRecord {

@@ -145,6 +145,7 @@ impl LoadBroker {
         concurrency: usize,
     ) -> Self {
         let core = Arc::new(Core {
+            traces: std::sync::Arc::new(pgbroker_domain::ports::NoTraceContext),
             catalog: Arc::new(catalog),
             store: store.clone(),
             backends,

@@ -86,6 +86,7 @@ impl TestWorld {
     ) -> Self {
         let clock = Arc::new(ManualClock::new());
         let core = Arc::new(Core {
+            traces: std::sync::Arc::new(pgbroker_domain::ports::NoTraceContext),
             catalog: Arc::new(test_catalog()),
             store: store.clone(),
             backends: BackendRegistry::new()

@@ -23,6 +23,7 @@ const RETRYABLE_STEPS: usize = 50;
 
 fn core(store: Arc<dyn StateStore>, backend: Arc<TestBackend>) -> Arc<Core> {
     Arc::new(Core {
+        traces: std::sync::Arc::new(pgbroker_domain::ports::NoTraceContext),
         catalog: Arc::new(test_catalog()),
         store,
         backends: BackendRegistry::new()

@@ -138,6 +138,7 @@ fn catalog() -> Catalog {
 
 async fn broker() -> Broker {
     let core = Core {
+        traces: std::sync::Arc::new(pgbroker_domain::ports::NoTraceContext),
         catalog: Arc::new(catalog()),
         store: memory_store().await,
         backends: BackendRegistry::new()

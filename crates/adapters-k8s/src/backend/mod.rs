@@ -7,6 +7,7 @@ mod own_database;
 mod provision;
 mod readiness;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -63,6 +64,13 @@ impl CnpgBackend {
             settings,
             cache: OnceCell::new(),
         })
+    }
+
+    /// Its Kubernetes requests inside an engine step get spans and a `traceparent` (see
+    /// [`Connector::traced`]).
+    pub fn traced(mut self, traces: Arc<dyn pgbroker_domain::ports::TraceContext>) -> Self {
+        self.connector = self.connector.traced(traces);
+        self
     }
 
     pub fn settings(&self) -> &CnpgSettings {

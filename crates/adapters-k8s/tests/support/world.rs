@@ -114,6 +114,7 @@ impl World {
             .expect("SQLite state store");
         let clock = Arc::new(ManualClock::new());
         let core = Arc::new(Core {
+            traces: std::sync::Arc::new(pgbroker_domain::ports::NoTraceContext),
             catalog: Arc::new(catalog()),
             store: store.clone(),
             backends: BackendRegistry::new().with("cnpg", backend.clone()),

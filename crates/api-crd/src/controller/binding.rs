@@ -49,13 +49,14 @@ fn failed(op: LastOperation) -> Login {
 
 /// The credentials of binding `id` on `instance`, binding it first when needed. A bind that
 /// failed is not tried again unless `retry` (the object's spec changed since it failed): a
-/// spec the backend refused is refused again.
+/// spec the backend refused is refused again. `meta` is the object's, which may name who asked.
 pub async fn login(
     ctx: &Context,
     instance: &Instance,
     id: BindingId,
     parameters: JsonObject,
     retry: bool,
+    meta: &kube::api::ObjectMeta,
 ) -> Result<Login, Error> {
     match ctx.broker.binding(&instance.id, &id).await {
         Ok(binding) => match (binding.state, binding.credentials) {
@@ -93,7 +94,7 @@ pub async fn login(
             bind_resource: JsonObject::new(),
         },
         accepts_incomplete: true,
-        originating_identity: None,
+        originating_identity: super::requested_by(meta),
     };
     match ctx.broker.bind(cmd).await? {
         Outcome::Done { value, .. } => match value.credentials {

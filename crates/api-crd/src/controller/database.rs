@@ -102,7 +102,16 @@ async fn apply(
     let mut parameters = JsonObject::new();
     parameters.insert(own_database::PARAMETER.into(), own.parameter());
     let retry = may_retry(current, obj.metadata.generation);
-    let credentials = match login(ctx, &instance, binding_id(obj)?, parameters, retry).await {
+    let credentials = match login(
+        ctx,
+        &instance,
+        binding_id(obj)?,
+        parameters,
+        retry,
+        &obj.metadata,
+    )
+    .await
+    {
         Ok(Login::Ready(c)) => c,
         Ok(Login::Failed { reason, message }) => {
             report(on(Report::failed(Phase::Failed, reason, message))).await?;

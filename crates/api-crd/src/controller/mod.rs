@@ -265,6 +265,21 @@ fn deletion_policy(meta: &kube::api::ObjectMeta) -> pgbroker_domain::operation::
     }
 }
 
+/// Set by deploy/'s MutatingAdmissionPolicy (`pgbroker-requested-by`) to the Kubernetes user
+/// who created the object or last changed its spec: the API server tells a controller nothing
+/// of who made a request, so this is how the audit records of the operator's operations name
+/// the user. It is only as trustworthy as that policy, which overwrites what a user writes.
+pub const REQUESTED_BY: &str = "pgbroker.io/requested-by";
+
+/// The Kubernetes user who asked for what the object now says ([`REQUESTED_BY`]), as the OSB
+/// door records an originating identity: platform `kubernetes`, value `{"username": ...}`.
+fn requested_by(meta: &kube::api::ObjectMeta) -> Option<String> {
+    let user = meta.annotations.as_ref()?.get(REQUESTED_BY)?.trim();
+    (!user.is_empty()).then(|| {
+        serde_json::json!({"platform": "kubernetes", "value": {"username": user}}).to_string()
+    })
+}
+
 /// How long to wait before looking at an operation again when the broker does not say.
 const OPERATION_POLL: Duration = Duration::from_secs(5);
 

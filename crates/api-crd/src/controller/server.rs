@@ -156,7 +156,7 @@ async fn apply(
                 instance_id: id.clone(),
                 spec: choice.instance_spec(context(obj)),
                 accepts_incomplete: true,
-                originating_identity: None,
+                originating_identity: super::requested_by(&obj.metadata),
             };
             match ctx.broker.provision(cmd).await {
                 Ok(Outcome::Done { value, .. }) => value,
@@ -245,7 +245,7 @@ async fn apply(
             context: None,
             maintenance_version: None,
             accepts_incomplete: true,
-            originating_identity: None,
+            originating_identity: super::requested_by(&obj.metadata),
         };
         match ctx.broker.update(cmd).await {
             Ok(Outcome::Done { .. }) => {}
@@ -257,7 +257,15 @@ async fn apply(
         }
     }
     let retry = may_retry(obj.status.as_ref(), obj.metadata.generation);
-    let credentials = match login(ctx, &instance, own_binding(obj)?, JsonObject::new(), retry).await
+    let credentials = match login(
+        ctx,
+        &instance,
+        own_binding(obj)?,
+        JsonObject::new(),
+        retry,
+        &obj.metadata,
+    )
+    .await
     {
         Ok(Login::Ready(c)) => c,
         Ok(Login::Failed { reason, message }) => {

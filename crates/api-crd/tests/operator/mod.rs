@@ -145,6 +145,7 @@ impl World {
         resync: Duration,
     ) -> Self {
         let core = Arc::new(Core {
+            traces: std::sync::Arc::new(pgbroker_domain::ports::NoTraceContext),
             catalog: Arc::new(catalog),
             store: pgbroker_testkit::world::memory_store().await,
             backends,

@@ -153,6 +153,7 @@ impl Server {
         let async_backend = Arc::new(async_backend);
         let sync_backend = Arc::new(sync_backend);
         let core = Arc::new(Core {
+            traces: std::sync::Arc::new(pgbroker_domain::ports::NoTraceContext),
             catalog: Arc::new(catalog()),
             store: store.clone(),
             backends: BackendRegistry::new()

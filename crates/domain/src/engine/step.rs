@@ -107,6 +107,11 @@ pub(crate) async fn run_claimed_after(
         attempt = op.attempts,
         state = Empty,
     );
+    // A step runs after the request that started it has ended, maybe on another replica: its
+    // span joins that request's trace rather than starting one of its own.
+    if let Some(parent) = &op.trace_parent {
+        core.traces.continue_in(&span, parent);
+    }
     let ran = step(core, op, token, written)
         .instrument(span.clone())
         .await;

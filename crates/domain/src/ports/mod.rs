@@ -6,6 +6,7 @@ mod observer;
 mod parameters;
 mod secrets;
 mod store;
+mod traces;
 
 pub use backend::{
     Backend, BackendRegistry, BindRequest, CheckError, InstanceRequest, ProvisionOutput, Step,
@@ -16,3 +17,4 @@ pub use observer::OperationObserver;
 pub use parameters::ParameterSchemas;
 pub use secrets::SecretGenerator;
 pub use store::{StateStore, StoreError, Write};
+pub use traces::{NoTraceContext, TraceContext};

@@ -222,6 +222,7 @@ mod tests {
             target: target.map(spec),
             deletion_policy: crate::operation::DeletionPolicy::Delete,
             originating_identity: None,
+            trace_parent: None,
             attempts: 0,
             failures: 0,
             next_attempt_at: now,

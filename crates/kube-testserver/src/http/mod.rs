@@ -62,6 +62,10 @@ async fn handle(
         .unwrap_or_default();
     let target = path::parse(uri.path(), &shared.store.registry());
     let mut record = describe(&method, &uri, &target, &query);
+    record.traceparent = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let attributes = attributes(&method, &uri, &target, &record, &query);
     let user = match check_access(&shared, &headers, &attributes) {
         Ok(user) => user,
@@ -114,6 +118,7 @@ fn describe(
         namespace: String::new(),
         name: String::new(),
         status: 0,
+        traceparent: None,
     };
     if let Target::Resource(t) = target {
         let watching = wants_watch(query);

@@ -158,6 +158,7 @@ pub fn operation(
         target: None,
         deletion_policy: DeletionPolicy::Retain,
         originating_identity: None,
+        trace_parent: None,
         attempts: 0,
         failures: 0,
         next_attempt_at: when,

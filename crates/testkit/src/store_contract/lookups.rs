@@ -22,7 +22,13 @@ const ROUNDS: usize = 3;
 enum Found {
     Instance(Option<Instance>),
     Binding(Option<Binding>),
-    Operation(Option<Operation>),
+    Operation(Box<Option<Operation>>),
+}
+
+impl Found {
+    fn op(found: Option<Operation>) -> Self {
+        Self::Operation(Box::new(found))
+    }
 }
 
 pub async fn concurrent_lookups_each_get_their_own_answer(store: Store) -> anyhow::Result<()> {
@@ -62,37 +68,31 @@ pub async fn concurrent_lookups_each_get_their_own_answer(store: Store) -> anyho
                 Found::Binding(None),
             ));
             cases.push((
-                async move { Ok(Found::Operation(s.operation_in_flight(id).await?)) }.boxed(),
-                Found::Operation(in_flight.clone()),
+                async move { Ok(Found::op(s.operation_in_flight(id).await?)) }.boxed(),
+                Found::op(in_flight.clone()),
             ));
             cases.push((
-                async move { Ok(Found::Operation(s.latest_operation(id, None).await?)) }.boxed(),
-                Found::Operation(latest.clone()),
+                async move { Ok(Found::op(s.latest_operation(id, None).await?)) }.boxed(),
+                Found::op(latest.clone()),
             ));
             cases.push((
-                async move { Ok(Found::Operation(s.latest_operation(id, Some(bid)).await?)) }
-                    .boxed(),
-                Found::Operation(latest_of_binding.clone()),
+                async move { Ok(Found::op(s.latest_operation(id, Some(bid)).await?)) }.boxed(),
+                Found::op(latest_of_binding.clone()),
             ));
             let op = latest_of_binding.as_ref().map(|op| op.id);
             cases.push((
                 async move {
-                    Ok(Found::Operation(match op {
+                    Ok(Found::op(match op {
                         Some(op) => s.operation(op).await?,
                         None => None,
                     }))
                 }
                 .boxed(),
-                Found::Operation(latest_of_binding.clone()),
+                Found::op(latest_of_binding.clone()),
             ));
             cases.push((
-                async move {
-                    Ok(Found::Operation(
-                        s.latest_operation(id, Some(missing)).await?,
-                    ))
-                }
-                .boxed(),
-                Found::Operation(None),
+                async move { Ok(Found::op(s.latest_operation(id, Some(missing)).await?)) }.boxed(),
+                Found::op(None),
             ));
         }
     }

@@ -88,6 +88,7 @@ pub async fn operations_round_trip(store: Store) -> anyhow::Result<()> {
     full.plan_id = Some(PlanId::parse("medium")?);
     full.target = Some(spec("large")?);
     full.originating_identity = Some("kubernetes eyJ1c2VybmFtZSI6ImFsaWNlIn0=".into());
+    full.trace_parent = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into());
     full.attempts = 3;
     full.failures = 2;
     full.reason = Some(Reason::ForeignObject);
