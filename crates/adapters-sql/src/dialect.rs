@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use pgbroker_domain::OperationId;
 use serde_json::Value;
 use sqlx::migrate::{Migrate, Migrator};
-use sqlx::{Database, Pool, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Database, Transaction};
 
 /// What a database's connections are configured with (parsed from a URL).
 pub type ConnectOptions<DB> = <<DB as Database>::Connection as sqlx::Connection>::Options;
@@ -58,6 +59,27 @@ where
     row.try_get(column).map_err(|e| ColumnError::new(column, e))
 }
 
+/// What a write transaction's commit waits for.
+///
+/// Only the write that records an operation before any backend is touched must survive a crash
+/// of the machine: without it a backend could hold what no operation knows of. Every later write
+/// of an operation (its claim, its settlement and what that changes) is one the engine makes
+/// again if it is lost: the operation is still stored as in flight, so it is claimed again and
+/// its step, idempotent, run again to the same end (a binding's password was stored with its
+/// start, so the credentials are the same). Such writes commit without waiting for the disk;
+/// both databases keep commits in order, so a lost one takes only the writes after it with it,
+/// and the next durable commit makes every earlier one durable too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// The commit returns once the transaction is on disk (SQLite `synchronous = FULL`,
+    /// PostgreSQL `synchronous_commit = on`).
+    Durable,
+    /// The commit returns once the database has it; a crash of the machine (not of pgbroker) may
+    /// lose it (SQLite `synchronous = NORMAL` in WAL mode, PostgreSQL
+    /// `synchronous_commit = off`).
+    Redone,
+}
+
 /// A database the store runs on. Implemented for `sqlx::Postgres` and `sqlx::Sqlite`; sealed
 /// (it lives in a private module).
 pub trait Dialect: Database<Connection: Migrate> {
@@ -75,11 +97,13 @@ pub trait Dialect: Database<Connection: Migrate> {
     /// `statements/lookups.rs`). Only where a statement is a round trip to a server process.
     const BATCHES_LOOKUPS: bool;
 
-    /// Opens a transaction that writes. SQLite takes the write lock up front, so two writers
-    /// serialize at `BEGIN` instead of failing when one upgrades its read lock.
-    fn begin_write(
-        pool: &Pool<Self>,
-    ) -> impl Future<Output = Result<Transaction<'static, Self>, sqlx::Error>> + Send;
+    /// Opens a transaction that writes on `conn`, whose commit waits for the disk or not as
+    /// `durability` says. SQLite takes the write lock up front, so two writers serialize at
+    /// `BEGIN` instead of failing when one upgrades its read lock.
+    fn begin_write<'c>(
+        conn: &'c mut PoolConnection<Self>,
+        durability: Durability,
+    ) -> impl Future<Output = Result<Transaction<'c, Self>, sqlx::Error>> + Send + 'c;
 
     /// Runs a statement; the number of rows it changed.
     fn execute(

@@ -10,10 +10,11 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgRow};
 use sqlx::query::Query;
 use sqlx::types::Json;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::dialect::{ColumnError, Dialect, Param, Statement, get};
+use crate::dialect::{ColumnError, Dialect, Durability, Param, Statement, get};
 use crate::error::SqlStoreError;
 use crate::pool::PoolSettings;
 use crate::statements;
@@ -54,10 +55,20 @@ impl Dialect for Postgres {
         )
     }
 
-    fn begin_write(
-        pool: &PgPool,
-    ) -> impl Future<Output = Result<Transaction<'static, Self>, sqlx::Error>> + Send {
-        pool.begin()
+    fn begin_write<'c>(
+        conn: &'c mut PoolConnection<Self>,
+        durability: Durability,
+    ) -> impl Future<Output = Result<Transaction<'c, Self>, sqlx::Error>> + Send + 'c {
+        async move {
+            let mut tx = (**conn).begin().await?;
+            if durability == Durability::Redone {
+                // For this transaction only; the server's setting (on) for every other.
+                sqlx::query("SET LOCAL synchronous_commit = off")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Ok(tx)
+        }
     }
 
     async fn execute(

@@ -15,9 +15,10 @@ use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteRow,
 };
 use sqlx::types::Json;
-use sqlx::{Connection, Sqlite, SqlitePool, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, Sqlite, Transaction};
 
-use crate::dialect::{ColumnError, Dialect, Param, Statement, get};
+use crate::dialect::{ColumnError, Dialect, Durability, Param, Statement, get};
 use crate::error::SqlStoreError;
 use crate::pool::{PoolSettings, Split};
 use crate::statements;
@@ -99,10 +100,20 @@ impl Dialect for Sqlite {
         format!("SQLite database {}", options.get_filename().display())
     }
 
-    fn begin_write(
-        pool: &SqlitePool,
-    ) -> impl Future<Output = Result<Transaction<'static, Self>, sqlx::Error>> + Send {
-        pool.begin_with("BEGIN IMMEDIATE")
+    fn begin_write<'c>(
+        conn: &'c mut PoolConnection<Self>,
+        durability: Durability,
+    ) -> impl Future<Output = Result<Transaction<'c, Self>, sqlx::Error>> + Send + 'c {
+        async move {
+            // Set on every transaction: the writer connection keeps what the last one set.
+            // SQLite refuses to change it inside a transaction, hence before BEGIN.
+            let pragma = match durability {
+                Durability::Durable => "PRAGMA synchronous = FULL",
+                Durability::Redone => "PRAGMA synchronous = NORMAL",
+            };
+            sqlx::query(pragma).execute(&mut **conn).await?;
+            (**conn).begin_with("BEGIN IMMEDIATE").await
+        }
     }
 
     async fn execute(

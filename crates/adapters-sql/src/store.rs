@@ -10,7 +10,7 @@ use pgbroker_domain::{Binding, BindingId, Instance, InstanceId, Operation, Opera
 use sqlx::{Database, Pool};
 use tracing::error;
 
-use crate::dialect::{ConnectOptions, Dialect};
+use crate::dialect::{ConnectOptions, Dialect, Durability};
 use crate::error::{Refusal, SqlStoreError, refusal, unavailable};
 use crate::pool::Split;
 use crate::reads::Readers;
@@ -192,7 +192,13 @@ impl<DB: Dialect> StateStore for SqlStateStore<DB> {
 
     async fn start(&self, operation: &Operation, writes: &[Write]) -> Result<(), StoreError> {
         let doing = || format!("starting operation {}", operation.id);
-        let mut tx = DB::begin_write(&self.pool)
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| unavailable(doing(), e))?;
+        // Stored before any backend is touched: the one write that must survive the machine.
+        let mut tx = DB::begin_write(&mut conn, Durability::Durable)
             .await
             .map_err(|e| unavailable(doing(), e))?;
         insert_operation::<DB>(&mut tx, operation).await?;
@@ -220,7 +226,9 @@ impl<DB: Dialect> StateStore for SqlStateStore<DB> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let statement = statements::claim_due(DB::CLAIM_DUE, owner, now, expires_at, limit);
         let rows = async {
-            let mut tx = DB::begin_write(&self.pool).await?;
+            let mut conn = self.pool.acquire().await?;
+            // A lost claim only lets the operation be claimed again.
+            let mut tx = DB::begin_write(&mut conn, Durability::Redone).await?;
             let rows = DB::fetch_all(&mut tx, statement).await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(rows)
@@ -265,7 +273,14 @@ impl<DB: Dialect> StateStore for SqlStateStore<DB> {
         follow_up: Option<&Operation>,
     ) -> Result<bool, StoreError> {
         let doing = || format!("settling operation {}", operation.id);
-        let mut tx = DB::begin_write(&self.pool)
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| unavailable(doing(), e))?;
+        // A lost settlement leaves the operation in flight under a lapsed lease: the engine
+        // claims it again and its idempotent step ends it the same way (see `Durability`).
+        let mut tx = DB::begin_write(&mut conn, Durability::Redone)
             .await
             .map_err(|e| unavailable(doing(), e))?;
         let settle = statements::settle_operation(operation, token);

@@ -10,7 +10,7 @@
 //!
 //! or in one go with [`run_all`].
 
-mod fixtures;
+pub mod fixtures;
 mod leases;
 mod lookups;
 mod records;
