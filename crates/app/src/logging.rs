@@ -8,7 +8,8 @@ use std::io::IsTerminal;
 use opentelemetry::trace::TraceContextExt as _;
 use tracing::{Event, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{FilterExt as _, filter_fn};
+use tracing_subscriber::{EnvFilter, Layer as _};
 use tracing_subscriber::fmt::format::{Format, Json, JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -40,27 +41,44 @@ pub fn init(config: &LogConfig, telemetry: &Telemetry) -> Result<(), LoggingErro
         Ok(value) if !value.trim().is_empty() => (value, FILTER_ENV),
         _ => (config.filter.clone(), "log.filter"),
     };
-    let env_filter = EnvFilter::try_new(&filter).map_err(|source| LoggingError::BadFilter {
-        filter: filter.clone(),
-        from,
-        source,
-    })?;
-    let spans = tracing_opentelemetry::layer().with_tracer(telemetry.tracer.clone());
-    let registry = tracing_subscriber::registry().with(env_filter).with(spans);
+    let parsed = || {
+        EnvFilter::try_new(&filter).map_err(|source| LoggingError::BadFilter {
+            filter: filter.clone(),
+            from,
+            source,
+        })
+    };
+    let log_filter = parsed()?;
+    // The cloud SDKs make the span of each API call (`RDS.CreateDBInstance`, with `rpc.service`
+    // and `rpc.method`) at DEBUG: traces get those spans whatever the log filter says, the log
+    // lines do not get the SDKs' debug events.
+    let span_filter = parsed()?.or(filter_fn(is_cloud_call));
+    let spans = tracing_opentelemetry::layer()
+        .with_tracer(telemetry.tracer.clone())
+        .with_filter(span_filter);
+    let registry = tracing_subscriber::registry().with(spans);
     let lines = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     let installed = match config.format {
-        LogFormat::Text => registry.with(lines).try_init(),
+        LogFormat::Text => registry.with(lines.with_filter(log_filter)).try_init(),
         LogFormat::Json => registry
             .with(
                 lines
                     .fmt_fields(JsonFields::new())
-                    .event_format(WithTraceIds(tracing_subscriber::fmt::format().json())),
+                    .event_format(WithTraceIds(tracing_subscriber::fmt::format().json()))
+                    .with_filter(log_filter),
             )
             .try_init(),
     };
     installed.map_err(|err| LoggingError::Install(err.to_string()))
+}
+
+/// The span an AWS SDK makes around one API call (its operation span; not its inner spans).
+fn is_cloud_call(metadata: &tracing::Metadata<'_>) -> bool {
+    metadata.is_span()
+        && metadata.target().starts_with("aws_sdk_")
+        && metadata.fields().field("rpc.method").is_some()
 }
 
 /// The JSON line of `tracing-subscriber`, with `trace_id` and `span_id` (W3C hex) added when the
