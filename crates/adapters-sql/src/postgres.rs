@@ -1,16 +1,14 @@
 //! The store on PostgreSQL, shared by every broker replica. Claims lock rows with
 //! `FOR UPDATE SKIP LOCKED`, so concurrent claimers pass each other by instead of waiting.
 
-use std::future::Future;
-
 use chrono::{DateTime, Utc};
 use pgbroker_domain::OperationId;
 use serde_json::Value;
 use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgRow};
 use sqlx::query::Query;
 use sqlx::types::Json;
-use sqlx::pool::PoolConnection;
 use sqlx::{Connection, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -55,20 +53,18 @@ impl Dialect for Postgres {
         )
     }
 
-    fn begin_write<'c>(
+    async fn begin_write<'c>(
         conn: &'c mut PoolConnection<Self>,
         durability: Durability,
-    ) -> impl Future<Output = Result<Transaction<'c, Self>, sqlx::Error>> + Send + 'c {
-        async move {
-            let mut tx = (**conn).begin().await?;
-            if durability == Durability::Redone {
-                // For this transaction only; the server's setting (on) for every other.
-                sqlx::query("SET LOCAL synchronous_commit = off")
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            Ok(tx)
+    ) -> Result<Transaction<'c, Self>, sqlx::Error> {
+        let mut tx = (**conn).begin().await?;
+        if durability == Durability::Redone {
+            // For this transaction only; the server's setting (on) for every other.
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await?;
         }
+        Ok(tx)
     }
 
     async fn execute(

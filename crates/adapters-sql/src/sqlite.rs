@@ -2,7 +2,6 @@
 //! `BEGIN IMMEDIATE`, so two claimers run one after the other and never take the same operation.
 //! Timestamps are unix milliseconds: domain timestamps are whole milliseconds, so none is lost.
 
-use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -10,12 +9,12 @@ use chrono::{DateTime, Utc};
 use pgbroker_domain::OperationId;
 use serde_json::Value;
 use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteRow,
 };
 use sqlx::types::Json;
-use sqlx::pool::PoolConnection;
 use sqlx::{Connection, Sqlite, Transaction};
 
 use crate::dialect::{ColumnError, Dialect, Durability, Param, Statement, get};
@@ -100,20 +99,18 @@ impl Dialect for Sqlite {
         format!("SQLite database {}", options.get_filename().display())
     }
 
-    fn begin_write<'c>(
+    async fn begin_write<'c>(
         conn: &'c mut PoolConnection<Self>,
         durability: Durability,
-    ) -> impl Future<Output = Result<Transaction<'c, Self>, sqlx::Error>> + Send + 'c {
-        async move {
-            // Set on every transaction: the writer connection keeps what the last one set.
-            // SQLite refuses to change it inside a transaction, hence before BEGIN.
-            let pragma = match durability {
-                Durability::Durable => "PRAGMA synchronous = FULL",
-                Durability::Redone => "PRAGMA synchronous = NORMAL",
-            };
-            sqlx::query(pragma).execute(&mut **conn).await?;
-            (**conn).begin_with("BEGIN IMMEDIATE").await
-        }
+    ) -> Result<Transaction<'c, Self>, sqlx::Error> {
+        // Set on every transaction: the writer connection keeps what the last one set.
+        // SQLite refuses to change it inside a transaction, hence before BEGIN.
+        let pragma = match durability {
+            Durability::Durable => "PRAGMA synchronous = FULL",
+            Durability::Redone => "PRAGMA synchronous = NORMAL",
+        };
+        sqlx::query(pragma).execute(&mut **conn).await?;
+        (**conn).begin_with("BEGIN IMMEDIATE").await
     }
 
     async fn execute(

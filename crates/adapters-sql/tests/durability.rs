@@ -15,7 +15,10 @@ use pgbroker_testkit::store_contract::fixtures::{at, instance_id, operation};
 
 /// Starts an operation, claims it and settles it as succeeded; `seen` reads what the store's
 /// writes ran with after each of the three.
-async fn start_claim_settle<F, Fut>(store: &dyn StateStore, mut seen: F) -> anyhow::Result<Vec<String>>
+async fn start_claim_settle<F, Fut>(
+    store: &dyn StateStore,
+    mut seen: F,
+) -> anyhow::Result<Vec<String>>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<String>>,
@@ -34,7 +37,11 @@ where
         .await?;
     ensure!(claimed.len() == 1, "claimed {claimed:?}");
     after.push(seen().await?);
-    let token = claimed[0].lease.as_ref().map(|l| l.token).unwrap_or_default();
+    let token = claimed[0]
+        .lease
+        .as_ref()
+        .map(|l| l.token)
+        .unwrap_or_default();
     let done = Operation {
         state: OperationState::Succeeded,
         lease: None,
