@@ -4,6 +4,7 @@
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_rds::config::SharedHttpClient;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
 use super::settings::AwsSettings;
@@ -14,13 +15,16 @@ pub struct Clients {
     pub secrets: aws_sdk_secretsmanager::Client,
 }
 
-/// The SDK's configuration from its default chain, with the backend's region, endpoint and retries.
-pub async fn load(settings: &AwsSettings) -> SdkConfig {
-    // rustls on ring (in the tree already) instead of the SDK's default aws-lc-rs.
-    let http = aws_smithy_http_client::Builder::new()
+/// The HTTPS client: rustls on ring (in the tree already) instead of the SDK's default aws-lc-rs.
+pub fn https() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
+        .build_https()
+}
+
+/// The SDK's configuration from its default chain, with the backend's region.
+pub async fn load(settings: &AwsSettings) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https());
     if let Some(region) = &settings.region {
         loader = loader.region(Region::new(region.clone()));
     }
@@ -44,4 +48,17 @@ pub fn clients(settings: &AwsSettings, base: &SdkConfig) -> Clients {
         rds: aws_sdk_rds::Client::from_conf(rds.build()),
         secrets: aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
     }
+}
+
+/// A configuration with fixed credentials and region (no default chain), for setups that hand
+/// credentials over themselves, such as tests against moto.
+pub fn fixed(region: &str, credentials: aws_sdk_rds::config::Credentials) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .credentials_provider(aws_sdk_rds::config::SharedCredentialsProvider::new(
+            credentials,
+        ))
+        .http_client(https())
+        .build()
 }

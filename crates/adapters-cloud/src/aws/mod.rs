@@ -8,7 +8,7 @@
 //! steps on the DB's endpoint with the master secret. A DB of the same identifier that lacks
 //! this instance's tag is never touched.
 
-mod client;
+pub mod client;
 mod error;
 mod modify;
 mod names;
