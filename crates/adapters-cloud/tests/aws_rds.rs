@@ -168,7 +168,7 @@ async fn create_bind_modify_unbind_delete_with_a_final_snapshot() {
     );
 
     // The documented IAM policy allows exactly what the backend called.
-    let (called, implied) = aws_fixture::policy_actions();
+    let (called, implied) = aws_fixture::policy_actions("RdsCalls");
     assert_eq!(
         f.moto.actions(),
         called,
@@ -272,7 +272,7 @@ async fn bad_requests_fail_permanently_with_a_clear_message_before_calling_aws()
             json!({"class": "huge"}),
             json!({}),
             Reason::InvalidSpec,
-            "class \"huge\", which is not one of the backend's classes (medium, small)",
+            "class \"huge\", which is not one of the backend's classes (medium, provisioned, serverless, serverless-large, small)",
         ),
         (
             json!({}),

@@ -8,6 +8,7 @@
 //! steps on the DB's endpoint with the master secret. A DB of the same identifier that lacks
 //! this instance's tag is never touched.
 
+mod aurora;
 pub mod client;
 mod error;
 mod modify;
@@ -56,6 +57,9 @@ pub struct AwsBackend {
     flavor: Flavor,
     settings: AwsSettings,
     pattern: NamePattern,
+    /// Aurora's writer and reader instances: the pattern with `-writer`, `-reader`.
+    writer_pattern: NamePattern,
+    reader_pattern: NamePattern,
     /// The SDK configuration to use instead of the default chain's.
     given: Option<SdkConfig>,
     clients: OnceCell<Clients>,
@@ -86,13 +90,19 @@ impl AwsBackend {
         settings: AwsSettings,
     ) -> Result<Self, SettingsError> {
         settings.check()?;
-        let pattern =
-            NamePattern::parse(&settings.name_pattern).map_err(SettingsError::NamePattern)?;
+        let parse = |suffix: &str| {
+            NamePattern::parse(&format!("{}{suffix}", settings.name_pattern))
+                .map_err(SettingsError::NamePattern)
+        };
+        let (pattern, writer_pattern, reader_pattern) =
+            (parse("")?, parse("-writer")?, parse("-reader")?);
         Ok(Self {
             name: name.into(),
             flavor,
             settings,
             pattern,
+            writer_pattern,
+            reader_pattern,
             given: None,
             clients: OnceCell::new(),
             tenants: Mutex::new(HashMap::new()),
@@ -151,21 +161,21 @@ impl Backend for AwsBackend {
     async fn provision(&self, req: &InstanceRequest) -> Step<ProvisionOutput> {
         step(match self.flavor {
             Flavor::Rds => self.rds_provision(req).await,
-            Flavor::Aurora => Err(aurora_missing()),
+            Flavor::Aurora => self.aurora_provision(req).await,
         })
     }
 
     async fn update(&self, req: &InstanceRequest) -> Step<()> {
         step(match self.flavor {
             Flavor::Rds => self.rds_update(req).await,
-            Flavor::Aurora => Err(aurora_missing()),
+            Flavor::Aurora => self.aurora_update(req).await,
         })
     }
 
     async fn deprovision(&self, req: &InstanceRequest) -> Step<()> {
         step(match self.flavor {
             Flavor::Rds => self.rds_deprovision(req).await,
-            Flavor::Aurora => Err(aurora_missing()),
+            Flavor::Aurora => self.aurora_deprovision(req).await,
         })
     }
 
@@ -199,7 +209,7 @@ impl Backend for AwsBackend {
     }
 
     fn plan_size(&self, plan: &Plan) -> Option<PlanSize> {
-        server_spec::plan_size(plan)
+        server_spec::plan_size(plan, self.flavor)
     }
 
     fn server_parameters(
@@ -207,14 +217,6 @@ impl Backend for AwsBackend {
         plan: &Plan,
         target: &ServerTarget<'_>,
     ) -> Result<Translation, Unsupported> {
-        server_spec::server_parameters(&self.name, &self.settings, plan, target)
+        server_spec::server_parameters(&self.name, self.flavor, &self.settings, plan, target)
     }
-}
-
-/// Aurora's steps are not written yet: its plans fail at once, saying so, rather than pretend.
-fn aurora_missing() -> AwsError {
-    AwsError::permanent(
-        pgbroker_domain::Reason::Unsupported,
-        "the aws-aurora backend cannot provision yet (only aws-rds is implemented)",
-    )
 }

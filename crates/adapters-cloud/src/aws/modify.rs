@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use aws_sdk_rds::types::DbInstance;
+use aws_sdk_rds::types::{DbCluster, DbInstance};
 
 use super::plan::Desired;
 
@@ -93,4 +93,52 @@ pub fn changes(
             .filter(|g| differs(group, g))
             .map(str::to_string),
     })
+}
+
+/// What an update changes on an Aurora cluster (its instances' class is changed one by one).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterChange {
+    pub backup_retention_days: Option<i32>,
+    /// The Serverless v2 capacity range differs from the class's.
+    pub scaling: bool,
+    pub parameter_group: Option<String>,
+}
+
+impl fmt::Display for ClusterChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(r) = self.backup_retention_days {
+            parts.push(format!("backup retention {r} days"));
+        }
+        if self.scaling {
+            parts.push("Serverless v2 capacity".to_string());
+        }
+        if let Some(g) = &self.parameter_group {
+            parts.push(format!("cluster parameter group {g}"));
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
+/// The cluster-level change that takes `cluster` to `desired`; `None` when there is none.
+pub fn cluster_changes(
+    cluster: &DbCluster,
+    desired: &Desired,
+    parameter_group: Option<&str>,
+) -> Option<ClusterChange> {
+    let range = cluster
+        .serverless_v2_scaling_configuration()
+        .map(|c| (c.min_capacity(), c.max_capacity()));
+    let class = &desired.class;
+    let scaling = class.is_serverless() && range != Some((class.min_capacity, class.max_capacity));
+    let change = ClusterChange {
+        backup_retention_days: (cluster.backup_retention_period()
+            != Some(desired.backup_retention_days))
+        .then_some(desired.backup_retention_days),
+        scaling,
+        parameter_group: parameter_group
+            .filter(|g| cluster.db_cluster_parameter_group() != Some(*g))
+            .map(str::to_string),
+    };
+    (change != ClusterChange::default()).then_some(change)
 }

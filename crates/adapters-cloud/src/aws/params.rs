@@ -1,7 +1,9 @@
-//! Server parameters: a DB parameter group per instance, named after its DB, made when the
-//! instance sets parameters (from the backend's allow-list) and deleted with the DB. The group's
-//! description marks it as the instance's: a group of that name without the mark is not ours.
+//! Server parameters: a DB parameter group per instance (a DB cluster parameter group for
+//! Aurora), named after its DB, made when the instance sets parameters (from the backend's
+//! allow-list) and deleted with the DB. The group's description marks it as the instance's: a
+//! group of that name without the mark is not ours.
 
+use aws_sdk_rds::operation::describe_db_cluster_parameter_groups::DescribeDBClusterParameterGroupsError;
 use aws_sdk_rds::operation::describe_db_parameter_groups::DescribeDBParameterGroupsError;
 use aws_sdk_rds::types::{ApplyMethod, Parameter};
 use pgbroker_domain::ports::InstanceRequest;
@@ -18,33 +20,72 @@ fn mark(id: &InstanceId) -> String {
     format!("pgbroker instance {id}")
 }
 
+/// Which kind of parameter group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Instance,
+    Cluster,
+}
+
+impl Level {
+    fn what(self) -> &'static str {
+        match self {
+            Self::Instance => "DB parameter group",
+            Self::Cluster => "DB cluster parameter group",
+        }
+    }
+}
+
 impl AwsBackend {
     /// The group's description, if the group exists.
-    async fn parameter_group(&self, name: &str) -> Result<Option<String>, AwsError> {
-        let result = self
-            .clients()
-            .await
-            .rds
-            .describe_db_parameter_groups()
-            .db_parameter_group_name(name)
-            .send()
-            .await;
-        match result {
-            Ok(out) => Ok(out
-                .db_parameter_groups()
-                .first()
-                .map(|g| g.description().unwrap_or_default().to_string())),
-            Err(e)
-                if e.as_service_error().is_some_and(
-                    DescribeDBParameterGroupsError::is_db_parameter_group_not_found_fault,
-                ) =>
-            {
-                Ok(None)
+    async fn group_description(
+        &self,
+        level: Level,
+        name: &str,
+    ) -> Result<Option<String>, AwsError> {
+        let rds = &self.clients().await.rds;
+        let doing = || format!("{} {name}: describing it", level.what());
+        match level {
+            Level::Instance => {
+                match rds
+                    .describe_db_parameter_groups()
+                    .db_parameter_group_name(name)
+                    .send()
+                    .await
+                {
+                    Ok(out) => Ok(out
+                        .db_parameter_groups()
+                        .first()
+                        .map(|g| g.description().unwrap_or_default().to_string())),
+                    Err(e)
+                        if e.as_service_error().is_some_and(
+                            DescribeDBParameterGroupsError::is_db_parameter_group_not_found_fault,
+                        ) =>
+                    {
+                        Ok(None)
+                    }
+                    Err(e) => Err(AwsError::from_sdk(doing(), &e)),
+                }
             }
-            Err(e) => Err(AwsError::from_sdk(
-                format!("DB parameter group {name}: describing it"),
-                &e,
-            )),
+            Level::Cluster => {
+                let call = rds
+                    .describe_db_cluster_parameter_groups()
+                    .db_cluster_parameter_group_name(name);
+                match call.send().await {
+                    Ok(out) => Ok(out
+                        .db_cluster_parameter_groups()
+                        .first()
+                        .map(|g| g.description().unwrap_or_default().to_string())),
+                    Err(e)
+                        if e.as_service_error().is_some_and(
+                            DescribeDBClusterParameterGroupsError::is_db_parameter_group_not_found_fault,
+                        ) =>
+                    {
+                        Ok(None)
+                    }
+                    Err(e) => Err(AwsError::from_sdk(doing(), &e)),
+                }
+            }
         }
     }
 
@@ -56,38 +97,71 @@ impl AwsBackend {
         req: &InstanceRequest,
         desired: &Desired,
     ) -> Result<Option<String>, AwsError> {
+        self.ensure_group(Level::Instance, identifier, req, desired)
+            .await
+    }
+
+    /// As [`Self::ensure_parameter_group`], for an Aurora cluster.
+    pub(crate) async fn ensure_cluster_parameter_group(
+        &self,
+        identifier: &str,
+        req: &InstanceRequest,
+        desired: &Desired,
+    ) -> Result<Option<String>, AwsError> {
+        self.ensure_group(Level::Cluster, identifier, req, desired)
+            .await
+    }
+
+    async fn ensure_group(
+        &self,
+        level: Level,
+        name: &str,
+        req: &InstanceRequest,
+        desired: &Desired,
+    ) -> Result<Option<String>, AwsError> {
         let id = &req.instance_id;
-        let existing = self.parameter_group(identifier).await?;
+        let what = level.what();
+        let existing = self.group_description(level, name).await?;
         if existing.is_none() && desired.parameters.is_empty() {
             return Ok(None);
         }
+        let rds = &self.clients().await.rds;
+        let doing = |verb: &str| format!("instance {id}: {verb} {what} {name}");
         match existing {
             Some(description) if description != mark(id) => {
                 return Err(AwsError::permanent(
                     Reason::ForeignObject,
                     format!(
-                        "instance {id}: DB parameter group {identifier} exists but is not marked as this instance's; refusing to touch it"
+                        "instance {id}: {what} {name} exists but is not marked as this instance's; refusing to touch it"
                     ),
                 ));
             }
             Some(_) => {}
             None => {
-                self.clients()
-                    .await
-                    .rds
-                    .create_db_parameter_group()
-                    .db_parameter_group_name(identifier)
-                    .db_parameter_group_family(desired.family(false))
-                    .description(mark(id))
-                    .set_tags(Some(self.tags(id, &req.spec.context)))
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        AwsError::from_sdk(
-                            format!("instance {id}: creating DB parameter group {identifier}"),
-                            &e,
-                        )
-                    })?;
+                let tags = Some(self.tags(id, &req.spec.context));
+                let made = match level {
+                    Level::Instance => rds
+                        .create_db_parameter_group()
+                        .db_parameter_group_name(name)
+                        .db_parameter_group_family(desired.family(false))
+                        .description(mark(id))
+                        .set_tags(tags)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| AwsError::from_sdk(doing("creating"), &e)),
+                    Level::Cluster => rds
+                        .create_db_cluster_parameter_group()
+                        .db_cluster_parameter_group_name(name)
+                        .db_parameter_group_family(desired.family(true))
+                        .description(mark(id))
+                        .set_tags(tags)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| AwsError::from_sdk(doing("creating"), &e)),
+                };
+                made?;
             }
         }
         let parameters: Vec<Parameter> = desired
@@ -102,24 +176,28 @@ impl AwsBackend {
             })
             .collect();
         for chunk in parameters.chunks(PER_CALL) {
-            self.clients()
-                .await
-                .rds
-                .modify_db_parameter_group()
-                .db_parameter_group_name(identifier)
-                .set_parameters(Some(chunk.to_vec()))
-                .send()
-                .await
-                .map_err(|e| {
-                    AwsError::from_sdk(
-                        format!(
-                            "instance {id}: setting parameters in DB parameter group {identifier}"
-                        ),
-                        &e,
-                    )
-                })?;
+            let chunk = Some(chunk.to_vec());
+            let set = match level {
+                Level::Instance => rds
+                    .modify_db_parameter_group()
+                    .db_parameter_group_name(name)
+                    .set_parameters(chunk)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| AwsError::from_sdk(doing("setting parameters in"), &e)),
+                Level::Cluster => rds
+                    .modify_db_cluster_parameter_group()
+                    .db_cluster_parameter_group_name(name)
+                    .set_parameters(chunk)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| AwsError::from_sdk(doing("setting parameters in"), &e)),
+            };
+            set?;
         }
-        Ok(Some(identifier.to_string()))
+        Ok(Some(name.to_string()))
     }
 
     /// Deletes the instance's parameter group, if it made one.
@@ -128,23 +206,45 @@ impl AwsBackend {
         identifier: &str,
         id: &InstanceId,
     ) -> Result<(), AwsError> {
-        match self.parameter_group(identifier).await? {
+        self.delete_group(Level::Instance, identifier, id).await
+    }
+
+    /// Deletes the instance's cluster parameter group, if it made one.
+    pub(crate) async fn delete_cluster_parameter_group(
+        &self,
+        identifier: &str,
+        id: &InstanceId,
+    ) -> Result<(), AwsError> {
+        self.delete_group(Level::Cluster, identifier, id).await
+    }
+
+    async fn delete_group(
+        &self,
+        level: Level,
+        name: &str,
+        id: &InstanceId,
+    ) -> Result<(), AwsError> {
+        match self.group_description(level, name).await? {
             Some(description) if description == mark(id) => {}
             _ => return Ok(()),
         }
-        self.clients()
-            .await
-            .rds
-            .delete_db_parameter_group()
-            .db_parameter_group_name(identifier)
-            .send()
-            .await
-            .map_err(|e| {
-                AwsError::from_sdk(
-                    format!("instance {id}: deleting DB parameter group {identifier}"),
-                    &e,
-                )
-            })?;
-        Ok(())
+        let rds = &self.clients().await.rds;
+        let doing = format!("instance {id}: deleting {} {name}", level.what());
+        match level {
+            Level::Instance => rds
+                .delete_db_parameter_group()
+                .db_parameter_group_name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| AwsError::from_sdk(&doing, &e)),
+            Level::Cluster => rds
+                .delete_db_cluster_parameter_group()
+                .db_cluster_parameter_group_name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| AwsError::from_sdk(&doing, &e)),
+        }
     }
 }

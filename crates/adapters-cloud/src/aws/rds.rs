@@ -8,7 +8,7 @@ use pgbroker_domain::{InstanceId, Reason};
 
 use super::AwsBackend;
 use super::error::AwsError;
-use super::names::{INSTANCE_TAG, RETAINED_TAG};
+use super::names::INSTANCE_TAG;
 use super::plan::Desired;
 use super::tenant::Endpoint;
 
@@ -283,21 +283,6 @@ impl AwsBackend {
                 format!("DB instance {identifier}: AWS reports no ARN"),
             )
         })?;
-        let tag = Tag::builder()
-            .key(RETAINED_TAG)
-            .value(req.operation_id.to_string())
-            .build();
-        self.clients()
-            .await
-            .rds
-            .add_tags_to_resource()
-            .resource_name(arn)
-            .tags(tag)
-            .send()
-            .await
-            .map_err(|e| {
-                AwsError::from_sdk(format!("DB instance {identifier}: tagging it retained"), &e)
-            })?;
-        Ok(())
+        self.add_retained_tag(arn, identifier, req).await
     }
 }

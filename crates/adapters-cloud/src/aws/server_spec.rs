@@ -8,21 +8,24 @@ use pgbroker_domain::server::{PlanSize, ServerField, ServerTarget, Translation, 
 use pgbroker_domain::{JsonObject, Plan};
 use serde_json::json;
 
+use super::Flavor;
 use super::plan::plan_settings;
 use super::settings::AwsSettings;
 
-pub fn plan_size(plan: &Plan) -> Option<PlanSize> {
+pub fn plan_size(plan: &Plan, flavor: Flavor) -> Option<PlanSize> {
     let settings = plan_settings(plan).ok()?;
     Some(PlanSize {
         cpu_millicores: None,
         memory_mb: None,
-        storage_gb: Some(settings.storage_gb),
+        // Aurora's storage grows by itself: not sized per cluster.
+        storage_gb: (flavor == Flavor::Rds).then_some(settings.storage_gb),
         instances: Some(if settings.multi_az { 2 } else { 1 }),
     })
 }
 
 pub fn server_parameters(
     backend: &str,
+    flavor: Flavor,
     settings: &AwsSettings,
     plan: &Plan,
     target: &ServerTarget<'_>,
@@ -89,6 +92,7 @@ pub fn server_parameters(
         parameters.insert("postgres_version".into(), json!(version));
     }
     if let Some(gb) = target.storage_gb
+        && flavor == Flavor::Rds
         && of_plan.as_ref().is_none_or(|p| gb > p.storage_gb)
     {
         parameters.insert("storage_gb".into(), json!(gb));

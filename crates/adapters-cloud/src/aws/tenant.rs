@@ -239,6 +239,9 @@ impl AwsBackend {
         context: &JsonObject,
     ) -> Result<Option<Endpoint>, AwsError> {
         let identifier = self.identifier(id, context);
+        if self.flavor == super::Flavor::Aurora {
+            return self.cluster_of(id, &identifier).await;
+        }
         let Some(db) = self.describe_instance(&identifier).await? else {
             return Ok(None);
         };

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use crate::common;
 
 pub struct AwsFixture {
+    pub flavor: Flavor,
     pub moto: Moto,
     pub backend: AwsBackend,
     pub admin: String,
@@ -45,6 +46,9 @@ pub fn settings(moto: &Moto, admin: &str, extra: Value) -> AwsSettings {
         "classes": {
             "small": {"instance_type": "db.t4g.micro", "storage_type": "gp3"},
             "medium": {"instance_type": "db.t4g.small", "storage_type": "gp3"},
+            "serverless": {"instance_type": "db.serverless", "min_capacity": 0.5, "max_capacity": 4.0},
+            "serverless-large": {"instance_type": "db.serverless", "min_capacity": 1.0, "max_capacity": 8.0},
+            "provisioned": {"instance_type": "db.r6g.large", "storage_type": "aurora"},
         },
         "parameters": ["work_mem", "log_min_duration_statement"],
         "sql_endpoint_override": {"host": "127.0.0.1", "port": 5432, "sslmode": "disable"},
@@ -63,9 +67,13 @@ impl AwsFixture {
     }
 
     pub async fn with(extra: Value) -> Self {
+        Self::of(Flavor::Rds, extra).await
+    }
+
+    pub async fn of(flavor: Flavor, extra: Value) -> Self {
         let moto = Moto::start().await;
         let admin = format!("pgbaws{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let backend = AwsBackend::new("rds", Flavor::Rds, settings(&moto, &admin, extra))
+        let backend = AwsBackend::new("rds", flavor, settings(&moto, &admin, extra))
             .unwrap()
             .with_sdk_config(fixed(REGION, credentials()));
         let direct = fixed(REGION, credentials());
@@ -80,6 +88,7 @@ impl AwsFixture {
                 .build(),
         );
         Self {
+            flavor,
             cleanups: std::sync::Mutex::new(vec![TaggedCleanup(admin.clone())]),
             moto,
             backend,
@@ -115,12 +124,33 @@ impl AwsFixture {
     }
 
     /// Makes the local PostgreSQL accept the DB's master user with moto's password.
+    pub async fn describe_cluster(&self, id: &InstanceId) -> Option<aws_sdk_rds::types::DbCluster> {
+        let out = self
+            .rds
+            .describe_db_clusters()
+            .db_cluster_identifier(self.identifier(id))
+            .send()
+            .await
+            .ok()?;
+        out.db_clusters().first().cloned()
+    }
+
+    /// The master user secret's ARN, once the DB (or cluster) exists.
+    async fn secret_arn(&self, id: &InstanceId) -> Option<String> {
+        let secret = match self.flavor {
+            Flavor::Rds => self.describe(id).await?.master_user_secret().cloned(),
+            Flavor::Aurora => self
+                .describe_cluster(id)
+                .await?
+                .master_user_secret()
+                .cloned(),
+        };
+        secret?.secret_arn().map(str::to_string)
+    }
+
+    /// Makes the local PostgreSQL accept the DB's master user with moto's password.
     pub async fn accept_master_user(&self, id: &InstanceId) {
-        let db = self.describe(id).await.expect("the DB exists");
-        let arn = db
-            .master_user_secret()
-            .and_then(|s| s.secret_arn())
-            .unwrap();
+        let arn = self.secret_arn(id).await.expect("the DB exists");
         let secret = self
             .secrets
             .get_secret_value()
@@ -144,7 +174,7 @@ impl AwsFixture {
     /// the DB exists; panics on a failure.
     pub async fn provision(&self, req: &InstanceRequest) {
         for _ in 0..20 {
-            if self.describe(&req.instance_id).await.is_some() {
+            if self.secret_arn(&req.instance_id).await.is_some() {
                 self.accept_master_user(&req.instance_id).await;
             }
             match self.backend.provision(req).await {
@@ -188,10 +218,10 @@ pub fn instance_req(id: &InstanceId, plan_settings: Value, parameters: Value) ->
     }
 }
 
-/// The actions of the IAM policy in docs/aws-backend.md: those of the statement `Calls` (the
-/// API calls the backend makes) and those of `ImpliedByCalls` (what AWS checks on the caller
+/// The actions of the IAM policy in docs/aws-backend.md: those of the statement `sid` (the
+/// API calls one backend makes: `RdsCalls`, `AuroraCalls`) and those of `ImpliedByCalls` (what AWS checks on the caller
 /// when RDS acts on its behalf: the master secret, the tags on create, the final snapshot).
-pub fn policy_actions() -> (BTreeSet<String>, BTreeSet<String>) {
+pub fn policy_actions(sid: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/aws-backend.md");
     let doc = std::fs::read_to_string(&path).unwrap();
     let start = doc
@@ -210,5 +240,5 @@ pub fn policy_actions() -> (BTreeSet<String>, BTreeSet<String>) {
             .map(|a| a.as_str().unwrap().to_string())
             .collect()
     };
-    (of("Calls"), of("ImpliedByCalls"))
+    (of(sid), of("ImpliedByCalls"))
 }
