@@ -93,21 +93,29 @@ impl AwsWorld {
             "classes": {
                 "small": {"instance_type": "db.t4g.micro", "storage_type": "gp3"},
                 "medium": {"instance_type": "db.t4g.small", "storage_type": "gp3"},
+                "serverless": {"instance_type": "db.serverless", "min_capacity": 0.5, "max_capacity": 4.0},
+                "provisioned": {"instance_type": "db.r6g.large"},
             },
             "sql_endpoint_override": {"host": "127.0.0.1", "port": 5432, "sslmode": "disable"},
             "poll_interval_ms": 50,
         })
     }
 
-    /// Waits until moto has a DB, then gives the master user's local role the secret's password.
+    /// Waits until moto has a DB (an Aurora cluster, else a DB instance), then gives the master
+    /// user's local role the password of its secret; answers the DB's identifier and password.
     pub async fn accept_master_password(&self) -> (String, String) {
         for _ in 0..600 {
-            let out = self.rds.describe_db_instances().send().await.unwrap();
-            if let Some(db) = out.db_instances().first() {
-                let arn = db
-                    .master_user_secret()
-                    .and_then(|s| s.secret_arn())
-                    .unwrap();
+            let clusters = self.rds.describe_db_clusters().send().await.unwrap();
+            let instances = self.rds.describe_db_instances().send().await.unwrap();
+            let found = match clusters.db_clusters().first() {
+                Some(c) => Some((c.db_cluster_identifier(), c.master_user_secret())),
+                None => instances
+                    .db_instances()
+                    .first()
+                    .map(|d| (d.db_instance_identifier(), d.master_user_secret())),
+            };
+            if let Some((identifier, secret)) = found {
+                let arn = secret.and_then(|s| s.secret_arn()).unwrap();
                 let secret = self
                     .secrets
                     .get_secret_value()
@@ -126,7 +134,7 @@ impl AwsWorld {
                     .execute(&mut admin_connection().await)
                     .await
                     .unwrap();
-                return (db.db_instance_identifier().unwrap().to_string(), password);
+                return (identifier.unwrap().to_string(), password);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -142,6 +150,26 @@ impl AwsWorld {
             .await
             .ok()?;
         out.db_instances().first().cloned()
+    }
+
+    pub async fn cluster(&self, identifier: &str) -> Option<aws_sdk_rds::types::DbCluster> {
+        let out = self
+            .rds
+            .describe_db_clusters()
+            .db_cluster_identifier(identifier)
+            .send()
+            .await
+            .ok()?;
+        out.db_clusters().first().cloned()
+    }
+
+    pub async fn cluster_snapshot_exists(&self, name: &str) -> bool {
+        self.rds
+            .describe_db_cluster_snapshots()
+            .db_cluster_snapshot_identifier(name)
+            .send()
+            .await
+            .is_ok_and(|o| !o.db_cluster_snapshots().is_empty())
     }
 
     pub async fn snapshot_exists(&self, name: &str) -> bool {

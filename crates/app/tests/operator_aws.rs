@@ -1,6 +1,7 @@
-//! A `PostgreSQLServer` on the `aws-rds` backend through the operator door, against moto (see
-//! common/aws.rs) and the in-memory Kubernetes API: create → Ready with a Secret whose login
-//! works → a bigger class and storage → delete, with a final snapshot in moto.
+//! A `PostgreSQLServer` on the `aws-rds` and the `aws-aurora` backend through the operator door,
+//! against moto (see common/aws.rs) and the in-memory Kubernetes API: create → Ready with a
+//! Secret whose login works → a bigger class (and storage, on RDS) → delete, with a final
+//! snapshot in moto.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -49,8 +50,23 @@ fn ready(server: &PostgreSQLServer) -> bool {
         .is_some_and(|c| c.status == "True")
 }
 
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Rds,
+    Aurora,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgresql_server_on_rds_is_created_resized_and_deleted() {
+    server_lifecycle(Kind::Rds).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_server_on_aurora_is_created_resized_and_deleted() {
+    server_lifecycle(Kind::Aurora).await;
+}
+
+async fn server_lifecycle(kind: Kind) {
     let kube = TestServer::start_default().await.unwrap();
     kube.create_namespace("team-a").unwrap();
     let dir = TempDir::new();
@@ -59,7 +75,12 @@ async fn a_postgresql_server_on_rds_is_created_resized_and_deleted() {
     let settings: AwsSettings = serde_json::from_value(world.settings()).unwrap();
     let credentials =
         aws_sdk_rds::config::Credentials::new("testing", SECRET_KEY, None, None, "tests");
-    let backend = AwsBackend::new("rds", Flavor::Rds, settings)
+    let flavor = if kind == Kind::Rds {
+        Flavor::Rds
+    } else {
+        Flavor::Aurora
+    };
+    let backend = AwsBackend::new("rds", flavor, settings)
         .unwrap()
         .with_sdk_config(fixed(REGION, credentials));
     let backends = BackendRegistry::new().with("rds", Arc::new(backend));
@@ -72,18 +93,22 @@ async fn a_postgresql_server_on_rds_is_created_resized_and_deleted() {
     config.operator.kubeconfig = Some(kubeconfig);
     config.operator.default_backend = Some("rds".into());
     config.operator.lease_namespace = Some("default".into());
+    let (small, medium) = match kind {
+        Kind::Rds => ("small", "medium"),
+        Kind::Aurora => ("serverless", "provisioned"),
+    };
     let catalog = dir.file(
         "catalog.yaml",
-        "services:
+        &format!("services:
   - id: svc-rds
     name: rds
     description: RDS for PostgreSQL
     bindable: true
     plan_updateable: true
     plans:
-      - {id: plan-rds-small, name: small, description: small, backend: rds, settings: {class: small, storage_gb: 20}}
-      - {id: plan-rds-medium, name: medium, description: medium, backend: rds, settings: {class: medium, storage_gb: 20}}
-",
+      - {{id: plan-rds-small, name: small, description: small, backend: rds, settings: {{class: {small}, storage_gb: 20}}}}
+      - {{id: plan-rds-medium, name: medium, description: medium, backend: rds, settings: {{class: {medium}, storage_gb: 20}}}}
+"),
     );
     config.catalog.path = Some(catalog);
     let _server = serve::start(&config, Some(backends)).await.unwrap();
@@ -111,8 +136,18 @@ async fn a_postgresql_server_on_rds_is_created_resized_and_deleted() {
     let secrets: Api<Secret> = Api::namespaced(kube.client(), "team-a");
     let data = secrets.get("orders-db").await.unwrap().data.unwrap();
     let text = |key: &str| String::from_utf8(data[key].0.clone()).unwrap();
-    let db = world.db(&identifier).await.unwrap();
-    let host = db.endpoint().and_then(|e| e.address()).unwrap();
+    let writer = format!("{identifier}-writer");
+    let host = match kind {
+        Kind::Rds => {
+            let db = world.db(&identifier).await.unwrap();
+            db.endpoint().and_then(|e| e.address()).unwrap().to_string()
+        }
+        Kind::Aurora => {
+            let cluster = world.cluster(&identifier).await.unwrap();
+            cluster.endpoint().unwrap().to_string()
+        }
+    };
+    let host = host.as_str();
     assert_eq!(text("host"), host);
     assert!(
         can_connect(&local_uri(&text("uri"), host)).await,
@@ -129,9 +164,17 @@ async fn a_postgresql_server_on_rds_is_created_resized_and_deleted() {
         .await
         .unwrap();
     until("the DB is resized", || async {
-        let db = world.db(&identifier).await?;
-        (db.db_instance_class() == Some("db.t4g.small") && db.allocated_storage() == Some(30))
-            .then_some(())
+        let resized = match kind {
+            Kind::Rds => {
+                let db = world.db(&identifier).await?;
+                db.db_instance_class() == Some("db.t4g.small") && db.allocated_storage() == Some(30)
+            }
+            Kind::Aurora => {
+                let db = world.db(&writer).await?;
+                db.db_instance_class() == Some("db.r6g.large")
+            }
+        };
+        resized.then_some(())
     })
     .await;
     until("Ready after the change", || async {
@@ -156,6 +199,16 @@ async fn a_postgresql_server_on_rds_is_created_resized_and_deleted() {
             .then_some(())
     })
     .await;
-    assert!(world.db(&identifier).await.is_none());
-    assert!(world.snapshot_exists(&format!("{identifier}-final")).await);
+    let snapshot = format!("{identifier}-final");
+    match kind {
+        Kind::Rds => {
+            assert!(world.db(&identifier).await.is_none());
+            assert!(world.snapshot_exists(&snapshot).await);
+        }
+        Kind::Aurora => {
+            assert!(world.cluster(&identifier).await.is_none());
+            assert!(world.db(&writer).await.is_none());
+            assert!(world.cluster_snapshot_exists(&snapshot).await);
+        }
+    }
 }

@@ -1,7 +1,8 @@
-//! The `aws-rds` backend through the OSB API of the real `pgbroker serve` binary, against moto
-//! (see common/aws.rs): create → available → bind (the credentials log in on the local
-//! PostgreSQL the SQL side points at) → modify class and storage → unbind → delete with a final
-//! snapshot, checked in moto; and no secret in any log line.
+//! The `aws-rds` and `aws-aurora` backends through the OSB API of the real `pgbroker serve`
+//! binary, against moto (see common/aws.rs): create → available → bind (the credentials log in
+//! on the local PostgreSQL the SQL side points at) → modify class and storage (Aurora: class and
+//! Serverless v2 capacity) → unbind → delete with a final snapshot, checked in moto; and no
+//! secret in any log line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -20,7 +21,23 @@ const SERVICE: &str = "6c1f6f54-5b43-4a0e-9a0e-2b7f1d3c9e01";
 const SMALL: &str = "6c1f6f54-5b43-4a0e-9a0e-2b7f1d3c9e02";
 const MEDIUM: &str = "6c1f6f54-5b43-4a0e-9a0e-2b7f1d3c9e03";
 
-fn catalog() -> String {
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Rds,
+    Aurora,
+}
+
+fn catalog(kind: Kind) -> String {
+    let (small, medium) = match kind {
+        Kind::Rds => (
+            "{class: small, storage_gb: 20}",
+            "{class: medium, storage_gb: 30, max_storage_gb: 100}",
+        ),
+        Kind::Aurora => (
+            "{class: serverless}",
+            "{class: provisioned, backup_retention_days: 10}",
+        ),
+    };
     format!(
         "services:
   - id: {SERVICE}
@@ -29,10 +46,8 @@ fn catalog() -> String {
     bindable: true
     plan_updateable: true
     plans:
-      - {{id: {SMALL}, name: rds-small, description: small, backend: rds,
-          settings: {{class: small, storage_gb: 20}}}}
-      - {{id: {MEDIUM}, name: rds-medium, description: medium, backend: rds,
-          settings: {{class: medium, storage_gb: 30, max_storage_gb: 100}}}}
+      - {{id: {SMALL}, name: small, description: small, backend: aws, settings: {small}}}
+      - {{id: {MEDIUM}, name: medium, description: medium, backend: aws, settings: {medium}}}
 "
     )
 }
@@ -68,15 +83,29 @@ async fn done(client: &OsbClient, method: Method, path: &str, body: Value, poll:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rds_lifecycle_over_osb_with_no_secret_in_the_log() {
+    lifecycle(Kind::Rds).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aurora_lifecycle_over_osb_with_no_secret_in_the_log() {
+    lifecycle(Kind::Aurora).await;
+}
+
+async fn lifecycle(kind: Kind) {
     let world = AwsWorld::start().await;
     let id = uuid::Uuid::new_v4().to_string();
     let _sql = Cleanup(format!("pgb_{id}"));
     let dir = TempDir::new();
-    let catalog = dir.file("catalog.yaml", &catalog());
+    let catalog = dir.file("catalog.yaml", &catalog(kind));
+    let backend = if kind == Kind::Rds {
+        "aws-rds"
+    } else {
+        "aws-aurora"
+    };
     let config = json!({
         "state_store": {"url": "sqlite::memory:"},
         "catalog": {"path": catalog},
-        "backends": {"rds": {"kind": "aws-rds", "settings": world.settings()}},
+        "backends": {"aws": {"kind": backend, "settings": world.settings()}},
         "auth": {"basic": [{"username": "cf", "password": "osb-aws-test-password"}]},
         "server": {"listen": "127.0.0.1:0"},
         "engine": {"poll_interval_ms": 20},
@@ -126,13 +155,35 @@ async fn rds_lifecycle_over_osb_with_no_secret_in_the_log() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(last["state"], "succeeded", "{last}");
-    let db = world.db(&identifier).await.unwrap();
-    assert_eq!(db.db_instance_class(), Some("db.t4g.micro"));
+    let writer = format!("{identifier}-writer");
+    let (tags, host) = match kind {
+        Kind::Rds => {
+            let db = world.db(&identifier).await.unwrap();
+            assert_eq!(db.db_instance_class(), Some("db.t4g.micro"));
+            let host = db.endpoint().and_then(|e| e.address()).unwrap().to_string();
+            (db.tag_list().to_vec(), host)
+        }
+        Kind::Aurora => {
+            let cluster = world.cluster(&identifier).await.unwrap();
+            let range = cluster
+                .serverless_v2_scaling_configuration()
+                .map(|c| (c.min_capacity(), c.max_capacity()));
+            assert_eq!(range, Some((Some(0.5), Some(4.0))));
+            assert_eq!(
+                world.db(&writer).await.unwrap().db_instance_class(),
+                Some("db.serverless")
+            );
+            (
+                cluster.tag_list().to_vec(),
+                cluster.endpoint().unwrap().to_string(),
+            )
+        }
+    };
     assert!(
-        db.tag_list()
-            .iter()
+        tags.iter()
             .any(|t| t.key() == Some("pgbroker:instance-id") && t.value() == Some(id.as_str()))
     );
+    let host = host.as_str();
 
     // Bind: the credentials log in.
     let binding = format!("{instance}/service_bindings/{}", uuid::Uuid::new_v4());
@@ -148,7 +199,6 @@ async fn rds_lifecycle_over_osb_with_no_secret_in_the_log() {
     let (status, bound) = client.call(Method::GET, &binding, None).await;
     assert_eq!(status, 200, "{bound}");
     let creds = &bound["credentials"];
-    let host = db.endpoint().and_then(|e| e.address()).unwrap();
     assert_eq!(creds["host"], host);
     let uri = local_uri(creds["uri"].as_str().unwrap(), host);
     assert!(can_connect(&uri).await, "the binding logs in");
@@ -164,15 +214,25 @@ async fn rds_lifecycle_over_osb_with_no_secret_in_the_log() {
     )
     .await;
     assert_eq!(body["state"], "succeeded", "{body}");
-    let db = world.db(&identifier).await.unwrap();
-    assert_eq!(
-        (
-            db.db_instance_class(),
-            db.allocated_storage(),
-            db.max_allocated_storage()
-        ),
-        (Some("db.t4g.small"), Some(30), Some(100))
-    );
+    match kind {
+        Kind::Rds => {
+            let db = world.db(&identifier).await.unwrap();
+            let got = (
+                db.db_instance_class(),
+                db.allocated_storage(),
+                db.max_allocated_storage(),
+            );
+            assert_eq!(got, (Some("db.t4g.small"), Some(30), Some(100)));
+        }
+        Kind::Aurora => {
+            let cluster = world.cluster(&identifier).await.unwrap();
+            assert_eq!(cluster.backup_retention_period(), Some(10));
+            assert_eq!(
+                world.db(&writer).await.unwrap().db_instance_class(),
+                Some("db.r6g.large")
+            );
+        }
+    }
 
     // Unbind: the login stops working.
     let body = done(
@@ -210,8 +270,18 @@ async fn rds_lifecycle_over_osb_with_no_secret_in_the_log() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(gone, "the deprovision finished");
-    assert!(world.db(&identifier).await.is_none());
-    assert!(world.snapshot_exists(&format!("{identifier}-final")).await);
+    let snapshot = format!("{identifier}-final");
+    match kind {
+        Kind::Rds => {
+            assert!(world.db(&identifier).await.is_none());
+            assert!(world.snapshot_exists(&snapshot).await);
+        }
+        Kind::Aurora => {
+            assert!(world.cluster(&identifier).await.is_none());
+            assert!(world.db(&writer).await.is_none());
+            assert!(world.cluster_snapshot_exists(&snapshot).await);
+        }
+    }
 
     let (exit, lines) = serve.terminate();
     assert!(exit.success(), "{exit:?}");
