@@ -74,6 +74,22 @@ impl AwsError {
         }
     }
 
+    /// A describe's answer: `None` when AWS says the thing does not exist (`not_found`).
+    pub fn found<T, E>(
+        result: Result<T, SdkError<E, HttpResponse>>,
+        not_found: impl Fn(&E) -> bool,
+        doing: impl Display,
+    ) -> Result<Option<T>, Self>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        match result {
+            Ok(out) => Ok(Some(out)),
+            Err(e) if e.as_service_error().is_some_and(not_found) => Ok(None),
+            Err(e) => Err(Self::from_sdk(doing, &e)),
+        }
+    }
+
     pub fn is_retryable(&self) -> bool {
         self.category == Category::Retryable
     }

@@ -142,6 +142,71 @@ impl AwsBackend {
     fn poll(&self) -> Duration {
         Duration::from_millis(self.settings.poll_interval_ms)
     }
+
+    /// "Not yet": AWS's status of the DB (`what`: DB instance, DB cluster) and what the step waits for.
+    fn waiting<T>(&self, what: &str, identifier: &str, status: &str, doing: &str) -> Step<T> {
+        Step::in_progress(
+            format!("{what} {identifier} is {status} (AWS status); {doing}"),
+            self.poll(),
+        )
+    }
+
+    /// The final snapshot a delete takes, named after the DB, unless switched off.
+    fn final_snapshot(&self, identifier: &str) -> Option<String> {
+        self.settings
+            .final_snapshot
+            .then(|| format!("{identifier}-final"))
+    }
+
+    /// What a deletion requested with `snapshot` waits for.
+    fn deleting<T>(&self, what: &str, identifier: &str, snapshot: Option<&str>) -> Step<T> {
+        let doing = match snapshot {
+            Some(s) => format!("deleting it after final snapshot {s}"),
+            None => "deleting it without a final snapshot".to_string(),
+        };
+        self.forget_tenant(identifier);
+        self.waiting(what, identifier, "deleting", &doing)
+    }
+
+    /// A deprovision of a protected DB fails until someone releases it with `release`.
+    fn protected(id: &InstanceId, what: &str, identifier: &str, release: &str) -> AwsError {
+        AwsError::permanent(
+            pgbroker_domain::Reason::InvalidState,
+            format!(
+                "instance {id}: {what} {identifier} has deletion protection; release it with `{release} --no-deletion-protection --apply-immediately`, then deprovision again"
+            ),
+        )
+    }
+
+    /// The retain policy keeps the DB (`arn`); a tag names the operation that kept it.
+    async fn tag_retained(
+        &self,
+        arn: Option<&str>,
+        identifier: &str,
+        req: &InstanceRequest,
+    ) -> Result<(), AwsError> {
+        let arn = arn.ok_or_else(|| {
+            AwsError::permanent(
+                pgbroker_domain::Reason::BackendFailed,
+                format!("DB {identifier}: AWS reports no ARN"),
+            )
+        })?;
+        let tag = aws_sdk_rds::types::Tag::builder()
+            .key(RETAINED_TAG)
+            .value(req.operation_id.to_string())
+            .build();
+        self.clients()
+            .await
+            .rds
+            .add_tags_to_resource()
+            .resource_name(arn)
+            .tags(tag)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("DB {identifier}: tagging it retained"), &e))?;
+        self.forget_tenant(identifier);
+        Ok(())
+    }
 }
 
 fn step<T>(result: Result<Step<T>, AwsError>) -> Step<T> {

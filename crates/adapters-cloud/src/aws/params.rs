@@ -44,49 +44,36 @@ impl AwsBackend {
         name: &str,
     ) -> Result<Option<String>, AwsError> {
         let rds = &self.clients().await.rds;
-        let doing = || format!("{} {name}: describing it", level.what());
-        match level {
-            Level::Instance => {
-                match rds
-                    .describe_db_parameter_groups()
+        let doing = format!("{} {name}: describing it", level.what());
+        let description = |d: Option<&str>| d.unwrap_or_default().to_string();
+        Ok(match level {
+            Level::Instance => AwsError::found(
+                rds.describe_db_parameter_groups()
                     .db_parameter_group_name(name)
                     .send()
-                    .await
-                {
-                    Ok(out) => Ok(out
-                        .db_parameter_groups()
-                        .first()
-                        .map(|g| g.description().unwrap_or_default().to_string())),
-                    Err(e)
-                        if e.as_service_error().is_some_and(
-                            DescribeDBParameterGroupsError::is_db_parameter_group_not_found_fault,
-                        ) =>
-                    {
-                        Ok(None)
-                    }
-                    Err(e) => Err(AwsError::from_sdk(doing(), &e)),
-                }
-            }
-            Level::Cluster => {
-                let call = rds
-                    .describe_db_cluster_parameter_groups()
-                    .db_cluster_parameter_group_name(name);
-                match call.send().await {
-                    Ok(out) => Ok(out
-                        .db_cluster_parameter_groups()
-                        .first()
-                        .map(|g| g.description().unwrap_or_default().to_string())),
-                    Err(e)
-                        if e.as_service_error().is_some_and(
-                            DescribeDBClusterParameterGroupsError::is_db_parameter_group_not_found_fault,
-                        ) =>
-                    {
-                        Ok(None)
-                    }
-                    Err(e) => Err(AwsError::from_sdk(doing(), &e)),
-                }
-            }
-        }
+                    .await,
+                DescribeDBParameterGroupsError::is_db_parameter_group_not_found_fault,
+                &doing,
+            )?
+            .and_then(|o| {
+                o.db_parameter_groups()
+                    .first()
+                    .map(|g| description(g.description()))
+            }),
+            Level::Cluster => AwsError::found(
+                rds.describe_db_cluster_parameter_groups()
+                    .db_cluster_parameter_group_name(name)
+                    .send()
+                    .await,
+                DescribeDBClusterParameterGroupsError::is_db_parameter_group_not_found_fault,
+                &doing,
+            )?
+            .and_then(|o| {
+                o.db_cluster_parameter_groups()
+                    .first()
+                    .map(|g| description(g.description()))
+            }),
+        })
     }
 
     /// The instance's parameter group with `desired.parameters` set, if it has any (or had:

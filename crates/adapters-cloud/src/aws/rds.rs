@@ -20,27 +20,13 @@ impl AwsBackend {
         &self,
         identifier: &str,
     ) -> Result<Option<DbInstance>, AwsError> {
-        let result = self
-            .clients()
-            .await
-            .rds
-            .describe_db_instances()
-            .db_instance_identifier(identifier)
-            .send()
-            .await;
-        match result {
-            Ok(out) => Ok(out.db_instances().first().cloned()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(DescribeDBInstancesError::is_db_instance_not_found_fault) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(AwsError::from_sdk(
-                format!("DB instance {identifier}: describing it"),
-                &e,
-            )),
-        }
+        let call = self.clients().await.rds.describe_db_instances();
+        let out = AwsError::found(
+            call.db_instance_identifier(identifier).send().await,
+            DescribeDBInstancesError::is_db_instance_not_found_fault,
+            format_args!("DB instance {identifier}: describing it"),
+        )?;
+        Ok(out.and_then(|o| o.db_instances().first().cloned()))
     }
 
     /// A DB of the instance's identifier is only touched when its tag names this instance.
@@ -66,13 +52,6 @@ impl AwsBackend {
         ))
     }
 
-    fn waiting<T>(&self, identifier: &str, status: &str, doing: &str) -> Step<T> {
-        Step::in_progress(
-            format!("DB instance {identifier} is {status} (AWS status); {doing}"),
-            self.poll(),
-        )
-    }
-
     pub(crate) async fn rds_provision(
         &self,
         req: &InstanceRequest,
@@ -86,12 +65,22 @@ impl AwsBackend {
                 .await?;
             self.create_instance(&identifier, req, &desired, group)
                 .await?;
-            return Ok(self.waiting(&identifier, "creating", "waiting for it to be available"));
+            return Ok(self.waiting(
+                "DB instance",
+                &identifier,
+                "creating",
+                "waiting for it to be available",
+            ));
         };
         self.ensure_ours(&identifier, id, db.tag_list())?;
         let status = db.db_instance_status().unwrap_or("unknown");
         if status != AVAILABLE {
-            return Ok(self.waiting(&identifier, status, "waiting for it to be available"));
+            return Ok(self.waiting(
+                "DB instance",
+                &identifier,
+                status,
+                "waiting for it to be available",
+            ));
         }
         let endpoint = Endpoint::of(&db)?;
         self.sql_provision(&endpoint, req, &desired.extensions, false)
@@ -168,7 +157,12 @@ impl AwsBackend {
         self.ensure_ours(&identifier, id, db.tag_list())?;
         let status = db.db_instance_status().unwrap_or("unknown");
         if status != AVAILABLE {
-            return Ok(self.waiting(&identifier, status, "waiting to apply the change"));
+            return Ok(self.waiting(
+                "DB instance",
+                &identifier,
+                status,
+                "waiting to apply the change",
+            ));
         }
         let group = self
             .ensure_parameter_group(&identifier, req, &desired)
@@ -228,25 +222,24 @@ impl AwsBackend {
         self.ensure_ours(&identifier, id, db.tag_list())?;
         let status = db.db_instance_status().unwrap_or("unknown");
         if req.deletion_policy.retains() {
-            self.tag_retained(&db, &identifier, req).await?;
-            self.forget_tenant(&identifier);
+            self.tag_retained(db.db_instance_arn(), &identifier, req)
+                .await?;
             return Ok(Step::Done(()));
         }
         if status == "deleting" {
-            return Ok(self.waiting(&identifier, status, "waiting for it to be gone"));
-        }
-        if db.deletion_protection() == Some(true) {
-            return Err(AwsError::permanent(
-                Reason::InvalidState,
-                format!(
-                    "instance {id}: DB instance {identifier} has deletion protection; release it with `aws rds modify-db-instance --db-instance-identifier {identifier} --no-deletion-protection --apply-immediately`, then deprovision again"
-                ),
+            return Ok(self.waiting(
+                "DB instance",
+                &identifier,
+                status,
+                "waiting for it to be gone",
             ));
         }
-        let snapshot = self
-            .settings
-            .final_snapshot
-            .then(|| format!("{identifier}-final"));
+        if db.deletion_protection() == Some(true) {
+            let release =
+                format!("aws rds modify-db-instance --db-instance-identifier {identifier}");
+            return Err(Self::protected(id, "DB instance", &identifier, &release));
+        }
+        let snapshot = self.final_snapshot(&identifier);
         self.clients()
             .await
             .rds
@@ -262,27 +255,6 @@ impl AwsBackend {
                     &e,
                 )
             })?;
-        self.forget_tenant(&identifier);
-        let doing = match &snapshot {
-            Some(s) => format!("deleting it after final snapshot {s}"),
-            None => "deleting it without a final snapshot".to_string(),
-        };
-        Ok(self.waiting(&identifier, "deleting", &doing))
-    }
-
-    /// The retain policy keeps the DB; a tag says when and by which operation.
-    async fn tag_retained(
-        &self,
-        db: &DbInstance,
-        identifier: &str,
-        req: &InstanceRequest,
-    ) -> Result<(), AwsError> {
-        let arn = db.db_instance_arn().ok_or_else(|| {
-            AwsError::permanent(
-                Reason::BackendFailed,
-                format!("DB instance {identifier}: AWS reports no ARN"),
-            )
-        })?;
-        self.add_retained_tag(arn, identifier, req).await
+        Ok(self.deleting("DB instance", &identifier, snapshot.as_deref()))
     }
 }

@@ -30,7 +30,8 @@ impl AwsBackend {
             .collect();
         if let Some(name) = wanted.iter().find(|n| !have.contains(n)) {
             self.create_member(&identifier, name, req, desired).await?;
-            return Ok(Some(self.cluster_waiting(
+            return Ok(Some(self.waiting(
+                "DB cluster",
                 &identifier,
                 cluster.status().unwrap_or("unknown"),
                 &format!("adding instance {name}"),
@@ -38,7 +39,8 @@ impl AwsBackend {
         }
         if let Some(name) = have.iter().find(|n| **n == reader && !wanted.contains(n)) {
             self.delete_member(name).await?;
-            return Ok(Some(self.cluster_waiting(
+            return Ok(Some(self.waiting(
+                "DB cluster",
                 &identifier,
                 "modifying",
                 &format!("removing instance {name}"),
@@ -46,7 +48,8 @@ impl AwsBackend {
         }
         for name in &wanted {
             let Some(db) = self.describe_instance(name).await? else {
-                return Ok(Some(self.cluster_waiting(
+                return Ok(Some(self.waiting(
+                    "DB cluster",
                     &identifier,
                     "modifying",
                     &format!("waiting for instance {name}"),

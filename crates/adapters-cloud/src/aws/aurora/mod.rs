@@ -35,32 +35,19 @@ pub(super) fn scaling(desired: &Desired) -> Option<ServerlessV2ScalingConfigurat
             .build()
     })
 }
+
 impl AwsBackend {
     pub(crate) async fn describe_cluster(
         &self,
         identifier: &str,
     ) -> Result<Option<DbCluster>, AwsError> {
-        let result = self
-            .clients()
-            .await
-            .rds
-            .describe_db_clusters()
-            .db_cluster_identifier(identifier)
-            .send()
-            .await;
-        match result {
-            Ok(out) => Ok(out.db_clusters().first().cloned()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(DescribeDBClustersError::is_db_cluster_not_found_fault) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(AwsError::from_sdk(
-                format!("DB cluster {identifier}: describing it"),
-                &e,
-            )),
-        }
+        let call = self.clients().await.rds.describe_db_clusters();
+        let out = AwsError::found(
+            call.db_cluster_identifier(identifier).send().await,
+            DescribeDBClustersError::is_db_cluster_not_found_fault,
+            format_args!("DB cluster {identifier}: describing it"),
+        )?;
+        Ok(out.and_then(|o| o.db_clusters().first().cloned()))
     }
 
     /// The SQL endpoint of a cluster (its writer endpoint).
@@ -99,7 +86,8 @@ impl AwsBackend {
                 .await?;
             self.create_cluster(&identifier, req, &desired, group)
                 .await?;
-            return Ok(self.cluster_waiting(
+            return Ok(self.waiting(
+                "DB cluster",
                 &identifier,
                 "creating",
                 "waiting for it to be available",
@@ -111,7 +99,12 @@ impl AwsBackend {
         }
         let status = cluster.status().unwrap_or("unknown");
         if status != AVAILABLE {
-            return Ok(self.cluster_waiting(&identifier, status, "waiting for it to be available"));
+            return Ok(self.waiting(
+                "DB cluster",
+                &identifier,
+                status,
+                "waiting for it to be available",
+            ));
         }
         let endpoint = Self::cluster_endpoint(&cluster)?;
         self.sql_provision(&endpoint, req, &desired.extensions, false)
@@ -133,18 +126,6 @@ impl AwsBackend {
             )));
         }
         Ok(desired)
-    }
-
-    pub(super) fn cluster_waiting<T>(
-        &self,
-        identifier: &str,
-        status: &str,
-        doing: &str,
-    ) -> Step<T> {
-        Step::in_progress(
-            format!("DB cluster {identifier} is {status} (AWS status); {doing}"),
-            self.poll(),
-        )
     }
 
     async fn create_cluster(

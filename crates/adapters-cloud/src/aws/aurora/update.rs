@@ -22,7 +22,12 @@ impl AwsBackend {
         self.ensure_ours(&identifier, id, cluster.tag_list())?;
         let status = cluster.status().unwrap_or("unknown");
         if status != AVAILABLE {
-            return Ok(self.cluster_waiting(&identifier, status, "waiting to apply the change"));
+            return Ok(self.waiting(
+                "DB cluster",
+                &identifier,
+                status,
+                "waiting to apply the change",
+            ));
         }
         if let Some(step) = self.ensure_members(&cluster, req, &desired).await? {
             return Ok(match step {
