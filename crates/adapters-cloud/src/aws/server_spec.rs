@@ -74,19 +74,11 @@ pub fn server_parameters(
             ),
         ));
     }
-    if let Some(ext) = request
-        .extensions
-        .iter()
-        .find(|ext| !settings.extensions.contains(ext))
-    {
-        return Err(Unsupported::new(
-            ServerField::Extensions,
-            format!(
-                "{ext:?} is not one of backend {backend}'s extensions ({})",
-                settings.extensions.join(", ")
-            ),
-        ));
-    }
+    crate::shared::server_spec::refuse_extensions(
+        backend,
+        &settings.extensions,
+        &request.extensions,
+    )?;
     let mut parameters = JsonObject::new();
     if let Some(version) = request.version {
         parameters.insert("postgres_version".into(), json!(version));
@@ -113,4 +105,101 @@ pub fn server_parameters(
         parameters,
         notes: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pgbroker_domain::server::{FirewallRule, ServerRequest};
+    use pgbroker_domain::{Plan, PlanId};
+
+    fn plan(settings: serde_json::Value) -> Plan {
+        Plan {
+            id: PlanId::parse("p1").unwrap_or_else(|e| panic!("{e}")),
+            name: "small".into(),
+            description: "test".into(),
+            free: true,
+            bindable: true,
+            plan_updateable: true,
+            metadata: None,
+            maintenance_info: None,
+            maximum_polling_duration: None,
+            backend: "rds".into(),
+            settings: settings.as_object().cloned().unwrap_or_default(),
+            schemas: Default::default(),
+        }
+    }
+
+    fn translate(
+        flavor: Flavor,
+        plan_settings: serde_json::Value,
+        request: &ServerRequest,
+        storage_gb: Option<u32>,
+    ) -> Result<Translation, Unsupported> {
+        let settings = AwsSettings {
+            parameters: vec!["work_mem".into()],
+            ..AwsSettings::default()
+        };
+        let target = ServerTarget {
+            request,
+            storage_gb,
+        };
+        server_parameters("rds", flavor, &settings, &plan(plan_settings), &target)
+    }
+
+    #[test]
+    fn a_server_spec_becomes_rds_parameters() {
+        let mut request = ServerRequest {
+            version: Some(16),
+            high_availability: true,
+            server_parameters: [("work_mem".to_string(), "8MB".to_string())].into(),
+            ..ServerRequest::default()
+        };
+        request.backup.retention_days = Some(14);
+        let t = translate(Flavor::Rds, json!({"storage_gb": 20}), &request, Some(50))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            serde_json::Value::Object(t.parameters),
+            json!({"postgres_version": 16, "storage_gb": 50, "multi_az": true,
+                   "backup_retention_days": 14, "parameters": {"work_mem": "8MB"}})
+        );
+        // Aurora's storage is not sized.
+        let t = translate(
+            Flavor::Aurora,
+            json!({}),
+            &ServerRequest::default(),
+            Some(50),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(t.parameters.is_empty());
+        assert_eq!(
+            plan_size(&plan(json!({})), Flavor::Aurora).and_then(|s| s.storage_gb),
+            None
+        );
+    }
+
+    #[test]
+    fn what_rds_does_not_take_is_refused_by_name() {
+        let request = ServerRequest {
+            firewall_rules: vec![
+                FirewallRule::parse("office", "10.0.0.1", "10.0.0.9")
+                    .unwrap_or_else(|e| panic!("{e}")),
+            ],
+            ..ServerRequest::default()
+        };
+        let err = translate(Flavor::Rds, json!({}), &request, None).unwrap_err();
+        assert_eq!(err.field, ServerField::FirewallRules);
+        assert!(err.why.contains("security groups"), "{err}");
+        let mut request = ServerRequest::default();
+        request.size.storage_auto_grow = true;
+        let err = translate(Flavor::Rds, json!({}), &request, None).unwrap_err();
+        assert!(err.why.contains("max_storage_gb"), "{err}");
+        assert!(translate(Flavor::Rds, json!({"max_storage_gb": 100}), &request, None).is_ok());
+        let request = ServerRequest {
+            server_parameters: [("fsync".to_string(), "off".to_string())].into(),
+            ..ServerRequest::default()
+        };
+        let err = translate(Flavor::Rds, json!({}), &request, None).unwrap_err();
+        assert_eq!(err.field, ServerField::ServerParameters);
+    }
 }

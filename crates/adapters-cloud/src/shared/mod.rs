@@ -17,7 +17,7 @@ mod request;
 mod roles;
 mod run;
 mod server;
-mod server_spec;
+pub(crate) mod server_spec;
 pub mod settings;
 pub mod sql;
 
