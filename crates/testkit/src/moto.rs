@@ -62,25 +62,39 @@ fn free_port() -> u16 {
 }
 
 impl Moto {
-    /// Starts moto and the proxy; waits until moto answers (at most 30 s).
+    /// Starts moto and the proxy; waits until moto answers (at most 30 s). A port taken between
+    /// choosing it and moto binding it makes moto exit: then another port is tried.
     pub async fn start() -> Self {
-        let port = free_port();
-        let child = Command::new(moto_server())
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting moto_server");
-        let moto: SocketAddr = ([127, 0, 0, 1], port).into();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(moto).await.is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen on {moto} within 30 s"
+        let (child, moto) = 'tries: {
+            for _ in 0..3 {
+                let port = free_port();
+                let mut child = Command::new(moto_server())
+                    .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("starting moto_server");
+                let moto: SocketAddr = ([127, 0, 0, 1], port).into();
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    if TcpStream::connect(moto).await.is_ok() {
+                        break 'tries (child, moto);
+                    }
+                    if child.try_wait().ok().flatten().is_some() {
+                        break;
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "moto_server did not listen on {moto} within 30 s"
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            panic!(
+                "moto_server exited at once three times (see `moto_server -H 127.0.0.1 -p PORT`)"
             );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy port");
         let proxy = listener.local_addr().expect("proxy address");
         let shared = Arc::new(Mutex::new(Shared::default()));
