@@ -247,7 +247,7 @@ async fn throttling_is_retried_by_the_sdk_then_by_the_engine() {
         f.backend.provision(&req).await,
         Step::InProgress { .. }
     ));
-    assert_eq!(f.moto.throttled(), 2);
+    assert_eq!(f.moto.injected(), 2);
     // Three: the step fails retryably (the engine tries again with backoff), and the next try works.
     f.moto.throttle("rds:DescribeDBInstances", 3);
     let err = failure(f.backend.provision(&req).await);
@@ -322,4 +322,73 @@ async fn bad_requests_fail_permanently_with_a_clear_message_before_calling_aws()
         "{}",
         err.description
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_refusals_keep_their_words_and_category() {
+    use pgbroker_testkit::moto::Fault;
+    let f = AwsFixture::new().await;
+    let id = f.instance_id();
+    let req = instance_req(&id, json!({}), json!({}));
+    // A class AWS does not offer (moto takes any, so the refusal is AWS's words, injected).
+    let words = "RDS does not support creating a DB instance with the following combination: DBInstanceClass=db.t4g.micro, Engine=postgres";
+    f.moto.fail(
+        "rds:CreateDBInstance",
+        1,
+        Fault {
+            status: 400,
+            code: "InvalidParameterCombination".into(),
+            message: words.into(),
+        },
+    );
+    let err = failure(f.backend.provision(&req).await);
+    assert_eq!((err.reason, err.retryable), (Reason::InvalidSpec, false));
+    assert!(err.description.contains(words), "{}", err.description);
+    assert!(
+        err.description.contains("class small = db.t4g.micro"),
+        "{}",
+        err.description
+    );
+    f.moto.fail(
+        "rds:CreateDBInstance",
+        1,
+        Fault {
+            status: 400,
+            code: "InstanceQuotaExceeded".into(),
+            message: "DB instance quota exceeded".into(),
+        },
+    );
+    let err = failure(f.backend.provision(&req).await);
+    assert_eq!((err.reason, err.retryable), (Reason::QuotaExceeded, false));
+    f.moto.fail(
+        "rds:DescribeDBInstances",
+        3,
+        Fault {
+            status: 503,
+            code: "ServiceUnavailable".into(),
+            message: "try later".into(),
+        },
+    );
+    let err = failure(f.backend.provision(&req).await);
+    assert_eq!(
+        (err.reason, err.retryable),
+        (Reason::BackendUnavailable, true)
+    );
+    // The readiness check: moto answers; an endpoint where nothing listens does not.
+    assert!(f.backend.check().await.is_ok());
+    let down = pgbroker_adapters_cloud::AwsBackend::new(
+        "rds",
+        pgbroker_adapters_cloud::Flavor::Rds,
+        serde_json::from_value(
+            json!({"region": "us-east-1", "endpoint_url": "http://127.0.0.1:1", "max_attempts": 1}),
+        )
+        .unwrap(),
+    )
+    .unwrap()
+    .with_sdk_config(pgbroker_adapters_cloud::aws::client::fixed(
+        "us-east-1",
+        aws_fixture::credentials(),
+    ));
+    let err = down.check().await.unwrap_err();
+    assert_eq!(err.reason, Reason::BackendUnavailable, "{err}");
 }

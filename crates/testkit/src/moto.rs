@@ -25,9 +25,27 @@ pub const REGION: &str = "us-east-1";
 #[derive(Default)]
 struct Shared {
     actions: BTreeSet<String>,
-    /// IAM action → how many more calls get a throttling error.
-    throttle: BTreeMap<String, usize>,
-    throttled: usize,
+    /// IAM action → how many more calls get which error.
+    inject: BTreeMap<String, (usize, Fault)>,
+    injected: usize,
+}
+
+/// An error response of AWS's, as a query-protocol (RDS) or JSON-protocol (Secrets Manager) body.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl Fault {
+    pub fn throttling() -> Self {
+        Self {
+            status: 400,
+            code: "Throttling".into(),
+            message: "Rate exceeded".into(),
+        }
+    }
 }
 
 /// A running moto server and its proxy.
@@ -125,16 +143,21 @@ impl Moto {
 
     /// The next `times` calls of `action` (e.g. `rds:DescribeDBInstances`) get AWS's throttling error.
     pub fn throttle(&self, action: &str, times: usize) {
+        self.fail(action, times, Fault::throttling());
+    }
+
+    /// The next `times` calls of `action` get `fault` instead of reaching moto.
+    pub fn fail(&self, action: &str, times: usize, fault: Fault) {
         self.shared
             .lock()
             .unwrap()
-            .throttle
-            .insert(action.to_string(), times);
+            .inject
+            .insert(action.to_string(), (times, fault));
     }
 
-    /// How many calls were answered with a throttling error.
-    pub fn throttled(&self) -> usize {
-        self.shared.lock().unwrap().throttled
+    /// How many calls were answered with an injected error.
+    pub fn injected(&self) -> usize {
+        self.shared.lock().unwrap().injected
     }
 }
 
@@ -158,23 +181,24 @@ async fn handle(mut client: TcpStream, moto: SocketAddr, shared: Arc<Mutex<Share
         return;
     };
     let action = action_of(&head, &body);
-    let throttle = {
+    let injected = {
         let mut s = shared.lock().unwrap();
         if let Some(a) = &action {
             s.actions.insert(a.clone());
         }
-        let left = action.as_ref().and_then(|a| s.throttle.get_mut(a));
+        let left = action.as_ref().and_then(|a| s.inject.get_mut(a));
         match left {
-            Some(n) if *n > 0 => {
+            Some((n, fault)) if *n > 0 => {
                 *n -= 1;
-                s.throttled += 1;
-                true
+                let fault = fault.clone();
+                s.injected += 1;
+                Some(fault)
             }
-            _ => false,
+            _ => None,
         }
     };
-    let response = if throttle {
-        throttling_response(&head)
+    let response = if let Some(fault) = injected {
+        error_response(&head, &fault)
     } else {
         match forward(moto, &head, &body).await {
             Some(r) => r,
@@ -238,22 +262,25 @@ fn action_of(head: &str, body: &[u8]) -> Option<String> {
     Some(format!("rds:{action}"))
 }
 
-fn throttling_response(head: &str) -> Vec<u8> {
+fn error_response(head: &str, fault: &Fault) -> Vec<u8> {
+    let (code, message) = (&fault.code, &fault.message);
     let (content_type, body) = if header(head, "x-amz-target").is_some() {
         (
             "application/x-amz-json-1.1",
-            r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_string(),
+            format!(r#"{{"__type":"{code}","message":"{message}"}}"#),
         )
     } else {
         (
             "text/xml",
-            "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>\
-             <Message>Rate exceeded</Message></Error><RequestId>proxy</RequestId></ErrorResponse>"
-                .to_string(),
+            format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>\
+                 <Message>{message}</Message></Error><RequestId>proxy</RequestId></ErrorResponse>"
+            ),
         )
     };
     format!(
-        "HTTP/1.1 400 Bad Request\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {} Injected\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        fault.status,
         body.len()
     )
     .into_bytes()
