@@ -113,17 +113,21 @@ impl AwsFixture {
     }
 
     pub async fn describe(&self, id: &InstanceId) -> Option<DbInstance> {
+        self.instance(&self.identifier(id)).await
+    }
+
+    /// The DB instance `name` (an Aurora cluster's writer, say).
+    pub async fn instance(&self, name: &str) -> Option<DbInstance> {
         let out = self
             .rds
             .describe_db_instances()
-            .db_instance_identifier(self.identifier(id))
+            .db_instance_identifier(name)
             .send()
             .await
             .ok()?;
         out.db_instances().first().cloned()
     }
 
-    /// Makes the local PostgreSQL accept the DB's master user with moto's password.
     pub async fn describe_cluster(&self, id: &InstanceId) -> Option<aws_sdk_rds::types::DbCluster> {
         let out = self
             .rds
@@ -188,6 +192,18 @@ impl AwsFixture {
         panic!("provision did not finish in 20 steps");
     }
 
+    /// The calls the backend made are exactly those of the policy statement `sid` in
+    /// docs/aws-backend.md, and none of them is one AWS only implies.
+    pub fn assert_calls_match_policy(&self, sid: &str) {
+        let (called, implied) = policy_actions(sid);
+        assert_eq!(
+            self.moto.actions(),
+            called,
+            "docs/aws-backend.md's policy vs the calls made"
+        );
+        assert!(called.is_disjoint(&implied));
+    }
+
     /// Runs update or deprovision steps until done.
     pub async fn settle(&self, what: &str, mut step: impl AsyncFnMut() -> Step<()>) -> Vec<String> {
         let mut seen = Vec::new();
@@ -200,6 +216,20 @@ impl AwsFixture {
         }
         panic!("{what} did not finish in 20 steps: {seen:?}");
     }
+}
+
+/// A binding's login on the local server the override points at (its URI names the DB's
+/// endpoint `host`, with `sslmode=require`).
+pub async fn connect_locally(
+    creds: &pgbroker_domain::Credentials,
+    host: &str,
+) -> sqlx::PgConnection {
+    let uri = common::field(creds, "uri")
+        .replace(host, "127.0.0.1")
+        .replace("sslmode=require", "sslmode=disable");
+    <sqlx::PgConnection as sqlx::Connection>::connect(&uri)
+        .await
+        .unwrap()
 }
 
 pub fn plan(settings: Value) -> Plan {
