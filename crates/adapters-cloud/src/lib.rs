@@ -1,8 +1,10 @@
 //! Backends outside Kubernetes. `shared`: databases on existing, shared PostgreSQL servers.
-//! AWS and Azure backends get modules of their own next to it.
+//! `aws`: RDS for PostgreSQL and Aurora PostgreSQL, one DB per instance.
 
+pub mod aws;
 pub mod secrets;
 pub mod shared;
 
+pub use aws::{AwsBackend, AwsSettings, Flavor};
 pub use secrets::OsRngSecrets;
 pub use shared::{SharedServerBackend, SharedSettings};

@@ -1,4 +1,5 @@
-//! The configuration example in docs/shared-backend.md is accepted as it is written.
+//! The configuration examples in docs/shared-backend.md and docs/aws-backend.md are accepted as
+//! they are written.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use pgbroker_adapters_cloud::{SharedServerBackend, SharedSettings};
@@ -53,4 +54,36 @@ fn the_default_catalog_shared_plans_fit_this_backend() {
         }
     }
     assert_eq!(shared, 2);
+}
+
+/// Every backend and plan in docs/aws-backend.md's examples is accepted by this backend.
+#[test]
+fn the_documented_aws_settings_and_plans_build() {
+    use pgbroker_adapters_cloud::aws::{AwsBackend, AwsSettings, Flavor, PlanSettings};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/aws-backend.md");
+    let text = std::fs::read_to_string(path).unwrap();
+    let blocks: Vec<&str> = text
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split_once("```").unwrap().0)
+        .collect();
+    let config: serde_json::Value = serde_yaml::from_str(blocks[0]).unwrap();
+    let mut built = 0;
+    for (name, backend) in config["backends"].as_object().unwrap() {
+        let flavor = match backend["kind"].as_str().unwrap() {
+            "aws-rds" => Flavor::Rds,
+            "aws-aurora" => Flavor::Aurora,
+            other => panic!("{other}"),
+        };
+        let settings: AwsSettings = serde_json::from_value(backend["settings"].clone())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        AwsBackend::new(name, flavor, settings).unwrap_or_else(|e| panic!("{name}: {e}"));
+        built += 1;
+    }
+    assert_eq!(built, 2);
+    let plans: serde_json::Value = serde_yaml::from_str(blocks[1]).unwrap();
+    for plan in plans["plans"].as_array().unwrap() {
+        let _: PlanSettings = serde_json::from_value(plan["settings"].clone())
+            .unwrap_or_else(|e| panic!("plan {}: {e}", plan["name"]));
+    }
 }

@@ -12,7 +12,7 @@ use pgbroker_domain::ports::{Backend, BackendRegistry};
 use crate::config::BackendConfig;
 
 /// The backend kinds this build knows.
-pub const KINDS: &[&str] = &["cloudnative-pg", "shared-postgres"];
+pub const KINDS: &[&str] = &["aws-aurora", "aws-rds", "cloudnative-pg", "shared-postgres"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendsError {
@@ -87,6 +87,19 @@ fn build_one(
             let backend = pgbroker_adapters_cloud::SharedServerBackend::new(name, settings)
                 .map_err(|e| invalid(Box::new(e)))?;
             Ok((Arc::new(backend), missing))
+        }
+        "aws-rds" | "aws-aurora" => {
+            use pgbroker_adapters_cloud::aws::{AwsBackend, AwsSettings, Flavor};
+            let settings: AwsSettings = settings(name, config)?;
+            let flavor = if config.kind == "aws-rds" {
+                Flavor::Rds
+            } else {
+                Flavor::Aurora
+            };
+            // Credentials come from the SDK's default chain, which only a call can try.
+            let backend =
+                AwsBackend::new(name, flavor, settings).map_err(|e| invalid(Box::new(e)))?;
+            Ok((Arc::new(backend), None))
         }
         _ => Err(BackendsError::UnknownKind {
             name: name.to_string(),
@@ -193,6 +206,39 @@ mod tests {
         let err = err.unwrap_or_default();
         assert!(err.contains("password_env"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn aws_backends_build_without_calling_aws_and_name_bad_settings() {
+        let config = |kind: &str, settings: serde_json::Value| BackendConfig {
+            kind: kind.to_string(),
+            settings: settings.as_object().cloned().unwrap_or_default(),
+        };
+        for kind in ["aws-rds", "aws-aurora"] {
+            // Nothing listens on port 1: building must not try.
+            let ok = BTreeMap::from([(
+                "aws".to_string(),
+                config(
+                    kind,
+                    serde_json::json!({"region": "eu-central-1", "endpoint_url": "http://127.0.0.1:1"}),
+                ),
+            )]);
+            assert!(
+                build(&ok)
+                    .is_ok_and(|b| b.registry.get("aws").is_some() && b.unconfigurable.is_empty())
+            );
+            let bad = BTreeMap::from([(
+                "aws".to_string(),
+                config(kind, serde_json::json!({"default_class": "huge"})),
+            )]);
+            let err = build(&bad)
+                .err()
+                .and_then(|e| std::error::Error::source(&e).map(|s| s.to_string()));
+            assert!(
+                err.as_deref().is_some_and(|e| e.contains("huge")),
+                "{err:?}"
+            );
+        }
     }
 
     #[test]

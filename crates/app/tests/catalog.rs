@@ -129,14 +129,19 @@ fn dangling_backend_fails_naming_it() {
         .env("PGBROKER_BACKENDS__RDS__KIND", "shared-postgres")
         .env("PGBROKER_BACKENDS__CNPG__KIND", "cloudnative-pg"));
     assert_eq!(out.code, Some(0), "{out}");
-    // The backends are built as `serve` builds them: a kind this build lacks is an error.
+    // An AWS backend builds without calling AWS.
     let out = run(pgbroker(&["--config", &config, "catalog"])
         .env("PGBROKER_BACKENDS__RDS__KIND", "aws-rds")
+        .env("PGBROKER_BACKENDS__CNPG__KIND", "cloudnative-pg"));
+    assert_eq!(out.code, Some(0), "{out}");
+    // The backends are built as `serve` builds them: a kind this build lacks is an error.
+    let out = run(pgbroker(&["--config", &config, "catalog"])
+        .env("PGBROKER_BACKENDS__RDS__KIND", "azure-flexible")
         .env("PGBROKER_BACKENDS__CNPG__KIND", "cloudnative-pg"));
     assert_eq!(out.code, Some(1), "{out}");
     assert!(
         out.stderr
-            .contains("backend \"rds\": unknown kind \"aws-rds\""),
+            .contains("backend \"rds\": unknown kind \"azure-flexible\""),
         "{out}"
     );
 }

@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod clock;
 pub mod load;
+pub mod moto;
 pub mod parameters;
 pub mod pg_database;
 pub mod pg_tagged;

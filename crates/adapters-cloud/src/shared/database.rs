@@ -104,8 +104,10 @@ impl SharedServerBackend {
         adopt: bool,
     ) -> Result<Run<'a>, StepError> {
         let id = &req.instance_id;
+        // The admin joins the group: an admin that is not a superuser (CREATEROLE and
+        // CREATEDB, as an RDS master user) must be a member to make it a database's owner.
         let sql = format!(
-            "CREATE ROLE {owner} NOLOGIN; COMMENT ON ROLE {owner} IS {marker}",
+            "CREATE ROLE {owner} NOLOGIN; COMMENT ON ROLE {owner} IS {marker}; GRANT {owner} TO CURRENT_USER",
             owner = names.owner,
             marker = literal(&names.marker)?,
         );

@@ -17,7 +17,7 @@ mod request;
 mod roles;
 mod run;
 mod server;
-mod server_spec;
+pub(crate) mod server_spec;
 pub mod settings;
 pub mod sql;
 
@@ -28,7 +28,7 @@ use pgbroker_domain::ports::{
     Backend, BindRequest, CheckError, InstanceRequest, ProvisionOutput, Step, UnbindRequest,
 };
 use pgbroker_domain::server::{ServerTarget, Translation, Unsupported};
-use pgbroker_domain::{Credentials, InstanceId, OperationKind, Plan, Reason};
+use pgbroker_domain::{Credentials, InstanceId, OperationKind, Plan, Reason, Sensitive};
 
 pub use request::{BindParameters, InstanceParameters, PlanSettings};
 pub use run::Statement;
@@ -102,6 +102,28 @@ impl SharedServerBackend {
             journal: Mutex::new(None),
             admission: tokio::sync::Semaphore::new(connections.max(1)),
         })
+    }
+
+    /// One server whose admin password the caller holds (a cloud DB's master user, its
+    /// password from the cloud's secret store): the cloud backends run their databases, roles
+    /// and bindings through the same steps as this backend (`provision_step`, `bind_step`,
+    /// `unbind_step`, `update_step`), so isolation and revocation behave identically.
+    pub(crate) fn on_server(
+        name: impl Into<String>,
+        settings: SharedSettings,
+        password: Sensitive<String>,
+    ) -> Result<Self, SettingsError> {
+        let mut backend = Self::new(name, settings)?;
+        let urls = backend.settings.check()?;
+        backend.servers = backend
+            .settings
+            .servers
+            .iter()
+            .cloned()
+            .zip(urls)
+            .map(|(s, url)| Server::with_password(s, url, password.clone()))
+            .collect();
+        Ok(backend)
     }
 
     /// Fault injection for crash tests: every later step stops after `statements` statements

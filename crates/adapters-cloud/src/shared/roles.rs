@@ -90,27 +90,34 @@ impl SharedServerBackend {
         let session_role = literal(owner.as_str())?;
         // A binding with a database of its own gets a role outside the owner group: it opens
         // its database and nothing else of the instance.
+        // The admin is a member of each login it makes: one that is not a superuser
+        // (CREATEROLE, as an RDS master user) needs that to set its default privileges, to
+        // give it a database and, at unbind, to hand its objects over and drop them.
         let sql = match (existing, own.is_some()) {
             (None, false) => format!(
                 "CREATE ROLE {role} LOGIN PASSWORD {password} IN ROLE {owner};\n\
                  COMMENT ON ROLE {role} IS {marker};\n\
+                 GRANT {role} TO CURRENT_USER;\n\
                  ALTER ROLE {role} SET role = {session_role}",
                 marker = literal(&marker)?,
             ),
             (None, true) => format!(
                 "CREATE ROLE {role} LOGIN PASSWORD {password};\n\
-                 COMMENT ON ROLE {role} IS {marker}",
+                 COMMENT ON ROLE {role} IS {marker};\n\
+                 GRANT {role} TO CURRENT_USER",
                 marker = literal(&marker)?,
             ),
             // A retried bind: make sure the role is exactly as a first run leaves it.
             (Some(comment), false) if comment == marker => format!(
                 "ALTER ROLE {role} WITH LOGIN PASSWORD {password};\n\
                  GRANT {owner} TO {role};\n\
+                 GRANT {role} TO CURRENT_USER;\n\
                  ALTER ROLE {role} SET role = {session_role}"
             ),
-            (Some(comment), true) if comment == marker => {
-                format!("ALTER ROLE {role} WITH LOGIN PASSWORD {password}")
-            }
+            (Some(comment), true) if comment == marker => format!(
+                "ALTER ROLE {role} WITH LOGIN PASSWORD {password};\n\
+                 GRANT {role} TO CURRENT_USER"
+            ),
             (Some(_), _) => {
                 return Err(StepError::Permanent(
                     Reason::ForeignObject,

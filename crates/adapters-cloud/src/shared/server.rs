@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use pgbroker_domain::Reason;
+use pgbroker_domain::{Reason, Sensitive};
 use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
@@ -20,6 +20,9 @@ const ADMIN: &str = "";
 pub(crate) struct Server {
     pub settings: ServerSettings,
     url: AdminUrl,
+    /// The admin password when the caller holds it (a cloud DB's master secret) instead of
+    /// `password_env`/`password_file`.
+    password: Option<Sensitive<String>>,
     pools: Mutex<HashMap<String, PgPool>>,
 }
 
@@ -28,7 +31,20 @@ impl Server {
         Self {
             settings,
             url,
+            password: None,
             pools: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A server whose admin password the caller holds.
+    pub fn with_password(
+        settings: ServerSettings,
+        url: AdminUrl,
+        password: Sensitive<String>,
+    ) -> Self {
+        Self {
+            password: Some(password),
+            ..Self::new(settings, url)
         }
     }
 
@@ -47,7 +63,9 @@ impl Server {
                 format!("server {server}: admin_url is not usable: {e}"),
             )
         })?;
-        if let Some(var) = &self.settings.password_env {
+        if let Some(password) = &self.password {
+            options = options.password(password.expose());
+        } else if let Some(var) = &self.settings.password_env {
             let password = std::env::var(var).map_err(|_| {
                 StepError::Retryable(
                     Reason::BackendUnavailable,

@@ -42,19 +42,7 @@ pub fn server_parameters(
             )
         },
     )?;
-    if let Some(ext) = request
-        .extensions
-        .iter()
-        .find(|ext| !settings.extensions.contains(ext))
-    {
-        return Err(Unsupported::new(
-            ServerField::Extensions,
-            format!(
-                "{ext:?} is not one of backend {backend}'s extensions ({})",
-                settings.extensions.join(", ")
-            ),
-        ));
-    }
+    refuse_extensions(backend, &settings.extensions, &request.extensions)?;
     let mut parameters = JsonObject::new();
     if !request.extensions.is_empty() {
         parameters.insert("extensions".into(), json!(request.extensions));
@@ -63,6 +51,24 @@ pub fn server_parameters(
         parameters,
         notes: Vec::new(),
     })
+}
+
+/// The first of `requested` that is not in the backend's allow-list, refused by name.
+pub(crate) fn refuse_extensions(
+    backend: &str,
+    allowed: &[String],
+    requested: &[String],
+) -> Result<(), Unsupported> {
+    match requested.iter().find(|ext| !allowed.contains(ext)) {
+        Some(ext) => Err(Unsupported::new(
+            ServerField::Extensions,
+            format!(
+                "{ext:?} is not one of backend {backend}'s extensions ({})",
+                allowed.join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Running the real `pgbroker` binary in integration tests.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod aws;
 pub mod deploy_rbac;
 pub mod deploy_render;
 pub mod dev;
