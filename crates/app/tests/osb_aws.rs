@@ -91,7 +91,11 @@ async fn aurora_lifecycle_over_osb_with_no_secret_in_the_log() {
     lifecycle(Kind::Aurora).await;
 }
 
+/// RDS runs at the default log level and exports its traces: each AWS API call is a span (the
+/// SDK's, made at DEBUG, which the traces take whatever the log filter) under the backend step
+/// that made it. Aurora runs at DEBUG, so the SDKs' own debug lines are checked for secrets too.
 async fn lifecycle(kind: Kind) {
+    let receiver = common::otlp_receiver::OtlpReceiver::start().await;
     let world = AwsWorld::start().await;
     let id = uuid::Uuid::new_v4().to_string();
     let _sql = Cleanup(format!("pgb_{id}"));
@@ -109,13 +113,18 @@ async fn lifecycle(kind: Kind) {
         "auth": {"basic": [{"username": "cf", "password": "osb-aws-test-password"}]},
         "server": {"listen": "127.0.0.1:0"},
         "engine": {"poll_interval_ms": 20},
-        "log": {"filter": "debug,hyper=info,h2=info,aws_smithy_runtime=info,aws_config=info,aws_sigv4=info"},
+        "log": {"filter": match kind {
+            Kind::Rds => "info",
+            Kind::Aurora => "debug,hyper=info,h2=info,aws_smithy_runtime=info,aws_config=info,aws_sigv4=info",
+        }},
+        "telemetry": {"otlp": {"endpoint": format!("http://{}", receiver.addr), "protocol": "http/protobuf"}},
     });
     let config = dir.file("pgbroker.yaml", &serde_json::to_string(&config).unwrap());
     let mut command = pgbroker(&["--config", &config.display().to_string(), "serve"]);
     for (k, v) in ENV {
         command.env(k, v);
     }
+    command.env("OTEL_BSP_SCHEDULE_DELAY", "100");
     let mut serve = Logged::spawn(&mut command);
     let addr = serve.wait_for(|line| {
         line.contains("serving the OSB API")
@@ -295,5 +304,46 @@ async fn lifecycle(kind: Kind) {
     ] {
         let leaked: Vec<&String> = lines.iter().filter(|l| l.contains(secret)).collect();
         assert!(leaked.is_empty(), "{secret:?} in the log: {leaked:?}");
+    }
+
+    // The AWS calls in the traces: each SDK call a span under the backend step that made it.
+    let spans = receiver.received.spans();
+    let by_id: std::collections::HashMap<&str, &common::otlp_receiver::ReceivedSpan> =
+        spans.iter().map(|s| (s.span_id.as_str(), s)).collect();
+    let step_of = |span: &common::otlp_receiver::ReceivedSpan| {
+        let mut at = by_id.get(span.parent_span_id.as_str());
+        while let Some(s) = at {
+            if s.name.starts_with("backend ") {
+                return Some(s.name.clone());
+            }
+            at = by_id.get(s.parent_span_id.as_str());
+        }
+        None
+    };
+    let calls: Vec<_> = spans
+        .iter()
+        .filter(|s| s.attributes.get("rpc.system").map(String::as_str) == Some("aws-api"))
+        .collect();
+    let create = if kind == Kind::Rds {
+        "RDS.CreateDBInstance"
+    } else {
+        "RDS.CreateDBCluster"
+    };
+    for (call, step) in [
+        (create, "backend provision"),
+        ("Secrets Manager.GetSecretValue", "backend bind"),
+        ("RDS.DeleteDBInstance", "backend deprovision"),
+    ] {
+        assert!(
+            calls
+                .iter()
+                .any(|s| s.name == call && step_of(s).as_deref() == Some(step)),
+            "no {call} span under {step}: {calls:?}"
+        );
+    }
+    for span in &spans {
+        for value in span.attributes.values() {
+            assert!(!value.contains(master_password.as_str()), "{span:?}");
+        }
     }
 }
