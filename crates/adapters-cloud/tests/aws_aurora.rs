@@ -204,3 +204,101 @@ async fn a_cluster_not_ours_and_a_protected_cluster_are_refused() {
         "{step:?}"
     );
 }
+
+/// Server parameters of an Aurora instance land in a cluster parameter group of its own, marked
+/// as its, which the cluster uses; deprovision deletes the group with the cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_parameters_go_into_a_cluster_parameter_group_of_the_instance() {
+    let f = AwsFixture::of(Flavor::Aurora, json!({})).await;
+    let id = f.instance_id();
+    let identifier = f.identifier(&id);
+    let req = instance_req(
+        &id,
+        json!({"class": "serverless"}),
+        json!({"parameters": {"work_mem": "8MB"}}),
+    );
+    f.provision(&req).await;
+    let cluster = f.describe_cluster(&id).await.unwrap();
+    let group = cluster.db_cluster_parameter_group().unwrap().to_string();
+    let parameters = f
+        .rds
+        .describe_db_cluster_parameters()
+        .db_cluster_parameter_group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    let set: Vec<_> = parameters
+        .parameters()
+        .iter()
+        .filter(|p| p.parameter_name() == Some("work_mem"))
+        .map(|p| p.parameter_value().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(set, vec!["8MB".to_string()], "{group}");
+    assert!(group.contains(&identifier), "{group}");
+    f.settle("deprovision", || f.backend.deprovision(&req))
+        .await;
+    let left = f
+        .rds
+        .describe_db_cluster_parameter_groups()
+        .db_cluster_parameter_group_name(&group)
+        .send()
+        .await;
+    assert!(left.is_err(), "the group is deleted: {left:?}");
+    // The documented policy's parameter statement is what these calls need, and the rest is
+    // within the Aurora statement.
+    let (aurora, _) = aws_fixture::policy_actions("AuroraCalls");
+    let (parameter_calls, _) = aws_fixture::policy_actions("AuroraParameterCalls");
+    let called = f.moto.actions();
+    assert!(parameter_calls.is_subset(&called), "{called:?}");
+    let allowed: std::collections::BTreeSet<String> =
+        aurora.union(&parameter_calls).cloned().collect();
+    assert!(called.is_subset(&allowed), "{called:?} beyond {allowed:?}");
+}
+
+/// A Multi-AZ plan gives the cluster a reader next to its writer; switching Multi-AZ off
+/// removes the reader, and deprovision removes the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_az_plan_adds_a_reader_and_leaving_it_removes_the_reader() {
+    let f = AwsFixture::of(Flavor::Aurora, json!({})).await;
+    let id = f.instance_id();
+    let identifier = f.identifier(&id);
+    let req = instance_req(
+        &id,
+        json!({"class": "provisioned", "multi_az": true}),
+        json!({}),
+    );
+    f.provision(&req).await;
+    let members = |cluster: aws_sdk_rds::types::DbCluster| {
+        let mut names: Vec<(String, bool)> = cluster
+            .db_cluster_members()
+            .iter()
+            .map(|m| {
+                (
+                    m.db_instance_identifier().unwrap_or_default().to_string(),
+                    m.is_cluster_writer().unwrap_or_default(),
+                )
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    let both = members(f.describe_cluster(&id).await.unwrap());
+    assert_eq!(both.len(), 2, "{both:?}");
+    assert_eq!(
+        both.iter().filter(|(_, writer)| *writer).count(),
+        1,
+        "one writer, one reader: {both:?}"
+    );
+    assert!(
+        both.iter().all(|(name, _)| name.starts_with(&identifier)),
+        "{both:?}"
+    );
+
+    let single = update_req(&req, json!({"class": "provisioned", "multi_az": false}));
+    f.settle("update", || f.backend.update(&single)).await;
+    let left = members(f.describe_cluster(&id).await.unwrap());
+    assert_eq!(left, vec![(format!("{identifier}-writer"), true)]);
+    f.settle("deprovision", || f.backend.deprovision(&single))
+        .await;
+    assert!(f.describe_cluster(&id).await.is_none());
+}

@@ -380,3 +380,60 @@ async fn aws_refusals_keep_their_words_and_category() {
     let err = down.check().await.unwrap_err();
     assert_eq!(err.reason, Reason::BackendUnavailable, "{err}");
 }
+
+/// A binding with a database of its own on an RDS instance: the shared backend's code on the
+/// DB's SQL side, so the same rules as there: the binding's login owns its database and logs
+/// into it, and unbind drops both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binding_with_a_database_of_its_own_owns_it_and_unbind_drops_it() {
+    let f = AwsFixture::new().await;
+    assert!(f.backend.supports_own_database());
+    let id = f.instance_id();
+    let req = instance_req(&id, json!({"class": "small", "storage_gb": 20}), json!({}));
+    f.provision(&req).await;
+    let db = f.describe(&id).await.unwrap();
+    let endpoint = db.endpoint().and_then(|e| e.address()).unwrap().to_string();
+    let bind = common::bind_req(
+        &id,
+        "5d2e7c1a-3b4f-4a6d-8e9f-0a1b2c3d4e5f",
+        json!({"database": "orders"}),
+    );
+    let creds = match f.backend.bind(&bind).await {
+        Step::Done(c) => c,
+        other => panic!("bind: {other:?}"),
+    };
+    let own = common::field(&creds, "database");
+    let login = common::field(&creds, "username");
+    assert!(own.contains("orders"), "{own}");
+    let mut app = aws_fixture::connect_locally(&creds, &endpoint).await;
+    let (current, owner): (String, String) = sqlx::query_as(
+        "SELECT current_database()::text, pg_get_userbyid(datdba)::text \
+         FROM pg_database WHERE datname = current_database()",
+    )
+    .fetch_one(&mut app)
+    .await
+    .unwrap();
+    assert_eq!(
+        (current.as_str(), owner.as_str()),
+        (own.as_str(), login.as_str())
+    );
+    drop(app);
+
+    assert!(matches!(
+        f.backend.unbind(&common::unbind_req(&bind)).await,
+        Step::Done(())
+    ));
+    let mut admin = common::admin().await;
+    let left: (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM pg_database WHERE datname = $1), \
+                (SELECT count(*) FROM pg_roles WHERE rolname = $2)",
+    )
+    .bind(&own)
+    .bind(&login)
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(left, (0, 0), "unbind drops the database and the login");
+    f.settle("deprovision", || f.backend.deprovision(&req))
+        .await;
+}
