@@ -11,6 +11,7 @@ use pgbroker_domain::{Credentials, JsonObject, Reason, Sensitive};
 use serde_json::json;
 
 use super::error::AwsError;
+use super::settings::AwsSettings;
 use super::{AwsBackend, Tenant};
 use crate::shared::{ServerSettings, SharedServerBackend, SharedSettings, SslMode};
 
@@ -149,35 +150,7 @@ impl AwsBackend {
         {
             return Ok(t.backend.clone());
         }
-        let verified = if self.settings.ca_bundle_file.is_some() {
-            SslMode::VerifyFull
-        } else {
-            SslMode::Require
-        };
-        let (host, port, sslmode) = match &self.settings.sql_endpoint_override {
-            Some(o) => (o.host.clone(), o.port, o.sslmode.unwrap_or(verified)),
-            None => (endpoint.host.clone(), endpoint.port, verified),
-        };
-        let mut url = url::Url::parse("postgres://placeholder/postgres")
-            .map_err(|e| AwsError::invalid(e.to_string()))?;
-        let bad = |what: &str| {
-            AwsError::invalid(format!(
-                "DB {}: {what} does not fit in a URL",
-                endpoint.identifier
-            ))
-        };
-        url.set_host(Some(&host)).map_err(|_| bad("host"))?;
-        url.set_port(Some(port)).map_err(|()| bad("port"))?;
-        url.set_username(&endpoint.username)
-            .map_err(|()| bad("master username"))?;
-        url.query_pairs_mut()
-            .append_pair("sslmode", sslmode.as_str());
-        if let Some(ca) = &self.settings.ca_bundle_file
-            && matches!(sslmode, SslMode::VerifyCa | SslMode::VerifyFull)
-        {
-            url.query_pairs_mut()
-                .append_pair("sslrootcert", &ca.to_string_lossy());
-        }
+        let (url, verified) = admin_url(&self.settings, endpoint)?;
         let server: ServerSettings = serde_json::from_value(json!({
             "name": endpoint.identifier,
             "admin_url": url.to_string(),
@@ -292,5 +265,117 @@ impl AwsBackend {
             .await
             .map(pgbroker_domain::ports::Step::Done)
             .map_err(failure)
+    }
+}
+
+/// The URL the broker's own SQL connections take to the DB (its endpoint, or the configured
+/// override), and the `sslmode` applications are handed: `verify-full` against the CA bundle
+/// when one is configured, else `require`.
+fn admin_url(settings: &AwsSettings, endpoint: &Endpoint) -> Result<(url::Url, SslMode), AwsError> {
+    let verified = if settings.ca_bundle_file.is_some() {
+        SslMode::VerifyFull
+    } else {
+        SslMode::Require
+    };
+    let (host, port, sslmode) = match &settings.sql_endpoint_override {
+        Some(o) => (o.host.clone(), o.port, o.sslmode.unwrap_or(verified)),
+        None => (endpoint.host.clone(), endpoint.port, verified),
+    };
+    let mut url = url::Url::parse("postgres://placeholder/postgres")
+        .map_err(|e| AwsError::invalid(e.to_string()))?;
+    let bad = |what: &str| {
+        AwsError::invalid(format!(
+            "DB {}: {what} does not fit in a URL",
+            endpoint.identifier
+        ))
+    };
+    url.set_host(Some(&host)).map_err(|_| bad("host"))?;
+    url.set_port(Some(port)).map_err(|()| bad("port"))?;
+    url.set_username(&endpoint.username)
+        .map_err(|()| bad("master username"))?;
+    url.query_pairs_mut()
+        .append_pair("sslmode", sslmode.as_str());
+    if let Some(ca) = &settings.ca_bundle_file
+        && matches!(sslmode, SslMode::VerifyCa | SslMode::VerifyFull)
+    {
+        url.query_pairs_mut()
+            .append_pair("sslrootcert", &ca.to_string_lossy());
+    }
+    Ok((url, verified))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn endpoint() -> Endpoint {
+        Endpoint {
+            identifier: "pgbroker-a".into(),
+            host: "pgbroker-a.abc.eu-central-1.rds.amazonaws.com".into(),
+            port: 5432,
+            username: "pgbroker".into(),
+            secret_arn: "arn:aws:secretsmanager:eu-central-1:1:secret:rds!db-a".into(),
+        }
+    }
+
+    fn query(url: &url::Url) -> Vec<(String, String)> {
+        url.query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn with_a_ca_bundle_the_broker_verifies_the_db_certificate() {
+        let settings = AwsSettings {
+            ca_bundle_file: Some("/etc/pgbroker/rds-global-bundle.pem".into()),
+            ..AwsSettings::default()
+        };
+        let (url, handed) = admin_url(&settings, &endpoint()).unwrap();
+        assert_eq!(url.host_str(), Some(endpoint().host.as_str()));
+        assert_eq!(url.username(), "pgbroker");
+        assert_eq!(
+            query(&url),
+            [
+                ("sslmode".to_string(), "verify-full".to_string()),
+                (
+                    "sslrootcert".to_string(),
+                    "/etc/pgbroker/rds-global-bundle.pem".to_string()
+                )
+            ]
+        );
+        assert_eq!(handed, SslMode::VerifyFull);
+    }
+
+    #[test]
+    fn without_a_ca_bundle_it_requires_tls_and_an_override_chooses_its_own() {
+        let (url, handed) = admin_url(&AwsSettings::default(), &endpoint()).unwrap();
+        assert_eq!(
+            query(&url),
+            [("sslmode".to_string(), "require".to_string())]
+        );
+        assert_eq!(handed, SslMode::Require);
+        let settings = AwsSettings {
+            ca_bundle_file: Some("/ca.pem".into()),
+            sql_endpoint_override: Some(
+                serde_json::from_value(
+                    json!({"host": "127.0.0.1", "port": 6432, "sslmode": "disable"}),
+                )
+                .unwrap(),
+            ),
+            ..AwsSettings::default()
+        };
+        let (url, handed) = admin_url(&settings, &endpoint()).unwrap();
+        assert_eq!(
+            (url.host_str(), url.port()),
+            (Some("127.0.0.1"), Some(6432))
+        );
+        // The override's own sslmode for the broker's connections, no CA for a plain one;
+        // applications still get verify-full at the DB's endpoint.
+        assert_eq!(
+            query(&url),
+            [("sslmode".to_string(), "disable".to_string())]
+        );
+        assert_eq!(handed, SslMode::VerifyFull);
     }
 }
