@@ -358,18 +358,7 @@ async fn lifecycle_spans_reach_an_otlp_receiver_and_no_log_line_holds_a_secret()
     // The spans: per request, a request span whose parent is the client's span, the use
     // case under it, the engine step under that and the backend call under the step.
     let spans = receiver.received.spans();
-    let dump = || {
-        spans
-            .iter()
-            .map(|s| {
-                format!(
-                    "{} {} <- {} {:?}",
-                    s.name, s.span_id, s.parent_span_id, s.attributes
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
+    let dump = || common::otlp_receiver::tree(&spans);
     assert!(spans.iter().all(|s| s.trace_id == TRACE_ID), "{}", dump());
     assert!(
         spans

@@ -161,18 +161,7 @@ async fn asynchronous_steps_and_kubernetes_requests_continue_the_request_trace_o
         .into_iter()
         .filter(|s| s.trace_id == TRACE_ID)
         .collect();
-    let dump = || {
-        spans
-            .iter()
-            .map(|s| {
-                format!(
-                    "{} {} <- {} {:?}",
-                    s.name, s.span_id, s.parent_span_id, s.attributes
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
+    let dump = || common::otlp_receiver::tree(&spans);
     let under = |parent: &str, name: &str| -> Vec<ReceivedSpan> {
         spans
             .iter()

@@ -45,6 +45,20 @@ pub struct OtlpReceiver {
     pub received: Received,
 }
 
+/// The spans a line each (`name id <- parent attributes`), for assertion messages.
+pub fn tree(spans: &[ReceivedSpan]) -> String {
+    spans
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {} <- {} {:?}",
+                s.name, s.span_id, s.parent_span_id, s.attributes
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
