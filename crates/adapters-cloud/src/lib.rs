@@ -2,6 +2,8 @@
 //! `aws`: RDS for PostgreSQL and Aurora PostgreSQL, one DB per instance.
 
 pub mod aws;
+pub mod azure;
+pub(crate) mod cloud_sql;
 pub mod secrets;
 pub mod shared;
 

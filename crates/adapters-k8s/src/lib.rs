@@ -15,10 +15,12 @@ pub mod names;
 pub mod plan;
 pub mod quantity;
 mod request_spans;
+pub mod secrets_vault;
 pub mod server_spec;
 pub mod settings;
 pub mod status;
 
 pub use backend::CnpgBackend;
+pub use secrets_vault::SecretsVault;
 pub use plan::{PlanError, PlanSettings};
 pub use settings::{CnpgSettings, SettingsError};

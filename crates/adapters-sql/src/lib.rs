@@ -15,6 +15,7 @@ mod rows;
 mod sqlite;
 mod statements;
 mod store;
+mod vault;
 
 use std::sync::Arc;
 
@@ -25,6 +26,9 @@ pub use pool::PoolSettings;
 pub use postgres::PgStateStore;
 pub use sqlite::SqliteStateStore;
 pub use store::SqlStateStore;
+pub use vault::{CipherError, SqlVault, VaultCipher};
+
+use pgbroker_domain::ports::SecretVault;
 
 /// Which store a URL asks for.
 enum Kind {
@@ -65,6 +69,28 @@ pub async fn open_pooled(
             let store = SqliteStateStore::connect_pooled(url, settings).await?;
             store.migrate().await?;
             Arc::new(store)
+        }
+    })
+}
+
+/// Like [`open_pooled`], and a [`SecretVault`] on the same database sealed with `cipher`.
+pub async fn open_with_vault(
+    url: &str,
+    settings: &PoolSettings,
+    cipher: VaultCipher,
+) -> Result<(Arc<dyn StateStore>, Arc<dyn SecretVault>), SqlStoreError> {
+    Ok(match Kind::of(url)? {
+        Kind::Postgres => {
+            let store = PgStateStore::connect_pooled(url, settings).await?;
+            store.migrate().await?;
+            let vault = SqlVault::new(store.pool().clone(), cipher);
+            (Arc::new(store), Arc::new(vault))
+        }
+        Kind::Sqlite => {
+            let store = SqliteStateStore::connect_pooled(url, settings).await?;
+            store.migrate().await?;
+            let vault = SqlVault::new(store.pool().clone(), cipher);
+            (Arc::new(store), Arc::new(vault))
         }
     })
 }

@@ -10,9 +10,16 @@ use std::sync::Arc;
 use pgbroker_domain::ports::{Backend, BackendRegistry};
 
 use crate::config::BackendConfig;
+use crate::vault::LateVault;
 
 /// The backend kinds this build knows.
-pub const KINDS: &[&str] = &["aws-aurora", "aws-rds", "cloudnative-pg", "shared-postgres"];
+pub const KINDS: &[&str] = &[
+    "aws-aurora",
+    "aws-rds",
+    "azure-flexible",
+    "cloudnative-pg",
+    "shared-postgres",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendsError {
@@ -37,14 +44,22 @@ pub struct Backends {
     /// Backend name → why it has nothing to connect with (no secrets); its plans cannot be
     /// provisioned until that changes.
     pub unconfigurable: BTreeMap<String, String>,
+    /// Where the backends that keep secrets of their own keep them; the server fills it once
+    /// the state store is open.
+    pub vault: Arc<LateVault>,
 }
 
-/// One adapter per configured backend, by name.
-pub fn build(configs: &BTreeMap<String, BackendConfig>) -> Result<Backends, BackendsError> {
+/// One adapter per configured backend, by name. `vault_key_set`: whether the configuration
+/// has a key to seal the vault with (a backend that needs the vault is unconfigurable without).
+pub fn build(
+    configs: &BTreeMap<String, BackendConfig>,
+    vault_key_set: bool,
+) -> Result<Backends, BackendsError> {
     let mut registry = BackendRegistry::new();
     let mut unconfigurable = BTreeMap::new();
+    let vault = LateVault::new();
     for (name, config) in configs {
-        let (backend, missing) = build_one(name, config)?;
+        let (backend, missing) = build_one(name, config, &vault, vault_key_set)?;
         registry = registry.with(name.clone(), backend);
         if let Some(why) = missing {
             unconfigurable.insert(name.clone(), why);
@@ -53,6 +68,7 @@ pub fn build(configs: &BTreeMap<String, BackendConfig>) -> Result<Backends, Back
     Ok(Backends {
         registry,
         unconfigurable,
+        vault,
     })
 }
 
@@ -60,6 +76,8 @@ pub fn build(configs: &BTreeMap<String, BackendConfig>) -> Result<Backends, Back
 fn build_one(
     name: &str,
     config: &BackendConfig,
+    vault: &Arc<LateVault>,
+    vault_key_set: bool,
 ) -> Result<(Arc<dyn Backend>, Option<String>), BackendsError> {
     let invalid = |e: Box<dyn std::error::Error + Send + Sync>| BackendsError::Settings {
         name: name.to_string(),
@@ -101,6 +119,18 @@ fn build_one(
                 AwsBackend::new(name, flavor, settings).map_err(|e| invalid(Box::new(e)))?;
             Ok((Arc::new(backend), None))
         }
+        "azure-flexible" => {
+            use pgbroker_adapters_cloud::azure::{AzureBackend, AzureSettings};
+            let settings: AzureSettings = settings(name, config)?;
+            let backend = AzureBackend::new(name, settings)
+                .map_err(|e| invalid(Box::new(e)))?
+                .with_vault(vault.clone());
+            // The admin passwords of servers made through OSB are sealed in the state store.
+            let missing = (!vault_key_set).then(|| {
+                "state_store.vault_key is not set: the backend keeps each server's admin password in the state store, sealed with that key".to_string()
+            });
+            Ok((Arc::new(backend), missing))
+        }
         _ => Err(BackendsError::UnknownKind {
             name: name.to_string(),
             kind: config.kind.clone(),
@@ -140,7 +170,7 @@ mod tests {
                 settings: serde_json::Map::new(),
             },
         )]);
-        let err = build(&configs)
+        let err = build(&configs, true)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
@@ -157,12 +187,12 @@ mod tests {
             settings: settings.as_object().cloned().unwrap_or_default(),
         };
         let ok = BTreeMap::from([("cnpg".to_string(), config(serde_json::json!({})))]);
-        assert!(build(&ok).is_ok_and(|b| b.registry.get("cnpg").is_some()));
+        assert!(build(&ok, true).is_ok_and(|b| b.registry.get("cnpg").is_some()));
         let typo = BTreeMap::from([(
             "cnpg".to_string(),
             config(serde_json::json!({"namespce": "x"})),
         )]);
-        let err = build(&typo)
+        let err = build(&typo, true)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
@@ -171,7 +201,7 @@ mod tests {
             "cnpg".to_string(),
             config(serde_json::json!({"name_prefix": "1x"})),
         )]);
-        assert!(build(&bad).is_err());
+        assert!(build(&bad, true).is_err());
     }
 
     #[test]
@@ -187,14 +217,14 @@ mod tests {
                 {"name": "a", "admin_url": "postgres://admin@127.0.0.1:1/postgres", "password_env": "X"}
             ]})),
         )]);
-        assert!(build(&ok).is_ok_and(|b| b.registry.get("shared").is_some()));
+        assert!(build(&ok, true).is_ok_and(|b| b.registry.get("shared").is_some()));
         let leaky = BTreeMap::from([(
             "shared".to_string(),
             config(serde_json::json!({"servers": [
                 {"name": "a", "admin_url": "postgres://admin:hunter2@db/postgres"}
             ]})),
         )]);
-        let err = build(&leaky).err().map(|e| {
+        let err = build(&leaky, true).err().map(|e| {
             let mut text = e.to_string();
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
@@ -224,14 +254,14 @@ mod tests {
                 ),
             )]);
             assert!(
-                build(&ok)
+                build(&ok, true)
                     .is_ok_and(|b| b.registry.get("aws").is_some() && b.unconfigurable.is_empty())
             );
             let bad = BTreeMap::from([(
                 "aws".to_string(),
                 config(kind, serde_json::json!({"default_class": "huge"})),
             )]);
-            let err = build(&bad)
+            let err = build(&bad, true)
                 .err()
                 .and_then(|e| std::error::Error::source(&e).map(|s| s.to_string()));
             assert!(
@@ -262,7 +292,7 @@ mod tests {
                 },
             ),
         ]);
-        let built = build(&configs).unwrap_or_else(|e| panic!("{e}"));
+        let built = build(&configs, true).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(built.registry.names().len(), 3);
         assert_eq!(
             built.unconfigurable,
@@ -283,7 +313,7 @@ mod tests {
     #[test]
     fn the_default_configuration_builds_every_backend() {
         let config = crate::config::Config::default();
-        let registry = build(&config.backends).map_err(|e| e.to_string());
+        let registry = build(&config.backends, true).map_err(|e| e.to_string());
         assert!(registry.is_ok_and(|b| b.registry.names() == config.backend_names()));
     }
 }

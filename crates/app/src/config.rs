@@ -138,6 +138,11 @@ pub struct StateStoreConfig {
     pub min_connections: u32,
     /// Milliseconds a request waits for a free connection before it fails as unavailable.
     pub acquire_timeout_ms: u64,
+    /// 32 bytes of base64 (`openssl rand -base64 32`) that seal the secrets backends keep in
+    /// the store (an Azure server's admin password); best `{env: NAME}` or `{file: PATH}`.
+    /// Needed by the `azure-flexible` backend; keep it: without it those secrets cannot be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vault_key: Option<SecretValue>,
 }
 
 impl Default for StateStoreConfig {
@@ -148,6 +153,7 @@ impl Default for StateStoreConfig {
             max_connections: pool.max_connections,
             min_connections: pool.min_connections,
             acquire_timeout_ms: u64::try_from(pool.acquire_timeout.as_millis()).unwrap_or(u64::MAX),
+            vault_key: None,
         }
     }
 }

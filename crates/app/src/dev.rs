@@ -124,8 +124,8 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
             password: SecretValue::Inline(password.expose().clone()),
         }];
     }
-    let (registry, loaded, left_out) = usable_backends(&config).await?;
-    let server = serve::start_with(&config, registry, loaded).await?;
+    let (registry, loaded, left_out, vault) = usable_backends(&config).await?;
+    let server = serve::start_with(&config, registry, loaded, vault).await?;
     let banner = banner(
         &config,
         &server.broker.core().catalog,
@@ -157,8 +157,14 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
 /// the plans of the others, which are reported.
 async fn usable_backends(
     config: &Config,
-) -> anyhow::Result<(BackendRegistry, LoadedCatalog, Vec<LeftOut>)> {
-    let built = backends::build(&config.backends).context("building the configured backends")?;
+) -> anyhow::Result<(
+    BackendRegistry,
+    LoadedCatalog,
+    Vec<LeftOut>,
+    std::sync::Arc<pgbroker_app::vault::LateVault>,
+)> {
+    let built = backends::build(&config.backends, config.state_store.vault_key.is_some())
+        .context("building the configured backends")?;
     let unusable = availability::unusable(
         &built.registry,
         &built.unconfigurable,
@@ -194,7 +200,7 @@ async fn usable_backends(
         );
     }
     let loaded = catalog_file::check(origin, document, &registry.names())?;
-    Ok((registry, loaded, left_out))
+    Ok((registry, loaded, left_out, built.vault))
 }
 
 fn banner(

@@ -98,7 +98,7 @@ async fn command(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Migrate => migrate(&config).await,
         Command::Catalog { format } => {
             let built =
-                backends::build(&config.backends).context("building the configured backends")?;
+                backends::build(&config.backends, config.state_store.vault_key.is_some()).context("building the configured backends")?;
             let loaded =
                 catalog_file::load(config.catalog.path.as_deref(), &built.registry.names())?;
             availability::warn_unconfigurable(&loaded.catalog, &built.unconfigurable);

@@ -133,6 +133,11 @@ impl OperatorDoor {
         }
     }
 
+    /// The Kubernetes client the operator works with.
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
     /// For the engine: wakes the controllers when an operation ends.
     pub fn observer(&self) -> Arc<dyn OperationObserver> {
         self.operator.observer()

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pgbroker_api_osb::{ApiConfig, Auth, BasicUser, JsonSchemaParameters};
-use pgbroker_domain::ports::{BackendRegistry, Clock, SystemClock};
+use pgbroker_domain::ports::{BackendRegistry, ByDoor, Clock, NoVault, SecretVault, SystemClock};
 use pgbroker_domain::{Broker, Core, Engine, EngineConfig, OperationPolicy};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use crate::catalog_file::LoadedCatalog;
 use crate::config::{AuthConfig, Config};
 use crate::metrics::{FailureMetrics, MeteredStore, ReconcileCounters, time_backends};
+use crate::vault::LateVault;
 use crate::{availability, backends, catalog_file};
 
 /// A server started by [`start`]; dropping it does not stop it, [`RunningServer::shutdown`] does.
@@ -101,17 +102,17 @@ pub async fn start(
     config: &Config,
     backends: Option<BackendRegistry>,
 ) -> anyhow::Result<RunningServer> {
-    let (backends, unconfigurable) = match backends {
-        Some(backends) => (backends, Default::default()),
+    let (backends, unconfigurable, vault) = match backends {
+        Some(backends) => (backends, Default::default(), LateVault::new()),
         None => {
-            let built =
-                backends::build(&config.backends).context("building the configured backends")?;
-            (built.registry, built.unconfigurable)
+            let built = backends::build(&config.backends, config.state_store.vault_key.is_some())
+                .context("building the configured backends")?;
+            (built.registry, built.unconfigurable, built.vault)
         }
     };
     let loaded = catalog_file::load(config.catalog.path.as_deref(), &backends.names())?;
     availability::warn_unconfigurable(&loaded.catalog, &unconfigurable);
-    start_with(config, backends, loaded).await
+    start_with(config, backends, loaded, vault).await
 }
 
 /// [`start`] with the backends and the checked catalog chosen by the caller (`pgbroker dev`).
@@ -119,6 +120,7 @@ pub async fn start_with(
     config: &Config,
     backends: BackendRegistry,
     loaded: LoadedCatalog,
+    vault: Arc<LateVault>,
 ) -> anyhow::Result<RunningServer> {
     crate::doors::check(&config.osb, &config.operator, &backends.names())?;
     // Without the OSB routes nothing needs credentials.
@@ -128,10 +130,7 @@ pub async fn start_with(
         Auth::Disabled
     };
     let registry = prometheus::Registry::new();
-    let url = &config.state_store.url;
-    let store = pgbroker_adapters_sql::open_pooled(url.expose(), &config.state_store.pool())
-        .await
-        .with_context(|| format!("opening state store {url}"))?;
+    let (store, sealed) = open_store(&config.state_store).await?;
     let failures = FailureMetrics::new(&registry).context("registering failure metrics")?;
     let store = MeteredStore::wrap(store, &registry, failures.clone())
         .context("registering operation metrics")?;
@@ -181,6 +180,16 @@ pub async fn start_with(
     } else {
         None
     };
+    let kubernetes: Arc<dyn SecretVault> = match &operator {
+        Some(door) => Arc::new(pgbroker_adapters_k8s::SecretsVault::new(door.client())),
+        None => Arc::new(NoVault(
+            "the operator is off, and an operator-made instance's secrets are kept in Kubernetes Secrets".into(),
+        )),
+    };
+    vault.set(Arc::new(ByDoor {
+        kubernetes,
+        other: sealed,
+    }));
     let router = pgbroker_api_osb::router(
         broker.clone(),
         ApiConfig {
@@ -224,6 +233,27 @@ pub async fn start_with(
         operator,
         grace: Duration::from_secs(config.server.shutdown_grace_seconds),
     })
+}
+
+/// The state store, and the vault sealed with `vault_key` on the same database (or one that
+/// says the key is missing).
+async fn open_store(
+    config: &crate::config::StateStoreConfig,
+) -> anyhow::Result<(Arc<dyn pgbroker_domain::ports::StateStore>, Arc<dyn SecretVault>)> {
+    let url = &config.url;
+    let Some(key) = &config.vault_key else {
+        let store = pgbroker_adapters_sql::open_pooled(url.expose(), &config.pool())
+            .await
+            .with_context(|| format!("opening state store {url}"))?;
+        let none = NoVault("state_store.vault_key is not set, so no secret of a backend can be kept".into());
+        return Ok((store, Arc::new(none)));
+    };
+    let key = key.resolve("state_store.vault_key")?;
+    let cipher = pgbroker_adapters_sql::VaultCipher::from_base64(key.expose())
+        .context("state_store.vault_key")?;
+    pgbroker_adapters_sql::open_with_vault(url.expose(), &config.pool(), cipher)
+        .await
+        .with_context(|| format!("opening state store {url}"))
 }
 
 /// SIGTERM and Ctrl-C, listened for from creation on: made before the server starts, a signal

@@ -12,16 +12,14 @@ mod aurora;
 pub mod client;
 mod error;
 mod modify;
-mod names;
+pub(crate) mod names;
 mod params;
-mod plan;
+pub(crate) mod plan;
 mod rds;
 mod server_spec;
 mod settings;
 mod tenant;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -36,9 +34,10 @@ use tokio::sync::OnceCell;
 pub use error::{AwsError, Category};
 pub use names::{BACKEND_TAG, INSTANCE_TAG, RETAINED_TAG};
 pub use plan::{InstanceParameters, PlanSettings};
-pub use settings::{AwsSettings, ClassSettings, SettingsError, SqlEndpoint, StorageType};
+pub use crate::cloud_sql::SqlEndpoint;
+pub use settings::{AwsSettings, ClassSettings, SettingsError, StorageType};
 
-use crate::shared::SharedServerBackend;
+use crate::cloud_sql::Tenants;
 use client::Clients;
 use names::{NamePattern, Vars};
 
@@ -64,13 +63,7 @@ pub struct AwsBackend {
     given: Option<SdkConfig>,
     clients: OnceCell<Clients>,
     /// The SQL side of each DB (by identifier), with the master password it connects with.
-    tenants: Mutex<HashMap<String, Tenant>>,
-}
-
-#[derive(Clone)]
-struct Tenant {
-    password: pgbroker_domain::Sensitive<String>,
-    backend: Arc<SharedServerBackend>,
+    tenants: Tenants,
 }
 
 impl std::fmt::Debug for AwsBackend {
@@ -96,8 +89,10 @@ impl AwsBackend {
         };
         let (pattern, writer_pattern, reader_pattern) =
             (parse("")?, parse("-writer")?, parse("-reader")?);
+        let name = name.into();
         Ok(Self {
-            name: name.into(),
+            tenants: Tenants::new(name.clone(), settings.extensions.clone()),
+            name,
             flavor,
             settings,
             pattern,
@@ -105,7 +100,6 @@ impl AwsBackend {
             reader_pattern,
             given: None,
             clients: OnceCell::new(),
-            tenants: Mutex::new(HashMap::new()),
         })
     }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::names::{NamePattern, PatternError};
-use crate::shared::SslMode;
+use crate::cloud_sql::SqlEndpoint;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SettingsError {
@@ -164,24 +164,8 @@ impl StorageType {
     }
 }
 
-/// A reachable address of the DB's PostgreSQL for the broker's own SQL connections.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SqlEndpoint {
-    pub host: String,
-    #[serde(default = "default_port")]
-    pub port: u16,
-    /// `sslmode` of the broker's connections there (default: as for the DB's endpoint).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sslmode: Option<SslMode>,
-}
-
 fn yes() -> bool {
     true
-}
-
-fn default_port() -> u16 {
-    5432
 }
 
 fn default_admin_username() -> String {

@@ -1,6 +1,5 @@
-//! The SQL side of a DB: its database, roles and bindings, made by the shared-server backend's
-//! own steps (one implementation) on the DB's endpoint, or on `sql_endpoint_override`, as the
-//! master user with the password RDS keeps in Secrets Manager. The password is read when a step
+//! The SQL side of a DB (see `cloud_sql`), as the master user with the password RDS keeps in
+//! Secrets Manager. The password is read when a step
 //! needs it (so a rotation is picked up), held in memory only, and never logged.
 
 use std::sync::Arc;
@@ -8,12 +7,11 @@ use std::sync::Arc;
 use aws_sdk_rds::types::DbInstance;
 use pgbroker_domain::ports::{BindRequest, InstanceRequest, StepFailure, UnbindRequest};
 use pgbroker_domain::{Credentials, JsonObject, Reason, Sensitive};
-use serde_json::json;
 
+use super::AwsBackend;
 use super::error::AwsError;
-use super::settings::AwsSettings;
-use super::{AwsBackend, Tenant};
-use crate::shared::{ServerSettings, SharedServerBackend, SharedSettings, SslMode};
+use crate::cloud_sql::{self, Login, Reach};
+use crate::shared::SharedServerBackend;
 
 /// Where and as whom the broker's SQL connects to a DB.
 pub(crate) struct Endpoint {
@@ -73,30 +71,15 @@ impl Endpoint {
             identifier,
         })
     }
-}
 
-/// The request as the shared backend's steps read it: no plan settings of theirs, and of the
-/// parameters only the extensions.
-fn sql_plan(plan: &pgbroker_domain::Plan) -> pgbroker_domain::Plan {
-    pgbroker_domain::Plan {
-        settings: JsonObject::new(),
-        ..plan.clone()
+    fn login(&self) -> Login {
+        Login {
+            server: self.identifier.clone(),
+            host: self.host.clone(),
+            port: self.port,
+            username: self.username.clone(),
+        }
     }
-}
-
-pub(crate) fn sql_instance_request(
-    req: &InstanceRequest,
-    extensions: &[String],
-) -> InstanceRequest {
-    let mut req = req.clone();
-    req.plan = sql_plan(&req.plan);
-    req.spec.parameters = JsonObject::new();
-    if !extensions.is_empty() {
-        req.spec
-            .parameters
-            .insert("extensions".into(), json!(extensions));
-    }
-    req
 }
 
 fn failure(e: impl Into<StepFailure>) -> AwsError {
@@ -144,48 +127,18 @@ impl AwsBackend {
         endpoint: &Endpoint,
     ) -> Result<Arc<SharedServerBackend>, AwsError> {
         let password = self.master_password(endpoint).await?;
-        if let Ok(tenants) = self.tenants.lock()
-            && let Some(t) = tenants.get(&endpoint.identifier)
-            && t.password == password
-        {
-            return Ok(t.backend.clone());
-        }
-        let (url, verified) = admin_url(&self.settings, endpoint)?;
-        let server: ServerSettings = serde_json::from_value(json!({
-            "name": endpoint.identifier,
-            "admin_url": url.to_string(),
-            // Applications reach the DB at its own endpoint.
-            "client_host": endpoint.host,
-            "client_port": endpoint.port,
-            "client_sslmode": verified,
-        }))
-        .map_err(|e| AwsError::invalid(format!("DB {}: {e}", endpoint.identifier)))?;
-        let settings = SharedSettings {
-            servers: vec![server],
-            extensions: self.settings.extensions.clone(),
-            ..SharedSettings::default()
+        let reach = Reach {
+            endpoint_override: self.settings.sql_endpoint_override.as_ref(),
+            ca_bundle_file: self.settings.ca_bundle_file.as_deref(),
         };
-        let backend = Arc::new(
-            SharedServerBackend::on_server(&self.name, settings, password.clone())
-                .map_err(|e| AwsError::invalid(format!("DB {}: {e}", endpoint.identifier)))?,
-        );
-        if let Ok(mut tenants) = self.tenants.lock() {
-            tenants.insert(
-                endpoint.identifier.clone(),
-                Tenant {
-                    password,
-                    backend: backend.clone(),
-                },
-            );
-        }
-        Ok(backend)
+        self.tenants
+            .tenant(reach, &endpoint.login(), password)
+            .map_err(AwsError::from)
     }
 
     /// Drops the DB's SQL side from memory (the DB is gone or kept aside).
     pub(crate) fn forget_tenant(&self, identifier: &str) {
-        if let Ok(mut tenants) = self.tenants.lock() {
-            tenants.remove(identifier);
-        }
+        self.tenants.forget(identifier);
     }
 
     /// The instance's database and owner role on the DB (provision and update).
@@ -197,7 +150,7 @@ impl AwsBackend {
         update: bool,
     ) -> Result<(), AwsError> {
         let tenant = self.tenant(endpoint).await?;
-        let req = sql_instance_request(req, extensions);
+        let req = cloud_sql::instance_request(req, extensions);
         if update {
             tenant.update_step(&req).await.map_err(failure)
         } else {
@@ -237,10 +190,8 @@ impl AwsBackend {
                 )
             })?;
         let tenant = self.tenant(&endpoint).await?;
-        let mut req = req.clone();
-        req.plan = sql_plan(&req.plan);
         tenant
-            .bind_step(&req)
+            .bind_step(&cloud_sql::bind_request(req))
             .await
             .map(pgbroker_domain::ports::Step::Done)
             .map_err(failure)
@@ -258,124 +209,11 @@ impl AwsBackend {
             return Ok(pgbroker_domain::ports::Step::Done(()));
         };
         let tenant = self.tenant(&endpoint).await?;
-        let mut req = req.clone();
-        req.plan = sql_plan(&req.plan);
         tenant
-            .unbind_step(&req)
+            .unbind_step(&cloud_sql::unbind_request(req))
             .await
             .map(pgbroker_domain::ports::Step::Done)
             .map_err(failure)
     }
 }
 
-/// The URL the broker's own SQL connections take to the DB (its endpoint, or the configured
-/// override), and the `sslmode` applications are handed: `verify-full` against the CA bundle
-/// when one is configured, else `require`.
-fn admin_url(settings: &AwsSettings, endpoint: &Endpoint) -> Result<(url::Url, SslMode), AwsError> {
-    let verified = if settings.ca_bundle_file.is_some() {
-        SslMode::VerifyFull
-    } else {
-        SslMode::Require
-    };
-    let (host, port, sslmode) = match &settings.sql_endpoint_override {
-        Some(o) => (o.host.clone(), o.port, o.sslmode.unwrap_or(verified)),
-        None => (endpoint.host.clone(), endpoint.port, verified),
-    };
-    let mut url = url::Url::parse("postgres://placeholder/postgres")
-        .map_err(|e| AwsError::invalid(e.to_string()))?;
-    let bad = |what: &str| {
-        AwsError::invalid(format!(
-            "DB {}: {what} does not fit in a URL",
-            endpoint.identifier
-        ))
-    };
-    url.set_host(Some(&host)).map_err(|_| bad("host"))?;
-    url.set_port(Some(port)).map_err(|()| bad("port"))?;
-    url.set_username(&endpoint.username)
-        .map_err(|()| bad("master username"))?;
-    url.query_pairs_mut()
-        .append_pair("sslmode", sslmode.as_str());
-    if let Some(ca) = &settings.ca_bundle_file
-        && matches!(sslmode, SslMode::VerifyCa | SslMode::VerifyFull)
-    {
-        url.query_pairs_mut()
-            .append_pair("sslrootcert", &ca.to_string_lossy());
-    }
-    Ok((url, verified))
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn endpoint() -> Endpoint {
-        Endpoint {
-            identifier: "pgbroker-a".into(),
-            host: "pgbroker-a.abc.eu-central-1.rds.amazonaws.com".into(),
-            port: 5432,
-            username: "pgbroker".into(),
-            secret_arn: "arn:aws:secretsmanager:eu-central-1:1:secret:rds!db-a".into(),
-        }
-    }
-
-    fn query(url: &url::Url) -> Vec<(String, String)> {
-        url.query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn with_a_ca_bundle_the_broker_verifies_the_db_certificate() {
-        let settings = AwsSettings {
-            ca_bundle_file: Some("/etc/pgbroker/rds-global-bundle.pem".into()),
-            ..AwsSettings::default()
-        };
-        let (url, handed) = admin_url(&settings, &endpoint()).unwrap();
-        assert_eq!(url.host_str(), Some(endpoint().host.as_str()));
-        assert_eq!(url.username(), "pgbroker");
-        assert_eq!(
-            query(&url),
-            [
-                ("sslmode".to_string(), "verify-full".to_string()),
-                (
-                    "sslrootcert".to_string(),
-                    "/etc/pgbroker/rds-global-bundle.pem".to_string()
-                )
-            ]
-        );
-        assert_eq!(handed, SslMode::VerifyFull);
-    }
-
-    #[test]
-    fn without_a_ca_bundle_it_requires_tls_and_an_override_chooses_its_own() {
-        let (url, handed) = admin_url(&AwsSettings::default(), &endpoint()).unwrap();
-        assert_eq!(
-            query(&url),
-            [("sslmode".to_string(), "require".to_string())]
-        );
-        assert_eq!(handed, SslMode::Require);
-        let settings = AwsSettings {
-            ca_bundle_file: Some("/ca.pem".into()),
-            sql_endpoint_override: Some(
-                serde_json::from_value(
-                    json!({"host": "127.0.0.1", "port": 6432, "sslmode": "disable"}),
-                )
-                .unwrap(),
-            ),
-            ..AwsSettings::default()
-        };
-        let (url, handed) = admin_url(&settings, &endpoint()).unwrap();
-        assert_eq!(
-            (url.host_str(), url.port()),
-            (Some("127.0.0.1"), Some(6432))
-        );
-        // The override's own sslmode for the broker's connections, no CA for a plain one;
-        // applications still get verify-full at the DB's endpoint.
-        assert_eq!(
-            query(&url),
-            [("sslmode".to_string(), "disable".to_string())]
-        );
-        assert_eq!(handed, SslMode::VerifyFull);
-    }
-}

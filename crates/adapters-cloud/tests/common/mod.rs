@@ -200,6 +200,7 @@ pub fn bind_req(id: &InstanceId, binding: &str, parameters: Value) -> BindReques
         instance: s,
         plan: small_plan(),
         password: Sensitive::new(format!("pw{}", uuid::Uuid::new_v4().simple())),
+        reset: false,
     }
 }
 

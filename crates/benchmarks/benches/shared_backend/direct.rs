@@ -77,6 +77,7 @@ async fn up(backend: &dyn Backend, plan: &Plan, id: &str) -> anyhow::Result<()> 
         binding: binding_spec()?,
         plan: plan.clone(),
         password: pgbroker_adapters_cloud::OsRngSecrets.password(),
+        reset: false,
     };
     done("bind", id, backend.bind(&bind).await)
 }

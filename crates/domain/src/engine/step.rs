@@ -224,6 +224,7 @@ async fn prepare(core: &Core, op: &Operation, written: Written<'_>) -> Result<Wo
                     binding: binding.spec.clone(),
                     plan,
                     password: binding.password.clone(),
+                    reset: binding.credentials.is_some(),
                 },
                 binding,
             ),

@@ -121,6 +121,9 @@ pub struct BindRequest {
     pub plan: Plan,
     /// The binding's password, fixed when the binding was requested.
     pub password: Sensitive<String>,
+    /// Whether this bind resets the password of a ready binding (the password-reset action),
+    /// so a backend can rotate its own secrets of the instance along with it.
+    pub reset: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -7,6 +7,7 @@ mod parameters;
 mod secrets;
 mod store;
 mod traces;
+mod vault;
 
 pub use backend::{
     Backend, BackendRegistry, BindRequest, CheckError, InstanceRequest, ProvisionOutput, Step,
@@ -18,3 +19,4 @@ pub use parameters::ParameterSchemas;
 pub use secrets::SecretGenerator;
 pub use store::{StateStore, StoreError, Write};
 pub use traces::{NoTraceContext, TraceContext};
+pub use vault::{ByDoor, NoVault, SecretVault, VaultError, VaultKey};
