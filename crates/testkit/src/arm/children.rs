@@ -79,25 +79,50 @@ pub(crate) fn configuration_view(server: &Server, name: &str) -> Option<Value> {
 
 fn view(server: &Server, kind: Kind, name: &str) -> Option<Value> {
     match kind {
-        Kind::FirewallRules => server.firewall_rules.get(name).map(|r| firewall_view(&server.name, name, r)),
-        Kind::Databases => server.databases.get(name).map(|d| database_view(&server.name, name, d)),
+        Kind::FirewallRules => server
+            .firewall_rules
+            .get(name)
+            .map(|r| firewall_view(&server.name, name, r)),
+        Kind::Databases => server
+            .databases
+            .get(name)
+            .map(|d| database_view(&server.name, name, d)),
         Kind::Configurations => configuration_view(server, name),
     }
 }
 
 pub(crate) fn get(st: &State, server: &str, kind: Kind, name: &str) -> Result<Reply, Refusal> {
-    let parent = st.servers.get(server).ok_or_else(|| resource_not_found(SERVER_TYPE, server))?;
+    let parent = st
+        .servers
+        .get(server)
+        .ok_or_else(|| resource_not_found(SERVER_TYPE, server))?;
     view(parent, kind, name)
         .map(|v| Reply::json(200, v))
-        .ok_or_else(|| resource_not_found(&format!("{SERVER_TYPE}/{server}/{}", kind.segment()), name))
+        .ok_or_else(|| {
+            resource_not_found(&format!("{SERVER_TYPE}/{server}/{}", kind.segment()), name)
+        })
 }
 
 pub(crate) fn list(st: &State, server: &str, kind: Kind) -> Result<Reply, Refusal> {
-    let parent = st.servers.get(server).ok_or_else(|| resource_not_found(SERVER_TYPE, server))?;
+    let parent = st
+        .servers
+        .get(server)
+        .ok_or_else(|| resource_not_found(SERVER_TYPE, server))?;
     let value: Vec<Value> = match kind {
-        Kind::FirewallRules => parent.firewall_rules.iter().map(|(n, r)| firewall_view(server, n, r)).collect(),
-        Kind::Databases => parent.databases.iter().map(|(n, d)| database_view(server, n, d)).collect(),
-        Kind::Configurations => params::PARAMS.iter().filter_map(|p| configuration_view(parent, p.name)).collect(),
+        Kind::FirewallRules => parent
+            .firewall_rules
+            .iter()
+            .map(|(n, r)| firewall_view(server, n, r))
+            .collect(),
+        Kind::Databases => parent
+            .databases
+            .iter()
+            .map(|(n, d)| database_view(server, n, d))
+            .collect(),
+        Kind::Configurations => params::PARAMS
+            .iter()
+            .filter_map(|p| configuration_view(parent, p.name))
+            .collect(),
     };
     Ok(Reply::json(200, json!({"value": value})))
 }
@@ -105,7 +130,10 @@ pub(crate) fn list(st: &State, server: &str, kind: Kind) -> Result<Reply, Refusa
 /// A write below a server: the parent must exist, no lock may forbid it, and the server must
 /// not be in the middle of another operation.
 fn writable_parent(st: &State, server: &str, target: &str, delete: bool) -> Result<(), Refusal> {
-    let parent = st.servers.get(server).ok_or_else(|| parent_not_found(server))?;
+    let parent = st
+        .servers
+        .get(server)
+        .ok_or_else(|| parent_not_found(server))?;
     locks::check(st, Some(server), target, delete)?;
     if parent.busy.is_some() || parent.state != "Ready" {
         return Err(server_busy(server));
@@ -113,21 +141,48 @@ fn writable_parent(st: &State, server: &str, target: &str, delete: bool) -> Resu
     Ok(())
 }
 
-fn properties<'a>(body: Option<&'a Value>, at: &str) -> Result<&'a serde_json::Map<String, Value>, Refusal> {
-    let body = body.ok_or_else(|| Refusal::invalid_content("The request content was invalid and could not be deserialized: the body is missing."))?;
+fn properties<'a>(
+    body: Option<&'a Value>,
+    at: &str,
+) -> Result<&'a serde_json::Map<String, Value>, Refusal> {
+    let body = body.ok_or_else(|| {
+        Refusal::invalid_content(
+            "The request content was invalid and could not be deserialized: the body is missing.",
+        )
+    })?;
     let top = object(body, at)?;
-    known_keys(top, at, &["properties", "id", "name", "type", "systemData"], &[])?;
-    opt_object(top, "properties", at)?.ok_or_else(|| Refusal::invalid_content(format!("'{at}.properties' is required")))
+    known_keys(
+        top,
+        at,
+        &["properties", "id", "name", "type", "systemData"],
+        &[],
+    )?;
+    opt_object(top, "properties", at)?
+        .ok_or_else(|| Refusal::invalid_content(format!("'{at}.properties' is required")))
 }
 
-pub(crate) fn put(st: &mut State, server: &str, kind: Kind, name: &str, body: Option<&Value>) -> Result<Reply, Refusal> {
+pub(crate) fn put(
+    st: &mut State,
+    server: &str,
+    kind: Kind,
+    name: &str,
+    body: Option<&Value>,
+) -> Result<Reply, Refusal> {
     let target = child_id(server, kind, name);
     let effect = match kind {
         Kind::FirewallRules => {
             rules::child_name("firewall rule", name)?;
             let p = properties(body, "FirewallRule")?;
-            known_keys(p, "FirewallRuleProperties", &["startIpAddress", "endIpAddress"], &[])?;
-            let start = ip(opt_str(p, "startIpAddress", "properties")?, "startIpAddress")?;
+            known_keys(
+                p,
+                "FirewallRuleProperties",
+                &["startIpAddress", "endIpAddress"],
+                &[],
+            )?;
+            let start = ip(
+                opt_str(p, "startIpAddress", "properties")?,
+                "startIpAddress",
+            )?;
             let end = ip(opt_str(p, "endIpAddress", "properties")?, "endIpAddress")?;
             if start.1 > end.1 {
                 return Err(Refusal::invalid_value(format!(
@@ -135,28 +190,53 @@ pub(crate) fn put(st: &mut State, server: &str, kind: Kind, name: &str, body: Op
                     start.0, end.0
                 )));
             }
-            Effect::PutFirewallRule { name: name.to_owned(), rule: FirewallRule { start: start.0, end: end.0 } }
+            Effect::PutFirewallRule {
+                name: name.to_owned(),
+                rule: FirewallRule {
+                    start: start.0,
+                    end: end.0,
+                },
+            }
         }
         Kind::Configurations => {
             let param = params::find(name).ok_or_else(|| {
-                Refusal::rule(404, "ResourceNotFound", format!("The configuration '{name}' does not exist for this server."))
+                Refusal::rule(
+                    404,
+                    "ResourceNotFound",
+                    format!("The configuration '{name}' does not exist for this server."),
+                )
             })?;
             let p = properties(body, "Configuration")?;
             known_keys(
                 p,
                 "ConfigurationProperties",
                 &["value", "source"],
-                &["description", "defaultValue", "dataType", "allowedValues", "isDynamicConfig", "isReadOnly", "isConfigPendingRestart", "unit", "documentationLink"],
+                &[
+                    "description",
+                    "defaultValue",
+                    "dataType",
+                    "allowedValues",
+                    "isDynamicConfig",
+                    "isReadOnly",
+                    "isConfigPendingRestart",
+                    "unit",
+                    "documentationLink",
+                ],
             )?;
             let value = opt_str(p, "value", "properties")?
                 .ok_or_else(|| Refusal::invalid_content("'properties.value' is required"))?;
-            if let Some(source) = opt_str(p, "source", "properties")? {
-                if source != "user-override" {
-                    return Err(Refusal::invalid_value(format!("The source '{source}' is not valid; use 'user-override'.")));
-                }
+            if let Some(source) = opt_str(p, "source", "properties")?
+                && source != "user-override"
+            {
+                return Err(Refusal::invalid_value(format!(
+                    "The source '{source}' is not valid; use 'user-override'."
+                )));
             }
             param.check(value)?;
-            Effect::PutConfiguration { name: param.name.to_owned(), value: value.to_owned() }
+            Effect::PutConfiguration {
+                name: param.name.to_owned(),
+                value: value.to_owned(),
+            }
         }
         Kind::Databases => {
             rules::child_name("database", name)?;
@@ -165,19 +245,37 @@ pub(crate) fn put(st: &mut State, server: &str, kind: Kind, name: &str, body: Op
             let charset = opt_str(p, "charset", "properties")?.unwrap_or("UTF8");
             let collation = opt_str(p, "collation", "properties")?.unwrap_or("en_US.utf8");
             // Databases.json patterns: charset ^[a-zA-Z]+\w*$, collation ^[a-zA-Z\-]+([. ]|\w)*$.
-            let charset_ok = charset.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            let charset_ok = charset
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic())
                 && charset.chars().all(|c| c.is_alphanumeric() || c == '_');
-            let collation_ok = collation.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '-')
-                && collation.chars().all(|c| c.is_alphanumeric() || "_-. ".contains(c));
+            let collation_ok = collation
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '-')
+                && collation
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || "_-. ".contains(c));
             if !charset_ok || !collation_ok {
-                return Err(Refusal::invalid_value(format!("The charset '{charset}' or collation '{collation}' is not valid.")));
+                return Err(Refusal::invalid_value(format!(
+                    "The charset '{charset}' or collation '{collation}' is not valid."
+                )));
             }
             let existing = st.servers.get(server).and_then(|s| s.databases.get(name));
-            let database = Database { charset: charset.to_owned(), collation: collation.to_owned() };
+            let database = Database {
+                charset: charset.to_owned(),
+                collation: collation.to_owned(),
+            };
             if existing.is_some_and(|e| *e != database) {
-                return Err(Refusal::invalid_value("The charset and collation of an existing database cannot be changed."));
+                return Err(Refusal::invalid_value(
+                    "The charset and collation of an existing database cannot be changed.",
+                ));
             }
-            Effect::PutDatabase { name: name.to_owned(), database }
+            Effect::PutDatabase {
+                name: name.to_owned(),
+                database,
+            }
         }
     };
     writable_parent(st, server, &target, false)?;
@@ -186,19 +284,40 @@ pub(crate) fn put(st: &mut State, server: &str, kind: Kind, name: &str, body: Op
 }
 
 fn ip(text: Option<&str>, field: &str) -> Result<(String, u32), Refusal> {
-    let text = text.ok_or_else(|| Refusal::invalid_content(format!("'properties.{field}' is required")))?;
+    let text =
+        text.ok_or_else(|| Refusal::invalid_content(format!("'properties.{field}' is required")))?;
     rules::ipv4(text)
         .map(|n| (text.to_owned(), n))
-        .ok_or_else(|| Refusal::invalid_value(format!("'{field}' must be an IPv4 address, not '{text}'.")))
+        .ok_or_else(|| {
+            Refusal::invalid_value(format!("'{field}' must be an IPv4 address, not '{text}'."))
+        })
 }
 
-pub(crate) fn delete(st: &mut State, server: &str, kind: Kind, name: &str) -> Result<Reply, Refusal> {
-    let parent = st.servers.get(server).ok_or_else(|| parent_not_found(server))?;
+pub(crate) fn delete(
+    st: &mut State,
+    server: &str,
+    kind: Kind,
+    name: &str,
+) -> Result<Reply, Refusal> {
+    let parent = st
+        .servers
+        .get(server)
+        .ok_or_else(|| parent_not_found(server))?;
     let effect = match kind {
-        Kind::FirewallRules if parent.firewall_rules.contains_key(name) => Effect::DeleteFirewallRule { name: name.to_owned() },
-        Kind::Databases if parent.databases.contains_key(name) => Effect::DeleteDatabase { name: name.to_owned() },
+        Kind::FirewallRules if parent.firewall_rules.contains_key(name) => {
+            Effect::DeleteFirewallRule {
+                name: name.to_owned(),
+            }
+        }
+        Kind::Databases if parent.databases.contains_key(name) => Effect::DeleteDatabase {
+            name: name.to_owned(),
+        },
         Kind::Configurations => {
-            return Err(Refusal::rule(405, "MethodNotAllowed", "A configuration cannot be deleted; set its value instead."));
+            return Err(Refusal::rule(
+                405,
+                "MethodNotAllowed",
+                "A configuration cannot be deleted; set its value instead.",
+            ));
         }
         _ => return Ok(Reply::empty(204)),
     };

@@ -14,7 +14,10 @@ use super::children::{self, Kind};
 use super::reply::{Refusal, Reply};
 use super::route::{Route, parse};
 use super::state::State;
-use super::{FLEXIBLE_API_VERSION, LOCKS_API_VERSION, RESOURCE_GROUP, Recorded, SUBSCRIPTION, locks, operations, servers, token};
+use super::{
+    FLEXIBLE_API_VERSION, LOCKS_API_VERSION, RESOURCE_GROUP, Recorded, SUBSCRIPTION, locks,
+    operations, servers, token,
+};
 
 pub(crate) type Shared = Arc<Mutex<State>>;
 
@@ -25,27 +28,50 @@ pub(crate) async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let mut st = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut st = shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let path = uri.path().to_owned();
     let query = token::form_decode(uri.query().unwrap_or_default());
     let api_version = query.get("api-version").cloned();
     let route = parse(&path);
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let content_type = header("content-type").unwrap_or_default().to_ascii_lowercase();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let content_type = header("content-type")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
 
     let is_token = matches!(route, Route::Token { .. });
     let (parsed, recorded_body) = parse_body(is_token, &content_type, &body);
     let outcome = match parsed {
         Err(refusal) => Err(refusal),
         Ok(json) => {
-            let ctx = Ctx { method: &method, path: &path, api_version: api_version.as_deref(), body: json.as_ref() };
-            serve(&mut st, &route, &ctx, header("authorization").as_deref(), &content_type, &body)
+            let ctx = Ctx {
+                method: &method,
+                path: &path,
+                api_version: api_version.as_deref(),
+                body: json.as_ref(),
+            };
+            serve(
+                &mut st,
+                &route,
+                &ctx,
+                header("authorization").as_deref(),
+                &content_type,
+                &body,
+            )
         }
     };
     let (reply, why) = match outcome {
         Ok(reply) => (reply, None),
         Err(refusal) => {
-            let why = refusal.violation.then(|| format!("{method} {path}: {}", refusal.why));
+            let why = refusal
+                .violation
+                .then(|| format!("{method} {path}: {}", refusal.why));
             (refusal.into_reply(), why)
         }
     };
@@ -57,10 +83,14 @@ pub(crate) async fn handle(
         Some(json) => Body::from(json.to_string()),
         None => Body::empty(),
     });
-    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let out = response.headers_mut();
     let mut put = |name: &str, value: &str| {
-        if let (Ok(n), Ok(v)) = (axum::http::HeaderName::try_from(name), HeaderValue::from_str(value)) {
+        if let (Ok(n), Ok(v)) = (
+            axum::http::HeaderName::try_from(name),
+            HeaderValue::from_str(value),
+        ) {
             out.insert(n, v);
         }
     };
@@ -72,16 +102,23 @@ pub(crate) async fn handle(
     }
     let request_id = uuid::Uuid::new_v4().to_string();
     put("x-ms-request-id", &request_id);
-    let correlation = header("x-ms-correlation-request-id").unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let correlation =
+        header("x-ms-correlation-request-id").unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     put("x-ms-correlation-request-id", &correlation);
     if !is_token {
         // ARM's per-subscription budgets, counted down per request kind.
         if method == Method::GET || method == Method::HEAD {
             st.reads_left = st.reads_left.saturating_sub(1);
-            put("x-ms-ratelimit-remaining-subscription-reads", &st.reads_left.to_string());
+            put(
+                "x-ms-ratelimit-remaining-subscription-reads",
+                &st.reads_left.to_string(),
+            );
         } else {
             st.writes_left = st.writes_left.saturating_sub(1);
-            put("x-ms-ratelimit-remaining-subscription-writes", &st.writes_left.to_string());
+            put(
+                "x-ms-ratelimit-remaining-subscription-writes",
+                &st.writes_left.to_string(),
+            );
         }
     }
 
@@ -115,16 +152,25 @@ pub(crate) struct Ctx<'a> {
 }
 
 /// The JSON body (or the token request's form, as a JSON object) and the redacted copy to record.
-fn parse_body(is_token: bool, content_type: &str, body: &Bytes) -> (Result<Option<Value>, Refusal>, Option<Value>) {
+fn parse_body(
+    is_token: bool,
+    content_type: &str,
+    body: &Bytes,
+) -> (Result<Option<Value>, Refusal>, Option<Value>) {
     if body.is_empty() {
         return (Ok(None), None);
     }
     let text = String::from_utf8_lossy(body);
     if is_token {
-        let mut form: serde_json::Map<String, Value> =
-            token::form_decode(&text).into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+        let mut form: serde_json::Map<String, Value> = token::form_decode(&text)
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
         if form.contains_key("client_secret") {
-            form.insert("client_secret".to_owned(), Value::String("[redacted]".to_owned()));
+            form.insert(
+                "client_secret".to_owned(),
+                Value::String("[redacted]".to_owned()),
+            );
         }
         return (Ok(None), Some(Value::Object(form)));
     }
@@ -134,14 +180,18 @@ fn parse_body(is_token: bool, content_type: &str, body: &Bytes) -> (Result<Optio
         let refusal = Refusal::rule(
             415,
             "UnsupportedMediaType",
-            format!("The content media type '{content_type}' is not supported. Only 'application/json' is supported."),
+            format!(
+                "The content media type '{content_type}' is not supported. Only 'application/json' is supported."
+            ),
         );
         return (Err(refusal), recorded);
     }
     match json {
         Some(json) => (Ok(Some(json)), recorded),
         None => (
-            Err(Refusal::invalid_content("The request content was invalid and could not be deserialized: not JSON.")),
+            Err(Refusal::invalid_content(
+                "The request content was invalid and could not be deserialized: not JSON.",
+            )),
             Some(Value::String(text.into_owned())),
         ),
     }
@@ -179,14 +229,27 @@ fn serve(
     if let Route::Token { tenant } = route {
         inject(st, ctx)?;
         if ctx.method != Method::POST {
-            return Err(Refusal::rule(405, "MethodNotAllowed", "The token endpoint takes POST only."));
+            return Err(Refusal::rule(
+                405,
+                "MethodNotAllowed",
+                "The token endpoint takes POST only.",
+            ));
         }
         let form = token::form_decode(&String::from_utf8_lossy(raw));
-        return token::issue(st, tenant, content_type.starts_with("application/x-www-form-urlencoded"), &form);
+        return token::issue(
+            st,
+            tenant,
+            content_type.starts_with("application/x-www-form-urlencoded"),
+            &form,
+        );
     }
     token::authenticate(st, authorization)?;
     inject(st, ctx)?;
-    let wanted = if route.is_lock() { LOCKS_API_VERSION } else { FLEXIBLE_API_VERSION };
+    let wanted = if route.is_lock() {
+        LOCKS_API_VERSION
+    } else {
+        FLEXIBLE_API_VERSION
+    };
     match ctx.api_version {
         None => {
             return Err(Refusal::rule(
@@ -206,12 +269,20 @@ fn serve(
     }
     if let Some((sub, rg)) = route.scope() {
         if sub != SUBSCRIPTION {
-            return Err(Refusal::outcome(404, "SubscriptionNotFound", format!("The subscription '{sub}' could not be found.")));
+            return Err(Refusal::outcome(
+                404,
+                "SubscriptionNotFound",
+                format!("The subscription '{sub}' could not be found."),
+            ));
         }
-        if let Some(rg) = rg {
-            if !rg.eq_ignore_ascii_case(RESOURCE_GROUP) {
-                return Err(Refusal::outcome(404, "ResourceGroupNotFound", format!("Resource group '{rg}' could not be found.")));
-            }
+        if let Some(rg) = rg
+            && !rg.eq_ignore_ascii_case(RESOURCE_GROUP)
+        {
+            return Err(Refusal::outcome(
+                404,
+                "ResourceGroupNotFound",
+                format!("Resource group '{rg}' could not be found."),
+            ));
         }
     }
     dispatch(st, route, ctx)
@@ -220,7 +291,9 @@ fn serve(
 /// A fault injected by the test answers the first matching requests in place of the double.
 fn inject(st: &mut State, ctx: &Ctx<'_>) -> Result<(), Refusal> {
     let hit = st.faults.iter_mut().find(|f| {
-        f.times > 0 && f.method.eq_ignore_ascii_case(ctx.method.as_str()) && ctx.path.contains(&f.path_contains)
+        f.times > 0
+            && f.method.eq_ignore_ascii_case(ctx.method.as_str())
+            && ctx.path.contains(&f.path_contains)
     });
     let Some(injected) = hit else { return Ok(()) };
     injected.times -= 1;
@@ -236,8 +309,12 @@ fn dispatch(st: &mut State, route: &Route, ctx: &Ctx<'_>) -> Result<Reply, Refus
     let m = ctx.method;
     let body = ctx.body;
     match route {
-        Route::AsyncOperation { location, id, .. } if m == Method::GET => operations::status(st, location, id),
-        Route::OperationResult { location, id, .. } if m == Method::GET => operations::result(st, location, id),
+        Route::AsyncOperation { location, id, .. } if m == Method::GET => {
+            operations::status(st, location, id)
+        }
+        Route::OperationResult { location, id, .. } if m == Method::GET => {
+            operations::result(st, location, id)
+        }
         Route::ServerList { .. } if m == Method::GET => Ok(servers::list(st)),
         Route::Server { name, .. } => match *m {
             Method::GET => servers::get(st, &name.to_ascii_lowercase()),
@@ -246,15 +323,33 @@ fn dispatch(st: &mut State, route: &Route, ctx: &Ctx<'_>) -> Result<Reply, Refus
             Method::DELETE => servers::delete(st, &name.to_ascii_lowercase()),
             _ => not_allowed(m),
         },
-        Route::Child { server, kind, name: None, .. } if m == Method::GET => children::list(st, server, *kind),
-        Route::Child { server, kind, name: Some(name), .. } => match (m.clone(), kind) {
+        Route::Child {
+            server,
+            kind,
+            name: None,
+            ..
+        } if m == Method::GET => children::list(st, server, *kind),
+        Route::Child {
+            server,
+            kind,
+            name: Some(name),
+            ..
+        } => match (m.clone(), kind) {
             (Method::GET, _) => children::get(st, server, *kind, name),
-            (Method::PUT, _) | (Method::PATCH, Kind::Configurations) => children::put(st, server, *kind, name, body),
+            (Method::PUT, _) | (Method::PATCH, Kind::Configurations) => {
+                children::put(st, server, *kind, name, body)
+            }
             (Method::DELETE, _) => children::delete(st, server, *kind, name),
             _ => not_allowed(m),
         },
-        Route::Locks { server, name: None, .. } if m == Method::GET => locks::list(st, server.as_deref()),
-        Route::Locks { server, name: Some(name), .. } => match *m {
+        Route::Locks {
+            server, name: None, ..
+        } if m == Method::GET => locks::list(st, server.as_deref()),
+        Route::Locks {
+            server,
+            name: Some(name),
+            ..
+        } => match *m {
             Method::GET => locks::get(st, server.as_deref(), name),
             Method::PUT => locks::put(st, server.as_deref(), name, body),
             Method::DELETE => locks::delete(st, server.as_deref(), name),
@@ -263,12 +358,19 @@ fn dispatch(st: &mut State, route: &Route, ctx: &Ctx<'_>) -> Result<Reply, Refus
         Route::Unknown => Err(Refusal::rule(
             404,
             "NotServedByTestDouble",
-            format!("The ARM test double does not serve {} {}.", ctx.method, ctx.path),
+            format!(
+                "The ARM test double does not serve {} {}.",
+                ctx.method, ctx.path
+            ),
         )),
         _ => not_allowed(m),
     }
 }
 
 fn not_allowed(method: &Method) -> Result<Reply, Refusal> {
-    Err(Refusal::rule(405, "MethodNotAllowed", format!("The HTTP method '{method}' is not supported for this resource.")))
+    Err(Refusal::rule(
+        405,
+        "MethodNotAllowed",
+        format!("The HTTP method '{method}' is not supported for this resource."),
+    ))
 }

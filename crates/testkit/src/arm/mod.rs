@@ -18,10 +18,13 @@ mod servers;
 mod state;
 mod token;
 mod validate;
+mod validate_envelope;
 mod validate_parts;
 
 #[cfg(test)]
 mod test_client;
+#[cfg(test)]
+mod tests_children;
 #[cfg(test)]
 mod tests_lifecycle;
 #[cfg(test)]
@@ -55,7 +58,12 @@ pub struct Fault {
 
 impl Fault {
     fn new(status: u16, code: &str, message: &str, retry_after: Option<u64>) -> Fault {
-        Fault { status, code: code.to_owned(), message: message.to_owned(), retry_after }
+        Fault {
+            status,
+            code: code.to_owned(),
+            message: message.to_owned(),
+            retry_after,
+        }
     }
 
     /// ARM's throttling answer: 429 TooManyRequests with Retry-After.
@@ -70,11 +78,21 @@ impl Fault {
 
     /// The flexible server RP's answer while the server runs another operation.
     pub fn server_busy() -> Fault {
-        Fault::new(409, "ServerBusy", "Server is busy with another operation. Please try your operation later.", None)
+        Fault::new(
+            409,
+            "ServerBusy",
+            "Server is busy with another operation. Please try your operation later.",
+            None,
+        )
     }
 
     pub fn internal() -> Fault {
-        Fault::new(500, "InternalServerError", "An unexpected error occured while processing the request.", None)
+        Fault::new(
+            500,
+            "InternalServerError",
+            "An unexpected error occured while processing the request.",
+            None,
+        )
     }
 
     /// The subscription's server or vCore quota is used up (the code is a guess, see README).
@@ -125,10 +143,14 @@ impl Drop for Arm {
 
 impl Arm {
     pub async fn start() -> Arm {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the ARM double");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the ARM double");
         let addr = listener.local_addr().expect("the ARM double's address");
         let state = Arc::new(Mutex::new(State::new(format!("http://{addr}"))));
-        let app = axum::Router::new().fallback(http::handle).with_state(state.clone());
+        let app = axum::Router::new()
+            .fallback(http::handle)
+            .with_state(state.clone());
         let task = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
                 tracing::error!(%error, "the ARM double stopped");
@@ -138,7 +160,9 @@ impl Arm {
     }
 
     fn st(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The resource manager base, `http://127.0.0.1:PORT`.
@@ -172,13 +196,23 @@ impl Arm {
 
     /// The next long-running operation started on `server` ends Failed with this error.
     pub fn fail_next_operation(&self, server: &str, code: &str, message: &str) {
-        self.st().fail_next.insert(server.to_owned(), (code.to_owned(), message.to_owned()));
+        self.st()
+            .fail_next
+            .insert(server.to_owned(), (code.to_owned(), message.to_owned()));
     }
 
     /// A lock set on the server out of band, as a person in the portal would.
     pub fn add_lock(&self, server: &str, name: &str, level: &str) {
-        let lock = Lock { level: level.to_owned(), notes: None, owners: None };
-        self.st().locks.entry(Some(server.to_owned())).or_default().insert(name.to_owned(), lock);
+        let lock = Lock {
+            level: level.to_owned(),
+            notes: None,
+            owners: None,
+        };
+        self.st()
+            .locks
+            .entry(Some(server.to_owned()))
+            .or_default()
+            .insert(name.to_owned(), lock);
     }
 
     pub fn remove_lock(&self, server: &str, name: &str) {
@@ -189,8 +223,16 @@ impl Arm {
 
     /// A lock on the resource group, out of band.
     pub fn add_group_lock(&self, name: &str, level: &str) {
-        let lock = Lock { level: level.to_owned(), notes: None, owners: None };
-        self.st().locks.entry(None).or_default().insert(name.to_owned(), lock);
+        let lock = Lock {
+            level: level.to_owned(),
+            notes: None,
+            owners: None,
+        };
+        self.st()
+            .locks
+            .entry(None)
+            .or_default()
+            .insert(name.to_owned(), lock);
     }
 
     pub fn remove_group_lock(&self, name: &str) {
@@ -213,18 +255,31 @@ impl Arm {
         self.st()
             .servers
             .get(server)
-            .map(|s| s.firewall_rules.iter().map(|(n, r)| children::firewall_view(server, n, r)).collect())
+            .map(|s| {
+                s.firewall_rules
+                    .iter()
+                    .map(|(n, r)| children::firewall_view(server, n, r))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// The user-set (source user-override) configuration values.
     pub fn configurations(&self, server: &str) -> BTreeMap<String, String> {
-        self.st().servers.get(server).map(|s| s.configurations.clone()).unwrap_or_default()
+        self.st()
+            .servers
+            .get(server)
+            .map(|s| s.configurations.clone())
+            .unwrap_or_default()
     }
 
     /// The server's databases, including the three every server has.
     pub fn databases(&self, server: &str) -> Vec<String> {
-        self.st().servers.get(server).map(|s| s.databases.keys().cloned().collect()).unwrap_or_default()
+        self.st()
+            .servers
+            .get(server)
+            .map(|s| s.databases.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The locks on the server itself (not those it inherits from the resource group).
@@ -232,7 +287,12 @@ impl Arm {
         self.st()
             .locks
             .get(&Some(server.to_owned()))
-            .map(|locks| locks.iter().map(|(n, l)| locks::view(Some(server), n, l)).collect())
+            .map(|locks| {
+                locks
+                    .iter()
+                    .map(|(n, l)| locks::view(Some(server), n, l))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

@@ -50,7 +50,9 @@ pub(crate) fn accepted(st: &State, id: &str, reply: Reply) -> Reply {
 
 /// One poll of either URL: the operation stays in progress for `polls` polls, then ends.
 fn advance(st: &mut State, id: &str) {
-    let Some(op) = st.operations.get_mut(id) else { return };
+    let Some(op) = st.operations.get_mut(id) else {
+        return;
+    };
     if op.status != OpStatus::InProgress {
         return;
     }
@@ -62,16 +64,27 @@ fn advance(st: &mut State, id: &str) {
 }
 
 fn complete(st: &mut State, id: &str) {
-    let Some(op) = st.operations.get(id).cloned() else { return };
+    let Some(op) = st.operations.get(id).cloned() else {
+        return;
+    };
     let failed = op.fail_with.is_some();
-    let result = if failed { revert(st, &op); None } else { apply(st, &op) };
-    if let Some(server) = st.servers.get_mut(&op.server) {
-        if server.busy.as_deref() == Some(id) {
-            server.busy = None;
-        }
+    let result = if failed {
+        revert(st, &op);
+        None
+    } else {
+        apply(st, &op)
+    };
+    if let Some(server) = st.servers.get_mut(&op.server)
+        && server.busy.as_deref() == Some(id)
+    {
+        server.busy = None;
     }
     if let Some(op) = st.operations.get_mut(id) {
-        op.status = if failed { OpStatus::Failed } else { OpStatus::Succeeded };
+        op.status = if failed {
+            OpStatus::Failed
+        } else {
+            OpStatus::Succeeded
+        };
         op.end = Some(Utc::now());
         op.result = result;
     }
@@ -140,7 +153,13 @@ fn find<'a>(st: &'a State, location: &str, id: &str) -> Result<&'a Operation, Re
     st.operations
         .get(id)
         .filter(|_| location.eq_ignore_ascii_case(LOCATION))
-        .ok_or_else(|| Refusal::outcome(404, "OperationNotFound", format!("The operation '{id}' was not found.")))
+        .ok_or_else(|| {
+            Refusal::outcome(
+                404,
+                "OperationNotFound",
+                format!("The operation '{id}' was not found."),
+            )
+        })
 }
 
 /// GET on the Azure-AsyncOperation URL: always 200, the status in the body.
@@ -148,18 +167,23 @@ pub(crate) fn status(st: &mut State, location: &str, id: &str) -> Result<Reply, 
     find(st, location, id)?;
     advance(st, id);
     let op = find(st, location, id)?;
-    let mut body = json!({"name": id, "status": op.status.as_str(), "startTime": op.start.to_rfc3339()});
+    let mut body =
+        json!({"name": id, "status": op.status.as_str(), "startTime": op.start.to_rfc3339()});
     if let Some(end) = op.end {
         body["endTime"] = json!(end.to_rfc3339());
     }
-    if op.status == OpStatus::Failed {
-        if let Some((code, message)) = &op.fail_with {
-            body["error"] = json!({"code": code, "message": message});
-        }
+    if op.status == OpStatus::Failed
+        && let Some((code, message)) = &op.fail_with
+    {
+        body["error"] = json!({"code": code, "message": message});
     }
     let in_progress = op.status == OpStatus::InProgress;
     let reply = Reply::json(200, body);
-    Ok(if in_progress { reply.header("Retry-After", st.retry_after.to_string()) } else { reply })
+    Ok(if in_progress {
+        reply.header("Retry-After", st.retry_after.to_string())
+    } else {
+        reply
+    })
 }
 
 /// GET on the Location URL: 202 while running, then the result (200 with the resource, 204
@@ -176,7 +200,11 @@ pub(crate) fn result(st: &mut State, location: &str, id: &str) -> Result<Reply, 
         }),
         OpStatus::Failed => {
             let (code, message) = op.fail_with.clone().unwrap_or_default();
-            let status = if code == "InternalServerError" { 500 } else { 400 };
+            let status = if code == "InternalServerError" {
+                500
+            } else {
+                400
+            };
             Err(Refusal::outcome(status, &code, message))
         }
     }

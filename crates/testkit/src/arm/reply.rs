@@ -13,11 +13,19 @@ pub(crate) struct Reply {
 
 impl Reply {
     pub fn json(status: u16, body: Value) -> Reply {
-        Reply { status, headers: Vec::new(), body: Some(body) }
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Some(body),
+        }
     }
 
     pub fn empty(status: u16) -> Reply {
-        Reply { status, headers: Vec::new(), body: None }
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: None,
+        }
     }
 
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Reply {
@@ -53,7 +61,10 @@ impl Refusal {
 
     /// An answer that depends on the state of things, not on the request's form: not a violation.
     pub fn outcome(status: u16, code: &str, message: impl Into<String>) -> Refusal {
-        Refusal { violation: false, ..Refusal::rule(status, code, message) }
+        Refusal {
+            violation: false,
+            ..Refusal::rule(status, code, message)
+        }
     }
 
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Refusal {
@@ -72,7 +83,11 @@ impl Refusal {
     }
 
     pub fn into_reply(self) -> Reply {
-        Reply { status: self.status, headers: self.headers, body: Some(self.body) }
+        Reply {
+            status: self.status,
+            headers: self.headers,
+            body: Some(self.body),
+        }
     }
 }
 
@@ -104,6 +119,8 @@ pub(crate) fn server_busy(server: &str) -> Refusal {
     Refusal::outcome(
         409,
         "ServerBusy",
-        format!("Server '{server}' is busy with another operation. Please try your operation later."),
+        format!(
+            "Server '{server}' is busy with another operation. Please try your operation later."
+        ),
     )
 }

@@ -5,14 +5,42 @@ use super::children::Kind;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Route {
-    Token { tenant: String },
-    AsyncOperation { sub: String, location: String, id: String },
-    OperationResult { sub: String, location: String, id: String },
-    ServerList { sub: String, rg: String },
-    Server { sub: String, rg: String, name: String },
-    Child { sub: String, rg: String, server: String, kind: Kind, name: Option<String> },
+    Token {
+        tenant: String,
+    },
+    AsyncOperation {
+        sub: String,
+        location: String,
+        id: String,
+    },
+    OperationResult {
+        sub: String,
+        location: String,
+        id: String,
+    },
+    ServerList {
+        sub: String,
+        rg: String,
+    },
+    Server {
+        sub: String,
+        rg: String,
+        name: String,
+    },
+    Child {
+        sub: String,
+        rg: String,
+        server: String,
+        kind: Kind,
+        name: Option<String>,
+    },
     /// `server: None` is the resource group's scope.
-    Locks { sub: String, rg: String, server: Option<String>, name: Option<String> },
+    Locks {
+        sub: String,
+        rg: String,
+        server: Option<String>,
+        name: Option<String>,
+    },
     Unknown,
 }
 
@@ -23,7 +51,9 @@ impl Route {
 
     pub fn scope(&self) -> Option<(&str, Option<&str>)> {
         match self {
-            Route::AsyncOperation { sub, .. } | Route::OperationResult { sub, .. } => Some((sub, None)),
+            Route::AsyncOperation { sub, .. } | Route::OperationResult { sub, .. } => {
+                Some((sub, None))
+            }
             Route::ServerList { sub, rg }
             | Route::Server { sub, rg, .. }
             | Route::Child { sub, rg, .. }
@@ -44,7 +74,11 @@ pub(crate) fn parse(path: &str) -> Route {
         4 if is(s[1], "oauth2") && is(s[2], "v2.0") && is(s[3], "token") => {
             return Route::Token { tenant: owned(0) };
         }
-        8 if is(s[0], "subscriptions") && is(s[2], "providers") && is(s[3], "Microsoft.DBforPostgreSQL") && is(s[4], "locations") => {
+        8 if is(s[0], "subscriptions")
+            && is(s[2], "providers")
+            && is(s[3], "Microsoft.DBforPostgreSQL")
+            && is(s[4], "locations") =>
+        {
             let (sub, location, id) = (owned(1), owned(5), owned(7));
             if is(s[6], "azureAsyncOperation") {
                 return Route::AsyncOperation { sub, location, id };
@@ -62,17 +96,32 @@ pub(crate) fn parse(path: &str) -> Route {
     let rest = &s[4..];
     let lock_tail = |tail: &[&str]| -> Option<Option<String>> {
         match tail {
-            [p, ns, l] if is(p, "providers") && is(ns, "Microsoft.Authorization") && is(l, "locks") => Some(None),
-            [p, ns, l, name] if is(p, "providers") && is(ns, "Microsoft.Authorization") && is(l, "locks") => {
+            [p, ns, l]
+                if is(p, "providers") && is(ns, "Microsoft.Authorization") && is(l, "locks") =>
+            {
+                Some(None)
+            }
+            [p, ns, l, name]
+                if is(p, "providers") && is(ns, "Microsoft.Authorization") && is(l, "locks") =>
+            {
                 Some(Some((*name).to_owned()))
             }
             _ => None,
         }
     };
     if let Some(name) = lock_tail(rest) {
-        return Route::Locks { sub, rg, server: None, name };
+        return Route::Locks {
+            sub,
+            rg,
+            server: None,
+            name,
+        };
     }
-    if rest.len() < 3 || !is(rest[0], "providers") || !is(rest[1], "Microsoft.DBforPostgreSQL") || !is(rest[2], "flexibleServers") {
+    if rest.len() < 3
+        || !is(rest[0], "providers")
+        || !is(rest[1], "Microsoft.DBforPostgreSQL")
+        || !is(rest[2], "flexibleServers")
+    {
         return Route::Unknown;
     }
     let Some(server) = rest.get(3).map(|n| n.to_ascii_lowercase()) else {
@@ -81,10 +130,19 @@ pub(crate) fn parse(path: &str) -> Route {
     let tail = &rest[4..];
     if tail.is_empty() {
         // Validation sees the name as sent, so an uppercase name is refused on PUT.
-        return Route::Server { sub, rg, name: rest[3].to_owned() };
+        return Route::Server {
+            sub,
+            rg,
+            name: rest[3].to_owned(),
+        };
     }
     if let Some(name) = lock_tail(tail) {
-        return Route::Locks { sub, rg, server: Some(server), name };
+        return Route::Locks {
+            sub,
+            rg,
+            server: Some(server),
+            name,
+        };
     }
     let kind = if is(tail[0], "firewallRules") {
         Kind::FirewallRules
@@ -96,8 +154,20 @@ pub(crate) fn parse(path: &str) -> Route {
         return Route::Unknown;
     };
     match tail.len() {
-        1 => Route::Child { sub, rg, server, kind, name: None },
-        2 => Route::Child { sub, rg, server, kind, name: Some(tail[1].to_owned()) },
+        1 => Route::Child {
+            sub,
+            rg,
+            server,
+            kind,
+            name: None,
+        },
+        2 => Route::Child {
+            sub,
+            rg,
+            server,
+            kind,
+            name: Some(tail[1].to_owned()),
+        },
         _ => Route::Unknown,
     }
 }

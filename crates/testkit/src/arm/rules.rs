@@ -8,7 +8,9 @@ use super::reply::Refusal;
 /// has the length and the no-edge-hyphen pattern).
 pub(crate) fn server_name(name: &str) -> Result<(), Refusal> {
     let ok = (3..=63).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-');
     if ok {
@@ -28,14 +30,18 @@ pub(crate) fn server_name(name: &str) -> Result<(), Refusal> {
 /// (FirewallRules.json FirewallRuleNameParameter, Databases.json DatabaseNameParameter).
 pub(crate) fn child_name(kind: &str, name: &str) -> Result<(), Refusal> {
     let ok = !name.is_empty()
-        && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.');
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.');
     if ok {
         Ok(())
     } else {
         Err(Refusal::rule(
             400,
             "InvalidResourceName",
-            format!("The {kind} name '{name}' is invalid: it may contain letters, digits, '-', '_' and '.' only."),
+            format!(
+                "The {kind} name '{name}' is invalid: it may contain letters, digits, '-', '_' and '.' only."
+            ),
         ))
     }
 }
@@ -44,22 +50,38 @@ pub(crate) fn child_name(kind: &str, name: &str) -> Result<(), Refusal> {
 pub(crate) fn lock_name(name: &str) -> Result<(), Refusal> {
     let ok = !name.is_empty()
         && name.chars().count() <= 260
-        && !name.chars().any(|c| "<>*%&:\\?/".contains(c) || c.is_control());
+        && !name
+            .chars()
+            .any(|c| "<>*%&:\\?/".contains(c) || c.is_control());
     if ok {
         Ok(())
     } else {
-        Err(Refusal::rule(400, "InvalidLockName", format!("The lock name '{name}' is invalid.")))
+        Err(Refusal::rule(
+            400,
+            "InvalidLockName",
+            format!("The lock name '{name}' is invalid."),
+        ))
     }
 }
 
 /// The administrator login rules of the flexible server docs (quickstart / `--admin-user`):
 /// 1–63 characters, not one of the reserved names and not starting with `pg_`.
 pub(crate) fn admin_login(login: &str) -> Result<(), Refusal> {
-    const RESERVED: [&str; 7] =
-        ["azure_superuser", "azure_pg_admin", "admin", "administrator", "root", "guest", "public"];
+    const RESERVED: [&str; 7] = [
+        "azure_superuser",
+        "azure_pg_admin",
+        "admin",
+        "administrator",
+        "root",
+        "guest",
+        "public",
+    ];
     let lower = login.to_ascii_lowercase();
     let shape_ok = (1..=63).contains(&login.len())
-        && login.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && login
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && login.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !shape_ok || RESERVED.contains(&lower.as_str()) || lower.starts_with("pg_") {
         return Err(Refusal::invalid_value(format!(
@@ -110,7 +132,10 @@ pub(crate) const PREMIUM_SIZES: [(i64, &str, i64); 11] = [
 ];
 
 pub(crate) fn premium_size(gb: i64) -> Option<(&'static str, i64)> {
-    PREMIUM_SIZES.iter().find(|(size, _, _)| *size == gb).map(|(_, tier, iops)| (*tier, *iops))
+    PREMIUM_SIZES
+        .iter()
+        .find(|(size, _, _)| *size == gb)
+        .map(|(_, tier, iops)| (*tier, *iops))
 }
 
 /// The compute docs name SKUs per tier: Burstable Standard_B*, General Purpose Standard_D*,
@@ -134,7 +159,11 @@ pub(crate) fn ipv4(text: &str) -> Option<u32> {
     let mut n: u32 = 0;
     for part in parts {
         let leading_zero = part.len() > 1 && part.starts_with('0');
-        if part.is_empty() || part.len() > 3 || leading_zero || !part.bytes().all(|b| b.is_ascii_digit()) {
+        if part.is_empty()
+            || part.len() > 3
+            || leading_zero
+            || !part.bytes().all(|b| b.is_ascii_digit())
+        {
             return None;
         }
         let octet: u32 = part.parse().ok().filter(|o| *o <= 255)?;
@@ -146,8 +175,13 @@ pub(crate) fn ipv4(text: &str) -> Option<u32> {
 /// ARM's tag limits (azure-resource-manager/management/tag-resources): 50 tags, names up to
 /// 512 characters without `<>%&\?/`, values up to 256 characters.
 pub(crate) fn tag(name: &str, value: &str) -> Result<(), Refusal> {
-    if name.is_empty() || name.chars().count() > 512 || name.chars().any(|c| "<>%&\\?/".contains(c)) {
-        return Err(Refusal::rule(400, "InvalidTagNameCharacters", format!("The tag name '{name}' is invalid.")));
+    if name.is_empty() || name.chars().count() > 512 || name.chars().any(|c| "<>%&\\?/".contains(c))
+    {
+        return Err(Refusal::rule(
+            400,
+            "InvalidTagNameCharacters",
+            format!("The tag name '{name}' is invalid."),
+        ));
     }
     if value.chars().count() > 256 {
         return Err(Refusal::rule(

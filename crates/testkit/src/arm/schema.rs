@@ -39,7 +39,9 @@ pub(crate) fn opt_str<'a>(map: &'a Obj, key: &str, at: &str) -> Result<Option<&'
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(Refusal::invalid_content(format!("'{at}.{key}' must be a string"))),
+        Some(_) => Err(Refusal::invalid_content(format!(
+            "'{at}.{key}' must be a string"
+        ))),
     }
 }
 
@@ -61,7 +63,9 @@ pub(crate) fn opt_enum<'a>(
     at: &str,
     allowed: &[&str],
 ) -> Result<Option<&'a str>, Refusal> {
-    let Some(value) = opt_str(map, key, at)? else { return Ok(None) };
+    let Some(value) = opt_str(map, key, at)? else {
+        return Ok(None);
+    };
     if allowed.contains(&value) {
         Ok(Some(value))
     } else {
@@ -72,7 +76,11 @@ pub(crate) fn opt_enum<'a>(
     }
 }
 
-pub(crate) fn opt_object<'a>(map: &'a Obj, key: &str, at: &str) -> Result<Option<&'a Obj>, Refusal> {
+pub(crate) fn opt_object<'a>(
+    map: &'a Obj,
+    key: &str,
+    at: &str,
+) -> Result<Option<&'a Obj>, Refusal> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => object(v, &format!("{at}.{key}")).map(Some),

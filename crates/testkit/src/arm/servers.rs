@@ -108,7 +108,9 @@ pub(crate) fn view(server: &Server) -> Value {
 }
 
 fn missing_body() -> Refusal {
-    Refusal::invalid_content("The request content was invalid and could not be deserialized: the body is missing.")
+    Refusal::invalid_content(
+        "The request content was invalid and could not be deserialized: the body is missing.",
+    )
 }
 
 pub(crate) fn get(st: &State, name: &str) -> Result<Reply, Refusal> {
@@ -125,17 +127,32 @@ pub(crate) fn list(st: &State) -> Reply {
 
 pub(crate) fn put(st: &mut State, name: &str, body: Option<&Value>) -> Result<Reply, Refusal> {
     rules::server_name(name)?;
-    locks::check(st, st.servers.contains_key(name).then_some(name), &server_id(name), false)?;
+    locks::check(
+        st,
+        st.servers.contains_key(name).then_some(name),
+        &server_id(name),
+        false,
+    )?;
     let body = body.ok_or_else(missing_body)?;
     let existing = st.servers.get(name);
-    let mode = if existing.is_some() { Mode::Replace } else { Mode::Create };
+    let mode = if existing.is_some() {
+        Mode::Replace
+    } else {
+        Mode::Create
+    };
     let accepted = validate::server_body(body, existing.map(|s| &s.spec), mode)?;
     match existing {
         None => {
             let mut databases = BTreeMap::new();
             // Every flexible server comes with these (DatabasesListByServer.json shows them).
             for db in ["azure_maintenance", "azure_sys", "postgres"] {
-                databases.insert(db.to_owned(), Database { charset: "UTF8".to_owned(), collation: "en_US.utf8".to_owned() });
+                databases.insert(
+                    db.to_owned(),
+                    Database {
+                        charset: "UTF8".to_owned(),
+                        collation: "en_US.utf8".to_owned(),
+                    },
+                );
             }
             st.servers.insert(
                 name.to_owned(),
@@ -161,21 +178,39 @@ pub(crate) fn put(st: &mut State, name: &str, body: Option<&Value>) -> Result<Re
     }
 }
 
-fn update(st: &mut State, name: &str, accepted: validate::Accepted, status: u16) -> Result<Reply, Refusal> {
-    let server = st.servers.get_mut(name).ok_or_else(|| resource_not_found(SERVER_TYPE, name))?;
+fn update(
+    st: &mut State,
+    name: &str,
+    accepted: validate::Accepted,
+    status: u16,
+) -> Result<Reply, Refusal> {
+    let server = st
+        .servers
+        .get_mut(name)
+        .ok_or_else(|| resource_not_found(SERVER_TYPE, name))?;
     if server.busy.is_some() {
         return Err(server_busy(name));
     }
     server.state = "Updating".to_owned();
     let body = view(server);
-    let effect = Effect::UpdateServer { spec: Box::new(accepted.spec), password: accepted.password };
+    let effect = Effect::UpdateServer {
+        spec: Box::new(accepted.spec),
+        password: accepted.password,
+    };
     let id = operations::start(st, name, effect);
-    let reply = if status == 200 { Reply::json(200, body) } else { Reply::empty(status) };
+    let reply = if status == 200 {
+        Reply::json(200, body)
+    } else {
+        Reply::empty(status)
+    };
     Ok(operations::accepted(st, &id, reply))
 }
 
 pub(crate) fn patch(st: &mut State, name: &str, body: Option<&Value>) -> Result<Reply, Refusal> {
-    let existing = st.servers.get(name).ok_or_else(|| resource_not_found(SERVER_TYPE, name))?;
+    let existing = st
+        .servers
+        .get(name)
+        .ok_or_else(|| resource_not_found(SERVER_TYPE, name))?;
     locks::check(st, Some(name), &server_id(name), false)?;
     let body = body.ok_or_else(missing_body)?;
     let accepted = validate::server_body(body, Some(&existing.spec), Mode::Patch)?;
@@ -187,7 +222,10 @@ pub(crate) fn delete(st: &mut State, name: &str) -> Result<Reply, Refusal> {
         return Ok(Reply::empty(204));
     }
     locks::check(st, Some(name), &server_id(name), true)?;
-    let server = st.servers.get_mut(name).ok_or_else(|| resource_not_found(SERVER_TYPE, name))?;
+    let server = st
+        .servers
+        .get_mut(name)
+        .ok_or_else(|| resource_not_found(SERVER_TYPE, name))?;
     if server.busy.is_some() {
         return Err(server_busy(name));
     }

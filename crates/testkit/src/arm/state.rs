@@ -153,13 +153,29 @@ impl OpStatus {
 #[derive(Debug, Clone)]
 pub(crate) enum Effect {
     CreateServer,
-    UpdateServer { spec: Box<ServerSpec>, password: Option<String> },
+    UpdateServer {
+        spec: Box<ServerSpec>,
+        password: Option<String>,
+    },
     DeleteServer,
-    PutFirewallRule { name: String, rule: FirewallRule },
-    DeleteFirewallRule { name: String },
-    PutConfiguration { name: String, value: String },
-    PutDatabase { name: String, database: Database },
-    DeleteDatabase { name: String },
+    PutFirewallRule {
+        name: String,
+        rule: FirewallRule,
+    },
+    DeleteFirewallRule {
+        name: String,
+    },
+    PutConfiguration {
+        name: String,
+        value: String,
+    },
+    PutDatabase {
+        name: String,
+        database: Database,
+    },
+    DeleteDatabase {
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone)]

@@ -19,7 +19,10 @@ pub(crate) struct Answer {
 
 impl Answer {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
     }
 
     pub fn code(&self) -> &str {
@@ -28,7 +31,9 @@ impl Answer {
 }
 
 pub(crate) fn server_path(name: &str) -> String {
-    format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.DBforPostgreSQL/flexibleServers/{name}")
+    format!(
+        "/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.DBforPostgreSQL/flexibleServers/{name}"
+    )
 }
 
 pub(crate) fn create_body() -> Value {
@@ -65,7 +70,11 @@ impl Client {
             .await
             .unwrap();
         let token = reply["access_token"].as_str().unwrap().to_owned();
-        Client { http, base: arm.endpoint(), token }
+        Client {
+            http,
+            base: arm.endpoint(),
+            token,
+        }
     }
 
     /// A call on `path` (relative to the endpoint, or an absolute URL) with the default api-version.
@@ -78,7 +87,13 @@ impl Client {
         self.raw(method, &url, Some(&self.token), body).await
     }
 
-    pub async fn raw(&self, method: Method, url: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+    pub async fn raw(
+        &self,
+        method: Method,
+        url: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
         let mut request = self.http.request(method, url);
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -90,14 +105,24 @@ impl Client {
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap();
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() };
-        Answer { status, headers, body }
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// Polls the Azure-AsyncOperation URL until the operation leaves InProgress; returns the
     /// final status body and how many InProgress answers came first.
     pub async fn wait(&self, accepted: &Answer) -> (Value, usize) {
-        let url = accepted.header("azure-asyncoperation").expect("an Azure-AsyncOperation header");
+        let url = accepted
+            .header("azure-asyncoperation")
+            .expect("an Azure-AsyncOperation header");
         let mut in_progress = 0;
         loop {
             let answer = self.call(Method::GET, &url, None).await;
@@ -105,14 +130,19 @@ impl Client {
             if answer.body["status"] != "InProgress" {
                 return (answer.body, in_progress);
             }
-            assert!(answer.header("retry-after").is_some(), "an InProgress poll says when to come back");
+            assert!(
+                answer.header("retry-after").is_some(),
+                "an InProgress poll says when to come back"
+            );
             in_progress += 1;
             assert!(in_progress < 50, "the operation never ends");
         }
     }
 
     pub async fn create_server(&self, name: &str) -> Answer {
-        let created = self.call(Method::PUT, &server_path(name), Some(create_body())).await;
+        let created = self
+            .call(Method::PUT, &server_path(name), Some(create_body()))
+            .await;
         assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
         let (done, _) = self.wait(&created).await;
         assert_eq!(done["status"], "Succeeded");

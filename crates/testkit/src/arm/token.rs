@@ -67,32 +67,81 @@ pub(crate) fn form_decode(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-pub(crate) fn issue(st: &mut State, tenant: &str, form_ok: bool, form: &BTreeMap<String, String>) -> Result<Reply, Refusal> {
+pub(crate) fn issue(
+    st: &mut State,
+    tenant: &str,
+    form_ok: bool,
+    form: &BTreeMap<String, String>,
+) -> Result<Reply, Refusal> {
     if !form_ok {
-        return Err(aad_error(400, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'. The body must be application/x-www-form-urlencoded."));
+        return Err(aad_error(
+            400,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'grant_type'. The body must be application/x-www-form-urlencoded.",
+        ));
     }
     if tenant != TENANT {
-        return Err(aad_error(400, "invalid_request", 90002, &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.")));
+        return Err(aad_error(
+            400,
+            "invalid_request",
+            90002,
+            &format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+            ),
+        ));
     }
     match form.get("grant_type").map(String::as_str) {
         Some("client_credentials") => {}
         Some(other) => {
-            return Err(aad_error(400, "unsupported_grant_type", 70003, &format!("The app requested an unsupported grant type '{other}'.")));
+            return Err(aad_error(
+                400,
+                "unsupported_grant_type",
+                70003,
+                &format!("The app requested an unsupported grant type '{other}'."),
+            ));
         }
         None => {
-            return Err(aad_error(400, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'."));
+            return Err(aad_error(
+                400,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'grant_type'.",
+            ));
         }
     }
-    let client = form.get("client_id").map(String::as_str).unwrap_or_default();
+    let client = form
+        .get("client_id")
+        .map(String::as_str)
+        .unwrap_or_default();
     if client != CLIENT_ID {
-        return Err(aad_error(400, "unauthorized_client", 700016, &format!("Application with identifier '{client}' was not found in the directory '{TENANT}'.")));
+        return Err(aad_error(
+            400,
+            "unauthorized_client",
+            700016,
+            &format!(
+                "Application with identifier '{client}' was not found in the directory '{TENANT}'."
+            ),
+        ));
     }
     if form.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET) {
-        return Err(aad_error(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID."));
+        return Err(aad_error(
+            401,
+            "invalid_client",
+            7000215,
+            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+        ));
     }
     if form.get("scope").map(String::as_str) != Some(SCOPE) {
         let scope = form.get("scope").cloned().unwrap_or_default();
-        return Err(aad_error(400, "invalid_scope", 1002012, &format!("The provided value for scope '{scope}' is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).")));
+        return Err(aad_error(
+            400,
+            "invalid_scope",
+            1002012,
+            &format!(
+                "The provided value for scope '{scope}' is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
+        ));
     }
     let token = format!("arm-double-{}", uuid::Uuid::new_v4().simple());
     st.tokens.insert(token.clone(), Instant::now());
@@ -108,15 +157,28 @@ pub(crate) fn authenticate(st: &State, header: Option<&str>) -> Result<(), Refus
         "Bearer authorization_uri=\"https://login.microsoftonline.com/{TENANT}\", error=\"invalid_token\", error_description=\"The authentication failed.\""
     );
     let Some(header) = header else {
-        return Err(Refusal::rule(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
-            .header("WWW-Authenticate", challenge));
+        return Err(Refusal::rule(
+            401,
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is missing.",
+        )
+        .header("WWW-Authenticate", challenge));
     };
     let Some(token) = header.strip_prefix("Bearer ") else {
-        return Err(Refusal::rule(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is provided in an invalid format.")
-            .header("WWW-Authenticate", challenge));
+        return Err(Refusal::rule(
+            401,
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is provided in an invalid format.",
+        )
+        .header("WWW-Authenticate", challenge));
     };
     match st.tokens.get(token.trim()) {
-        None => Err(Refusal::rule(401, "InvalidAuthenticationToken", "The access token is invalid.").header("WWW-Authenticate", challenge)),
+        None => Err(Refusal::rule(
+            401,
+            "InvalidAuthenticationToken",
+            "The access token is invalid.",
+        )
+        .header("WWW-Authenticate", challenge)),
         Some(issued) if issued.elapsed().as_secs() >= LIFETIME_SECS => Err(Refusal::rule(
             401,
             "ExpiredAuthenticationToken",

@@ -2,22 +2,21 @@
 //! specification/postgresql/resource-manager/Microsoft.DBforPostgreSQL/stable/2024-08-01/FlexibleServers.json
 //! and folded into a `ServerSpec`.
 
-use std::collections::BTreeMap;
-
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::reply::Refusal;
 use super::rules;
 use super::schema::{Obj, known_keys, object, opt_enum, opt_object, opt_str};
-use super::state::{Maintenance, ServerSpec};
-use super::LOCATION;
+use super::state::ServerSpec;
+use super::validate_envelope::{cross_checks, default_spec, location, tag_map, version_change};
 
 /// FlexibleServers.json ServerVersion (2024-08-01).
 pub(crate) const VERSIONS: [&str; 6] = ["16", "15", "14", "13", "12", "11"];
 const TIERS: [&str; 3] = ["Burstable", "GeneralPurpose", "MemoryOptimized"];
 pub(crate) const ENABLED: [&str; 2] = ["Enabled", "Disabled"];
-pub(crate) const DISK_TIERS: [&str; 14] =
-    ["P1", "P2", "P3", "P4", "P6", "P10", "P15", "P20", "P30", "P40", "P50", "P60", "P70", "P80"];
+pub(crate) const DISK_TIERS: [&str; 14] = [
+    "P1", "P2", "P3", "P4", "P6", "P10", "P15", "P20", "P30", "P40", "P50", "P60", "P70", "P80",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -34,16 +33,35 @@ pub(crate) struct Accepted {
     pub password: Option<String>,
 }
 
-pub(crate) fn server_body(body: &Value, existing: Option<&ServerSpec>, mode: Mode) -> Result<Accepted, Refusal> {
+pub(crate) fn server_body(
+    body: &Value,
+    existing: Option<&ServerSpec>,
+    mode: Mode,
+) -> Result<Accepted, Refusal> {
     let top = object(body, "Server")?;
     if mode == Mode::Patch {
-        known_keys(top, "ServerForUpdate", &["sku", "identity", "properties", "tags"], &[])?;
+        known_keys(
+            top,
+            "ServerForUpdate",
+            &["sku", "identity", "properties", "tags"],
+            &[],
+        )?;
     } else {
         // ARM itself ignores the envelope's read-only fields, so a GET body sent back is fine.
         known_keys(
             top,
             "Server",
-            &["location", "tags", "sku", "identity", "properties", "id", "name", "type", "systemData"],
+            &[
+                "location",
+                "tags",
+                "sku",
+                "identity",
+                "properties",
+                "id",
+                "name",
+                "type",
+                "systemData",
+            ],
             &[],
         )?;
     }
@@ -60,7 +78,9 @@ pub(crate) fn server_body(body: &Value, existing: Option<&ServerSpec>, mode: Mod
             let name = opt_str(sku, "name", "sku")?;
             let tier = opt_enum(sku, "tier", "sku", &TIERS)?;
             let (Some(name), Some(tier)) = (name, tier) else {
-                return Err(Refusal::invalid_content("'sku.name' and 'sku.tier' are both required"));
+                return Err(Refusal::invalid_content(
+                    "'sku.name' and 'sku.tier' are both required",
+                ));
             };
             if !rules::sku_fits_tier(name, tier) {
                 return Err(Refusal::invalid_value(format!(
@@ -71,13 +91,27 @@ pub(crate) fn server_body(body: &Value, existing: Option<&ServerSpec>, mode: Mod
             spec.sku_tier = tier.to_owned();
         }
         None if mode == Mode::Create => {
-            return Err(Refusal::invalid_content("'sku' is required to create a server"));
+            return Err(Refusal::invalid_content(
+                "'sku' is required to create a server",
+            ));
         }
         None => {}
     }
     if let Some(identity) = opt_object(top, "identity", "Server")? {
-        known_keys(identity, "UserAssignedIdentity", &["userAssignedIdentities", "principalId", "type"], &["tenantId"])?;
-        if opt_enum(identity, "type", "identity", &["None", "UserAssigned", "SystemAssigned"])?.is_none() {
+        known_keys(
+            identity,
+            "UserAssignedIdentity",
+            &["userAssignedIdentities", "principalId", "type"],
+            &["tenantId"],
+        )?;
+        if opt_enum(
+            identity,
+            "type",
+            "identity",
+            &["None", "UserAssigned", "SystemAssigned"],
+        )?
+        .is_none()
+        {
             return Err(Refusal::invalid_content("'identity.type' is required"));
         }
         spec.identity = Some(Value::Object(identity.clone()));
@@ -86,7 +120,9 @@ pub(crate) fn server_body(body: &Value, existing: Option<&ServerSpec>, mode: Mod
     let props = match opt_object(top, "properties", "Server")? {
         Some(p) => p,
         None if mode == Mode::Create => {
-            return Err(Refusal::invalid_content("'properties' is required to create a server"));
+            return Err(Refusal::invalid_content(
+                "'properties' is required to create a server",
+            ));
         }
         None => &empty,
     };
@@ -95,112 +131,83 @@ pub(crate) fn server_body(body: &Value, existing: Option<&ServerSpec>, mode: Mod
     Ok(Accepted { spec, password })
 }
 
-fn default_spec() -> ServerSpec {
-    ServerSpec {
-        location: LOCATION.to_owned(),
-        tags: BTreeMap::new(),
-        sku_name: String::new(),
-        sku_tier: String::new(),
-        identity: None,
-        admin_login: None,
-        // The RP's default major version when none is given (a guess, see README).
-        version: "16".to_owned(),
-        storage_gb: 128,
-        auto_grow: "Disabled".to_owned(),
-        storage_tier: None,
-        storage_type: "Premium_LRS".to_owned(),
-        iops: None,
-        throughput: None,
-        retention_days: 7,
-        geo_backup: "Disabled".to_owned(),
-        public_access: String::new(),
-        subnet: None,
-        dns_zone: None,
-        ha_mode: "Disabled".to_owned(),
-        standby_zone: String::new(),
-        zone: String::new(),
-        ad_auth: "Disabled".to_owned(),
-        password_auth: "Enabled".to_owned(),
-        tenant_id: String::new(),
-        encryption: json!({"type": "SystemManaged"}),
-        maintenance: Maintenance { custom_window: "Disabled".to_owned(), start_hour: 0, start_minute: 0, day_of_week: 0 },
-        replication_role: "Primary".to_owned(),
-    }
-}
-
-fn location(top: &Obj, existing: Option<&ServerSpec>, spec: &mut ServerSpec) -> Result<(), Refusal> {
-    let Some(given) = opt_str(top, "location", "Server")? else {
-        return Err(Refusal::rule(400, "LocationRequired", "The location property is required for this definition."));
-    };
-    // ARM accepts display names ("West Europe") as well as location names.
-    let normal: String = given.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
-    if let Some(existing) = existing {
-        if normal != existing.location {
-            return Err(Refusal::rule(
-                400,
-                "InvalidResourceLocation",
-                format!(
-                    "The resource already exists in location '{}' in resource group '{}'. A resource with the same name cannot be created in location '{given}'. Please select a new resource name.",
-                    existing.location,
-                    super::RESOURCE_GROUP
-                ),
-            ));
-        }
-    } else if normal != LOCATION {
-        return Err(Refusal::rule(
-            400,
-            "LocationNotAvailableForResourceType",
-            format!(
-                "The provided location '{given}' is not available for resource type 'Microsoft.DBforPostgreSQL/flexibleServers'. List of available regions for the resource type is '{LOCATION}'."
-            ),
-        ));
-    }
-    spec.location = normal;
-    Ok(())
-}
-
-fn tag_map(tags: &Obj) -> Result<BTreeMap<String, String>, Refusal> {
-    if tags.len() > 50 {
-        return Err(Refusal::rule(400, "InvalidTagCount", "A resource can have at most 50 tags."));
-    }
-    let mut out = BTreeMap::new();
-    for (name, value) in tags {
-        let Some(value) = value.as_str() else {
-            return Err(Refusal::invalid_content(format!("tag '{name}' must have a string value")));
-        };
-        rules::tag(name, value)?;
-        out.insert(name.clone(), value.to_owned());
-    }
-    Ok(out)
-}
-
 const PUT_PROPERTIES: [&str; 16] = [
-    "administratorLogin", "administratorLoginPassword", "version", "storage", "authConfig",
-    "dataEncryption", "backup", "network", "highAvailability", "maintenanceWindow",
-    "sourceServerResourceId", "pointInTimeUTC", "availabilityZone", "replicationRole", "replica",
+    "administratorLogin",
+    "administratorLoginPassword",
+    "version",
+    "storage",
+    "authConfig",
+    "dataEncryption",
+    "backup",
+    "network",
+    "highAvailability",
+    "maintenanceWindow",
+    "sourceServerResourceId",
+    "pointInTimeUTC",
+    "availabilityZone",
+    "replicationRole",
+    "replica",
     "createMode",
 ];
 const PATCH_PROPERTIES: [&str; 13] = [
-    "administratorLogin", "administratorLoginPassword", "version", "storage", "backup",
-    "highAvailability", "maintenanceWindow", "authConfig", "dataEncryption", "createMode",
-    "replicationRole", "replica", "network",
+    "administratorLogin",
+    "administratorLoginPassword",
+    "version",
+    "storage",
+    "backup",
+    "highAvailability",
+    "maintenanceWindow",
+    "authConfig",
+    "dataEncryption",
+    "createMode",
+    "replicationRole",
+    "replica",
+    "network",
 ];
-const READ_ONLY_PROPERTIES: [&str; 5] =
-    ["minorVersion", "state", "fullyQualifiedDomainName", "replicaCapacity", "privateEndpointConnections"];
+const READ_ONLY_PROPERTIES: [&str; 5] = [
+    "minorVersion",
+    "state",
+    "fullyQualifiedDomainName",
+    "replicaCapacity",
+    "privateEndpointConnections",
+];
 
-fn properties(p: &Obj, existing: Option<&ServerSpec>, mode: Mode, spec: &mut ServerSpec) -> Result<Option<String>, Refusal> {
-    let writable: &[&str] = if mode == Mode::Patch { &PATCH_PROPERTIES } else { &PUT_PROPERTIES };
-    let at = if mode == Mode::Patch { "ServerPropertiesForUpdate" } else { "ServerProperties" };
+fn properties(
+    p: &Obj,
+    existing: Option<&ServerSpec>,
+    mode: Mode,
+    spec: &mut ServerSpec,
+) -> Result<Option<String>, Refusal> {
+    let writable: &[&str] = if mode == Mode::Patch {
+        &PATCH_PROPERTIES
+    } else {
+        &PUT_PROPERTIES
+    };
+    let at = if mode == Mode::Patch {
+        "ServerPropertiesForUpdate"
+    } else {
+        "ServerProperties"
+    };
     known_keys(p, at, writable, &READ_ONLY_PROPERTIES)?;
 
     let create_modes: &[&str] = if mode == Mode::Patch {
         &["Default", "Update"]
     } else {
-        &["Default", "Create", "Update", "PointInTimeRestore", "GeoRestore", "Replica", "ReviveDropped"]
+        &[
+            "Default",
+            "Create",
+            "Update",
+            "PointInTimeRestore",
+            "GeoRestore",
+            "Replica",
+            "ReviveDropped",
+        ]
     };
     match opt_enum(p, "createMode", "properties", create_modes)? {
         Some("Update") if mode == Mode::Create => {
-            return Err(Refusal::invalid_value("createMode 'Update' needs an existing server."));
+            return Err(Refusal::invalid_value(
+                "createMode 'Update' needs an existing server.",
+            ));
         }
         Some(other @ ("PointInTimeRestore" | "GeoRestore" | "Replica" | "ReviveDropped")) => {
             return Err(Refusal::rule(
@@ -220,7 +227,12 @@ fn properties(p: &Obj, existing: Option<&ServerSpec>, mode: Mode, spec: &mut Ser
     }
 
     if let Some(auth) = opt_object(p, "authConfig", "properties")? {
-        known_keys(auth, "AuthConfig", &["activeDirectoryAuth", "passwordAuth", "tenantId"], &[])?;
+        known_keys(
+            auth,
+            "AuthConfig",
+            &["activeDirectoryAuth", "passwordAuth", "tenantId"],
+            &[],
+        )?;
         if let Some(v) = opt_enum(auth, "activeDirectoryAuth", "authConfig", &ENABLED)? {
             spec.ad_auth = v.to_owned();
         }
@@ -254,7 +266,9 @@ fn properties(p: &Obj, existing: Option<&ServerSpec>, mode: Mode, spec: &mut Ser
     }
     if mode == Mode::Create && spec.password_auth == "Enabled" {
         if spec.admin_login.is_none() {
-            return Err(Refusal::invalid_content("'properties.administratorLogin' is required to create a server"));
+            return Err(Refusal::invalid_content(
+                "'properties.administratorLogin' is required to create a server",
+            ));
         }
         if password.is_none() {
             return Err(Refusal::invalid_content(
@@ -269,19 +283,37 @@ fn properties(p: &Obj, existing: Option<&ServerSpec>, mode: Mode, spec: &mut Ser
     }
     if let Some(zone) = opt_enum(p, "availabilityZone", "properties", &["", "1", "2", "3"])? {
         if existing.is_some_and(|e| e.zone != zone) {
-            return Err(Refusal::invalid_value("'properties.availabilityZone' can only be set when the server is created."));
+            return Err(Refusal::invalid_value(
+                "'properties.availabilityZone' can only be set when the server is created.",
+            ));
         }
         spec.zone = zone.to_owned();
     }
-    if let Some(role) = opt_enum(p, "replicationRole", "properties", &["None", "Primary", "AsyncReplica", "GeoAsyncReplica"])? {
-        if role != "Primary" && role != "None" {
-            return Err(Refusal::rule(400, "UnsupportedByTestDouble", "The test double serves no replicas."));
-        }
+    if let Some(role) = opt_enum(
+        p,
+        "replicationRole",
+        "properties",
+        &["None", "Primary", "AsyncReplica", "GeoAsyncReplica"],
+    )? && role != "Primary"
+        && role != "None"
+    {
+        return Err(Refusal::rule(
+            400,
+            "UnsupportedByTestDouble",
+            "The test double serves no replicas.",
+        ));
     }
     if let Some(replica) = opt_object(p, "replica", "properties")? {
-        known_keys(replica, "Replica", &["role", "promoteMode", "promoteOption"], &["capacity", "replicationState"])?;
+        known_keys(
+            replica,
+            "Replica",
+            &["role", "promoteMode", "promoteOption"],
+            &["capacity", "replicationState"],
+        )?;
         if replica.contains_key("promoteMode") || replica.contains_key("promoteOption") {
-            return Err(Refusal::invalid_value("Only a replica can be promoted; this server is a primary."));
+            return Err(Refusal::invalid_value(
+                "Only a replica can be promoted; this server is a primary.",
+            ));
         }
     }
     super::validate_parts::storage(p, existing, spec)?;
@@ -291,41 +323,4 @@ fn properties(p: &Obj, existing: Option<&ServerSpec>, mode: Mode, spec: &mut Ser
     super::validate_parts::maintenance(p, mode, spec)?;
     super::validate_parts::data_encryption(p, spec)?;
     Ok(password.map(str::to_owned))
-}
-
-fn version_change(existing: Option<&ServerSpec>, to: &str) -> Result<(), Refusal> {
-    let Some(existing) = existing else { return Ok(()) };
-    let (from, to_n): (u32, u32) = (existing.version.parse().unwrap_or(0), to.parse().unwrap_or(0));
-    if to_n < from {
-        return Err(Refusal::invalid_value(format!(
-            "The server version cannot be downgraded from {} to {to}.",
-            existing.version
-        )));
-    }
-    // ServerPropertiesForUpdate.version: "Version 16 is currently not supported for MVU."
-    if to_n > from && to == "16" {
-        return Err(Refusal::invalid_value("Major version upgrade to version 16 is not supported."));
-    }
-    Ok(())
-}
-
-/// Rules between fields: the documented limits of HA on Burstable, zones for ZoneRedundant.
-fn cross_checks(spec: &ServerSpec, _existing: Option<&ServerSpec>) -> Result<(), Refusal> {
-    if spec.sku_tier == "Burstable" && spec.ha_mode != "Disabled" {
-        return Err(Refusal::invalid_value(format!(
-            "High availability mode '{}' is not supported for the Burstable tier.",
-            spec.ha_mode
-        )));
-    }
-    if spec.ha_mode == "ZoneRedundant" && !spec.zone.is_empty() && spec.zone == spec.standby_zone {
-        return Err(Refusal::invalid_value(
-            "For ZoneRedundant high availability the standby availability zone must differ from the primary's.",
-        ));
-    }
-    if spec.ha_mode == "SameZone" && !spec.standby_zone.is_empty() && spec.zone != spec.standby_zone {
-        return Err(Refusal::invalid_value(
-            "For SameZone high availability the standby availability zone must be the primary's.",
-        ));
-    }
-    Ok(())
 }
