@@ -2,6 +2,7 @@
 // A broken test fixture should stop the test at once, with the reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod arm;
 pub mod backend;
 pub mod clock;
 pub mod load;
