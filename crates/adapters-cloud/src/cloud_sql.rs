@@ -55,7 +55,10 @@ fn invalid(message: String) -> StepFailure {
 /// The URL the broker's own SQL connections take to the server (its endpoint, or the
 /// override), and the `sslmode` applications are handed: `verify-full` against the CA bundle
 /// when one is configured, else `require`.
-pub(crate) fn admin_url(reach: Reach<'_>, login: &Login) -> Result<(url::Url, SslMode), StepFailure> {
+pub(crate) fn admin_url(
+    reach: Reach<'_>,
+    login: &Login,
+) -> Result<(url::Url, SslMode), StepFailure> {
     let verified = if reach.ca_bundle_file.is_some() {
         SslMode::VerifyFull
     } else {
@@ -65,9 +68,14 @@ pub(crate) fn admin_url(reach: Reach<'_>, login: &Login) -> Result<(url::Url, Ss
         Some(o) => (o.host.clone(), o.port, o.sslmode.unwrap_or(verified)),
         None => (login.host.clone(), login.port, verified),
     };
-    let mut url = url::Url::parse("postgres://placeholder/postgres")
-        .map_err(|e| invalid(e.to_string()))?;
-    let bad = |what: &str| invalid(format!("server {}: {what} does not fit in a URL", login.server));
+    let mut url =
+        url::Url::parse("postgres://placeholder/postgres").map_err(|e| invalid(e.to_string()))?;
+    let bad = |what: &str| {
+        invalid(format!(
+            "server {}: {what} does not fit in a URL",
+            login.server
+        ))
+    };
     url.set_host(Some(&host)).map_err(|_| bad("host"))?;
     url.set_port(Some(port)).map_err(|()| bad("port"))?;
     url.set_username(&login.username)

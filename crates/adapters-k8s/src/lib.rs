@@ -21,6 +21,6 @@ pub mod settings;
 pub mod status;
 
 pub use backend::CnpgBackend;
-pub use secrets_vault::SecretsVault;
 pub use plan::{PlanError, PlanSettings};
+pub use secrets_vault::SecretsVault;
 pub use settings::{CnpgSettings, SettingsError};

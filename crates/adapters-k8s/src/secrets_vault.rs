@@ -87,10 +87,16 @@ impl SecretVault for SecretsVault {
             let secret = Secret {
                 metadata: ObjectMeta {
                     name: Some(name.clone()),
-                    labels: Some(BTreeMap::from([(MANAGED_BY.to_string(), MANAGER.to_string())])),
+                    labels: Some(BTreeMap::from([(
+                        MANAGED_BY.to_string(),
+                        MANAGER.to_string(),
+                    )])),
                     annotations: Some(BTreeMap::from([
                         ("pgbroker.io/backend".to_string(), key.backend.clone()),
-                        ("pgbroker.io/instance-id".to_string(), key.instance_id.to_string()),
+                        (
+                            "pgbroker.io/instance-id".to_string(),
+                            key.instance_id.to_string(),
+                        ),
                     ])),
                     ..ObjectMeta::default()
                 },
@@ -108,7 +114,8 @@ impl SecretVault for SecretsVault {
                 Err(e) => return Err(VaultError(format!("{doing}: {e}"))),
             }
         }
-        let patch = json!({"data": {key.name.clone(): ByteString(value.expose().as_bytes().to_vec())}});
+        let patch =
+            json!({"data": {key.name.clone(): ByteString(value.expose().as_bytes().to_vec())}});
         api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .map(|_| ())

@@ -43,8 +43,8 @@ impl VaultCipher {
         let bytes = STANDARD
             .decode(text.trim())
             .map_err(|_| CipherError::NotBase64)?;
-        let unbound =
-            UnboundKey::new(&CHACHA20_POLY1305, &bytes).map_err(|_| CipherError::Length(bytes.len()))?;
+        let unbound = UnboundKey::new(&CHACHA20_POLY1305, &bytes)
+            .map_err(|_| CipherError::Length(bytes.len()))?;
         let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
         let id = digest.as_ref()[..6]
             .iter()
@@ -146,7 +146,11 @@ impl<DB: Dialect> SecretVault for SqlVault<DB> {
         let Some(row) = rows.first() else {
             return Ok(None);
         };
-        let column = |c| DB::text(row, c).map_err(|e| failed(&doing, e.why)).map(Option::unwrap_or_default);
+        let column = |c| {
+            DB::text(row, c)
+                .map_err(|e| failed(&doing, e.why))
+                .map(Option::unwrap_or_default)
+        };
         let (sealed, key_id) = (column("sealed")?, column("key_id")?);
         if key_id != self.cipher.id {
             return Err(VaultError(format!(

@@ -15,6 +15,6 @@ pub mod secret_value;
 pub mod serve;
 pub mod store_url;
 pub mod telemetry;
-pub mod vault;
 #[cfg(test)]
 mod test_support;
+pub mod vault;

@@ -63,6 +63,9 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // One TLS crypto provider for every rustls user that does not name its own (the OTLP
+    // HTTP exporter's client among them): ring, which the whole tree is built with.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -97,8 +100,8 @@ async fn command(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate => migrate(&config).await,
         Command::Catalog { format } => {
-            let built =
-                backends::build(&config.backends, config.state_store.vault_key.is_some()).context("building the configured backends")?;
+            let built = backends::build(&config.backends, config.state_store.vault_key.is_some())
+                .context("building the configured backends")?;
             let loaded =
                 catalog_file::load(config.catalog.path.as_deref(), &built.registry.names())?;
             availability::warn_unconfigurable(&loaded.catalog, &built.unconfigurable);

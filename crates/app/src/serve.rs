@@ -239,13 +239,18 @@ pub async fn start_with(
 /// says the key is missing).
 async fn open_store(
     config: &crate::config::StateStoreConfig,
-) -> anyhow::Result<(Arc<dyn pgbroker_domain::ports::StateStore>, Arc<dyn SecretVault>)> {
+) -> anyhow::Result<(
+    Arc<dyn pgbroker_domain::ports::StateStore>,
+    Arc<dyn SecretVault>,
+)> {
     let url = &config.url;
     let Some(key) = &config.vault_key else {
         let store = pgbroker_adapters_sql::open_pooled(url.expose(), &config.pool())
             .await
             .with_context(|| format!("opening state store {url}"))?;
-        let none = NoVault("state_store.vault_key is not set, so no secret of a backend can be kept".into());
+        let none = NoVault(
+            "state_store.vault_key is not set, so no secret of a backend can be kept".into(),
+        );
         return Ok((store, Arc::new(none)));
     };
     let key = key.resolve("state_store.vault_key")?;

@@ -24,9 +24,9 @@ impl LateVault {
     }
 
     fn get(&self) -> Result<&Arc<dyn SecretVault>, VaultError> {
-        self.0
-            .get()
-            .ok_or_else(|| VaultError("the vault is not open yet (the state store opens it)".into()))
+        self.0.get().ok_or_else(|| {
+            VaultError("the vault is not open yet (the state store opens it)".into())
+        })
     }
 }
 

@@ -31,10 +31,10 @@ use pgbroker_domain::server::{PlanSize, ServerTarget, Translation, Unsupported};
 use pgbroker_domain::{Credentials, InstanceId, JsonObject, OperationKind, Plan};
 use tokio::sync::OnceCell;
 
+pub use crate::cloud_sql::SqlEndpoint;
 pub use error::{AwsError, Category};
 pub use names::{BACKEND_TAG, INSTANCE_TAG, RETAINED_TAG};
 pub use plan::{InstanceParameters, PlanSettings};
-pub use crate::cloud_sql::SqlEndpoint;
 pub use settings::{AwsSettings, ClassSettings, SettingsError, StorageType};
 
 use crate::cloud_sql::Tenants;

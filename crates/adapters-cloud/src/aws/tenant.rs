@@ -216,4 +216,3 @@ impl AwsBackend {
             .map_err(failure)
     }
 }
-

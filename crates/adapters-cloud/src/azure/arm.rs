@@ -44,7 +44,13 @@ pub struct Arm {
 
 /// `Retry-After` in seconds (the form ARM sends), capped at `max`.
 fn retry_after(headers: &HeaderMap, max: Duration) -> Option<Duration> {
-    let secs = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok()?;
+    let secs = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
     Some(Duration::from_secs(secs).min(max))
 }
 
@@ -95,12 +101,18 @@ impl Arm {
             request = request.json(body);
         }
         let response = request.send().await.map_err(|e| {
-            AzureError::retryable(Reason::BackendUnavailable, format!("{doing}: {}", e.without_url()))
+            AzureError::retryable(
+                Reason::BackendUnavailable,
+                format!("{doing}: {}", e.without_url()),
+            )
         })?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.map_err(|e| {
-            AzureError::retryable(Reason::BackendUnavailable, format!("{doing}: reading the answer: {}", e.without_url()))
+            AzureError::retryable(
+                Reason::BackendUnavailable,
+                format!("{doing}: reading the answer: {}", e.without_url()),
+            )
         })?;
         let body: Value = if text.trim().is_empty() {
             Value::Null
@@ -119,7 +131,9 @@ impl Arm {
                 "" => "(no message)",
                 message => message,
             };
-            return Err(AzureError::from_response(doing, status, code, message, wait));
+            return Err(AzureError::from_response(
+                doing, status, code, message, wait,
+            ));
         }
         let operation = header(&headers, "azure-asyncoperation")
             .map(Tracked::AsyncOperation)

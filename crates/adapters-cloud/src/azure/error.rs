@@ -48,7 +48,13 @@ impl AzureError {
     }
 
     /// An ARM error response (`{"error": {"code", "message"}}`) to `doing`.
-    pub fn from_response(doing: &str, status: u16, code: &str, message: &str, retry_after: Option<Duration>) -> Self {
+    pub fn from_response(
+        doing: &str,
+        status: u16,
+        code: &str,
+        message: &str,
+        retry_after: Option<Duration>,
+    ) -> Self {
         let (category, reason) = classify(status, code);
         Self {
             category,
@@ -69,27 +75,53 @@ pub fn classify(status: u16, code: &str) -> (Category, Reason) {
     match code {
         // A server in the middle of another operation, or two writes meeting: the call works
         // once that ends.
-        "ServerBusy" | "OperationNotAllowedOnServerState" | "AnotherOperationInProgress"
-        | "Conflict" | "OperationPreempted" | "ConcurrentOperation" => (Retryable, Reason::Conflict),
+        "ServerBusy"
+        | "OperationNotAllowedOnServerState"
+        | "AnotherOperationInProgress"
+        | "Conflict"
+        | "OperationPreempted"
+        | "ConcurrentOperation" => (Retryable, Reason::Conflict),
         "ScopeLocked" => (Permanent, Reason::InvalidState),
-        "QuotaExceeded" | "SubscriptionQuotaExceeded" | "ServerQuotaExceeded" | "OperationNotAllowed"
+        "QuotaExceeded"
+        | "SubscriptionQuotaExceeded"
+        | "ServerQuotaExceeded"
+        | "OperationNotAllowed"
             if status != 429 =>
         {
             (Permanent, Reason::QuotaExceeded)
         }
-        "SkuNotAvailable" | "SkuNotAvailableInRegion" | "NoRegisteredProviderFound"
-        | "LocationNotAvailableForResourceType" | "InvalidResourceName" | "InvalidParameterValue"
-        | "InvalidRequestContent" | "InvalidRequestParameterWithDetails" | "InvalidParameter"
-        | "InvalidApiVersionParameter" | "MissingApiVersionParameter" | "BadRequest"
-        | "InvalidServerName" | "ServerNameAlreadyExists" | "NameAlreadyExists"
-        | "PasswordNotComplex" | "InvalidStorageSize" | "InvalidBackupRetentionDays"
-        | "FeatureSwitchNotEnabled" | "HighAvailabilityNotSupported" => (Permanent, Reason::InvalidSpec),
-        "ResourceNotFound" | "ResourceGroupNotFound" | "SubscriptionNotFound" | "ParentResourceNotFound" => {
-            (Permanent, Reason::NotFound)
+        "SkuNotAvailable"
+        | "SkuNotAvailableInRegion"
+        | "NoRegisteredProviderFound"
+        | "LocationNotAvailableForResourceType"
+        | "InvalidResourceName"
+        | "InvalidParameterValue"
+        | "InvalidRequestContent"
+        | "InvalidRequestParameterWithDetails"
+        | "InvalidParameter"
+        | "InvalidApiVersionParameter"
+        | "MissingApiVersionParameter"
+        | "BadRequest"
+        | "InvalidServerName"
+        | "ServerNameAlreadyExists"
+        | "NameAlreadyExists"
+        | "PasswordNotComplex"
+        | "InvalidStorageSize"
+        | "InvalidBackupRetentionDays"
+        | "FeatureSwitchNotEnabled"
+        | "HighAvailabilityNotSupported" => (Permanent, Reason::InvalidSpec),
+        "ResourceNotFound"
+        | "ResourceGroupNotFound"
+        | "SubscriptionNotFound"
+        | "ParentResourceNotFound" => (Permanent, Reason::NotFound),
+        "AuthorizationFailed"
+        | "AuthenticationFailed"
+        | "InvalidAuthenticationToken"
+        | "InvalidAuthenticationTokenTenant"
+        | "LinkedAuthorizationFailed" => (Permanent, Reason::BackendFailed),
+        _ if status == 429 || status >= 500 || status == 409 => {
+            (Retryable, Reason::BackendUnavailable)
         }
-        "AuthorizationFailed" | "AuthenticationFailed" | "InvalidAuthenticationToken"
-        | "InvalidAuthenticationTokenTenant" | "LinkedAuthorizationFailed" => (Permanent, Reason::BackendFailed),
-        _ if status == 429 || status >= 500 || status == 409 => (Retryable, Reason::BackendUnavailable),
         _ => (Permanent, Reason::BackendFailed),
     }
 }
@@ -127,11 +159,26 @@ mod tests {
     fn throttling_busy_and_5xx_are_retried_quota_sku_names_and_locks_are_not() {
         assert_eq!(classify(429, "TooManyRequests").0, Category::Retryable);
         assert_eq!(classify(503, "ServiceUnavailable").0, Category::Retryable);
-        assert_eq!(classify(409, "ServerBusy"), (Category::Retryable, Reason::Conflict));
-        assert_eq!(classify(400, "QuotaExceeded"), (Category::Permanent, Reason::QuotaExceeded));
-        assert_eq!(classify(400, "SkuNotAvailable"), (Category::Permanent, Reason::InvalidSpec));
-        assert_eq!(classify(400, "InvalidResourceName"), (Category::Permanent, Reason::InvalidSpec));
-        assert_eq!(classify(409, "ScopeLocked"), (Category::Permanent, Reason::InvalidState));
+        assert_eq!(
+            classify(409, "ServerBusy"),
+            (Category::Retryable, Reason::Conflict)
+        );
+        assert_eq!(
+            classify(400, "QuotaExceeded"),
+            (Category::Permanent, Reason::QuotaExceeded)
+        );
+        assert_eq!(
+            classify(400, "SkuNotAvailable"),
+            (Category::Permanent, Reason::InvalidSpec)
+        );
+        assert_eq!(
+            classify(400, "InvalidResourceName"),
+            (Category::Permanent, Reason::InvalidSpec)
+        );
+        assert_eq!(
+            classify(409, "ScopeLocked"),
+            (Category::Permanent, Reason::InvalidState)
+        );
         assert_eq!(classify(403, "AuthorizationFailed").0, Category::Permanent);
         assert_eq!(classify(400, "Weird").0, Category::Permanent);
     }

@@ -77,7 +77,12 @@ impl AzureBackend {
 
     /// Looks at the server's operation under way.
     pub(super) async fn follow(&self, server: &str) -> Result<Followed, AzureError> {
-        let Some(p) = self.pending.lock().ok().and_then(|p| p.get(server).cloned()) else {
+        let Some(p) = self
+            .pending
+            .lock()
+            .ok()
+            .and_then(|p| p.get(server).cloned())
+        else {
             return Ok(Followed::Nothing);
         };
         let doing = format!("flexible server {server}: {}", p.work);
@@ -87,7 +92,14 @@ impl AzureBackend {
             Tracked::Location(url) => (url, true),
         };
         let answer = arm
-            .call(&format!("{doing}: following the operation"), Method::GET, url, None, None, self.max_wait())
+            .call(
+                &format!("{doing}: following the operation"),
+                Method::GET,
+                url,
+                None,
+                None,
+                self.max_wait(),
+            )
             .await;
         let answer = match answer {
             Ok(a) => a,
@@ -104,7 +116,12 @@ impl AzureBackend {
                 _ => "Succeeded".to_string(),
             }
         } else {
-            answer.body.get("status").and_then(Value::as_str).unwrap_or("InProgress").to_string()
+            answer
+                .body
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or("InProgress")
+                .to_string()
         };
         match status.as_str() {
             "Succeeded" => {
@@ -114,8 +131,18 @@ impl AzureBackend {
             "Failed" | "Canceled" => {
                 self.untrack(server);
                 let error = answer.body.get("error").cloned().unwrap_or(Value::Null);
-                let field = |k| error.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                let code = if field("code").is_empty() { status.clone() } else { field("code") };
+                let field = |k| {
+                    error
+                        .get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                };
+                let code = if field("code").is_empty() {
+                    status.clone()
+                } else {
+                    field("code")
+                };
                 let e = AzureError::from_response(
                     &format!("{doing}: Azure ended the operation {status}"),
                     if status == "Canceled" { 409 } else { 400 },

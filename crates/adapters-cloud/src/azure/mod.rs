@@ -84,7 +84,8 @@ impl AzureBackend {
     /// an admin password, and every step says so.
     pub fn new(name: impl Into<String>, settings: AzureSettings) -> Result<Self, SettingsError> {
         settings.check()?;
-        let pattern = NamePattern::parse(&settings.name_pattern).map_err(SettingsError::NamePattern)?;
+        let pattern =
+            NamePattern::parse(&settings.name_pattern).map_err(SettingsError::NamePattern)?;
         let name = name.into();
         Ok(Self {
             tenants: Tenants::new(name.clone(), settings.extensions.clone()),
@@ -109,10 +110,22 @@ impl AzureBackend {
     async fn arm(&self) -> Result<&Arm, AzureError> {
         self.arm
             .get_or_try_init(|| async {
+                let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| AzureError::invalid(format!("backend {}: TLS: {e}", self.name)))?
+                .with_root_certificates(rustls::RootCertStore {
+                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+                })
+                .with_no_client_auth();
                 let http = reqwest::Client::builder()
+                    .tls_backend_preconfigured(tls)
                     .timeout(Duration::from_secs(60))
                     .build()
-                    .map_err(|e| AzureError::invalid(format!("backend {}: HTTP client: {e}", self.name)))?;
+                    .map_err(|e| {
+                        AzureError::invalid(format!("backend {}: HTTP client: {e}", self.name))
+                    })?;
                 let tokens = token::Tokens::new(&self.settings.credential, http.clone())?;
                 Ok(Arm::new(&self.settings.resource_manager_url, http, tokens))
             })
@@ -157,21 +170,36 @@ impl AzureBackend {
     ) -> Result<arm::Answer, AzureError> {
         self.arm()
             .await?
-            .call(doing, method, path, Some(FLEXIBLE_API_VERSION), body, self.max_wait())
+            .call(
+                doing,
+                method,
+                path,
+                Some(FLEXIBLE_API_VERSION),
+                body,
+                self.max_wait(),
+            )
             .await
     }
 
     /// The server as ARM's GET shows it, or `None`.
     async fn get_server(&self, server: &str) -> Result<Option<Value>, AzureError> {
         let answer = self
-            .call(&format!("flexible server {server}: reading it"), Method::GET, &self.server_path(server), None)
+            .call(
+                &format!("flexible server {server}: reading it"),
+                Method::GET,
+                &self.server_path(server),
+                None,
+            )
             .await?;
         Ok((answer.status != 404).then_some(answer.body))
     }
 
     /// A server of the instance's name is only touched when its tag names this instance.
     fn ensure_ours(&self, server: &str, id: &InstanceId, body: &Value) -> Result<(), AzureError> {
-        let owner = body.pointer("/tags").and_then(|t| t.get(INSTANCE_TAG)).and_then(Value::as_str);
+        let owner = body
+            .pointer("/tags")
+            .and_then(|t| t.get(INSTANCE_TAG))
+            .and_then(Value::as_str);
         if owner == Some(id.as_str()) {
             return Ok(());
         }
@@ -185,7 +213,13 @@ impl AzureBackend {
     }
 
     /// "Not yet", with what Azure says.
-    fn waiting<T>(&self, server: &str, doing: &str, state: &str, wait: Option<Duration>) -> Step<T> {
+    fn waiting<T>(
+        &self,
+        server: &str,
+        doing: &str,
+        state: &str,
+        wait: Option<Duration>,
+    ) -> Step<T> {
         Step::in_progress(
             format!("flexible server {server}: {doing} (Azure state {state})"),
             wait.unwrap_or_else(|| self.poll()),
@@ -216,7 +250,13 @@ impl Backend for AzureBackend {
     async fn provision(&self, req: &InstanceRequest) -> Step<ProvisionOutput> {
         step(self.provision_step(req, false).await.map(|s| match s {
             Step::Done(()) => Step::Done(ProvisionOutput::default()),
-            Step::InProgress { description, retry_after } => Step::InProgress { description, retry_after },
+            Step::InProgress {
+                description,
+                retry_after,
+            } => Step::InProgress {
+                description,
+                retry_after,
+            },
             Step::Failed(f) => Step::Failed(f),
         }))
     }
@@ -245,7 +285,11 @@ impl Backend for AzureBackend {
         server_spec::plan_size(plan)
     }
 
-    fn server_parameters(&self, plan: &Plan, target: &ServerTarget<'_>) -> Result<Translation, Unsupported> {
+    fn server_parameters(
+        &self,
+        plan: &Plan,
+        target: &ServerTarget<'_>,
+    ) -> Result<Translation, Unsupported> {
         server_spec::server_parameters(&self.name, &self.settings, plan, target)
     }
 

@@ -41,7 +41,10 @@ impl AzureBackend {
         context: &JsonObject,
         name: &str,
     ) -> Result<Option<Sensitive<String>>, AzureError> {
-        self.vault.load(&self.key(id, context, name)).await.map_err(vault_error)
+        self.vault
+            .load(&self.key(id, context, name))
+            .await
+            .map_err(vault_error)
     }
 
     pub(super) async fn keep(
@@ -51,12 +54,22 @@ impl AzureBackend {
         name: &str,
         value: &Sensitive<String>,
     ) -> Result<(), AzureError> {
-        self.vault.store(&self.key(id, context, name), value).await.map_err(vault_error)
+        self.vault
+            .store(&self.key(id, context, name), value)
+            .await
+            .map_err(vault_error)
     }
 
-    pub(super) async fn forget(&self, id: &InstanceId, context: &JsonObject) -> Result<(), AzureError> {
+    pub(super) async fn forget(
+        &self,
+        id: &InstanceId,
+        context: &JsonObject,
+    ) -> Result<(), AzureError> {
         for name in [CURRENT, NEXT, ROTATED_BY] {
-            self.vault.remove(&self.key(id, context, name)).await.map_err(vault_error)?;
+            self.vault
+                .remove(&self.key(id, context, name))
+                .await
+                .map_err(vault_error)?;
         }
         Ok(())
     }
@@ -89,10 +102,18 @@ impl AzureBackend {
     }
 
     /// Once Azure has the next password, it is the current one.
-    pub(super) async fn promote(&self, id: &InstanceId, context: &JsonObject, server: &str) -> Result<(), AzureError> {
+    pub(super) async fn promote(
+        &self,
+        id: &InstanceId,
+        context: &JsonObject,
+        server: &str,
+    ) -> Result<(), AzureError> {
         if let Some(next) = self.load(id, context, NEXT).await? {
             self.keep(id, context, CURRENT, &next).await?;
-            self.vault.remove(&self.key(id, context, NEXT)).await.map_err(vault_error)?;
+            self.vault
+                .remove(&self.key(id, context, NEXT))
+                .await
+                .map_err(vault_error)?;
             self.tenants.forget(server);
             tracing::info!(instance_id = %id, server = %server, "admin password rotated");
         }
@@ -114,7 +135,8 @@ impl AzureBackend {
         if self.load(id, context, NEXT).await?.is_none() {
             self.keep(id, context, NEXT, &self.new_password()).await?;
         }
-        self.keep(id, context, ROTATED_BY, &Sensitive::new(op)).await?;
+        self.keep(id, context, ROTATED_BY, &Sensitive::new(op))
+            .await?;
         Ok(true)
     }
 }

@@ -108,11 +108,17 @@ fn enabled(on: bool) -> &'static str {
 impl Desired {
     pub fn of(settings: &AzureSettings, req: &InstanceRequest) -> Result<Self, AzureError> {
         let id = &req.instance_id;
-        let plan: PlanSettings = parse(&format!("plan {} settings", req.plan.name), &req.plan.settings)
-            .map_err(AzureError::invalid)?;
+        let plan: PlanSettings = parse(
+            &format!("plan {} settings", req.plan.name),
+            &req.plan.settings,
+        )
+        .map_err(AzureError::invalid)?;
         let params: InstanceParameters = parse("parameters", &req.spec.parameters)
             .map_err(|e| AzureError::invalid(format!("instance {id}: {e}")))?;
-        let class_name = plan.class.clone().unwrap_or_else(|| settings.default_class.clone());
+        let class_name = plan
+            .class
+            .clone()
+            .unwrap_or_else(|| settings.default_class.clone());
         let class = settings.classes.get(&class_name).cloned().ok_or_else(|| {
             AzureError::invalid(format!(
                 "instance {id}: plan {} asks for class {class_name:?}, which is not one of the backend's classes ({})",
@@ -120,8 +126,13 @@ impl Desired {
                 settings.classes.keys().cloned().collect::<Vec<_>>().join(", ")
             ))
         })?;
-        let unsupported = |m: String| AzureError::permanent(Reason::Unsupported, format!("instance {id}: {m}"));
-        if let Some(name) = params.configurations.keys().find(|n| !settings.configurations.contains(n)) {
+        let unsupported =
+            |m: String| AzureError::permanent(Reason::Unsupported, format!("instance {id}: {m}"));
+        if let Some(name) = params
+            .configurations
+            .keys()
+            .find(|n| !settings.configurations.contains(n))
+        {
             let allowed = if settings.configurations.is_empty() {
                 "none".to_string()
             } else {
@@ -131,16 +142,26 @@ impl Desired {
                 "server parameter {name:?} may not be set on this backend (allowed: {allowed})"
             )));
         }
-        if let Some(ext) = params.extensions.iter().find(|e| !settings.extensions.contains(e)) {
+        if let Some(ext) = params
+            .extensions
+            .iter()
+            .find(|e| !settings.extensions.contains(e))
+        {
             return Err(unsupported(format!(
                 "extension {ext:?} is not allowed on this backend (allowed: {})",
                 settings.extensions.join(", ")
             )));
         }
         let asked = params.storage_gb.unwrap_or(0).max(plan.storage_gb);
-        let storage_gb = STORAGE_SIZES.iter().copied().find(|s| *s >= asked).ok_or_else(|| {
-            AzureError::invalid(format!("instance {id}: {asked} GiB is more than a flexible server holds (32767)"))
-        })?;
+        let storage_gb = STORAGE_SIZES
+            .iter()
+            .copied()
+            .find(|s| *s >= asked)
+            .ok_or_else(|| {
+                AzureError::invalid(format!(
+                    "instance {id}: {asked} GiB is more than a flexible server holds (32767)"
+                ))
+            })?;
         let high_availability = params.high_availability.unwrap_or(plan.high_availability);
         if high_availability && class.tier == Tier::Burstable {
             return Err(unsupported(format!(
@@ -194,7 +215,8 @@ impl Desired {
     }
 
     fn high_availability_body(&self, settings: &AzureSettings) -> Value {
-        let mut ha = json!({"mode": if self.high_availability { "ZoneRedundant" } else { "Disabled" }});
+        let mut ha =
+            json!({"mode": if self.high_availability { "ZoneRedundant" } else { "Disabled" }});
         if self.high_availability
             && let Some(zone) = &settings.standby_availability_zone
         {
@@ -236,14 +258,26 @@ impl Desired {
 
     /// The PATCH that moves `server` (as ARM's GET shows it) to this; `None` when it is there.
     /// A change Azure cannot make in place is refused, naming it.
-    pub fn update_body(&self, settings: &AzureSettings, server: &Value) -> Result<Option<(Value, Vec<String>)>, String> {
-        let text = |pointer: &str| server.pointer(pointer).and_then(Value::as_str).unwrap_or("");
+    pub fn update_body(
+        &self,
+        settings: &AzureSettings,
+        server: &Value,
+    ) -> Result<Option<(Value, Vec<String>)>, String> {
+        let text = |pointer: &str| {
+            server
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        };
         let number = |pointer: &str| server.pointer(pointer).and_then(Value::as_u64).unwrap_or(0);
         let mut body = Map::new();
         let mut properties = Map::new();
         let mut changes = Vec::new();
         if text("/sku/name") != self.class.name || text("/sku/tier") != self.class.tier.as_str() {
-            body.insert("sku".into(), json!({"name": self.class.name, "tier": self.class.tier.as_str()}));
+            body.insert(
+                "sku".into(),
+                json!({"name": self.class.name, "tier": self.class.tier.as_str()}),
+            );
             changes.push(format!("class {} ({})", self.class_name, self.class.name));
         }
         let current_storage = number("/properties/storage/storageSizeGB") as u32;
@@ -255,19 +289,41 @@ impl Desired {
         }
         let auto_grow = enabled(self.auto_grow);
         if self.storage_gb > current_storage || text("/properties/storage/autoGrow") != auto_grow {
-            properties.insert("storage".into(), json!({"storageSizeGB": self.storage_gb, "autoGrow": auto_grow}));
-            changes.push(format!("storage {} GiB (auto-grow {auto_grow})", self.storage_gb));
+            properties.insert(
+                "storage".into(),
+                json!({"storageSizeGB": self.storage_gb, "autoGrow": auto_grow}),
+            );
+            changes.push(format!(
+                "storage {} GiB (auto-grow {auto_grow})",
+                self.storage_gb
+            ));
         }
-        if number("/properties/backup/backupRetentionDays") != u64::from(self.backup_retention_days) {
-            properties.insert("backup".into(), json!({"backupRetentionDays": self.backup_retention_days}));
-            changes.push(format!("backup retention {} days", self.backup_retention_days));
+        if number("/properties/backup/backupRetentionDays") != u64::from(self.backup_retention_days)
+        {
+            properties.insert(
+                "backup".into(),
+                json!({"backupRetentionDays": self.backup_retention_days}),
+            );
+            changes.push(format!(
+                "backup retention {} days",
+                self.backup_retention_days
+            ));
         }
         if text("/properties/backup/geoRedundantBackup") != enabled(self.geo_redundant_backup) {
-            return Err("geo-redundant backup is chosen when a server is created and cannot change".into());
+            return Err(
+                "geo-redundant backup is chosen when a server is created and cannot change".into(),
+            );
         }
-        let mode = if self.high_availability { "ZoneRedundant" } else { "Disabled" };
+        let mode = if self.high_availability {
+            "ZoneRedundant"
+        } else {
+            "Disabled"
+        };
         if text("/properties/highAvailability/mode") != mode {
-            properties.insert("highAvailability".into(), self.high_availability_body(settings));
+            properties.insert(
+                "highAvailability".into(),
+                self.high_availability_body(settings),
+            );
             changes.push(format!("high availability {mode}"));
         }
         if text("/properties/version") != self.version.to_string() {
@@ -291,7 +347,11 @@ impl Desired {
     pub fn configurations(&self) -> BTreeMap<String, String> {
         let mut all = self.configurations.clone();
         if !self.extensions.is_empty() {
-            let mut names: Vec<String> = self.extensions.iter().map(|e| e.to_ascii_uppercase()).collect();
+            let mut names: Vec<String> = self
+                .extensions
+                .iter()
+                .map(|e| e.to_ascii_uppercase())
+                .collect();
             names.sort();
             names.dedup();
             all.insert("azure.extensions".into(), names.join(","));
@@ -319,12 +379,17 @@ pub fn network(settings: &AzureSettings) -> Value {
     };
     let subnet = n.subnet.as_deref().unwrap_or_default();
     let subnet = match (&n.virtual_network, subnet.starts_with("/subscriptions/")) {
-        (Some(vnet), false) => id("Microsoft.Network/virtualNetworks", &format!("{vnet}/subnets/{subnet}")),
+        (Some(vnet), false) => id(
+            "Microsoft.Network/virtualNetworks",
+            &format!("{vnet}/subnets/{subnet}"),
+        ),
         _ => subnet.to_string(),
     };
-    let mut network = json!({"publicNetworkAccess": "Disabled", "delegatedSubnetResourceId": subnet});
+    let mut network =
+        json!({"publicNetworkAccess": "Disabled", "delegatedSubnetResourceId": subnet});
     if let Some(zone) = &n.dns_zone {
-        network["privateDnsZoneArmResourceId"] = json!(id("Microsoft.Network/privateDnsZones", zone));
+        network["privateDnsZoneArmResourceId"] =
+            json!(id("Microsoft.Network/privateDnsZones", zone));
     }
     network
 }

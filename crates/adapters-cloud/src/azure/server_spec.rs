@@ -56,22 +56,33 @@ pub fn server_parameters(
             ),
         ));
     }
-    crate::shared::server_spec::refuse_extensions(backend, &settings.extensions, &request.extensions)?;
+    crate::shared::server_spec::refuse_extensions(
+        backend,
+        &settings.extensions,
+        &request.extensions,
+    )?;
     let mut rules = Vec::new();
     for rule in &request.firewall_rules {
         let (IpAddr::V4(start), IpAddr::V4(end)) = (rule.start_ip, rule.end_ip) else {
             return Err(Unsupported::new(
                 ServerField::FirewallRules,
-                format!("rule {}: Azure's firewall rules take IPv4 addresses only", rule.name),
+                format!(
+                    "rule {}: Azure's firewall rules take IPv4 addresses only",
+                    rule.name
+                ),
             ));
         };
         if !settings.network.public_access {
             return Err(Unsupported::new(
                 ServerField::FirewallRules,
-                format!("backend {backend} places servers in a virtual network, without public access"),
+                format!(
+                    "backend {backend} places servers in a virtual network, without public access"
+                ),
             ));
         }
-        rules.push(json!({"name": rule.name, "start_ip": start.to_string(), "end_ip": end.to_string()}));
+        rules.push(
+            json!({"name": rule.name, "start_ip": start.to_string(), "end_ip": end.to_string()}),
+        );
     }
     let mut parameters = JsonObject::new();
     if let Some(version) = request.version {
@@ -124,7 +135,10 @@ mod tests {
             maintenance_info: None,
             maximum_polling_duration: None,
             backend: "azure".into(),
-            settings: json!({"storage_gb": 32}).as_object().cloned().unwrap_or_default(),
+            settings: json!({"storage_gb": 32})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
             schemas: Default::default(),
         }
     }
@@ -140,13 +154,20 @@ mod tests {
     fn a_server_spec_becomes_azure_parameters_firewall_rules_included() {
         let mut request = ServerRequest {
             high_availability: true,
-            firewall_rules: vec![FirewallRule::parse("office", "10.0.0.1", "10.0.0.9").unwrap_or_else(|e| panic!("{e}"))],
+            firewall_rules: vec![
+                FirewallRule::parse("office", "10.0.0.1", "10.0.0.9")
+                    .unwrap_or_else(|e| panic!("{e}")),
+            ],
             server_parameters: [("work_mem".to_string(), "8192".to_string())].into(),
             ..ServerRequest::default()
         };
         request.backup.geo_redundant = true;
-        let target = ServerTarget { request: &request, storage_gb: Some(100) };
-        let t = server_parameters("azure", &settings(), &plan(), &target).unwrap_or_else(|e| panic!("{e}"));
+        let target = ServerTarget {
+            request: &request,
+            storage_gb: Some(100),
+        };
+        let t = server_parameters("azure", &settings(), &plan(), &target)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             serde_json::Value::Object(t.parameters),
             json!({"storage_gb": 100, "high_availability": true, "geo_redundant_backup": true,
@@ -158,17 +179,26 @@ mod tests {
     #[test]
     fn what_azure_does_not_take_here_is_refused_by_name() {
         let request = ServerRequest {
-            firewall_rules: vec![FirewallRule::parse("v6", "2001:db8::1", "2001:db8::9").unwrap_or_else(|e| panic!("{e}"))],
+            firewall_rules: vec![
+                FirewallRule::parse("v6", "2001:db8::1", "2001:db8::9")
+                    .unwrap_or_else(|e| panic!("{e}")),
+            ],
             ..ServerRequest::default()
         };
-        let target = ServerTarget { request: &request, storage_gb: None };
+        let target = ServerTarget {
+            request: &request,
+            storage_gb: None,
+        };
         let err = server_parameters("azure", &settings(), &plan(), &target).unwrap_err();
         assert_eq!(err.field, ServerField::FirewallRules);
         let request = ServerRequest {
             server_parameters: [("fsync".to_string(), "off".to_string())].into(),
             ..ServerRequest::default()
         };
-        let target = ServerTarget { request: &request, storage_gb: None };
+        let target = ServerTarget {
+            request: &request,
+            storage_gb: None,
+        };
         let err = server_parameters("azure", &settings(), &plan(), &target).unwrap_err();
         assert_eq!(err.field, ServerField::ServerParameters);
     }

@@ -315,7 +315,15 @@ impl AzureSettings {
             })?;
         }
         let user = &self.admin_username;
-        let reserved = ["azure_superuser", "azure_pg_admin", "admin", "administrator", "root", "guest", "public"];
+        let reserved = [
+            "azure_superuser",
+            "azure_pg_admin",
+            "admin",
+            "administrator",
+            "root",
+            "guest",
+            "public",
+        ];
         let valid_user = (1..=63).contains(&user.len())
             && user.starts_with(|c: char| c.is_ascii_lowercase())
             && user
@@ -353,7 +361,8 @@ impl AzureSettings {
         }
         if n.allow_azure_services && !n.public_access {
             return Err(SettingsError::Network(
-                "allow_azure_services is a firewall rule, and firewall rules need public_access".into(),
+                "allow_azure_services is a firewall rule, and firewall rules need public_access"
+                    .into(),
             ));
         }
         let p = &self.parameters;
@@ -362,9 +371,15 @@ impl AzureSettings {
         }
         for (index, rule) in p.firewall_rules.iter().enumerate() {
             let why = if !valid_rule_name(&rule.name) {
-                Some(format!("name {:?}: 1 to 80 letters, digits, '-', '_' or '.'", rule.name))
+                Some(format!(
+                    "name {:?}: 1 to 80 letters, digits, '-', '_' or '.'",
+                    rule.name
+                ))
             } else if rule.start_ip > rule.end_ip {
-                Some(format!("start_ip {} is after end_ip {}", rule.start_ip, rule.end_ip))
+                Some(format!(
+                    "start_ip {} is after end_ip {}",
+                    rule.start_ip, rule.end_ip
+                ))
             } else if !n.public_access {
                 Some("firewall rules need public_access".into())
             } else {
@@ -444,16 +459,43 @@ mod tests {
         for (json, needle) in [
             (serde_json::json!({"name_pattern": "x-{colour}"}), "colour"),
             (serde_json::json!({"tags": {"pgbroker-x": "y"}}), "pgbroker"),
-            (serde_json::json!({"admin_username": "admin"}), "admin_username"),
-            (serde_json::json!({"admin_username": "Admin1"}), "admin_username"),
+            (
+                serde_json::json!({"admin_username": "admin"}),
+                "admin_username",
+            ),
+            (
+                serde_json::json!({"admin_username": "Admin1"}),
+                "admin_username",
+            ),
             (serde_json::json!({"default_class": "huge"}), "huge"),
-            (serde_json::json!({"classes": {"small": {"name": "Standard_B1ms", "tier": "Cheap"}}}), "Cheap"),
-            (serde_json::json!({"network": {"public_access": false}}), "VNet integration"),
-            (serde_json::json!({"network": {"subnet": "s", "virtual_network": "v"}}), "exclude"),
-            (serde_json::json!({"parameters": {"backup_retention_days": 40}}), "7 to 35"),
-            (serde_json::json!({"parameters": {"firewall_rules": [{"name": "office", "start_ip": "10.0.0.9", "end_ip": "10.0.0.1"}]}}), "firewall_rules[0]"),
-            (serde_json::json!({"credential": {"kind": "token_endpoint", "url": "ftp://x", "client_id": "c", "client_secret_file": "/s"}}), "credential.url"),
-            (serde_json::json!({"credential": {"kind": "password"}}), "password"),
+            (
+                serde_json::json!({"classes": {"small": {"name": "Standard_B1ms", "tier": "Cheap"}}}),
+                "Cheap",
+            ),
+            (
+                serde_json::json!({"network": {"public_access": false}}),
+                "VNet integration",
+            ),
+            (
+                serde_json::json!({"network": {"subnet": "s", "virtual_network": "v"}}),
+                "exclude",
+            ),
+            (
+                serde_json::json!({"parameters": {"backup_retention_days": 40}}),
+                "7 to 35",
+            ),
+            (
+                serde_json::json!({"parameters": {"firewall_rules": [{"name": "office", "start_ip": "10.0.0.9", "end_ip": "10.0.0.1"}]}}),
+                "firewall_rules[0]",
+            ),
+            (
+                serde_json::json!({"credential": {"kind": "token_endpoint", "url": "ftp://x", "client_id": "c", "client_secret_file": "/s"}}),
+                "credential.url",
+            ),
+            (
+                serde_json::json!({"credential": {"kind": "password"}}),
+                "password",
+            ),
             (serde_json::json!({"locaton": "x"}), "locaton"),
         ] {
             let err = check(json).unwrap_err();
@@ -463,9 +505,13 @@ mod tests {
 
     #[test]
     fn azure_services_are_a_firewall_rule_of_0_0_0_0() {
-        let s = check(serde_json::json!({"network": {"allow_azure_services": true}})).unwrap_or_else(|e| panic!("{e}"));
+        let s = check(serde_json::json!({"network": {"allow_azure_services": true}}))
+            .unwrap_or_else(|e| panic!("{e}"));
         let rules = s.firewall_rules();
         assert_eq!(rules.len(), 1);
-        assert_eq!((rules[0].start_ip, rules[0].end_ip), (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED));
+        assert_eq!(
+            (rules[0].start_ip, rules[0].end_ip),
+            (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED)
+        );
     }
 }

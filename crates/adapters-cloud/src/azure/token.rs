@@ -53,7 +53,8 @@ impl Tokens {
             transport: Some(Transport::new(Arc::new(http.clone()))),
             ..ClientOptions::default()
         };
-        let failed = |e: azure_core::Error| unavailable(format!("setting up the Azure credential: {e}"));
+        let failed =
+            |e: azure_core::Error| unavailable(format!("setting up the Azure credential: {e}"));
         let source = match settings {
             CredentialSettings::ClientSecret => {
                 let credential = azure_identity::ClientSecretCredential::new(
@@ -140,7 +141,10 @@ impl Tokens {
                 secret,
             } => self.from_endpoint(url, client_id, secret).await?,
         };
-        *cached = Some((token.clone(), Instant::now() + lifetime.saturating_sub(EARLY)));
+        *cached = Some((
+            token.clone(),
+            Instant::now() + lifetime.saturating_sub(EARLY),
+        ));
         Ok(token)
     }
 
@@ -165,24 +169,44 @@ impl Tokens {
             .await
             .map_err(|e| unavailable(format!("{doing}: {}", e.without_url())))?;
         let status = response.status();
-        let body: serde_json::Value = response
-            .json()
-            .await
-            .map_err(|e| unavailable(format!("{doing}: {status}: unreadable answer: {}", e.without_url())))?;
-        let field = |k: &str| body.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        let body: serde_json::Value = response.json().await.map_err(|e| {
+            unavailable(format!(
+                "{doing}: {status}: unreadable answer: {}",
+                e.without_url()
+            ))
+        })?;
+        let field = |k: &str| {
+            body.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
         if !status.is_success() {
             // Entra ID's error and its description (never the request's secret).
             let e = AzureError::permanent(
                 Reason::BackendFailed,
-                format!("{doing}: {status} {}: {}", field("error"), field("error_description")),
+                format!(
+                    "{doing}: {status} {}: {}",
+                    field("error"),
+                    field("error_description")
+                ),
             );
-            return Err(if status.is_server_error() { unavailable(e.message) } else { e });
+            return Err(if status.is_server_error() {
+                unavailable(e.message)
+            } else {
+                e
+            });
         }
         let token = field("access_token");
         if token.is_empty() {
-            return Err(unavailable(format!("{doing}: the answer has no access_token")));
+            return Err(unavailable(format!(
+                "{doing}: the answer has no access_token"
+            )));
         }
-        let lifetime = body.get("expires_in").and_then(serde_json::Value::as_u64).unwrap_or(300);
+        let lifetime = body
+            .get("expires_in")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(300);
         Ok((Sensitive::new(token), Duration::from_secs(lifetime)))
     }
 }

@@ -178,11 +178,21 @@ mod tests {
             .store(&osb, &Sensitive::new("o".into()))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let kept = |m: &Memory| m.0.lock().map(|m| m.get("admin-password").cloned()).ok().flatten();
+        let kept = |m: &Memory| {
+            m.0.lock()
+                .map(|m| m.get("admin-password").cloned())
+                .ok()
+                .flatten()
+        };
         assert_eq!(kept(&vault.kubernetes).as_deref(), Some("k"));
         assert_eq!(kept(&vault.other).as_deref(), Some("o"));
         vault.remove(&k8s).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(kept(&vault.kubernetes), None);
-        assert!(NoVault("no vault configured".into()).load(&osb).await.is_err());
+        assert!(
+            NoVault("no vault configured".into())
+                .load(&osb)
+                .await
+                .is_err()
+        );
     }
 }
