@@ -199,6 +199,7 @@ async fn create_bind_change_unbind_delete_following_arm_operations() {
     );
     f.assert_no_violations();
     assert_api_versions(&f);
+    f.assert_calls_within_role();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,7 +225,8 @@ async fn fake_deletion_tags_the_server_and_keeps_its_password() {
 async fn a_delete_lock_stops_deprovision_until_a_person_removes_it() {
     let f = AzureFixture::with(json!({"lock_from_deletion": true})).await;
     let id = f.instance_id();
-    let req = instance_req(&id, json!({}), json!({}));
+    let req = instance_req(&id, json!({}), json!({"configurations": {"work_mem": "4096"}, "extensions": ["pg_trgm"]}));
+    assert!(f.backend.check().await.is_ok());
     f.provision(&req).await;
     let name = f.server_name(&id);
     let locks = f.arm.locks(&name);

@@ -87,3 +87,31 @@ fn the_documented_aws_settings_and_plans_build() {
             .unwrap_or_else(|e| panic!("plan {}: {e}", plan["name"]));
     }
 }
+
+/// Every backend and plan in docs/azure-backend.md's examples is accepted by this backend.
+#[test]
+fn the_documented_azure_settings_and_plans_build() {
+    use pgbroker_adapters_cloud::azure::{AzureBackend, AzureSettings, PlanSettings};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/azure-backend.md");
+    let text = std::fs::read_to_string(path).unwrap();
+    let blocks: Vec<&str> = text
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split_once("```").unwrap().0)
+        .collect();
+    let config: serde_json::Value = serde_yaml::from_str(blocks[0]).unwrap();
+    let mut built = 0;
+    for (name, backend) in config["backends"].as_object().unwrap() {
+        assert_eq!(backend["kind"], "azure-flexible");
+        let settings: AzureSettings = serde_json::from_value(backend["settings"].clone())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        AzureBackend::new(name, settings).unwrap_or_else(|e| panic!("{name}: {e}"));
+        built += 1;
+    }
+    assert_eq!(built, 1);
+    let plans: serde_json::Value = serde_yaml::from_str(blocks[1]).unwrap();
+    for plan in plans["plans"].as_array().unwrap() {
+        let _: PlanSettings = serde_json::from_value(plan["settings"].clone())
+            .unwrap_or_else(|e| panic!("plan {}: {e}", plan["name"]));
+    }
+}

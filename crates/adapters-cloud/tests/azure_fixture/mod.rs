@@ -203,3 +203,60 @@ pub fn instance_req(id: &InstanceId, plan_settings: Value, parameters: Value) ->
         ..common::instance_req(id, parameters)
     }
 }
+
+/// The Azure RBAC action each recorded ARM request needs (GET → read, PUT and PATCH → write,
+/// DELETE → delete, on the resource type its path names).
+pub fn actions(arm: &Arm) -> std::collections::BTreeSet<String> {
+    arm.requests()
+        .into_iter()
+        .filter(|r| !r.path.contains("/oauth2/"))
+        .map(|r| {
+            let verb = match r.method.as_str() {
+                "GET" => "read",
+                "DELETE" => "delete",
+                _ => "write",
+            };
+            let p = r.path.as_str();
+            let kind = if p.contains("/providers/Microsoft.Authorization/locks") {
+                "Microsoft.Authorization/locks"
+            } else if p.contains("/azureAsyncOperation/") {
+                "Microsoft.DBforPostgreSQL/locations/azureAsyncOperation"
+            } else if p.contains("/operationResults/") {
+                "Microsoft.DBforPostgreSQL/locations/operationResults"
+            } else if p.contains("/firewallRules") {
+                "Microsoft.DBforPostgreSQL/flexibleServers/firewallRules"
+            } else if p.contains("/configurations") {
+                "Microsoft.DBforPostgreSQL/flexibleServers/configurations"
+            } else if p.contains("/databases") {
+                "Microsoft.DBforPostgreSQL/flexibleServers/databases"
+            } else {
+                "Microsoft.DBforPostgreSQL/flexibleServers"
+            };
+            format!("{kind}/{verb}")
+        })
+        .collect()
+}
+
+/// The `Actions` of the custom role in docs/azure-backend.md.
+pub fn role_actions() -> std::collections::BTreeSet<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/azure-backend.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let start = doc.find("```json\n{\n  \"Name\"").expect("the role's JSON block") + 8;
+    let end = start + doc[start..].find("```").unwrap();
+    let role: Value = serde_json::from_str(&doc[start..end]).unwrap();
+    role["Actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+impl AzureFixture {
+    /// Every call made is allowed by the documented role.
+    pub fn assert_calls_within_role(&self) {
+        let (called, role) = (actions(&self.arm), role_actions());
+        let missing: Vec<_> = called.difference(&role).collect();
+        assert!(missing.is_empty(), "docs/azure-backend.md's role lacks {missing:?}");
+    }
+}
