@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test file uses a different part
 
 pub mod aws;
+pub mod azure;
 pub mod deploy_rbac;
 pub mod deploy_render;
 pub mod dev;

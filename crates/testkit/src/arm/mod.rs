@@ -246,6 +246,11 @@ impl Arm {
         self.st().servers.get(name).map(servers::view)
     }
 
+    /// Every access token the token endpoint handed out (a test checks none is logged).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.st().tokens.keys().cloned().collect()
+    }
+
     /// The administrator password of the server's last successful PUT/PATCH that set one.
     pub fn admin_password(&self, name: &str) -> Option<String> {
         self.st().servers.get(name).and_then(|s| s.password.clone())
