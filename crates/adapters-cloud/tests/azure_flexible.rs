@@ -225,7 +225,11 @@ async fn fake_deletion_tags_the_server_and_keeps_its_password() {
 async fn a_delete_lock_stops_deprovision_until_a_person_removes_it() {
     let f = AzureFixture::with(json!({"lock_from_deletion": true})).await;
     let id = f.instance_id();
-    let req = instance_req(&id, json!({}), json!({"configurations": {"work_mem": "4096"}, "extensions": ["pg_trgm"]}));
+    let req = instance_req(
+        &id,
+        json!({}),
+        json!({"configurations": {"work_mem": "4096"}, "extensions": ["pg_trgm"]}),
+    );
     assert!(f.backend.check().await.is_ok());
     f.provision(&req).await;
     let name = f.server_name(&id);

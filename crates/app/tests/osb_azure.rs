@@ -59,7 +59,11 @@ async fn poll(client: &OsbClient, poll: &str, operation: &str) -> Value {
 async fn done(client: &OsbClient, method: Method, path: &str, body: Value, at: &str) -> Value {
     let sep = if path.contains('?') { '&' } else { '?' };
     let (status, answer) = client
-        .call(method, &format!("{path}{sep}accepts_incomplete=true"), Some(body))
+        .call(
+            method,
+            &format!("{path}{sep}accepts_incomplete=true"),
+            Some(body),
+        )
         .await;
     assert_eq!(status, 202, "{path}: {answer}");
     poll(client, at, answer["operation"].as_str().unwrap()).await
@@ -70,7 +74,10 @@ fn start(config: &std::path::Path) -> (Logged, OsbClient) {
     let mut serve = Logged::spawn(&mut command);
     let addr = serve.wait_for(|line| {
         line.contains("serving the OSB API")
-            .then(|| line.split_whitespace().find_map(|w| w.strip_prefix("addr=")))
+            .then(|| {
+                line.split_whitespace()
+                    .find_map(|w| w.strip_prefix("addr="))
+            })
             .flatten()
             .map(str::to_string)
     });
@@ -86,7 +93,10 @@ async fn azure_lifecycle_over_osb_across_a_restart_with_no_secret_in_the_log() {
     let dir = TempDir::new();
     let catalog = dir.file("catalog.yaml", &catalog());
     let key_file = dir.file("vault-key", VAULT_KEY);
-    let state = format!("sqlite://{}?mode=rwc", dir.path().join("state.db").display());
+    let state = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("state.db").display()
+    );
     let config = json!({
         "state_store": {"url": state, "vault_key": {"file": key_file}},
         "catalog": {"path": catalog},
@@ -149,7 +159,10 @@ async fn azure_lifecycle_over_osb_across_a_restart_with_no_secret_in_the_log() {
     .await;
     assert_eq!(body["state"], "succeeded", "{body}");
     let server = world.server(&id).unwrap();
-    assert_eq!(server["sku"], json!({"name": "Standard_D2ds_v5", "tier": "GeneralPurpose"}));
+    assert_eq!(
+        server["sku"],
+        json!({"name": "Standard_D2ds_v5", "tier": "GeneralPurpose"})
+    );
     assert_eq!(server["properties"]["storage"]["storageSizeGB"], 64);
 
     let body = done(
@@ -180,7 +193,11 @@ async fn azure_lifecycle_over_osb_across_a_restart_with_no_secret_in_the_log() {
     lines.extend(more);
     let log = lines.join("\n");
     assert!(log.contains(&name), "the log names the server:\n{log}");
-    let token = world.arm.requests().into_iter().find(|r| r.path.contains("/oauth2/"));
+    let token = world
+        .arm
+        .requests()
+        .into_iter()
+        .find(|r| r.path.contains("/oauth2/"));
     assert!(token.is_some(), "tokens came from the token endpoint");
     for secret in [
         admin_password.as_str(),

@@ -241,7 +241,10 @@ pub fn actions(arm: &Arm) -> std::collections::BTreeSet<String> {
 pub fn role_actions() -> std::collections::BTreeSet<String> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/azure-backend.md");
     let doc = std::fs::read_to_string(&path).unwrap();
-    let start = doc.find("```json\n{\n  \"Name\"").expect("the role's JSON block") + 8;
+    let start = doc
+        .find("```json\n{\n  \"Name\"")
+        .expect("the role's JSON block")
+        + 8;
     let end = start + doc[start..].find("```").unwrap();
     let role: Value = serde_json::from_str(&doc[start..end]).unwrap();
     role["Actions"]
@@ -257,6 +260,9 @@ impl AzureFixture {
     pub fn assert_calls_within_role(&self) {
         let (called, role) = (actions(&self.arm), role_actions());
         let missing: Vec<_> = called.difference(&role).collect();
-        assert!(missing.is_empty(), "docs/azure-backend.md's role lacks {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "docs/azure-backend.md's role lacks {missing:?}"
+        );
     }
 }

@@ -31,7 +31,9 @@ impl AzureWorld {
         let admin = format!("pgbaz{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let dir = super::TempDir::new();
         let secret_file = dir.file("client-secret", arm::CLIENT_SECRET);
-        let mut local = sqlx::PgConnection::connect(super::aws::ADMIN_URL).await.unwrap();
+        let mut local = sqlx::PgConnection::connect(super::aws::ADMIN_URL)
+            .await
+            .unwrap();
         sqlx::raw_sql(&format!(
             "CREATE ROLE \"{admin}\" LOGIN CREATEROLE CREATEDB IN ROLE pg_signal_backend"
         ))

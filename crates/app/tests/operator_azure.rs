@@ -1,0 +1,213 @@
+//! A `PostgreSQLServer` on the `azure-flexible` backend through the operator door, against the
+//! ARM stand-in (see common/azure.rs) and the in-memory Kubernetes API: create → Ready with a
+//! Secret whose login works, the admin password kept in a Kubernetes Secret next to the object
+//! (none in the state store, which has no vault key here) → a bigger class and a firewall rule
+//! from the spec → a password reset that rotates the admin password too → delete, which removes
+//! the server and its vault Secret.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::TempDir;
+use common::aws::local_uri;
+use common::azure::AzureWorld;
+use common::shared_server::{Cleanup, can_connect};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use pgbroker_api_crd::crd::server::PostgreSQLServer;
+use pgbroker_app::config::{BackendConfig, Config};
+use pgbroker_app::serve;
+use pgbroker_app::store_url::StoreUrl;
+use pgbroker_kube_testserver::TestServer;
+use serde_json::json;
+
+/// Failure guard only: how long the test waits for a state before giving up.
+const GIVE_UP: Duration = Duration::from_secs(60);
+
+async fn until<T, F: Future<Output = Option<T>>>(what: &str, mut probe: impl FnMut() -> F) -> T {
+    tokio::time::timeout(GIVE_UP, async {
+        loop {
+            if let Some(found) = probe().await {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("gave up waiting: {what}"))
+}
+
+fn ready(server: &PostgreSQLServer) -> bool {
+    server
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .is_some_and(|c| c.status == "True")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_server_on_azure_keeps_its_admin_password_in_a_kubernetes_secret() {
+    let kube = TestServer::start_default().await.unwrap();
+    kube.create_namespace("team-a").unwrap();
+    let dir = TempDir::new();
+    let kubeconfig = dir.file("kubeconfig", &common::kube::kubeconfig(&kube));
+    let world = AzureWorld::start().await;
+    let mut config = Config::default();
+    config.state_store.url = StoreUrl::new("sqlite::memory:".to_string());
+    config.server.listen = "127.0.0.1:0".into();
+    config.engine.poll_interval_ms = 10;
+    config.osb.enabled = false;
+    config.operator.enabled = true;
+    config.operator.kubeconfig = Some(kubeconfig);
+    config.operator.default_backend = Some("azure".into());
+    config.operator.lease_namespace = Some("default".into());
+    config.backends = BTreeMap::from([(
+        "azure".to_string(),
+        BackendConfig {
+            kind: "azure-flexible".into(),
+            settings: world.settings().as_object().cloned().unwrap(),
+        },
+    )]);
+    let catalog = dir.file(
+        "catalog.yaml",
+        "services:
+  - id: svc-azure
+    name: azure
+    description: Azure Database for PostgreSQL flexible server
+    bindable: true
+    plan_updateable: true
+    plans:
+      - {id: plan-azure-small, name: small, description: small, backend: azure, settings: {class: small, storage_gb: 32}}
+      - {id: plan-azure-medium, name: medium, description: medium, backend: azure, settings: {class: medium, storage_gb: 32}}
+",
+    );
+    config.catalog.path = Some(catalog);
+    let _server = serve::start(&config, None).await.unwrap();
+
+    let servers: Api<PostgreSQLServer> = Api::namespaced(kube.client(), "team-a");
+    let object: PostgreSQLServer = serde_json::from_value(json!({
+        "apiVersion": "pgbroker.io/v1alpha1", "kind": "PostgreSQLServer",
+        "metadata": {"name": "orders", "namespace": "team-a"},
+        "spec": {"size": {"class": "small", "storageGB": 32}, "credentialsSecret": "orders-db"}
+    }))
+    .unwrap();
+    let created = servers
+        .create(&PostParams::default(), &object)
+        .await
+        .unwrap();
+    let uid = created.metadata.uid.clone().unwrap();
+    let _sql = Cleanup(format!("pgb_{uid}"));
+    let name = format!("pgbroker-{uid}");
+    until("Ready", || async {
+        servers.get("orders").await.ok().filter(ready)
+    })
+    .await;
+
+    let secrets: Api<Secret> = Api::namespaced(kube.client(), "team-a");
+    let data = secrets.get("orders-db").await.unwrap().data.unwrap();
+    let text = |data: &BTreeMap<String, k8s_openapi::ByteString>, key: &str| {
+        String::from_utf8(data[key].0.clone()).unwrap()
+    };
+    let host = format!("{name}.postgres.database.azure.com");
+    assert_eq!(text(&data, "host"), host);
+    assert!(
+        can_connect(&local_uri(&text(&data, "uri"), &host)).await,
+        "the Secret's login works"
+    );
+    let vault_secret = format!("pgbroker-vault-{uid}");
+    let vault = secrets.get(&vault_secret).await.unwrap().data.unwrap();
+    let admin = text(&vault, "admin-password");
+    assert_eq!(
+        world.arm.admin_password(&name).as_deref(),
+        Some(admin.as_str())
+    );
+    assert_eq!(
+        world.server(&uid).unwrap()["tags"]["pgbroker:instance-id"],
+        uid
+    );
+
+    // A bigger class and a firewall rule of the server's own.
+    servers
+        .patch(
+            "orders",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": {"class": "medium"},
+                "network": {"firewallRules": [{"name": "ci", "startIp": "198.51.100.7", "endIp": "198.51.100.7"}]}}})),
+        )
+        .await
+        .unwrap();
+    until("the server is resized with the rule", || async {
+        let server = world.server(&uid)?;
+        let rules = world.arm.firewall_rules(&name);
+        (server["sku"]["tier"] == "GeneralPurpose" && rules.iter().any(|r| r["name"] == "ci"))
+            .then_some(())
+    })
+    .await;
+    until("Ready after the change", || async {
+        let now = servers.get("orders").await.ok()?;
+        let observed = now.status.as_ref().and_then(|s| s.observed_generation);
+        (ready(&now) && observed == now.metadata.generation).then_some(())
+    })
+    .await;
+
+    // A password reset: the login's password and the server's admin password both change.
+    let before = text(
+        &secrets.get("orders-db").await.unwrap().data.unwrap(),
+        "password",
+    );
+    servers
+        .patch(
+            "orders",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"operator/action": "reset-password"}}})),
+        )
+        .await
+        .unwrap();
+    let rotated = until("the admin password is rotated", || async {
+        let now = world.arm.admin_password(&name)?;
+        (now != admin).then_some(now)
+    })
+    .await;
+    until("the reset is done", || async {
+        let data = secrets.get("orders-db").await.ok()?.data?;
+        let labels = servers
+            .get("orders")
+            .await
+            .ok()?
+            .metadata
+            .labels
+            .unwrap_or_default();
+        (text(&data, "password") != before && !labels.contains_key("operator/action")).then_some(())
+    })
+    .await;
+    let vault = secrets.get(&vault_secret).await.unwrap().data.unwrap();
+    assert_eq!(
+        text(&vault, "admin-password"),
+        rotated,
+        "the vault holds the password Azure has"
+    );
+
+    servers
+        .delete("orders", &DeleteParams::default())
+        .await
+        .unwrap();
+    until("the object is gone", || async {
+        servers
+            .get_opt("orders")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(world.server(&uid).is_none(), "the server is deleted");
+    assert!(
+        secrets.get_opt(&vault_secret).await.unwrap().is_none(),
+        "the vault Secret goes with it"
+    );
+    assert_eq!(world.arm.violations(), Vec::<String>::new());
+}
