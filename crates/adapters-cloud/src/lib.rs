@@ -1,5 +1,6 @@
 //! Backends outside Kubernetes. `shared`: databases on existing, shared PostgreSQL servers.
-//! `aws`: RDS for PostgreSQL and Aurora PostgreSQL, one DB per instance.
+//! `aws`: RDS for PostgreSQL and Aurora PostgreSQL, one DB per instance. `azure`: Azure Database
+//! for PostgreSQL flexible server, one server per instance.
 
 pub mod aws;
 pub mod azure;

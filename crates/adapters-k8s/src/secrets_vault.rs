@@ -1,14 +1,16 @@
 //! [`SecretVault`] in Kubernetes Secrets, for instances the operator made: one Secret per
 //! instance (`pgbroker-vault-<instance id>`) in the namespace of its object, a data key per
-//! secret. The namespace's own access control guards it, as it guards the credentials
-//! Secrets; nothing of it ever reaches the state store.
+//! secret, owned by that object (the instance id is its uid), so it goes with it by garbage
+//! collection and the operator never deletes a Secret. The namespace's own access control
+//! guards it, as it guards the credentials Secrets; nothing of it reaches the state store.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use pgbroker_domain::Sensitive;
 use pgbroker_domain::ports::{SecretVault, VaultError, VaultKey};
 use serde_json::json;
@@ -19,11 +21,34 @@ use crate::labels::{MANAGED_BY, MANAGER};
 #[derive(Clone)]
 pub struct SecretsVault {
     client: kube::Client,
+    /// The API version of the operator's kinds (`pgbroker.io/v1alpha1`), for owner references.
+    owner_api_version: String,
 }
 
 impl SecretsVault {
-    pub fn new(client: kube::Client) -> Self {
-        Self { client }
+    pub fn new(client: kube::Client, owner_api_version: impl Into<String>) -> Self {
+        Self {
+            client,
+            owner_api_version: owner_api_version.into(),
+        }
+    }
+
+    /// The object the instance was made for, from its context (`kind`, `instance_name`).
+    fn owner(&self, key: &VaultKey) -> Option<OwnerReference> {
+        let text = |k: &str| {
+            key.context
+                .get(k)
+                .and_then(|v| v.as_str())
+                .filter(|v| !v.is_empty())
+        };
+        Some(OwnerReference {
+            api_version: self.owner_api_version.clone(),
+            kind: text("kind")?.to_string(),
+            name: text("instance_name")?.to_string(),
+            uid: key.instance_id.to_string(),
+            controller: Some(false),
+            block_owner_deletion: None,
+        })
     }
 
     /// The Secret's API in the key's namespace, and its name.
@@ -98,6 +123,7 @@ impl SecretVault for SecretsVault {
                             key.instance_id.to_string(),
                         ),
                     ])),
+                    owner_references: self.owner(key).map(|o| vec![o]),
                     ..ObjectMeta::default()
                 },
                 type_: Some("Opaque".into()),
@@ -128,17 +154,10 @@ impl SecretVault for SecretsVault {
         let Some(secret) = Self::get(&api, &name, &doing).await? else {
             return Ok(());
         };
-        let data = secret.data.unwrap_or_default();
-        if !data.contains_key(&key.name) {
+        if !secret.data.unwrap_or_default().contains_key(&key.name) {
             return Ok(());
         }
-        if data.len() == 1 {
-            return match api.delete(&name, &DeleteParams::default()).await {
-                Ok(_) => Ok(()),
-                Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-                Err(e) => Err(VaultError(format!("{doing}: {e}"))),
-            };
-        }
+        // The Secret itself goes with its owner.
         let patch = json!({"data": {key.name.clone(): null}});
         api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await

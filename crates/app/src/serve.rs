@@ -181,7 +181,10 @@ pub async fn start_with(
         None
     };
     let kubernetes: Arc<dyn SecretVault> = match &operator {
-        Some(door) => Arc::new(pgbroker_adapters_k8s::SecretsVault::new(door.client())),
+        Some(door) => Arc::new(pgbroker_adapters_k8s::SecretsVault::new(
+            door.client(),
+            <pgbroker_api_crd::PostgreSQLServer as kube::Resource>::api_version(&()),
+        )),
         None => Arc::new(NoVault(
             "the operator is off, and an operator-made instance's secrets are kept in Kubernetes Secrets".into(),
         )),

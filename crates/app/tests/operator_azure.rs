@@ -119,7 +119,13 @@ async fn a_postgresql_server_on_azure_keeps_its_admin_password_in_a_kubernetes_s
         "the Secret's login works"
     );
     let vault_secret = format!("pgbroker-vault-{uid}");
-    let vault = secrets.get(&vault_secret).await.unwrap().data.unwrap();
+    let kept = secrets.get(&vault_secret).await.unwrap();
+    let owner = &kept.metadata.owner_references.clone().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.uid.as_str()),
+        ("PostgreSQLServer", "orders", uid.as_str())
+    );
+    let vault = kept.data.unwrap();
     let admin = text(&vault, "admin-password");
     assert_eq!(
         world.arm.admin_password(&name).as_deref(),

@@ -139,7 +139,7 @@ impl Tokens {
                 url,
                 client_id,
                 secret,
-            } => self.from_endpoint(url, client_id, secret).await?,
+            } => self.request_from(url, client_id, secret).await?,
         };
         *cached = Some((
             token.clone(),
@@ -148,7 +148,7 @@ impl Tokens {
         Ok(token)
     }
 
-    async fn from_endpoint(
+    async fn request_from(
         &self,
         url: &str,
         client_id: &str,
