@@ -141,7 +141,6 @@ pub struct StateStoreConfig {
     /// 32 bytes of base64 (`openssl rand -base64 32`) that seal the secrets backends keep in
     /// the store (an Azure server's admin password); best `{env: NAME}` or `{file: PATH}`.
     /// Needed by the `azure-flexible` backend; keep it: without it those secrets cannot be read.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vault_key: Option<SecretValue>,
 }
 

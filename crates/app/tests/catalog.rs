@@ -136,12 +136,34 @@ fn dangling_backend_fails_naming_it() {
     assert_eq!(out.code, Some(0), "{out}");
     // The backends are built as `serve` builds them: a kind this build lacks is an error.
     let out = run(pgbroker(&["--config", &config, "catalog"])
-        .env("PGBROKER_BACKENDS__RDS__KIND", "azure-flexible")
+        .env("PGBROKER_BACKENDS__RDS__KIND", "mainframe")
         .env("PGBROKER_BACKENDS__CNPG__KIND", "cloudnative-pg"));
     assert_eq!(out.code, Some(1), "{out}");
     assert!(
         out.stderr
-            .contains("backend \"rds\": unknown kind \"azure-flexible\""),
+            .contains("backend \"rds\": unknown kind \"mainframe\""),
+        "{out}"
+    );
+    // So are invalid settings, named; and a backend that needs the vault says it has no key.
+    let out = run(pgbroker(&["--config", &config, "catalog"])
+        .env("PGBROKER_BACKENDS__RDS__KIND", "azure-flexible")
+        .env("PGBROKER_BACKENDS__CNPG__KIND", "cloudnative-pg"));
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.contains(
+            "backend \"rds\" (azure-flexible): invalid settings: subscription_id is required"
+        ),
+        "{out}"
+    );
+    let out = run(pgbroker(&["--config", &config, "catalog"])
+        .env("PGBROKER_BACKENDS__RDS__KIND", "azure-flexible")
+        .env("PGBROKER_BACKENDS__RDS__SETTINGS__SUBSCRIPTION_ID", "sub")
+        .env("PGBROKER_BACKENDS__RDS__SETTINGS__RESOURCE_GROUP", "rg")
+        .env("PGBROKER_BACKENDS__RDS__SETTINGS__LOCATION", "westeurope")
+        .env("PGBROKER_BACKENDS__CNPG__KIND", "cloudnative-pg"));
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        out.stderr.contains("state_store.vault_key is not set"),
         "{out}"
     );
 }

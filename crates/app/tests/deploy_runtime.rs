@@ -206,7 +206,7 @@ fn version_prints_the_version_commit_and_what_is_compiled_in() {
     );
     assert!(lines[2].starts_with("cargo features: "), "{shown}");
     assert_eq!(
-        lines[3], "backends: aws-aurora, aws-rds, cloudnative-pg, shared-postgres",
+        lines[3], "backends: aws-aurora, aws-rds, azure-flexible, cloudnative-pg, shared-postgres",
         "{shown}"
     );
     assert_eq!(lines[4], "front doors: osb, operator", "{shown}");
