@@ -454,3 +454,59 @@ async fn a_server_whose_tag_names_another_instance_is_not_touched_and_retain_kee
     assert!(f.arm.server(&name).is_some());
     let _ = plan(json!({}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_named_only_by_location_are_followed_there_and_a_binding_gets_its_own_database()
+{
+    let f = AzureFixture::new().await;
+    f.arm.set_async_operation_header(false);
+    let id = f.instance_id();
+    let req = instance_req(&id, json!({}), json!({}));
+    let seen = f.provision(&req).await;
+    assert!(
+        seen.iter().any(|d| d.contains("(ARM status InProgress)")),
+        "{seen:?}"
+    );
+    let polled: Vec<_> = f
+        .arm
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("/operationResults/"))
+        .collect();
+    assert!(!polled.is_empty(), "the Location URL was followed");
+    assert!(
+        f.arm
+            .requests()
+            .iter()
+            .all(|r| !r.path.contains("/azureAsyncOperation/"))
+    );
+
+    let mut bind = bind_req(&req, "b1");
+    bind.binding.parameters = json!({"database": "reports"}).as_object().cloned().unwrap();
+    let (creds, _) = f.settle("bind", async || f.backend.bind(&bind).await).await;
+    let database = common::field(&creds, "database");
+    assert!(database.contains("reports"), "{database}");
+    let mut local = common::admin().await;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&database)
+            .fetch_one(&mut local)
+            .await
+            .unwrap();
+    assert!(exists, "the binding's own database is made on the server");
+    f.settle("unbind", async || {
+        f.backend.unbind(&common::unbind_req(&bind)).await
+    })
+    .await;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&database)
+            .fetch_one(&mut local)
+            .await
+            .unwrap();
+    assert!(!exists, "and dropped with the binding");
+    f.settle("deprovision", async || f.backend.deprovision(&req).await)
+        .await;
+    f.assert_no_violations();
+    f.assert_calls_within_role();
+}

@@ -138,7 +138,7 @@ impl Arm {
         let operation = header(&headers, "azure-asyncoperation")
             .map(Tracked::AsyncOperation)
             .or_else(|| {
-                (status == 202)
+                matches!(status, 201 | 202)
                     .then(|| header(&headers, "location"))
                     .flatten()
                     .map(Tracked::Location)

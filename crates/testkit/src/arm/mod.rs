@@ -184,6 +184,12 @@ impl Arm {
         self.st().retry_after = secs;
     }
 
+    /// Whether accepted operations carry `Azure-AsyncOperation` (default) or only `Location`,
+    /// as ARM allows a resource provider.
+    pub fn set_async_operation_header(&self, on: bool) {
+        self.st().async_operation_header = on;
+    }
+
     /// The next `times` requests with `method` whose path contains `path_contains` get `fault`.
     pub fn inject(&self, method: &str, path_contains: &str, times: usize, fault: Fault) {
         self.st().faults.push(Injected {

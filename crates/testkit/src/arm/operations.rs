@@ -42,8 +42,12 @@ fn url(st: &State, kind: &str, id: &str) -> String {
 
 /// The headers of an accepted long-running request.
 pub(crate) fn accepted(st: &State, id: &str, reply: Reply) -> Reply {
+    let reply = if st.async_operation_header {
+        reply.header("Azure-AsyncOperation", url(st, "azureAsyncOperation", id))
+    } else {
+        reply
+    };
     reply
-        .header("Azure-AsyncOperation", url(st, "azureAsyncOperation", id))
         .header("Location", url(st, "operationResults", id))
         .header("Retry-After", st.retry_after.to_string())
 }

@@ -17,6 +17,9 @@ pub(crate) struct State {
     pub base: String,
     pub polls: usize,
     pub retry_after: u64,
+    /// Whether accepted operations name an `Azure-AsyncOperation` URL (ARM lets a provider
+    /// give only `Location`).
+    pub async_operation_header: bool,
     pub tokens: HashMap<String, Instant>,
     pub servers: BTreeMap<String, Server>,
     /// Locks by scope: `None` is the resource group, `Some(server)` a server.
@@ -36,6 +39,7 @@ impl State {
             base,
             polls: 2,
             retry_after: 1,
+            async_operation_header: true,
             tokens: HashMap::new(),
             servers: BTreeMap::new(),
             locks: BTreeMap::new(),
