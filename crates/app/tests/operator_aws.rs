@@ -7,10 +7,10 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::TempDir;
 use common::aws::{AwsWorld, SECRET_KEY, local_uri};
+use common::kube::{ready, until};
 use common::shared_server::{Cleanup, can_connect};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
@@ -25,30 +25,6 @@ use pgbroker_domain::ports::BackendRegistry;
 use pgbroker_kube_testserver::TestServer;
 use pgbroker_testkit::moto::REGION;
 use serde_json::json;
-
-/// Failure guard only: how long the test waits for a state before giving up.
-const GIVE_UP: Duration = Duration::from_secs(60);
-
-async fn until<T, F: Future<Output = Option<T>>>(what: &str, mut probe: impl FnMut() -> F) -> T {
-    tokio::time::timeout(GIVE_UP, async {
-        loop {
-            if let Some(found) = probe().await {
-                return found;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("gave up waiting: {what}"))
-}
-
-fn ready(server: &PostgreSQLServer) -> bool {
-    server
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
-        .is_some_and(|c| c.status == "True")
-}
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {

@@ -9,11 +9,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use common::TempDir;
 use common::aws::local_uri;
 use common::azure::AzureWorld;
+use common::kube::{ready, until};
 use common::shared_server::{Cleanup, can_connect};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
@@ -24,30 +24,6 @@ use pgbroker_app::serve;
 use pgbroker_app::store_url::StoreUrl;
 use pgbroker_kube_testserver::TestServer;
 use serde_json::json;
-
-/// Failure guard only: how long the test waits for a state before giving up.
-const GIVE_UP: Duration = Duration::from_secs(60);
-
-async fn until<T, F: Future<Output = Option<T>>>(what: &str, mut probe: impl FnMut() -> F) -> T {
-    tokio::time::timeout(GIVE_UP, async {
-        loop {
-            if let Some(found) = probe().await {
-                return found;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("gave up waiting: {what}"))
-}
-
-fn ready(server: &PostgreSQLServer) -> bool {
-    server
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
-        .is_some_and(|c| c.status == "True")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgresql_server_on_azure_keeps_its_admin_password_in_a_kubernetes_secret() {

@@ -115,34 +115,15 @@ impl Desired {
                 settings.classes.keys().cloned().collect::<Vec<_>>().join(", ")
             ))
         })?;
-        if let Some(name) = params
-            .parameters
-            .keys()
-            .find(|name| !settings.parameters.contains(name))
-        {
-            let allowed = if settings.parameters.is_empty() {
-                "none".to_string()
-            } else {
-                settings.parameters.join(", ")
-            };
+        if let Some(why) = crate::shared::server_spec::disallowed(
+            params.parameters.keys(),
+            &settings.parameters,
+            &params.extensions,
+            &settings.extensions,
+        ) {
             return Err(AwsError::permanent(
                 pgbroker_domain::Reason::Unsupported,
-                format!(
-                    "instance {id}: server parameter {name:?} may not be set on this backend (allowed: {allowed})"
-                ),
-            ));
-        }
-        if let Some(ext) = params
-            .extensions
-            .iter()
-            .find(|e| !settings.extensions.contains(e))
-        {
-            return Err(AwsError::permanent(
-                pgbroker_domain::Reason::Unsupported,
-                format!(
-                    "instance {id}: extension {ext:?} is not allowed on this backend (allowed: {})",
-                    settings.extensions.join(", ")
-                ),
+                format!("instance {id}: {why}"),
             ));
         }
         let storage_gb = params.storage_gb.unwrap_or(0).max(plan.storage_gb);

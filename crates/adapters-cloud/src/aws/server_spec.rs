@@ -57,23 +57,11 @@ pub fn server_parameters(
             ),
         ));
     }
-    if let Some(name) = request
-        .server_parameters
-        .keys()
-        .find(|name| !settings.parameters.contains(name))
-    {
-        return Err(Unsupported::new(
-            ServerField::ServerParameters,
-            format!(
-                "{name:?} may not be set on backend {backend} (allowed: {})",
-                if settings.parameters.is_empty() {
-                    "none".to_string()
-                } else {
-                    settings.parameters.join(", ")
-                }
-            ),
-        ));
-    }
+    crate::shared::server_spec::refuse_server_parameters(
+        backend,
+        &settings.parameters,
+        &request.server_parameters,
+    )?;
     crate::shared::server_spec::refuse_extensions(
         backend,
         &settings.extensions,

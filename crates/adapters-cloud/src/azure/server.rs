@@ -128,29 +128,13 @@ impl Desired {
         })?;
         let unsupported =
             |m: String| AzureError::permanent(Reason::Unsupported, format!("instance {id}: {m}"));
-        if let Some(name) = params
-            .configurations
-            .keys()
-            .find(|n| !settings.configurations.contains(n))
-        {
-            let allowed = if settings.configurations.is_empty() {
-                "none".to_string()
-            } else {
-                settings.configurations.join(", ")
-            };
-            return Err(unsupported(format!(
-                "server parameter {name:?} may not be set on this backend (allowed: {allowed})"
-            )));
-        }
-        if let Some(ext) = params
-            .extensions
-            .iter()
-            .find(|e| !settings.extensions.contains(e))
-        {
-            return Err(unsupported(format!(
-                "extension {ext:?} is not allowed on this backend (allowed: {})",
-                settings.extensions.join(", ")
-            )));
+        if let Some(why) = crate::shared::server_spec::disallowed(
+            params.configurations.keys(),
+            &settings.configurations,
+            &params.extensions,
+            &settings.extensions,
+        ) {
+            return Err(unsupported(why));
         }
         let asked = params.storage_gb.unwrap_or(0).max(plan.storage_gb);
         let storage_gb = STORAGE_SIZES

@@ -39,23 +39,11 @@ pub fn server_parameters(
         format!("backend {backend} leaves the maintenance window to Azure")
     })?;
     let of_plan = plan_settings(plan);
-    if let Some(name) = request
-        .server_parameters
-        .keys()
-        .find(|name| !settings.configurations.contains(name))
-    {
-        return Err(Unsupported::new(
-            ServerField::ServerParameters,
-            format!(
-                "{name:?} may not be set on backend {backend} (allowed: {})",
-                if settings.configurations.is_empty() {
-                    "none".to_string()
-                } else {
-                    settings.configurations.join(", ")
-                }
-            ),
-        ));
-    }
+    crate::shared::server_spec::refuse_server_parameters(
+        backend,
+        &settings.configurations,
+        &request.server_parameters,
+    )?;
     crate::shared::server_spec::refuse_extensions(
         backend,
         &settings.extensions,

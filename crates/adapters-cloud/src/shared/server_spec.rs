@@ -71,6 +71,61 @@ pub(crate) fn refuse_extensions(
     }
 }
 
+/// A server spec's `serverParameters` outside a cloud backend's allow-list are refused by name.
+pub(crate) fn refuse_server_parameters(
+    backend: &str,
+    allowed: &[String],
+    requested: &std::collections::BTreeMap<String, String>,
+) -> Result<(), Unsupported> {
+    match requested.keys().find(|name| !allowed.contains(name)) {
+        Some(name) => Err(Unsupported::new(
+            ServerField::ServerParameters,
+            format!(
+                "{name:?} may not be set on backend {backend} (allowed: {})",
+                allowed_list(allowed)
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// An allow-list for a message: its names, or `none`.
+pub(crate) fn allowed_list(allowed: &[String]) -> String {
+    if allowed.is_empty() {
+        "none".to_string()
+    } else {
+        allowed.join(", ")
+    }
+}
+
+/// The first of an instance's server parameters and extensions a cloud backend does not
+/// allow, as the message its `Unsupported` failure carries.
+pub(crate) fn disallowed<'a>(
+    parameters: impl IntoIterator<Item = &'a String>,
+    allowed_parameters: &[String],
+    extensions: &[String],
+    allowed_extensions: &[String],
+) -> Option<String> {
+    if let Some(name) = parameters
+        .into_iter()
+        .find(|n| !allowed_parameters.contains(n))
+    {
+        return Some(format!(
+            "server parameter {name:?} may not be set on this backend (allowed: {})",
+            allowed_list(allowed_parameters)
+        ));
+    }
+    extensions
+        .iter()
+        .find(|e| !allowed_extensions.contains(e))
+        .map(|ext| {
+            format!(
+                "extension {ext:?} is not allowed on this backend (allowed: {})",
+                allowed_extensions.join(", ")
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,3 +12,32 @@ pub fn kubeconfig(server: &TestServer) -> String {
         server.url()
     )
 }
+
+/// Failure guard only: how long an operator test waits for a state before giving up.
+pub const GIVE_UP: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Probes until `probe` finds something (or [`GIVE_UP`] passes, which fails the test).
+pub async fn until<T, F: Future<Output = Option<T>>>(
+    what: &str,
+    mut probe: impl FnMut() -> F,
+) -> T {
+    tokio::time::timeout(GIVE_UP, async {
+        loop {
+            if let Some(found) = probe().await {
+                return found;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("gave up waiting: {what}"))
+}
+
+/// Whether the server's `Ready` condition is `True`.
+pub fn ready(server: &pgbroker_api_crd::crd::server::PostgreSQLServer) -> bool {
+    server
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .is_some_and(|c| c.status == "True")
+}
