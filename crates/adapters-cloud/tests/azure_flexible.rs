@@ -300,6 +300,21 @@ async fn throttling_and_busy_servers_are_retried_quota_and_failed_operations_are
         failed.description
     );
 
+    let fourth = f.instance_id();
+    let fourth_req = instance_req(&fourth, json!({}), json!({}));
+    f.arm
+        .inject("PUT", "/flexibleServers/", 1, Fault::sku_not_available());
+    let failed = f
+        .failure("sku", async || f.backend.provision(&fourth_req).await)
+        .await;
+    assert!(!failed.retryable);
+    assert_eq!(failed.reason, Reason::InvalidSpec, "{}", failed.description);
+    assert!(
+        failed.description.contains("SkuNotAvailable"),
+        "ARM's code: {}",
+        failed.description
+    );
+
     let third = f.instance_id();
     let third_req = instance_req(&third, json!({}), json!({}));
     f.arm.fail_next_operation(

@@ -210,3 +210,48 @@ impl Tokens {
         Ok((Sensitive::new(token), Duration::from_secs(lifetime)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http() -> reqwest::Client {
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn each_source_says_what_it_lacks_and_none_needs_the_network_to_be_set_up() {
+        // The test environment sets no AZURE_* variables.
+        let err = Tokens::new(&CredentialSettings::ClientSecret, http())
+            .err()
+            .map(|e| e.message);
+        assert_eq!(
+            err.as_deref(),
+            Some("getting an Azure token: AZURE_TENANT_ID is not set")
+        );
+        let managed = CredentialSettings::ManagedIdentity {
+            client_id: Some("11111111-2222-3333-4444-555555555555".into()),
+        };
+        assert!(Tokens::new(&managed, http()).is_ok());
+        let missing = CredentialSettings::TokenEndpoint {
+            url: "http://127.0.0.1:1/token".into(),
+            client_id: "c".into(),
+            client_secret_file: "/nonexistent/pgbroker-client-secret".into(),
+        };
+        let err = Tokens::new(&missing, http())
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
+        assert!(err.contains("/nonexistent/pgbroker-client-secret"), "{err}");
+    }
+}
