@@ -3,25 +3,24 @@
 //! Secret whose login works, the admin password kept in a Kubernetes Secret next to the object
 //! (none in the state store, which has no vault key here) → a bigger class and a firewall rule
 //! from the spec → a password reset that rotates the admin password too → delete, which removes
-//! the server and its vault Secret.
+//! the server and its vault Secret. It runs the real `pgbroker serve` binary at DEBUG and checks
+//! that no password, client secret or token is in any log line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use std::collections::BTreeMap;
 
-use common::TempDir;
 use common::aws::local_uri;
 use common::azure::AzureWorld;
 use common::kube::{ready, until};
+use common::logged::Logged;
 use common::shared_server::{Cleanup, can_connect};
+use common::{TempDir, pgbroker};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use pgbroker_api_crd::crd::server::PostgreSQLServer;
-use pgbroker_app::config::{BackendConfig, Config};
-use pgbroker_app::serve;
-use pgbroker_app::store_url::StoreUrl;
 use pgbroker_kube_testserver::TestServer;
 use serde_json::json;
 
@@ -32,22 +31,6 @@ async fn a_postgresql_server_on_azure_keeps_its_admin_password_in_a_kubernetes_s
     let dir = TempDir::new();
     let kubeconfig = dir.file("kubeconfig", &common::kube::kubeconfig(&kube));
     let world = AzureWorld::start().await;
-    let mut config = Config::default();
-    config.state_store.url = StoreUrl::new("sqlite::memory:".to_string());
-    config.server.listen = "127.0.0.1:0".into();
-    config.engine.poll_interval_ms = 10;
-    config.osb.enabled = false;
-    config.operator.enabled = true;
-    config.operator.kubeconfig = Some(kubeconfig);
-    config.operator.default_backend = Some("azure".into());
-    config.operator.lease_namespace = Some("default".into());
-    config.backends = BTreeMap::from([(
-        "azure".to_string(),
-        BackendConfig {
-            kind: "azure-flexible".into(),
-            settings: world.settings().as_object().cloned().unwrap(),
-        },
-    )]);
     let catalog = dir.file(
         "catalog.yaml",
         "services:
@@ -61,8 +44,23 @@ async fn a_postgresql_server_on_azure_keeps_its_admin_password_in_a_kubernetes_s
       - {id: plan-azure-medium, name: medium, description: medium, backend: azure, settings: {class: medium, storage_gb: 32}}
 ",
     );
-    config.catalog.path = Some(catalog);
-    let _server = serve::start(&config, None).await.unwrap();
+    let config = json!({
+        "state_store": {"url": format!("sqlite://{}?mode=rwc", dir.path().join("state.db").display())},
+        "server": {"listen": "127.0.0.1:0"},
+        "engine": {"poll_interval_ms": 10},
+        "log": {"format": "json", "filter": "debug,hyper=info,h2=info,sqlx=info,reqwest=info,hyper_util=info,tower=info,kube_client=info"},
+        "osb": {"enabled": false},
+        "operator": {"enabled": true, "kubeconfig": kubeconfig, "default_backend": "azure", "lease_namespace": "default"},
+        "catalog": {"path": catalog},
+        "backends": {"azure": {"kind": "azure-flexible", "settings": world.settings()}},
+    });
+    let config = dir.file("pgbroker.yaml", &serde_json::to_string(&config).unwrap());
+    let mut serve = Logged::spawn(
+        pgbroker(&["--config", &config.display().to_string(), "serve"])
+            .current_dir(dir.path())
+            .env_remove("KUBERNETES_SERVICE_HOST"),
+    );
+    serve.wait_for(|line| line.contains("the operator runs").then_some(()));
 
     let servers: Api<PostgreSQLServer> = Api::namespaced(kube.client(), "team-a");
     let object: PostgreSQLServer = serde_json::from_value(json!({
@@ -154,7 +152,7 @@ async fn a_postgresql_server_on_azure_keeps_its_admin_password_in_a_kubernetes_s
         (now != admin).then_some(now)
     })
     .await;
-    until("the reset is done", || async {
+    let secrets_seen = until("the reset is done", || async {
         let data = secrets.get("orders-db").await.ok()?.data?;
         let labels = servers
             .get("orders")
@@ -163,7 +161,8 @@ async fn a_postgresql_server_on_azure_keeps_its_admin_password_in_a_kubernetes_s
             .metadata
             .labels
             .unwrap_or_default();
-        (text(&data, "password") != before && !labels.contains_key("operator/action")).then_some(())
+        (text(&data, "password") != before && !labels.contains_key("operator/action"))
+            .then_some(data)
     })
     .await;
     let vault = secrets.get(&vault_secret).await.unwrap().data.unwrap();
@@ -192,4 +191,30 @@ async fn a_postgresql_server_on_azure_keeps_its_admin_password_in_a_kubernetes_s
         "the vault Secret goes with it"
     );
     assert_eq!(world.arm.violations(), Vec::<String>::new());
+
+    // No password (the login's before and after the reset, the admin's before and after the
+    // rotation), client secret or access token in any log line.
+    let (exit, lines) = serve.terminate();
+    assert!(exit.success(), "{exit:?}");
+    let after = text(&secrets_seen, "password");
+    for secret in [
+        admin.as_str(),
+        rotated.as_str(),
+        before.as_str(),
+        after.as_str(),
+        pgbroker_testkit::arm::CLIENT_SECRET,
+    ] {
+        let leaked: Vec<&String> = lines.iter().filter(|l| l.contains(secret)).collect();
+        assert!(leaked.is_empty(), "a secret in the log: {leaked:?}");
+    }
+    for token in world.arm.issued_tokens() {
+        assert!(
+            lines.iter().all(|l| !l.contains(&token)),
+            "an access token in the log"
+        );
+    }
+    assert!(
+        lines.iter().any(|l| l.contains(&name)),
+        "the log names the server"
+    );
 }
