@@ -217,4 +217,12 @@ async fn a_postgresql_server_on_azure_keeps_its_admin_password_in_a_kubernetes_s
         lines.iter().any(|l| l.contains(&name)),
         "the log names the server"
     );
+    for file in ["state.db", "state.db-wal"] {
+        let bytes = std::fs::read(dir.path().join(file)).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(&admin) && !text.contains(&rotated),
+            "an admin password in {file}"
+        );
+    }
 }

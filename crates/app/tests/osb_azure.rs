@@ -121,8 +121,13 @@ async fn azure_lifecycle_over_osb_across_a_restart_with_no_secret_in_the_log() {
     assert_eq!(server["tags"]["pgbroker:instance-id"], id);
     let admin_password = world.arm.admin_password(&name).unwrap();
     // The state store holds it sealed, never in the clear.
-    let db = std::fs::read(dir.path().join("state.db")).unwrap();
-    assert!(!String::from_utf8_lossy(&db).contains(&admin_password));
+    for file in ["state.db", "state.db-wal"] {
+        let bytes = std::fs::read(dir.path().join(file)).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(&admin_password),
+            "{file}"
+        );
+    }
 
     // A restart: the new process reads the sealed password back for the SQL side.
     let (exit, mut lines) = serve.terminate();
