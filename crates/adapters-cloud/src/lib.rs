@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod azure;
+mod category;
 pub(crate) mod cloud_sql;
 pub mod secrets;
 pub mod shared;

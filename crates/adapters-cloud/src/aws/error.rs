@@ -10,13 +10,9 @@ use aws_sdk_rds::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use pgbroker_domain::Reason;
 use pgbroker_domain::ports::StepFailure;
 
-use aws_sdk_rds::config::http::HttpResponse;
+pub use crate::category::Category;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Category {
-    Retryable,
-    Permanent,
-}
+use aws_sdk_rds::config::http::HttpResponse;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -147,10 +143,7 @@ pub fn classify(code: &str, status: u16) -> (Category, Reason) {
 
 impl From<AwsError> for StepFailure {
     fn from(e: AwsError) -> Self {
-        match e.category {
-            Category::Retryable => StepFailure::retryable(e.reason, e.message),
-            Category::Permanent => StepFailure::permanent(e.reason, e.message),
-        }
+        e.category.failure(e.reason, e.message)
     }
 }
 
@@ -158,11 +151,7 @@ impl From<AwsError> for StepFailure {
 impl From<StepFailure> for AwsError {
     fn from(f: StepFailure) -> Self {
         Self {
-            category: if f.retryable {
-                Category::Retryable
-            } else {
-                Category::Permanent
-            },
+            category: Category::of(&f),
             reason: f.reason,
             message: f.description,
         }

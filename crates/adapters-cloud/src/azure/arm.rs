@@ -42,6 +42,25 @@ pub struct Arm {
     tokens: Tokens,
 }
 
+/// The HTTP client for ARM and Entra ID: rustls on ring (the tree's provider) with the webpki
+/// roots, set on the client itself so nothing depends on a process-wide default.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS: {e}"))?
+    .with_root_certificates(rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    })
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .timeout(timeout)
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))
+}
+
 /// `Retry-After` in seconds (the form ARM sends), capped at `max`.
 fn retry_after(headers: &HeaderMap, max: Duration) -> Option<Duration> {
     let secs = headers

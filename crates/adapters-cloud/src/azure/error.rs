@@ -8,11 +8,7 @@ use std::time::Duration;
 use pgbroker_domain::Reason;
 use pgbroker_domain::ports::StepFailure;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Category {
-    Retryable,
-    Permanent,
-}
+pub use crate::category::Category;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -62,6 +58,11 @@ impl AzureError {
             message: format!("{doing}: {status} {code}: {message}"),
             retry_after,
         }
+    }
+
+    /// A failure of the shared backend's SQL steps, with its category and reason.
+    pub(crate) fn sql(e: impl Into<StepFailure>) -> Self {
+        Self::from(e.into())
     }
 
     pub fn is_retryable(&self) -> bool {
@@ -128,10 +129,7 @@ pub fn classify(status: u16, code: &str) -> (Category, Reason) {
 
 impl From<AzureError> for StepFailure {
     fn from(e: AzureError) -> Self {
-        match e.category {
-            Category::Retryable => StepFailure::retryable(e.reason, e.message),
-            Category::Permanent => StepFailure::permanent(e.reason, e.message),
-        }
+        e.category.failure(e.reason, e.message)
     }
 }
 
@@ -139,11 +137,7 @@ impl From<AzureError> for StepFailure {
 impl From<StepFailure> for AzureError {
     fn from(f: StepFailure) -> Self {
         Self {
-            category: if f.retryable {
-                Category::Retryable
-            } else {
-                Category::Permanent
-            },
+            category: Category::of(&f),
             reason: f.reason,
             message: f.description,
             retry_after: None,

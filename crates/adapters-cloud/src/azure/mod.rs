@@ -110,22 +110,8 @@ impl AzureBackend {
     async fn arm(&self) -> Result<&Arm, AzureError> {
         self.arm
             .get_or_try_init(|| async {
-                let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-                    rustls::crypto::ring::default_provider(),
-                ))
-                .with_safe_default_protocol_versions()
-                .map_err(|e| AzureError::invalid(format!("backend {}: TLS: {e}", self.name)))?
-                .with_root_certificates(rustls::RootCertStore {
-                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-                })
-                .with_no_client_auth();
-                let http = reqwest::Client::builder()
-                    .tls_backend_preconfigured(tls)
-                    .timeout(Duration::from_secs(60))
-                    .build()
-                    .map_err(|e| {
-                        AzureError::invalid(format!("backend {}: HTTP client: {e}", self.name))
-                    })?;
+                let http = arm::http_client(Duration::from_secs(60))
+                    .map_err(|e| AzureError::invalid(format!("backend {}: {e}", self.name)))?;
                 let tokens = token::Tokens::new(&self.settings.credential, http.clone())?;
                 Ok(Arm::new(&self.settings.resource_manager_url, http, tokens))
             })

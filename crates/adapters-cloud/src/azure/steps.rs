@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use pgbroker_domain::ports::{BindRequest, InstanceRequest, Step, UnbindRequest};
-use pgbroker_domain::{Credentials, DeletionPolicy, InstanceId, JsonObject, Reason};
+use pgbroker_domain::{Credentials, DeletionPolicy, InstanceId, JsonObject, Reason, Sensitive};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -95,22 +95,25 @@ impl AzureBackend {
         ))
     }
 
-    /// A stored next password is given to the server (a rotation, or a vault that had none).
-    async fn apply_password<T>(
+    /// The admin password the server has; or, while a stored next password must first be
+    /// given to the server (a rotation, or a vault that lost it), the step doing that.
+    async fn admin_password<T>(
         &self,
         server: &str,
         id: &InstanceId,
         context: &JsonObject,
-    ) -> Result<Option<Step<T>>, AzureError> {
+    ) -> Result<Result<Sensitive<String>, Step<T>>, AzureError> {
         let next = match self.load(id, context, NEXT).await? {
             Some(next) => next,
-            None if self.load(id, context, CURRENT).await?.is_none() => {
-                // The server exists and the vault lost (or never had) its password: a new one.
-                let p = self.new_password();
-                self.keep(id, context, NEXT, &p).await?;
-                p
-            }
-            None => return Ok(None),
+            None => match self.load(id, context, CURRENT).await? {
+                Some(current) => return Ok(Ok(current)),
+                None => {
+                    // The server exists and the vault lost (or never had) its password: a new one.
+                    let p = self.new_password();
+                    self.keep(id, context, NEXT, &p).await?;
+                    p
+                }
+            },
         };
         let body = json!({"properties": {"administratorLoginPassword": next.expose()}});
         self.start(
@@ -121,7 +124,7 @@ impl AzureBackend {
             &body,
         )
         .await
-        .map(Some)
+        .map(Err)
     }
 
     pub(super) async fn provision_step(
@@ -158,9 +161,10 @@ impl AzureBackend {
         if state(&body) != READY {
             return Ok(self.waiting(&server, "waiting for it to be ready", state(&body), None));
         }
-        if let Some(step) = self.apply_password(&server, id, context).await? {
-            return Ok(step);
-        }
+        let password = match self.admin_password(&server, id, context).await? {
+            Ok(password) => password,
+            Err(step) => return Ok(step),
+        };
         match desired.update_body(&self.settings, &body) {
             Err(why) => {
                 return Err(AzureError::permanent(
@@ -219,18 +223,12 @@ impl AzureBackend {
                     .await;
             }
         }
-        let tenant = self.tenant(&server, id, context, &body).await?;
+        let tenant = self.tenant(&server, password, &body)?;
         let sql = cloud_sql::instance_request(req, &desired.extensions);
         if update {
-            tenant
-                .update_step(&sql)
-                .await
-                .map_err(|e| AzureError::from(pgbroker_domain::ports::StepFailure::from(e)))?;
+            tenant.update_step(&sql).await.map_err(AzureError::sql)?;
         } else {
-            tenant
-                .provision_step(&sql)
-                .await
-                .map_err(|e| AzureError::from(pgbroker_domain::ports::StepFailure::from(e)))?;
+            tenant.provision_step(&sql).await.map_err(AzureError::sql)?;
         }
         Ok(Step::Done(()))
     }
@@ -324,21 +322,12 @@ impl AzureBackend {
     }
 
     /// The shared-server backend for the server, as its administrator.
-    async fn tenant(
+    fn tenant(
         &self,
         server: &str,
-        id: &InstanceId,
-        context: &JsonObject,
+        password: Sensitive<String>,
         body: &Value,
     ) -> Result<Arc<SharedServerBackend>, AzureError> {
-        let password = self.load(id, context, CURRENT).await?.ok_or_else(|| {
-            AzureError::retryable(
-                Reason::InvalidState,
-                format!(
-                    "instance {id}: flexible server {server}: the vault holds no admin password yet"
-                ),
-            )
-        })?;
         let host = body
             .pointer("/properties/fullyQualifiedDomainName")
             .and_then(Value::as_str)
@@ -484,15 +473,16 @@ impl AzureBackend {
         if req.reset && self.begin_rotation(id, context, &req.operation_id).await? {
             tracing::info!(instance_id = %id, server = %server, "rotating the admin password with the binding's reset");
         }
-        if let Some(step) = self.apply_password(&server, id, context).await? {
-            return Ok(step);
-        }
-        let tenant = self.tenant(&server, id, context, &body).await?;
+        let password = match self.admin_password(&server, id, context).await? {
+            Ok(password) => password,
+            Err(step) => return Ok(step),
+        };
+        let tenant = self.tenant(&server, password, &body)?;
         tenant
             .bind_step(&cloud_sql::bind_request(req))
             .await
             .map(Step::Done)
-            .map_err(|e| AzureError::from(pgbroker_domain::ports::StepFailure::from(e)))
+            .map_err(AzureError::sql)
     }
 
     pub(super) async fn unbind_step(&self, req: &UnbindRequest) -> Result<Step<()>, AzureError> {
@@ -510,7 +500,15 @@ impl AzureBackend {
         if s != READY {
             return Ok(self.waiting(&server, "waiting for it to be ready", s, None));
         }
-        let tenant = self.tenant(&server, id, context, &body).await?;
+        let password = self.load(id, context, CURRENT).await?.ok_or_else(|| {
+            AzureError::retryable(
+                Reason::InvalidState,
+                format!(
+                    "instance {id}: flexible server {server}: the vault holds no admin password yet"
+                ),
+            )
+        })?;
+        let tenant = self.tenant(&server, password, &body)?;
         let mut sql = cloud_sql::unbind_request(req);
         if self.settings.database_delete_fake {
             sql.deletion_policy = DeletionPolicy::Retain;
@@ -519,6 +517,6 @@ impl AzureBackend {
             .unbind_step(&sql)
             .await
             .map(Step::Done)
-            .map_err(|e| AzureError::from(pgbroker_domain::ports::StepFailure::from(e)))
+            .map_err(AzureError::sql)
     }
 }

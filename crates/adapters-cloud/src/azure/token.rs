@@ -216,17 +216,7 @@ mod tests {
     use super::*;
 
     fn http() -> reqwest::Client {
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap_or_else(|e| panic!("{e}"))
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
-        reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"))
+        super::super::arm::http_client(Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
