@@ -16,6 +16,7 @@ mod sqlite;
 mod statements;
 mod store;
 mod vault;
+mod writer;
 
 use std::sync::Arc;
 
@@ -83,13 +84,13 @@ pub async fn open_with_vault(
         Kind::Postgres => {
             let store = PgStateStore::connect_pooled(url, settings).await?;
             store.migrate().await?;
-            let vault = SqlVault::new(store.pool().clone(), cipher);
+            let vault = SqlVault::new(&store, cipher);
             (Arc::new(store), Arc::new(vault))
         }
         Kind::Sqlite => {
             let store = SqliteStateStore::connect_pooled(url, settings).await?;
             store.migrate().await?;
-            let vault = SqlVault::new(store.pool().clone(), cipher);
+            let vault = SqlVault::new(&store, cipher);
             (Arc::new(store), Arc::new(vault))
         }
     })

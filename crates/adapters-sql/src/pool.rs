@@ -9,6 +9,9 @@ use sqlx::pool::PoolOptions;
 pub(crate) struct Split<DB: Database> {
     pub writes: PoolOptions<DB>,
     pub reads: Option<PoolOptions<DB>>,
+    /// Writes keep their one connection between writes (see `writer.rs`): a database with a
+    /// single writer whose reads have a pool of their own.
+    pub hold_writer: bool,
 }
 
 /// Pool settings of a store; [`Default`] suits one broker replica.
@@ -65,6 +68,7 @@ impl PoolSettings {
             return Split {
                 writes: self.options(),
                 reads: None,
+                hold_writer: false,
             };
         }
         let readers = self.max_connections / 2;
@@ -73,6 +77,7 @@ impl PoolSettings {
         Split {
             writes: self.sized(writers, min_writers),
             reads: Some(self.sized(readers, self.min_connections - min_writers)),
+            hold_writer: writers == 1 && most_writers == Some(1),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The [`StateStore`] rules, written once for both databases.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,12 +16,13 @@ use crate::error::{Refusal, SqlStoreError, refusal, unavailable};
 use crate::pool::Split;
 use crate::reads::Readers;
 use crate::statements::lookups::Lookup;
+use crate::writer::Writer;
 use crate::{rows, statements};
 
 /// A [`StateStore`] on a sqlx pool; see [`crate::PgStateStore`] and [`crate::SqliteStateStore`].
 pub struct SqlStateStore<DB: Dialect> {
     /// Where writes run: operation starts, claims, lease renewals, settles.
-    pub(crate) pool: Pool<DB>,
+    pub(crate) writer: Arc<Writer<DB>>,
     /// Where single-row reads run (see `reads.rs`), on a pool of their own so that reads are
     /// served while writers hold every write connection (an engine at full concurrency).
     reads: Readers<DB>,
@@ -37,34 +39,44 @@ impl<DB: Dialect> SqlStateStore<DB> {
     /// A store writing on `pool` and reading on `read_pool` (which may be the same pool); its
     /// schema must be migrated (see `migrate`). Spawns a reader task per read connection on the
     /// current tokio runtime.
-    fn from_pools(pool: Pool<DB>, read_pool: Pool<DB>) -> Self {
+    fn from_pools(pool: Pool<DB>, read_pool: Pool<DB>, hold_writer: bool) -> Self {
         let readers = read_pool.options().get_max_connections().max(1);
         Self {
             reads: Readers::spawn(&read_pool, readers as usize),
             read_pool,
-            pool,
+            writer: Arc::new(Writer::new(pool, hold_writer)),
             keep_alive: None,
         }
     }
 
-    /// The pool writes run on (migrations too).
+    /// The pool writes run on (migrations too). On a SQLite file the store keeps that pool's
+    /// one connection between writes (see `writer.rs`): call [`Self::release_writer`] before
+    /// using the pool yourself.
     pub fn pool(&self) -> &Pool<DB> {
-        &self.pool
+        self.writer.pool()
+    }
+
+    /// Gives the write connection the store keeps between writes (a SQLite file's) back to the
+    /// pool; the next write takes it again.
+    pub async fn release_writer(&self) {
+        self.writer.release().await;
     }
 
     /// Closes every connection of the store.
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.writer.release().await;
+        self.pool().close().await;
         self.read_pool.close().await;
     }
 
     /// Brings the schema up to date with the migrations built into this binary.
     pub async fn migrate(&self) -> Result<(), SqlStoreError> {
+        self.writer.release().await;
         DB::migrator()
-            .run(&self.pool)
+            .run(self.pool())
             .await
             .map_err(|source| SqlStoreError::Migrate {
-                target: DB::describe(&self.pool.connect_options()),
+                target: DB::describe(&self.pool().connect_options()),
                 source,
             })
     }
@@ -96,7 +108,7 @@ impl<DB: Dialect> SqlStateStore<DB> {
             Some(reads) => reads.connect_lazy_with(options),
             None => pool.clone(),
         };
-        Ok(Self::from_pools(pool, read_pool))
+        Ok(Self::from_pools(pool, read_pool, split.hold_writer))
     }
 
     async fn fetch<T>(
@@ -133,8 +145,10 @@ impl<DB: Dialect> fmt::Debug for SqlStateStore<DB> {
 impl<DB: Dialect> StateStore for SqlStateStore<DB> {
     async fn ping(&self) -> Result<(), StoreError> {
         async {
-            let mut conn = self.pool.acquire().await?;
-            DB::execute(&mut conn, statements::ping()).await
+            let mut conn = self.writer.acquire().await?;
+            let pinged = DB::execute(&mut conn, statements::ping()).await?;
+            conn.done();
+            Ok::<_, sqlx::Error>(pinged)
         }
         .await
         .map(drop)
@@ -193,7 +207,7 @@ impl<DB: Dialect> StateStore for SqlStateStore<DB> {
     async fn start(&self, operation: &Operation, writes: &[Write]) -> Result<(), StoreError> {
         let doing = || format!("starting operation {}", operation.id);
         let mut conn = self
-            .pool
+            .writer
             .acquire()
             .await
             .map_err(|e| unavailable(doing(), e))?;
@@ -203,7 +217,9 @@ impl<DB: Dialect> StateStore for SqlStateStore<DB> {
             .map_err(|e| unavailable(doing(), e))?;
         insert_operation::<DB>(&mut tx, operation).await?;
         apply_writes::<DB>(&mut tx, writes).await?;
-        tx.commit().await.map_err(|e| unavailable(doing(), e))
+        tx.commit().await.map_err(|e| unavailable(doing(), e))?;
+        conn.done();
+        Ok(())
     }
 
     async fn claim_due(
@@ -226,11 +242,12 @@ impl<DB: Dialect> StateStore for SqlStateStore<DB> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let statement = statements::claim_due(DB::CLAIM_DUE, owner, now, expires_at, limit);
         let rows = async {
-            let mut conn = self.pool.acquire().await?;
+            let mut conn = self.writer.acquire().await?;
             // A lost claim only lets the operation be claimed again.
             let mut tx = DB::begin_write(&mut conn, Durability::Redone).await?;
             let rows = DB::fetch_all(&mut tx, statement).await?;
             tx.commit().await?;
+            conn.done();
             Ok::<_, sqlx::Error>(rows)
         }
         .await
@@ -257,8 +274,10 @@ impl<DB: Dialect> StateStore for SqlStateStore<DB> {
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         async {
-            let mut conn = self.pool.acquire().await?;
-            DB::execute(&mut conn, statements::renew_lease(id, token, until)).await
+            let mut conn = self.writer.acquire().await?;
+            let changed = DB::execute(&mut conn, statements::renew_lease(id, token, until)).await?;
+            conn.done();
+            Ok::<_, sqlx::Error>(changed)
         }
         .await
         .map(|changed| changed > 0)
@@ -274,7 +293,7 @@ impl<DB: Dialect> StateStore for SqlStateStore<DB> {
     ) -> Result<bool, StoreError> {
         let doing = || format!("settling operation {}", operation.id);
         let mut conn = self
-            .pool
+            .writer
             .acquire()
             .await
             .map_err(|e| unavailable(doing(), e))?;
@@ -289,6 +308,7 @@ impl<DB: Dialect> StateStore for SqlStateStore<DB> {
             .map_err(|e| unavailable(doing(), e))?;
         if changed == 0 {
             tx.rollback().await.map_err(|e| unavailable(doing(), e))?;
+            conn.done();
             return Ok(false);
         }
         // The settled operation is no longer in flight when the follow-up (on the same
@@ -298,6 +318,7 @@ impl<DB: Dialect> StateStore for SqlStateStore<DB> {
             insert_operation::<DB>(&mut tx, follow_up).await?;
         }
         tx.commit().await.map_err(|e| unavailable(doing(), e))?;
+        conn.done();
         Ok(true)
     }
 }

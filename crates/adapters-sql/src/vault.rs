@@ -11,9 +11,11 @@ use pgbroker_domain::Sensitive;
 use pgbroker_domain::ports::{SecretVault, VaultError, VaultKey};
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
-use sqlx::Pool;
+use std::sync::Arc;
 
 use crate::dialect::{Dialect, Durability, Param, Statement};
+use crate::store::SqlStateStore;
+use crate::writer::Writer;
 
 /// The key secrets are sealed with: 32 bytes, configured as base64.
 pub struct VaultCipher {
@@ -102,15 +104,19 @@ impl VaultCipher {
     }
 }
 
-/// The vault on a state store's pool.
+/// The vault in a state store's database, writing where the store writes (a SQLite file has
+/// one writer: the vault queues for it with the store's own writes).
 pub struct SqlVault<DB: Dialect> {
-    pool: Pool<DB>,
+    writer: Arc<Writer<DB>>,
     cipher: VaultCipher,
 }
 
 impl<DB: Dialect> SqlVault<DB> {
-    pub fn new(pool: Pool<DB>, cipher: VaultCipher) -> Self {
-        Self { pool, cipher }
+    pub fn new(store: &SqlStateStore<DB>, cipher: VaultCipher) -> Self {
+        Self {
+            writer: store.writer.clone(),
+            cipher,
+        }
     }
 
     fn doing(what: &str, key: &VaultKey) -> String {
@@ -129,7 +135,7 @@ fn failed(doing: &str, e: impl fmt::Display) -> VaultError {
 impl<DB: Dialect> SecretVault for SqlVault<DB> {
     async fn load(&self, key: &VaultKey) -> Result<Option<Sensitive<String>>, VaultError> {
         let doing = Self::doing("reading", key);
-        let mut conn = self.pool.acquire().await.map_err(|e| failed(&doing, e))?;
+        let mut conn = self.writer.acquire().await.map_err(|e| failed(&doing, e))?;
         let rows = DB::fetch_all(
             &mut *conn,
             Statement {
@@ -143,6 +149,7 @@ impl<DB: Dialect> SecretVault for SqlVault<DB> {
         )
         .await
         .map_err(|e| failed(&doing, e))?;
+        conn.done();
         let Some(row) = rows.first() else {
             return Ok(None);
         };
@@ -164,7 +171,7 @@ impl<DB: Dialect> SecretVault for SqlVault<DB> {
     async fn store(&self, key: &VaultKey, value: &Sensitive<String>) -> Result<(), VaultError> {
         let doing = Self::doing("storing", key);
         let sealed = self.cipher.seal(key, value)?;
-        let mut conn = self.pool.acquire().await.map_err(|e| failed(&doing, e))?;
+        let mut conn = self.writer.acquire().await.map_err(|e| failed(&doing, e))?;
         // The only copy of a password a server was (or is about to be) given: wait for the disk.
         let mut tx = DB::begin_write(&mut conn, Durability::Durable)
             .await
@@ -185,12 +192,14 @@ impl<DB: Dialect> SecretVault for SqlVault<DB> {
         )
         .await
         .map_err(|e| failed(&doing, e))?;
-        tx.commit().await.map_err(|e| failed(&doing, e))
+        tx.commit().await.map_err(|e| failed(&doing, e))?;
+        conn.done();
+        Ok(())
     }
 
     async fn remove(&self, key: &VaultKey) -> Result<(), VaultError> {
         let doing = Self::doing("removing", key);
-        let mut conn = self.pool.acquire().await.map_err(|e| failed(&doing, e))?;
+        let mut conn = self.writer.acquire().await.map_err(|e| failed(&doing, e))?;
         DB::execute(
             &mut *conn,
             Statement {
@@ -203,7 +212,8 @@ impl<DB: Dialect> SecretVault for SqlVault<DB> {
             },
         )
         .await
-        .map(|_| ())
-        .map_err(|e| failed(&doing, e))
+        .map_err(|e| failed(&doing, e))?;
+        conn.done();
+        Ok(())
     }
 }

@@ -204,7 +204,7 @@ async fn sqlite_creates_a_missing_file_and_reopens_it() -> anyhow::Result<()> {
         let store = SqliteStateStore::connect(&url).await?;
         store.migrate().await?;
         store.start(&op, &[]).await?;
-        store.pool().close().await;
+        store.close().await;
     }
     let store = pgbroker_adapters_sql::open(&url).await?;
     let found = store.operation(op.id).await?;

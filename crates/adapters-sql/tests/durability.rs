@@ -105,10 +105,12 @@ async fn sqlite_starts_wait_for_the_disk_claims_and_settlements_do_not() -> anyh
     let store = SqliteStateStore::connect(&url).await?;
     store.migrate().await?;
     let pool = store.pool().clone();
-    // The store writes on exactly one connection: this is the one its writes ran on.
+    // The store writes on exactly one connection, which it keeps between writes: given back,
+    // this is the one its writes ran on.
     let after = start_claim_settle(&store, || {
-        let pool = pool.clone();
+        let (pool, store) = (pool.clone(), &store);
         async move {
+            store.release_writer().await;
             let (level,): (i64,) = sqlx::query_as("PRAGMA synchronous")
                 .fetch_one(&pool)
                 .await?;

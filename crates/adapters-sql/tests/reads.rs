@@ -35,7 +35,7 @@ async fn many_more_reads_than_connections_all_get_answers() {
     for read in join_all(reads).await {
         assert_eq!(read.unwrap(), None);
     }
-    // Readers return their connections when the queue is empty, so writes still get one.
+    // Readers have a pool of their own, so writes still get a connection.
     let writes = store.claim_due("w", chrono::Utc::now(), Duration::from_secs(1), 1);
     assert!(writes.await.unwrap().is_empty());
 }

@@ -1,5 +1,7 @@
 //! What a synchronous request reads from the store: each read is a round trip (a query on a
-//! reader connection), so the inline step uses what the request has just read or written.
+//! reader connection), so the inline step uses what the request has just read or written, the
+//! answer is what the step's settlement wrote (not read back), and the reads a request needs
+//! before it starts go to the store together.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -11,16 +13,57 @@ use chrono::{DateTime, Utc};
 use pgbroker_domain::ports::{StateStore, StoreError, Write};
 use pgbroker_domain::usecases::{BindCommand, ProvisionCommand};
 use pgbroker_domain::{
-    Binding, BindingId, BindingSpec, Instance, InstanceId, JsonObject, Operation, OperationId,
-    Outcome, PlanId, ServiceId,
+    Binding, BindingId, BindingSpec, Instance, InstanceId, InstanceState, JsonObject, Operation,
+    OperationId, Outcome, PlanId, ServiceId,
 };
 use pgbroker_testkit::world::*;
 use serde_json::json;
 
-/// A store that counts the instance reads it passes on.
+/// A store that counts the reads it passes on, and how many were in flight at once at most.
 struct Counting {
     inner: Arc<dyn StateStore>,
     instance_reads: AtomicUsize,
+    binding_reads: AtomicUsize,
+    reads: AtomicUsize,
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
+}
+
+impl Counting {
+    fn new(inner: Arc<dyn StateStore>) -> Self {
+        Self {
+            inner,
+            instance_reads: AtomicUsize::new(0),
+            binding_reads: AtomicUsize::new(0),
+            reads: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            most_in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    async fn read<T>(&self, read: impl std::future::Future<Output = T>) -> T {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.most_in_flight.fetch_max(now, Ordering::Relaxed);
+        let value = read.await;
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        value
+    }
+
+    fn reset(&self) {
+        for counter in [
+            &self.instance_reads,
+            &self.binding_reads,
+            &self.reads,
+            &self.most_in_flight,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
+
+    fn count(counter: &AtomicUsize) -> usize {
+        counter.load(Ordering::Relaxed)
+    }
 }
 
 #[async_trait]
@@ -30,30 +73,32 @@ impl StateStore for Counting {
     }
     async fn instance(&self, id: &InstanceId) -> Result<Option<Instance>, StoreError> {
         self.instance_reads.fetch_add(1, Ordering::Relaxed);
-        self.inner.instance(id).await
+        self.read(self.inner.instance(id)).await
     }
     async fn binding(
         &self,
         instance: &InstanceId,
         id: &BindingId,
     ) -> Result<Option<Binding>, StoreError> {
-        self.inner.binding(instance, id).await
+        self.binding_reads.fetch_add(1, Ordering::Relaxed);
+        self.read(self.inner.binding(instance, id)).await
     }
     async fn operation(&self, id: OperationId) -> Result<Option<Operation>, StoreError> {
-        self.inner.operation(id).await
+        self.read(self.inner.operation(id)).await
     }
     async fn operation_in_flight(
         &self,
         instance: &InstanceId,
     ) -> Result<Option<Operation>, StoreError> {
-        self.inner.operation_in_flight(instance).await
+        self.read(self.inner.operation_in_flight(instance)).await
     }
     async fn latest_operation(
         &self,
         instance: &InstanceId,
         binding: Option<&BindingId>,
     ) -> Result<Option<Operation>, StoreError> {
-        self.inner.latest_operation(instance, binding).await
+        self.read(self.inner.latest_operation(instance, binding))
+            .await
     }
     async fn start(&self, operation: &Operation, writes: &[Write]) -> Result<(), StoreError> {
         self.inner.start(operation, writes).await
@@ -87,14 +132,11 @@ impl StateStore for Counting {
 }
 
 #[tokio::test]
-async fn a_synchronous_bind_reads_its_instance_once() {
-    let store = Arc::new(Counting {
-        inner: memory_store().await,
-        instance_reads: AtomicUsize::new(0),
-    });
+async fn a_synchronous_provision_and_bind_read_only_what_they_check() {
+    let store = Arc::new(Counting::new(memory_store().await));
     let world = TestWorld::new(store.clone());
     let id = instance_id("reads-1");
-    world
+    let provisioned = world
         .broker
         .provision(ProvisionCommand {
             instance_id: id.clone(),
@@ -105,7 +147,14 @@ async fn a_synchronous_bind_reads_its_instance_once() {
         })
         .await
         .unwrap();
-    store.instance_reads.store(0, Ordering::Relaxed);
+    assert!(
+        matches!(&provisioned, Outcome::Done { value, created: true } if value.state == InstanceState::Ready),
+        "{provisioned:?}"
+    );
+    // Whether the instance exists; the answer is the row the settlement wrote.
+    assert_eq!(Counting::count(&store.instance_reads), 1);
+    assert_eq!(Counting::count(&store.reads), 1);
+    store.reset();
     let outcome = world
         .broker
         .bind(BindCommand {
@@ -128,6 +177,20 @@ async fn a_synchronous_bind_reads_its_instance_once() {
         matches!(&outcome, Outcome::Done { value, created: true } if value.credentials.is_some()),
         "{outcome:?}"
     );
-    // The use case's check; the inline step uses what it read.
-    assert_eq!(store.instance_reads.load(Ordering::Relaxed), 1);
+    // The use case's checks (instance, binding, operation in flight), read together; the
+    // inline step uses the instance read, the answer is the binding the settlement wrote.
+    assert_eq!(Counting::count(&store.instance_reads), 1);
+    assert_eq!(Counting::count(&store.binding_reads), 1);
+    assert_eq!(Counting::count(&store.reads), 3);
+    assert_eq!(Counting::count(&store.most_in_flight), 3);
+    // The answer is what a read gives.
+    let Outcome::Done { value, .. } = outcome else {
+        unreachable!()
+    };
+    let stored = world
+        .broker
+        .binding(&value.instance_id, &value.id)
+        .await
+        .unwrap();
+    assert_eq!(stored, value);
 }

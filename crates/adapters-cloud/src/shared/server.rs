@@ -118,9 +118,15 @@ impl Server {
             None => (self.settings.max_connections, 300),
         };
         // No ping before each use: a step on a connection that went bad fails and is retried.
+        // An acquire here includes connecting to the server (a new database's first session
+        // reads its catalogs), which under a burst on a busy server takes seconds; sqlx would
+        // warn of it after 2 s. That is the server's latency, bounded by the connect timeout
+        // (past which the step fails and is retried, with a warning of its own), not a stall
+        // of the broker: it is logged at INFO.
         let pool = PgPoolOptions::new()
             .max_connections(max)
             .test_before_acquire(false)
+            .acquire_slow_level(log::LevelFilter::Info)
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(self.settings.connect_timeout_seconds))
             .idle_timeout(Some(Duration::from_secs(idle)))

@@ -43,6 +43,11 @@ use rounds::{Ids, Row, Sections, direction};
 
 const LIMIT: f64 = 1.15;
 
+/// How long each step of the sleeping backend takes: about a shared-backend step here, so that
+/// the broker's threads wait as long between a request's store writes as with the real one,
+/// without the server's work competing with them for the CPU.
+const SLEEP: Duration = Duration::from_millis(20);
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -218,6 +223,17 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
         concurrency,
     )
     .await?;
+    let sleeping = start_broker(
+        BackendRegistry::new()
+            .with(
+                "shared",
+                Arc::new(TestBackend::synchronous().with_step_delay(SLEEP)),
+            )
+            .with("cnpg", Arc::new(TestBackend::asynchronous())),
+        &dir.join("sleeping.db"),
+        concurrency,
+    )
+    .await?;
     let plan = direct::catalog_plan()?;
     // Short prefixes: names are the tag, the id and a suffix, within PostgreSQL's 63 bytes.
     let ids = |set: &str, count: usize| {
@@ -231,6 +247,7 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
         admin_url,
         broker: &broker,
         noop: &noop,
+        sleeping: &sleeping,
         backend: &backend,
         timed: &timed,
         plan: &plan,
@@ -241,6 +258,7 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
     let warm_direct = ids("x", 2);
     let warm_noop = ids("v", 2);
     let warm_usecases = ids("u", 2);
+    let warm_sleeping = ids("z", 2);
     let mut warm_limit = limit::Limit::connect(admin_url, 1).await?;
     for up in [true, false] {
         let ids = Ids {
@@ -248,6 +266,7 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
             direct: &warm_direct[..2],
             noop: &warm_noop[..2],
             usecases: &warm_usecases[..2],
+            sleeping: &warm_sleeping[..2],
         };
         sections
             .round(&mut warm_limit, &format!("{tag}w"), &ids, up, 1)
@@ -258,6 +277,7 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
     // of them see the server in the same state (its speed moves with checkpoints and with
     // whatever else runs on it).
     let (seq, dseq, nseq, useq) = (ids("s", n), ids("d", n), ids("n", n), ids("a", n));
+    let zseq = ids("z", n);
     drop(warm_limit);
     let mut seq_limit = limit::Limit::connect(admin_url, 1).await?;
     let mut rows = Vec::new();
@@ -274,6 +294,7 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
                 direct: &dseq[i..=i],
                 noop: &nseq[i..=i],
                 usecases: &useq[i..=i],
+                sleeping: &zseq[i..=i],
             };
             let (times, sent) = sections
                 .round(&mut seq_limit, &format!("{tag}s"), &ids, up, 1)
@@ -293,6 +314,7 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
     let mut par_limit = limit::Limit::connect(admin_url, concurrency).await?;
     let m = par_rounds * concurrency;
     let (par, dpar, npar, upar) = (ids("p", m), ids("q", m), ids("m", m), ids("b", m));
+    let zpar = ids("y", m);
     for (up, expected) in [true, false].into_iter().zip(&expected) {
         let mut row = Row::new(format!("{}, {concurrency}-way", direction(up)));
         for start in (0..m).step_by(concurrency) {
@@ -302,6 +324,7 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
                 direct: &dpar[start..end],
                 noop: &npar[start..end],
                 usecases: &upar[start..end],
+                sleeping: &zpar[start..end],
             };
             let (times, sent) = sections
                 .round(&mut par_limit, &format!("{tag}p"), &ids, up, concurrency)
@@ -318,6 +341,7 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
     }
     broker.server.shutdown().await?;
     noop.server.shutdown().await?;
+    sleeping.server.shutdown().await?;
 
     println!(
         "shared-server backend, {n} instances one at a time, {par_rounds} rounds of {concurrency} at once, server {}:{}; statements per instance: {:.0} up, {:.0} down",
@@ -349,13 +373,13 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
         "  (total: the summed broker time ÷ the summed limit; median: the median over rounds of each round's broker ÷ limit, {n} rounds sequential, {par_rounds} rounds {concurrency}-way; the verdict is on the median)"
     );
     println!(
-        "per instance, sequential, ms: {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
-        "broker", "limit", "backend", "in steps", "around", "no-op", "no HTTP"
+        "per instance, sequential, ms: {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "broker", "limit", "backend", "in steps", "around", "no-op", "no HTTP", "sleeping"
     );
     for row in rows.iter().take(2) {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0 / n as f64;
         println!(
-            "  {:<28} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+            "  {:<28} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
             row.label,
             ms(row.broker),
             ms(row.limit),
@@ -364,10 +388,13 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
             ms(row.broker) - ms(row.steps),
             ms(row.noop),
             ms(row.usecases),
+            // Two steps per instance (provision and bind, or unbind and deprovision).
+            ms(row.sleeping) - 2.0 * SLEEP.as_secs_f64() * 1000.0,
         );
     }
     println!(
-        "  (backend: its steps called directly; in steps: the broker's time inside backend steps; around: the rest of the broker's time, HTTP, state store and engine; no-op: the broker on a backend that does nothing; no HTTP: its use cases called in-process)"
+        "  (backend: its steps called directly; in steps: the broker's time inside backend steps; around: the rest of the broker's time, HTTP, state store and engine; no-op: the broker on a backend that does nothing; no HTTP: its use cases called in-process; sleeping: the broker on a backend whose steps sleep {} ms, less the sleeps)",
+        SLEEP.as_millis()
     );
     println!(
         "SCRAM-SHA-256 verifier (one per bind): {:.2} ms",

@@ -52,6 +52,8 @@ pub struct Row {
     pub usecases: Duration,
     /// Time in backend steps within the broker's requests (summed over concurrent ones).
     pub steps: Duration,
+    /// The broker on a backend that sleeps in each step, over HTTP.
+    pub sleeping: Duration,
     /// Broker ÷ limit of each round.
     pub ratios: Vec<f64>,
 }
@@ -66,6 +68,7 @@ impl Row {
             noop: Duration::ZERO,
             steps: Duration::ZERO,
             usecases: Duration::ZERO,
+            sleeping: Duration::ZERO,
             ratios: Vec::new(),
         }
     }
@@ -81,13 +84,14 @@ impl Row {
         }
     }
 
-    pub fn add(&mut self, t: [Duration; 6]) {
+    pub fn add(&mut self, t: [Duration; 7]) {
         self.broker += t[0];
         self.limit += t[1];
         self.direct += t[2];
         self.noop += t[3];
         self.steps += t[4];
         self.usecases += t[5];
+        self.sleeping += t[6];
         self.ratios.push(t[0].as_secs_f64() / t[1].as_secs_f64());
     }
 }
@@ -106,6 +110,7 @@ pub struct Ids<'a> {
     pub direct: &'a [String],
     pub noop: &'a [String],
     pub usecases: &'a [String],
+    pub sleeping: &'a [String],
 }
 
 /// What the four sections run on.
@@ -114,6 +119,8 @@ pub struct Sections<'a> {
     pub admin_url: &'a str,
     pub broker: &'a Broker,
     pub noop: &'a Broker,
+    /// The broker on a backend whose steps only sleep (see `SLEEP`).
+    pub sleeping: &'a Broker,
     pub backend: &'a SharedServerBackend,
     pub timed: &'a timed::Timed,
     pub plan: &'a pgbroker_domain::Plan,
@@ -131,7 +138,7 @@ impl Sections<'_> {
         ids: &Ids<'_>,
         up: bool,
         concurrency: usize,
-    ) -> anyhow::Result<([Duration; 6], Vec<Steps>)> {
+    ) -> anyhow::Result<([Duration; 7], Vec<Steps>)> {
         if concurrency > 1 {
             drained(self.admin_url, self.tag).await?;
         }
@@ -150,6 +157,10 @@ impl Sections<'_> {
         let noop = broker_all(&self.noop.client, ids.noop, up, concurrency).await?;
         let usecases =
             usecases::all(&self.noop.server.broker, ids.usecases, up, concurrency).await?;
-        Ok(([broker, limit, direct, noop, steps, usecases], sent))
+        let sleeping = broker_all(&self.sleeping.client, ids.sleeping, up, concurrency).await?;
+        Ok((
+            [broker, limit, direct, noop, steps, usecases, sleeping],
+            sent,
+        ))
     }
 }

@@ -203,7 +203,7 @@ impl Engine {
         };
         let id = op.id;
         match step::run_claimed(&self.core, op, token).await {
-            Ok(step::Ran::Settled(next)) if next.state != OperationState::InProgress => {
+            Ok(step::Ran::Settled(next, _)) if next.state != OperationState::InProgress => {
                 for observer in &self.observers {
                     observer.operation_ended(&next);
                 }

@@ -22,8 +22,8 @@ use crate::sensitive::Credentials;
 /// What became of a claimed operation.
 #[derive(Debug)]
 pub(crate) enum Ran {
-    /// Its new state is stored.
-    Settled(Box<Operation>),
+    /// Its new state is stored, with these writes.
+    Settled(Box<Operation>, Vec<Write>),
     /// Another worker holds it now; nothing was stored.
     LeaseLost,
 }
@@ -115,7 +115,7 @@ pub(crate) async fn run_claimed_after(
     let ran = step(core, op, token, written)
         .instrument(span.clone())
         .await;
-    if let Ok(Ran::Settled(next)) = &ran {
+    if let Ok(Ran::Settled(next, _)) = &ran {
         span.record("state", next.state.as_str());
     }
     ran
@@ -156,7 +156,7 @@ async fn step(
         crate::audit::started(follow_up);
     }
     debug!(operation_id = %next.id, kind = next.kind.as_str(), state = next.state.as_str(), "operation step stored");
-    Ok(Ran::Settled(Box::new(next)))
+    Ok(Ran::Settled(Box::new(next), writes))
 }
 
 async fn prepare(core: &Core, op: &Operation, written: Written<'_>) -> Result<Work, StoreError> {

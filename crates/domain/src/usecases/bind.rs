@@ -75,14 +75,17 @@ impl Broker {
         })?;
         let plan = plan.clone();
         for _ in 0..2 {
-            let instance = core
-                .store
-                .instance(&cmd.instance_id)
-                .await?
-                .ok_or_else(|| {
-                    BrokerError::not_found(format!("instance {} does not exist", cmd.instance_id))
-                        .instance(&cmd.instance_id)
-                })?;
+            // The three reads the request needs go to the store together; their answers are
+            // looked at in order, as if read one after another.
+            let (instance, existing, in_flight) = futures::join!(
+                core.store.instance(&cmd.instance_id),
+                core.store.binding(&cmd.instance_id, &cmd.binding_id),
+                core.store.operation_in_flight(&cmd.instance_id),
+            );
+            let instance = instance?.ok_or_else(|| {
+                BrokerError::not_found(format!("instance {} does not exist", cmd.instance_id))
+                    .instance(&cmd.instance_id)
+            })?;
             check_owner(&instance, cmd.door)?;
             if instance.spec.service_id != cmd.spec.service_id
                 || instance.spec.plan_id != cmd.spec.plan_id
@@ -99,10 +102,7 @@ impl Broker {
                     ),
                 ));
             }
-            let existing = core
-                .store
-                .binding(&cmd.instance_id, &cmd.binding_id)
-                .await?;
+            let existing = existing?;
             if let Some(existing) = &existing
                 && !same_request(&existing.spec, &cmd.spec)
             {
@@ -113,7 +113,7 @@ impl Broker {
                 .instance(&cmd.instance_id)
                 .binding(&cmd.binding_id));
             }
-            if let Some(in_flight) = core.store.operation_in_flight(&cmd.instance_id).await? {
+            if let Some(in_flight) = in_flight? {
                 if in_flight.kind == OperationKind::Bind
                     && in_flight.origin == Origin::Platform
                     && in_flight.binding_id.as_ref() == Some(&cmd.binding_id)
@@ -208,9 +208,10 @@ impl Broker {
                 .await
             {
                 Ok(Started::Accepted(operation)) => return Ok(Outcome::Accepted { operation }),
-                Ok(Started::Finished(op)) => {
-                    finished(&op, ())?;
-                    let value = self.binding(&cmd.instance_id, &cmd.binding_id).await?;
+                Ok(Started::Finished(done)) => {
+                    let value = self
+                        .finished_binding(&done, &cmd.instance_id, &cmd.binding_id)
+                        .await?;
                     return Ok(Outcome::Done {
                         value,
                         created: true,
@@ -291,7 +292,7 @@ impl Broker {
         });
         match self.launch(op, &[write], cmd.accepts_incomplete).await {
             Ok(Started::Accepted(operation)) => Ok(Outcome::Accepted { operation }),
-            Ok(Started::Finished(op)) => finished(&op, ()).map(|()| Outcome::Done {
+            Ok(Started::Finished(done)) => finished(&done.op, ()).map(|()| Outcome::Done {
                 value: (),
                 created: false,
             }),

@@ -219,7 +219,7 @@ impl Broker {
         });
         match self.launch(op, &[write], cmd.accepts_incomplete).await {
             Ok(Started::Accepted(operation)) => Ok(Outcome::Accepted { operation }),
-            Ok(Started::Finished(op)) => finished(&op, ()).map(|()| Outcome::Done {
+            Ok(Started::Finished(done)) => finished(&done.op, ()).map(|()| Outcome::Done {
                 value: (),
                 created: false,
             }),
@@ -298,9 +298,12 @@ impl Broker {
     ) -> Result<Outcome<Instance>, BrokerError> {
         match started {
             Started::Accepted(operation) => Ok(Outcome::Accepted { operation }),
-            Started::Finished(op) => {
-                finished(&op, ())?;
-                let value = self.instance(id).await?;
+            Started::Finished(done) => {
+                finished(&done.op, ())?;
+                let value = match done.instance(id) {
+                    Some(instance) => instance.clone(),
+                    None => self.instance(id).await?,
+                };
                 Ok(Outcome::Done { value, created })
             }
         }

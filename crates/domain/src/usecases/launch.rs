@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::engine::step::{Ran, Written, run_claimed_after};
-use crate::ids::OperationId;
-use crate::model::Instance;
+use crate::ids::{BindingId, InstanceId, OperationId};
+use crate::model::{Binding, Instance};
 use crate::operation::{Lease, Operation, OperationKind};
 use crate::ports::{Backend, StoreError, Write};
 use crate::reason::Reason;
@@ -16,7 +16,37 @@ pub(super) enum Started {
     /// Left to the engine.
     Accepted(OperationId),
     /// Ran to its end within the request (succeeded or failed).
-    Finished(Box<Operation>),
+    Finished(Box<Finished>),
+}
+
+/// An operation that ended within its request.
+pub(super) struct Finished {
+    pub op: Operation,
+    /// What its last settlement wrote, when this request stepped it (empty when the engine
+    /// finished it): the request answers with the rows it wrote instead of reading them back.
+    writes: Vec<Write>,
+}
+
+impl Finished {
+    /// `id` as the last settlement wrote it.
+    pub fn instance(&self, id: &InstanceId) -> Option<&Instance> {
+        self.writes.iter().find_map(|w| match w {
+            Write::InsertInstance(i) | Write::UpdateInstance(i) if i.id == *id => Some(i),
+            _ => None,
+        })
+    }
+
+    /// Binding `id` of `instance` as the last settlement wrote it.
+    pub fn binding(&self, instance: &InstanceId, id: &BindingId) -> Option<&Binding> {
+        self.writes.iter().find_map(|w| match w {
+            Write::InsertBinding(b) | Write::UpdateBinding(b)
+                if b.instance_id == *instance && b.id == *id =>
+            {
+                Some(b)
+            }
+            _ => None,
+        })
+    }
 }
 
 pub(super) enum LaunchError {
@@ -99,12 +129,12 @@ impl Broker {
         crate::audit::started(&op);
         let id = op.id;
         let written = Written::among(&op, writes).with_instance(instance);
-        if let Ran::Settled(done) = run_claimed_after(core, op, INLINE_TOKEN, written)
+        if let Ran::Settled(done, writes) = run_claimed_after(core, op, INLINE_TOKEN, written)
             .await
             .map_err(|e| LaunchError::Broker(e.into()))?
             && !done.is_in_flight()
         {
-            return Ok(Started::Finished(done));
+            return Ok(Started::Finished(Box::new(Finished { op: *done, writes })));
         }
         // Not done in one step: the engine goes on with it; wait for the end within the budget.
         self.wake();
@@ -123,7 +153,10 @@ impl Broker {
                     .operation(id)
                 })?;
             if !current.is_in_flight() {
-                return Ok(Started::Finished(Box::new(current)));
+                return Ok(Started::Finished(Box::new(Finished {
+                    op: current,
+                    writes: Vec::new(),
+                })));
             }
             core.clock.sleep(SYNC_POLL).await;
         }
@@ -132,6 +165,23 @@ impl Broker {
             core.policy.sync_timeout.as_secs()
         ))
         .into())
+    }
+}
+
+impl Broker {
+    /// The binding a synchronous operation ended with (its failure, if it failed): as its
+    /// settlement wrote it, read only when the engine finished the operation.
+    pub(super) async fn finished_binding(
+        &self,
+        done: &Finished,
+        instance_id: &InstanceId,
+        id: &BindingId,
+    ) -> Result<Binding, BrokerError> {
+        finished(&done.op, ())?;
+        match done.binding(instance_id, id) {
+            Some(binding) => Ok(binding.clone()),
+            None => self.binding(instance_id, id).await,
+        }
     }
 }
 

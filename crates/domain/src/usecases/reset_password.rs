@@ -11,7 +11,7 @@ use crate::reason::{FrontDoor, Reason};
 
 use super::door::check_owner;
 use super::instance::concurrency;
-use super::launch::{Started, finished};
+use super::launch::Started;
 use super::{Broker, BrokerError, Outcome};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -90,9 +90,10 @@ impl Broker {
             .await
         {
             Ok(Started::Accepted(operation)) => Ok(Outcome::Accepted { operation }),
-            Ok(Started::Finished(op)) => {
-                finished(&op, ())?;
-                let value = self.binding(&cmd.instance_id, &cmd.binding_id).await?;
+            Ok(Started::Finished(done)) => {
+                let value = self
+                    .finished_binding(&done, &cmd.instance_id, &cmd.binding_id)
+                    .await?;
                 Ok(Outcome::Done {
                     value,
                     created: false,
