@@ -33,6 +33,16 @@ impl FileStore {
     }
 }
 
+/// A provision of instance `tag`, due at once.
+fn provision(tag: &str) -> Operation {
+    operation(
+        OperationKind::Provision,
+        &instance_id(tag).unwrap(),
+        None,
+        at(1),
+    )
+}
+
 /// Waits (at most 5 s) until the write pool has `idle` idle connections: a connection given
 /// back goes through sqlx's ping on release, on a task of its own.
 async fn idle_connections(store: &SqliteStateStore, idle: usize) -> usize {
@@ -50,12 +60,7 @@ async fn writes_one_after_another_keep_the_one_write_connection() {
     let file = FileStore::open().await;
     let store = &file.store;
     for n in 0..5 {
-        let op = operation(
-            OperationKind::Provision,
-            &instance_id(&format!("kept-{n}")).unwrap(),
-            None,
-            at(1),
-        );
+        let op = provision(&format!("kept-{n}"));
         store.start(&op, &[]).await.unwrap();
         // Checked out by the store, not idle in the pool: the next write needs no ping first.
         assert_eq!(store.pool().size(), 1);
@@ -77,8 +82,7 @@ async fn writes_one_after_another_keep_the_one_write_connection() {
 async fn a_failed_or_abandoned_write_gives_the_connection_back_and_the_store_goes_on() {
     let file = FileStore::open().await;
     let store = &file.store;
-    let id = instance_id("failing").unwrap();
-    let op = operation(OperationKind::Provision, &id, None, at(1));
+    let op = provision("failing");
     store.start(&op, &[]).await.unwrap();
     // The same operation again: refused (the instance is busy with it), and the connection
     // goes back to the pool.
@@ -88,12 +92,7 @@ async fn a_failed_or_abandoned_write_gives_the_connection_back_and_the_store_goe
 
     // Writes polled once (their transaction open, maybe) and dropped: the caller gave up.
     for n in 0..200 {
-        let other = operation(
-            OperationKind::Provision,
-            &instance_id(&format!("dropped-{n}")).unwrap(),
-            None,
-            at(1),
-        );
+        let other = provision(&format!("dropped-{n}"));
         assert!(
             store
                 .start(&other, &[])
