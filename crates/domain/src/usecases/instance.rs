@@ -299,11 +299,7 @@ impl Broker {
         match started {
             Started::Accepted(operation) => Ok(Outcome::Accepted { operation }),
             Started::Finished(done) => {
-                finished(&done.op, ())?;
-                let value = match done.instance(id) {
-                    Some(instance) => instance.clone(),
-                    None => self.instance(id).await?,
-                };
+                let value = self.finished_instance(&done, id).await?;
                 Ok(Outcome::Done { value, created })
             }
         }

@@ -169,6 +169,20 @@ impl Broker {
 }
 
 impl Broker {
+    /// The instance a synchronous operation ended with (its failure, if it failed): as its
+    /// settlement wrote it, read only when the engine finished the operation.
+    pub(super) async fn finished_instance(
+        &self,
+        done: &Finished,
+        id: &InstanceId,
+    ) -> Result<Instance, BrokerError> {
+        finished(&done.op, ())?;
+        match done.instance(id) {
+            Some(instance) => Ok(instance.clone()),
+            None => self.instance(id).await,
+        }
+    }
+
     /// The binding a synchronous operation ended with (its failure, if it failed): as its
     /// settlement wrote it, read only when the engine finished the operation.
     pub(super) async fn finished_binding(
