@@ -1,7 +1,7 @@
-//! What a synchronous request reads from the store: each read is a round trip (a query on a
-//! reader connection), so the inline step uses what the request has just read or written, the
-//! answer is what the step's settlement wrote (not read back), and the reads a request needs
-//! before it starts go to the store together.
+//! What a synchronous request (provision, bind, unbind, deprovision) reads from the store: each
+//! read is a round trip (a query on a reader connection), so the inline step uses what the
+//! request has just read or written, the answer is what the step's settlement wrote (not read
+//! back), and the reads a request needs before it starts go to the store together.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pgbroker_domain::ports::{StateStore, StoreError, Write};
-use pgbroker_domain::usecases::{BindCommand, ProvisionCommand};
+use pgbroker_domain::usecases::{BindCommand, DeprovisionCommand, ProvisionCommand, UnbindCommand};
 use pgbroker_domain::{
     Binding, BindingId, BindingSpec, Instance, InstanceId, InstanceState, JsonObject, Operation,
     OperationId, Outcome, PlanId, ServiceId,
@@ -132,7 +132,7 @@ impl StateStore for Counting {
 }
 
 #[tokio::test]
-async fn a_synchronous_provision_and_bind_read_only_what_they_check() {
+async fn synchronous_requests_read_only_what_they_check() {
     let store = Arc::new(Counting::new(memory_store().await));
     let world = TestWorld::new(store.clone());
     let id = instance_id("reads-1");
@@ -158,7 +158,7 @@ async fn a_synchronous_provision_and_bind_read_only_what_they_check() {
     let outcome = world
         .broker
         .bind(BindCommand {
-            instance_id: id,
+            instance_id: id.clone(),
             binding_id: BindingId::parse("b1").unwrap(),
             spec: BindingSpec {
                 service_id: ServiceId::parse(SYNC_SERVICE).unwrap(),
@@ -193,4 +193,53 @@ async fn a_synchronous_provision_and_bind_read_only_what_they_check() {
         .await
         .unwrap();
     assert_eq!(stored, value);
+
+    store.reset();
+    let unbound = world
+        .broker
+        .unbind(UnbindCommand {
+            instance_id: id.clone(),
+            binding_id: BindingId::parse("b1").unwrap(),
+            service_id: ServiceId::parse(SYNC_SERVICE).unwrap(),
+            plan_id: PlanId::parse(SYNC_PLAN).unwrap(),
+            deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
+            accepts_incomplete: false,
+            originating_identity: None,
+            door: pgbroker_domain::FrontDoor::Osb,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(unbound, Outcome::Done { .. }), "{unbound:?}");
+    // The use case's checks (instance, binding, operation in flight), read together; the
+    // inline step uses the instance and the binding the request read and wrote.
+    assert_eq!(Counting::count(&store.instance_reads), 1);
+    assert_eq!(Counting::count(&store.binding_reads), 1);
+    assert_eq!(Counting::count(&store.reads), 3);
+    assert_eq!(Counting::count(&store.most_in_flight), 3);
+    store.reset();
+    let deprovisioned = world
+        .broker
+        .deprovision(DeprovisionCommand {
+            instance_id: id.clone(),
+            service_id: ServiceId::parse(SYNC_SERVICE).unwrap(),
+            plan_id: PlanId::parse(SYNC_PLAN).unwrap(),
+            deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
+            accepts_incomplete: false,
+            originating_identity: None,
+            door: pgbroker_domain::FrontDoor::Osb,
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(deprovisioned, Outcome::Done { .. }),
+        "{deprovisioned:?}"
+    );
+    // The instance and the operation in flight on it, read together.
+    assert_eq!(Counting::count(&store.instance_reads), 1);
+    assert_eq!(Counting::count(&store.reads), 2);
+    assert_eq!(Counting::count(&store.most_in_flight), 2);
+    assert!(
+        world.broker.instance(&id).await.is_err(),
+        "the instance is gone"
+    );
 }

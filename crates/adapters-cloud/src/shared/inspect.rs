@@ -60,19 +60,27 @@ impl Look {
     }
 }
 
+// Comments are joined from `pg_shdescription` directly: `shobj_description()` is an SQL function
+// the executor runs as a query of its own for every row it is called on, which made this look
+// take about twice as long on the server (psql `EXPLAIN ANALYZE`, PostgreSQL 15).
 const LOOK: &str = "SELECT \
-     (SELECT coalesce(shobj_description(oid, 'pg_authid'), '') FROM pg_roles WHERE rolname = $1), \
-     ARRAY(SELECT (SELECT coalesce(shobj_description(r.oid, 'pg_authid'), '') FROM pg_roles r \
+     (SELECT coalesce(c.description, '') FROM pg_roles r LEFT JOIN pg_shdescription c \
+      ON c.objoid = r.oid AND c.classoid = 'pg_authid'::regclass WHERE r.rolname = $1), \
+     ARRAY(SELECT (SELECT coalesce(c.description, '') FROM pg_roles r LEFT JOIN pg_shdescription c \
+                   ON c.objoid = r.oid AND c.classoid = 'pg_authid'::regclass \
                    WHERE r.rolname = u.name) \
            FROM unnest($2::text[]) WITH ORDINALITY AS u(name, n) ORDER BY u.n), \
      ARRAY(SELECT d.datname::text FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba \
            WHERE r.rolname = $1 ORDER BY d.datname), \
-     ARRAY(SELECT coalesce(shobj_description(d.oid, 'pg_database'), '') FROM pg_database d \
-           JOIN pg_roles r ON r.oid = d.datdba WHERE r.rolname = $1 ORDER BY d.datname), \
+     ARRAY(SELECT coalesce(c.description, '') FROM pg_database d \
+           JOIN pg_roles r ON r.oid = d.datdba LEFT JOIN pg_shdescription c \
+           ON c.objoid = d.oid AND c.classoid = 'pg_database'::regclass \
+           WHERE r.rolname = $1 ORDER BY d.datname), \
      ARRAY(SELECT m.rolname::text FROM pg_auth_members am \
            JOIN pg_roles g ON g.oid = am.roleid JOIN pg_roles m ON m.oid = am.member \
+           LEFT JOIN pg_shdescription c ON c.objoid = m.oid AND c.classoid = 'pg_authid'::regclass \
            WHERE g.rolname = $1 AND $3::text IS NOT NULL \
-           AND starts_with(coalesce(shobj_description(m.oid, 'pg_authid'), ''), $3) \
+           AND starts_with(coalesce(c.description, ''), $3) \
            UNION \
            SELECT r.rolname::text FROM pg_roles r JOIN pg_shdescription c \
            ON c.objoid = r.oid AND c.classoid = 'pg_authid'::regclass \

@@ -266,8 +266,10 @@ impl<'a> Run<'a> {
             Some((role, marker)) => (
                 "DECLARE mark text;\n".to_string(),
                 format!(
-                    "SELECT coalesce(shobj_description(oid, 'pg_authid'), '') INTO mark \
-                     FROM pg_roles WHERE rolname = {role};\n\
+                    "SELECT coalesce(c.description, '') INTO mark FROM pg_roles r \
+                     LEFT JOIN pg_shdescription c \
+                     ON c.objoid = r.oid AND c.classoid = 'pg_authid'::regclass \
+                     WHERE r.rolname = {role};\n\
                      IF FOUND THEN\n\
                      IF mark <> {marker} THEN\n\
                      RAISE EXCEPTION 'role exists without the mark' USING ERRCODE = '{UNMARKED}';\n\

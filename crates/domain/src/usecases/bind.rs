@@ -237,17 +237,16 @@ impl Broker {
                 .instance(&cmd.instance_id)
                 .binding(&cmd.binding_id)
         };
-        let instance = core
-            .store
-            .instance(&cmd.instance_id)
-            .await?
-            .ok_or_else(gone)?;
+        // The three reads the request needs go to the store together; their answers are looked
+        // at in order, as if read one after another.
+        let (instance, binding, in_flight) = futures::join!(
+            core.store.instance(&cmd.instance_id),
+            core.store.binding(&cmd.instance_id, &cmd.binding_id),
+            core.store.operation_in_flight(&cmd.instance_id),
+        );
+        let instance = instance?.ok_or_else(gone)?;
         check_owner(&instance, cmd.door)?;
-        let binding = core
-            .store
-            .binding(&cmd.instance_id, &cmd.binding_id)
-            .await?
-            .ok_or_else(gone)?;
+        let binding = binding?.ok_or_else(gone)?;
         let ids = BindingIds {
             subject: &format!("binding {} of instance {}", cmd.binding_id, cmd.instance_id),
             service_id: &binding.spec.service_id,
@@ -256,7 +255,7 @@ impl Broker {
         };
         ids.check_service(&cmd.service_id)?;
         ids.check_plan(&cmd.plan_id)?;
-        if let Some(in_flight) = core.store.operation_in_flight(&cmd.instance_id).await? {
+        if let Some(in_flight) = in_flight? {
             // Joins an unbind of this binding, including the broker's own orphan mitigation.
             if in_flight.kind == OperationKind::Unbind
                 && in_flight.binding_id.as_ref() == Some(&cmd.binding_id)
@@ -290,7 +289,10 @@ impl Broker {
             updated_at: core.clock.now(),
             ..binding
         });
-        match self.launch(op, &[write], cmd.accepts_incomplete).await {
+        match self
+            .launch_read(op, &[write], Some(&instance), cmd.accepts_incomplete)
+            .await
+        {
             Ok(Started::Accepted(operation)) => Ok(Outcome::Accepted { operation }),
             Ok(Started::Finished(done)) => finished(&done.op, ()).map(|()| Outcome::Done {
                 value: (),

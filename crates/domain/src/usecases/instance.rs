@@ -106,10 +106,12 @@ impl Broker {
                     ))
                     .instance(&cmd.instance_id));
                 }
-                Some(existing) => match self
-                    .existing_instance(&existing, OperationKind::Provision, DeletionPolicy::Delete)
-                    .await?
-                {
+                Some(existing) => match existing_instance(
+                    &existing,
+                    core.store.operation_in_flight(&existing.id).await?,
+                    OperationKind::Provision,
+                    DeletionPolicy::Delete,
+                )? {
                     Existing::Join(operation) => return Ok(Outcome::Accepted { operation }),
                     Existing::Provisioned => {
                         return Ok(Outcome::Done {
@@ -168,7 +170,13 @@ impl Broker {
     #[tracing::instrument(name = "broker.deprovision", skip_all, fields(door = cmd.door.as_str(), instance_id = %cmd.instance_id, accepts_incomplete = cmd.accepts_incomplete))]
     pub async fn deprovision(&self, cmd: DeprovisionCommand) -> Result<Outcome<()>, BrokerError> {
         let core = &self.core;
-        let Some(instance) = core.store.instance(&cmd.instance_id).await? else {
+        // Both reads go to the store together; their answers are looked at in order, as if
+        // read one after another.
+        let (instance, in_flight) = futures::join!(
+            core.store.instance(&cmd.instance_id),
+            core.store.operation_in_flight(&cmd.instance_id),
+        );
+        let Some(instance) = instance? else {
             return Err(
                 BrokerError::gone(format!("instance {} does not exist", cmd.instance_id))
                     .instance(&cmd.instance_id),
@@ -188,10 +196,12 @@ impl Broker {
                 ),
             ));
         }
-        if let Existing::Join(operation) = self
-            .existing_instance(&instance, OperationKind::Deprovision, cmd.deletion_policy)
-            .await?
-        {
+        if let Existing::Join(operation) = existing_instance(
+            &instance,
+            in_flight?,
+            OperationKind::Deprovision,
+            cmd.deletion_policy,
+        )? {
             return Ok(Outcome::Accepted { operation });
         }
         let (plan, backend) = core
@@ -231,43 +241,6 @@ impl Broker {
         self.core.store.instance(id).await?.ok_or_else(|| {
             BrokerError::not_found(format!("instance {id} does not exist")).instance(id)
         })
-    }
-
-    /// For a request of `kind` (with deletion `policy`) about an existing instance: joins an
-    /// identical operation in flight, refuses when another is in flight, reports a finished
-    /// provision, or says to start anew.
-    async fn existing_instance(
-        &self,
-        instance: &Instance,
-        kind: OperationKind,
-        policy: DeletionPolicy,
-    ) -> Result<Existing, BrokerError> {
-        if let Some(in_flight) = self.core.store.operation_in_flight(&instance.id).await? {
-            // A deprovision request joins the orphan mitigation that is already removing the instance.
-            let joins = in_flight.kind == kind
-                && (in_flight.origin == Origin::Platform || kind == OperationKind::Deprovision);
-            // A removal asked with another deletion policy is another request; the clean-up of
-            // a failed provision has no data to keep, so any removal joins it.
-            if joins && in_flight.deletion_policy != policy && in_flight.origin == Origin::Platform
-            {
-                return Err(other_policy(&instance.id, None, &in_flight));
-            }
-            if joins {
-                return Ok(Existing::Join(in_flight.id));
-            }
-            return Err(concurrency(&instance.id, &in_flight));
-        }
-        match (kind, instance.state) {
-            (OperationKind::Provision, InstanceState::Ready) => Ok(Existing::Provisioned),
-            (OperationKind::Provision, InstanceState::Deprovisioning) => {
-                Err(BrokerError::concurrency(format!(
-                    "instance {} is being deprovisioned",
-                    instance.id
-                ))
-                .instance(&instance.id))
-            }
-            _ => Ok(Existing::StartNew),
-        }
     }
 
     pub(super) fn platform_operation(
@@ -350,4 +323,37 @@ pub(super) fn other_policy(
     ))
     .instance(instance_id)
     .operation(in_flight.id)
+}
+
+/// For a request of `kind` (with deletion `policy`) about an existing instance, with the
+/// operation in flight on it (as read): joins an identical operation in flight, refuses when
+/// another is in flight, reports a finished provision, or says to start anew.
+fn existing_instance(
+    instance: &Instance,
+    in_flight: Option<Operation>,
+    kind: OperationKind,
+    policy: DeletionPolicy,
+) -> Result<Existing, BrokerError> {
+    if let Some(in_flight) = in_flight {
+        // A deprovision request joins the orphan mitigation that is already removing the instance.
+        let joins = in_flight.kind == kind
+            && (in_flight.origin == Origin::Platform || kind == OperationKind::Deprovision);
+        // A removal asked with another deletion policy is another request; the clean-up of
+        // a failed provision has no data to keep, so any removal joins it.
+        if joins && in_flight.deletion_policy != policy && in_flight.origin == Origin::Platform {
+            return Err(other_policy(&instance.id, None, &in_flight));
+        }
+        if joins {
+            return Ok(Existing::Join(in_flight.id));
+        }
+        return Err(concurrency(&instance.id, &in_flight));
+    }
+    match (kind, instance.state) {
+        (OperationKind::Provision, InstanceState::Ready) => Ok(Existing::Provisioned),
+        (OperationKind::Provision, InstanceState::Deprovisioning) => Err(BrokerError::concurrency(
+            format!("instance {} is being deprovisioned", instance.id),
+        )
+        .instance(&instance.id)),
+        _ => Ok(Existing::StartNew),
+    }
 }
