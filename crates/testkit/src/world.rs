@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pgbroker_domain::ports::{BackendRegistry, Clock, StateStore};
+use pgbroker_domain::usecases::{DeprovisionCommand, UnbindCommand};
 use pgbroker_domain::{
-    Broker, Catalog, CatalogDocument, Core, Engine, EngineConfig, InstanceId, InstanceSpec,
-    JsonObject, OperationPolicy, PlanId, ServiceId,
+    BindingId, Broker, Catalog, CatalogDocument, Core, DeletionPolicy, Engine, EngineConfig,
+    FrontDoor, InstanceId, InstanceSpec, JsonObject, OperationPolicy, PlanId, ServiceId,
 };
 use serde_json::json;
 
@@ -147,6 +148,44 @@ pub fn spec(service: &str, plan: &str, parameters: serde_json::Value) -> Instanc
         organization_guid: Some("org-1".into()),
         space_guid: Some("space-1".into()),
         maintenance_version: None,
+    }
+}
+
+/// An OSB unbind of `binding` of instance `instance` (deletion policy `delete`).
+pub fn unbind_cmd(
+    instance: &str,
+    binding: &str,
+    service: &str,
+    plan: &str,
+    accepts_incomplete: bool,
+) -> UnbindCommand {
+    UnbindCommand {
+        door: FrontDoor::Osb,
+        instance_id: instance_id(instance),
+        binding_id: BindingId::parse(binding).expect("test binding id"),
+        service_id: ServiceId::parse(service).expect("service id"),
+        plan_id: PlanId::parse(plan).expect("plan id"),
+        deletion_policy: DeletionPolicy::Delete,
+        accepts_incomplete,
+        originating_identity: None,
+    }
+}
+
+/// An OSB deprovision of instance `id` (deletion policy `delete`).
+pub fn deprovision_cmd(
+    id: &str,
+    service: &str,
+    plan: &str,
+    accepts_incomplete: bool,
+) -> DeprovisionCommand {
+    DeprovisionCommand {
+        door: FrontDoor::Osb,
+        instance_id: instance_id(id),
+        service_id: ServiceId::parse(service).expect("service id"),
+        plan_id: PlanId::parse(plan).expect("plan id"),
+        deletion_policy: DeletionPolicy::Delete,
+        accepts_incomplete,
+        originating_identity: None,
     }
 }
 

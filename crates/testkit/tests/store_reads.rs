@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pgbroker_domain::ports::{StateStore, StoreError, Write};
-use pgbroker_domain::usecases::{BindCommand, DeprovisionCommand, ProvisionCommand, UnbindCommand};
+use pgbroker_domain::usecases::{BindCommand, ProvisionCommand};
 use pgbroker_domain::{
     Binding, BindingId, BindingSpec, Instance, InstanceId, InstanceState, JsonObject, Operation,
     OperationId, Outcome, PlanId, ServiceId,
@@ -197,16 +197,7 @@ async fn synchronous_requests_read_only_what_they_check() {
     store.reset();
     let unbound = world
         .broker
-        .unbind(UnbindCommand {
-            instance_id: id.clone(),
-            binding_id: BindingId::parse("b1").unwrap(),
-            service_id: ServiceId::parse(SYNC_SERVICE).unwrap(),
-            plan_id: PlanId::parse(SYNC_PLAN).unwrap(),
-            deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
-            accepts_incomplete: false,
-            originating_identity: None,
-            door: pgbroker_domain::FrontDoor::Osb,
-        })
+        .unbind(unbind_cmd("reads-1", "b1", SYNC_SERVICE, SYNC_PLAN, false))
         .await
         .unwrap();
     assert!(matches!(unbound, Outcome::Done { .. }), "{unbound:?}");
@@ -219,15 +210,7 @@ async fn synchronous_requests_read_only_what_they_check() {
     store.reset();
     let deprovisioned = world
         .broker
-        .deprovision(DeprovisionCommand {
-            instance_id: id.clone(),
-            service_id: ServiceId::parse(SYNC_SERVICE).unwrap(),
-            plan_id: PlanId::parse(SYNC_PLAN).unwrap(),
-            deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
-            accepts_incomplete: false,
-            originating_identity: None,
-            door: pgbroker_domain::FrontDoor::Osb,
-        })
+        .deprovision(deprovision_cmd("reads-1", SYNC_SERVICE, SYNC_PLAN, false))
         .await
         .unwrap();
     assert!(

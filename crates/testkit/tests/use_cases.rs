@@ -1,10 +1,7 @@
 //! OSB semantics of the use cases, over a real (in-memory SQLite) store and test backends.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use pgbroker_domain::usecases::{
-    BindCommand, DeprovisionCommand, LastOperationQuery, ProvisionCommand, UnbindCommand,
-    UpdateCommand,
-};
+use pgbroker_domain::usecases::{BindCommand, LastOperationQuery, ProvisionCommand, UpdateCommand};
 use pgbroker_domain::{
     BindingId, BindingSpec, BrokerError, InstanceState, JsonObject, OperationId, OperationKind,
     OperationState, Outcome, PlanId, Reason, ServiceId,
@@ -63,23 +60,6 @@ fn bind_cmd(
             context: JsonObject::new(),
             bind_resource: JsonObject::from_iter([("app_guid".to_string(), json!("app-1"))]),
         },
-        accepts_incomplete,
-        originating_identity: None,
-    }
-}
-
-fn deprovision_cmd(
-    id: &str,
-    service: &str,
-    plan: &str,
-    accepts_incomplete: bool,
-) -> DeprovisionCommand {
-    DeprovisionCommand {
-        door: pgbroker_domain::FrontDoor::Osb,
-        instance_id: instance_id(id),
-        service_id: ServiceId::parse(service).unwrap(),
-        plan_id: PlanId::parse(plan).unwrap(),
-        deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
         accepts_incomplete,
         originating_identity: None,
     }
@@ -290,16 +270,7 @@ async fn synchronous_backend_serves_requests_without_accepts_incomplete() {
     assert!(!created, "repeat bind returns the existing binding");
     done(
         w.broker
-            .unbind(UnbindCommand {
-                door: pgbroker_domain::FrontDoor::Osb,
-                instance_id: instance_id("s1"),
-                binding_id: BindingId::parse("b1").unwrap(),
-                service_id: ServiceId::parse(SYNC_SERVICE).unwrap(),
-                plan_id: PlanId::parse(SYNC_PLAN).unwrap(),
-                deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
-                accepts_incomplete: false,
-                originating_identity: None,
-            })
+            .unbind(unbind_cmd("s1", "b1", SYNC_SERVICE, SYNC_PLAN, false))
             .await
             .unwrap(),
     );
@@ -698,16 +669,7 @@ async fn bind_semantics() {
         .unwrap();
     assert_ne!(b2.password.expose(), binding.password.expose());
 
-    let unbind = |b: &str| UnbindCommand {
-        door: pgbroker_domain::FrontDoor::Osb,
-        instance_id: instance_id("i1"),
-        binding_id: BindingId::parse(b).unwrap(),
-        service_id: ServiceId::parse(ASYNC_SERVICE).unwrap(),
-        plan_id: PlanId::parse(ASYNC_PLAN).unwrap(),
-        deletion_policy: pgbroker_domain::DeletionPolicy::Delete,
-        accepts_incomplete: true,
-        originating_identity: None,
-    };
+    let unbind = |b: &str| unbind_cmd("i1", b, ASYNC_SERVICE, ASYNC_PLAN, true);
     assert!(matches!(
         w.broker.unbind(unbind("nope")).await,
         Err(BrokerError::Gone(_))
