@@ -31,10 +31,13 @@ impl Client {
         }
         let response = request.send().await?;
         let status = response.status().as_u16();
+        // Read to the end, as a platform does (a bind's answer holds the credentials): a
+        // response dropped unread leaves its connection unusable for the next request.
+        let body = response.bytes().await?;
         if status != want {
             bail!(
                 "{method} {path}: {status} {}",
-                response.text().await.unwrap_or_default()
+                String::from_utf8_lossy(&body)
             );
         }
         Ok(())
