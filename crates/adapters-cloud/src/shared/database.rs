@@ -211,7 +211,8 @@ impl<'a> Goal<'a> {
 }
 
 /// The database exists, is owned by its owner, is closed to everyone else and has the plan's
-/// limits. `owned`: the step's look found it with its owner already.
+/// limits. `owned`: the step's look found it with its owner already. Returns with the run
+/// holding a connection into the database, for the statements there that follow.
 pub(crate) async fn ensure_database(
     run: &mut Run<'_>,
     id: &pgbroker_domain::InstanceId,
@@ -256,7 +257,15 @@ pub(crate) async fn ensure_database(
             }
         }
     }
-    configure_database(run, id, goal.name, goal.marker, goal.open_to, plan).await
+    // The caller goes inside the database next: connect there while the admin sets it up.
+    let ahead = run.connect_ahead(goal.name);
+    let (configured, ahead) = tokio::join!(
+        configure_database(run, id, goal.name, goal.marker, goal.open_to, plan),
+        ahead
+    );
+    configured?;
+    run.adopt(ahead?);
+    Ok(())
 }
 
 /// The database's mark, who may open it (its owner, and `open_to`) and the plan's limits.

@@ -230,27 +230,43 @@ pub(crate) async fn drop_binding_role(
     role: &Ident,
     databases: &[(String, String)],
 ) -> Result<(), StepError> {
-    run.exec(
-        format!("instance {id}: disabling login of role {role}"),
-        None,
-        &format!("ALTER ROLE {role} NOLOGIN"),
-    )
-    .await?;
-    run.terminate(
-        format!("instance {id}: ending sessions of role {role}"),
-        Sessions::OfRole,
-        role,
-    )
-    .await?;
-    for (database, _) in databases {
-        let database =
-            Ident::new(database.as_str()).map_err(|e| StepError::invalid(e.to_string()))?;
+    let databases = databases
+        .iter()
+        .map(|(database, _)| {
+            Ident::new(database.as_str()).map_err(|e| StepError::invalid(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // The first database's connection is made while the role is cut off.
+    let ahead = databases.first().map(|db| run.connect_ahead(db));
+    let cut_off = async {
+        run.exec(
+            format!("instance {id}: disabling login of role {role}"),
+            None,
+            &format!("ALTER ROLE {role} NOLOGIN"),
+        )
+        .await?;
+        run.terminate(
+            format!("instance {id}: ending sessions of role {role}"),
+            Sessions::OfRole,
+            role,
+        )
+        .await
+    };
+    match ahead {
+        Some(ahead) => {
+            let (cut, ahead) = tokio::join!(cut_off, ahead);
+            cut?;
+            run.adopt(ahead?);
+        }
+        None => cut_off.await?,
+    }
+    for database in &databases {
         run.exec(
             format!(
                 "instance {id}: handing objects of role {role} in database {database} to {}",
                 names.owner
             ),
-            Some(&database),
+            Some(database),
             &format!(
                 "REASSIGN OWNED BY {role} TO {owner};\nDROP OWNED BY {role}",
                 owner = names.owner

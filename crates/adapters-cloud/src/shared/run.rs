@@ -7,6 +7,10 @@
 //! first statement that needs each to the end of the step: sqlx pings a connection every time
 //! it goes back to its pool (a round trip), and an instance database has a pool of one, so a
 //! connection per statement made each statement there wait for the previous one's ping.
+//!
+//! A new session in an instance database (TLS, authentication, a server process starting and
+//! loading that database's catalog: several milliseconds) is connected while the admin
+//! statements before the first statement there run ([`Run::connect_ahead`]).
 
 use std::fmt::Display;
 use std::future::Future;
@@ -65,6 +69,10 @@ impl std::fmt::Debug for Statement {
 }
 
 pub(crate) type Journal = Mutex<Option<Vec<Statement>>>;
+
+/// A connection into an instance database made ahead of the statements that need it (see
+/// [`Run::connect_ahead`]); `None`: the run held one already.
+pub(crate) struct Ahead(Option<(String, PoolConnection<Postgres>)>);
 
 pub(crate) struct Run<'a> {
     pub server: &'a Server,
@@ -133,11 +141,7 @@ impl<'a> Run<'a> {
         let Some(db) = database else {
             return self.hold_admin().await;
         };
-        if self
-            .inside
-            .as_ref()
-            .is_none_or(|(open, _)| open != db.as_str())
-        {
+        if !self.holds(db) {
             self.inside = None;
             let conn = acquire(self.server, self.server.database(db), Some(db)).await?;
             self.inside = Some((db.as_str().to_string(), conn));
@@ -163,6 +167,39 @@ impl<'a> Run<'a> {
         })
     }
 
+    /// Connects into `database` for the statements there that come after the ones the run
+    /// sends meanwhile: join this future with those (admin statements only: an instance
+    /// database's pool has one connection, which this takes) and hand the result to
+    /// [`Self::adopt`]. Nothing to do when the run holds a connection into `database` already.
+    pub fn connect_ahead(
+        &self,
+        database: &Ident,
+    ) -> impl Future<Output = Result<Ahead, StepError>> + Send + 'a {
+        let server = self.server;
+        let needed = (!self.holds(database)).then(|| database.clone());
+        async move {
+            let Some(db) = needed else {
+                return Ok(Ahead(None));
+            };
+            let conn = acquire(server, server.database(&db), Some(&db)).await?;
+            Ok(Ahead(Some((db.as_str().to_string(), conn))))
+        }
+    }
+
+    /// Holds the connection [`Self::connect_ahead`] made, in place of any other instance
+    /// database's connection.
+    pub fn adopt(&mut self, ahead: Ahead) {
+        if let Ahead(Some(inside)) = ahead {
+            self.inside = Some(inside);
+        }
+    }
+
+    fn holds(&self, database: &Ident) -> bool {
+        self.inside
+            .as_ref()
+            .is_some_and(|(open, _)| open == database.as_str())
+    }
+
     /// The step's admin connection, connected on first use.
     pub async fn admin(&mut self) -> Result<&mut PgConnection, StepError> {
         self.hold_admin().await?;
@@ -172,11 +209,7 @@ impl<'a> Run<'a> {
     /// Gives up the step's connection into `database` and closes that database's pool: it is
     /// about to be dropped or renamed, and the broker's own sessions must not stand in the way.
     pub async fn forget(&mut self, database: &Ident) {
-        if self
-            .inside
-            .as_ref()
-            .is_some_and(|(open, _)| open == database.as_str())
-        {
+        if self.holds(database) {
             self.inside = None;
         }
         self.server.forget(database).await;
