@@ -258,7 +258,7 @@ pub(crate) async fn ensure_database(
         }
     }
     // The caller goes inside the database next: connect there while the admin sets it up.
-    let ahead = run.connect_ahead(goal.name);
+    let ahead = run.connect_ahead(Some(goal.name));
     let (configured, ahead) = tokio::join!(
         configure_database(run, id, goal.name, goal.marker, goal.open_to, plan),
         ahead

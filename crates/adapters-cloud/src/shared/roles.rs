@@ -237,7 +237,7 @@ pub(crate) async fn drop_binding_role(
         })
         .collect::<Result<Vec<_>, _>>()?;
     // The first database's connection is made while the role is cut off.
-    let ahead = databases.first().map(|db| run.connect_ahead(db));
+    let ahead = run.connect_ahead(databases.first());
     let cut_off = async {
         run.exec(
             format!("instance {id}: disabling login of role {role}"),
@@ -252,14 +252,9 @@ pub(crate) async fn drop_binding_role(
         )
         .await
     };
-    match ahead {
-        Some(ahead) => {
-            let (cut, ahead) = tokio::join!(cut_off, ahead);
-            cut?;
-            run.adopt(ahead?);
-        }
-        None => cut_off.await?,
-    }
+    let (cut, ahead) = tokio::join!(cut_off, ahead);
+    cut?;
+    run.adopt(ahead?);
     for database in &databases {
         run.exec(
             format!(

@@ -71,7 +71,7 @@ impl std::fmt::Debug for Statement {
 pub(crate) type Journal = Mutex<Option<Vec<Statement>>>;
 
 /// A connection into an instance database made ahead of the statements that need it (see
-/// [`Run::connect_ahead`]); `None`: the run held one already.
+/// [`Run::connect_ahead`]); `None`: none was needed.
 pub(crate) struct Ahead(Option<(String, PoolConnection<Postgres>)>);
 
 pub(crate) struct Run<'a> {
@@ -170,13 +170,14 @@ impl<'a> Run<'a> {
     /// Connects into `database` for the statements there that come after the ones the run
     /// sends meanwhile: join this future with those (admin statements only: an instance
     /// database's pool has one connection, which this takes) and hand the result to
-    /// [`Self::adopt`]. Nothing to do when the run holds a connection into `database` already.
+    /// [`Self::adopt`]. Nothing to do for `None`, or when the run holds a connection into
+    /// `database` already.
     pub fn connect_ahead(
         &self,
-        database: &Ident,
+        database: Option<&Ident>,
     ) -> impl Future<Output = Result<Ahead, StepError>> + Send + 'a {
         let server = self.server;
-        let needed = (!self.holds(database)).then(|| database.clone());
+        let needed = database.filter(|db| !self.holds(db)).cloned();
         async move {
             let Some(db) = needed else {
                 return Ok(Ahead(None));
