@@ -269,7 +269,7 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
             sleeping: &warm_sleeping[..2],
         };
         sections
-            .round(&mut warm_limit, &format!("{tag}w"), &ids, up, 1)
+            .round(&mut warm_limit, &format!("{tag}w"), &ids, up, 1, true)
             .await?;
     }
 
@@ -297,7 +297,14 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
                 sleeping: &zseq[i..=i],
             };
             let (times, sent) = sections
-                .round(&mut seq_limit, &format!("{tag}s"), &ids, up, 1)
+                .round(
+                    &mut seq_limit,
+                    &format!("{tag}s"),
+                    &ids,
+                    up,
+                    1,
+                    i.is_multiple_of(2),
+                )
                 .await?;
             row.add(times);
             count += sent[0].len();
@@ -327,7 +334,14 @@ async fn run(admin_url: &str, tag: &str, dir: &std::path::Path) -> anyhow::Resul
                 sleeping: &zpar[start..end],
             };
             let (times, sent) = sections
-                .round(&mut par_limit, &format!("{tag}p"), &ids, up, concurrency)
+                .round(
+                    &mut par_limit,
+                    &format!("{tag}p"),
+                    &ids,
+                    up,
+                    concurrency,
+                    (start / concurrency).is_multiple_of(2),
+                )
                 .await?;
             row.add(times);
             for (steps, id) in sent.iter().zip(ids.broker) {
