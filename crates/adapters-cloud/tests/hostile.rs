@@ -209,3 +209,66 @@ async fn a_database_of_the_same_name_that_is_not_ours_is_left_alone() {
     .unwrap();
     assert_eq!((owner.as_str(), limit), ("postgres", -1));
 }
+
+#[tokio::test]
+async fn a_binding_role_of_the_same_name_that_is_not_ours_is_left_alone() {
+    let fx = Fixture::new();
+    let id = fx.instance_id();
+    let prov = instance_req(&id, json!({}));
+    fx.provision(&prov).await;
+    let bind = bind_req(&id, "b1", json!({}));
+    let role = format!("{}_{id}_b1", fx.tag);
+    let mut admin = admin().await;
+    admin
+        .execute(format!("CREATE ROLE {} LOGIN", quote(&role)).as_str())
+        .await
+        .unwrap();
+    let f = failure(fx.backend.bind(&bind).await);
+    assert!(!f.retryable && f.description.contains("refusing"), "{f:?}");
+    assert_eq!(f.reason, Reason::ForeignObject, "{f:?}");
+    let f = failure(fx.backend.unbind(&unbind_req(&bind)).await);
+    assert!(!f.retryable && f.description.contains("refusing"), "{f:?}");
+    assert_eq!(f.reason, Reason::ForeignObject, "{f:?}");
+    // Still there, still able to log in: the unbind changed nothing before it refused.
+    let login: bool = sqlx::query_scalar("SELECT rolcanlogin FROM pg_roles WHERE rolname = $1")
+        .bind(&role)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert!(login);
+    admin
+        .execute(format!("DROP ROLE {}", quote(&role)).as_str())
+        .await
+        .unwrap();
+    // Unbinding what was never bound, twice, is nothing to do.
+    fx.unbind(&unbind_req(&bind)).await;
+    fx.unbind(&unbind_req(&bind)).await;
+    fx.deprovision(&prov).await;
+    assert_eq!(fx.leftovers().await, (vec![], vec![]));
+}
+
+#[tokio::test]
+async fn an_unbind_under_an_owner_role_that_is_not_ours_is_refused() {
+    let fx = Fixture::new();
+    let id = fx.instance_id();
+    let owner = format!("{}_{id}_owner", fx.tag);
+    let role = format!("{}_{id}_b1", fx.tag);
+    let mut admin = admin().await;
+    for sql in [
+        format!("CREATE ROLE {} NOLOGIN", quote(&owner)),
+        format!("CREATE ROLE {} LOGIN IN ROLE {}", quote(&role), quote(&owner)),
+        format!("COMMENT ON ROLE {} IS 'pgbroker binding {id}/b1'", quote(&role)),
+    ] {
+        admin.execute(sql.as_str()).await.unwrap();
+    }
+    let bind = bind_req(&id, "b1", json!({}));
+    let f = failure(fx.backend.unbind(&unbind_req(&bind)).await);
+    assert!(!f.retryable && f.description.contains("refusing"), "{f:?}");
+    assert!(f.description.contains("owner role"), "{f:?}");
+    assert_eq!(f.reason, Reason::ForeignObject, "{f:?}");
+    let (_, mut roles) = fx.leftovers().await;
+    roles.sort();
+    let mut expected = vec![owner, role];
+    expected.sort();
+    assert_eq!(roles, expected);
+}

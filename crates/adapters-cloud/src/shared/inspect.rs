@@ -3,6 +3,8 @@
 
 use sqlx::PgExecutor;
 
+use super::sql::Literal;
+
 /// Advisory lock that serialises placing instances on a server ("pgbroker" in ASCII).
 pub(crate) const PLACEMENT_LOCK: i64 = 0x7067_6272_6f6b_6572;
 
@@ -28,6 +30,17 @@ pub(crate) fn binding_marker_prefix(instance: &str) -> String {
 
 pub(crate) fn retained_marker(instance: &str, operation: &str) -> String {
     format!("pgbroker retained instance {instance} (deprovision {operation})")
+}
+
+/// PL/pgSQL for a `DO` block: reads the mark of the role named by `role` (a quoted literal)
+/// into the variable `var` ('' for a role without one); `FOUND` then says whether it exists.
+pub(crate) fn select_mark_into(var: &str, role: &Literal) -> String {
+    format!(
+        "SELECT coalesce(c.description, '') INTO {var} FROM pg_roles r \
+         LEFT JOIN pg_shdescription c \
+         ON c.objoid = r.oid AND c.classoid = 'pg_authid'::regclass \
+         WHERE r.rolname = {role};\n"
+    )
 }
 
 /// Counts the instances placed on the server: roles carrying an instance marker.

@@ -20,6 +20,7 @@ mod server;
 pub(crate) mod server_spec;
 pub mod settings;
 pub mod sql;
+mod unbind;
 
 use std::sync::Mutex;
 
@@ -195,16 +196,7 @@ impl SharedServerBackend {
                 Ok(look) => match look.owner.as_deref() {
                     None => continue,
                     Some(c) if c == names.marker => return Ok(Some((run, look))),
-                    Some(_) => {
-                        return Err(StepError::Permanent(
-                            Reason::ForeignObject,
-                            format!(
-                                "instance {id}: role {} on server {} exists but is not marked as this instance's owner role; refusing to touch it",
-                                names.owner,
-                                server.name()
-                            ),
-                        ));
-                    }
+                    Some(_) => return Err(owner_not_ours(id, names, server)),
                 },
             }
         }
@@ -348,4 +340,16 @@ impl Backend for SharedServerBackend {
     ) -> Result<Translation, Unsupported> {
         server_spec::server_parameters(&self.name, &self.settings, target)
     }
+}
+
+/// The refusal of a step that found the instance's owner role without the instance's mark.
+pub(crate) fn owner_not_ours(id: &InstanceId, names: &InstanceNames, server: &Server) -> StepError {
+    StepError::Permanent(
+        Reason::ForeignObject,
+        format!(
+            "instance {id}: role {} on server {} exists but is not marked as this instance's owner role; refusing to touch it",
+            names.owner,
+            server.name()
+        ),
+    )
 }

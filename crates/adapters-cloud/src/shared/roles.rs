@@ -7,13 +7,13 @@
 //! an application resets its role, default privileges still grant the group everything the
 //! binding creates, and unbinding hands such objects to the group.
 
-use pgbroker_domain::ports::{BindRequest, UnbindRequest};
+use pgbroker_domain::ports::BindRequest;
 use pgbroker_domain::{BindingId, Credentials, InstanceId, Reason, Sensitive};
 
 use super::error::StepError;
 use super::inspect;
 use super::names;
-use super::own_database::{OwnGoal, ensure_own_database, release_own_databases};
+use super::own_database::{OwnGoal, ensure_own_database};
 use super::request::{BindParameters, parse};
 use super::run::{Run, Sessions};
 use super::sql::{Ident, Literal};
@@ -35,7 +35,7 @@ fn verifier(password: Sensitive<String>) -> tokio::task::JoinHandle<String> {
 }
 
 impl SharedServerBackend {
-    fn binding_role(&self, instance: &InstanceId, binding: &BindingId) -> Ident {
+    pub(crate) fn binding_role(&self, instance: &InstanceId, binding: &BindingId) -> Ident {
         self.settings
             .names
             .binding_role
@@ -180,44 +180,6 @@ impl SharedServerBackend {
             &req.password,
         ))
     }
-
-    pub(crate) async fn unbind_step(&self, req: &UnbindRequest) -> Result<(), StepError> {
-        let (id, binding) = (&req.instance_id, &req.binding_id);
-        let names = self.instance_names(id);
-        let role = self.binding_role(id, binding);
-        let marker = inspect::binding_marker(id.as_str(), binding.as_str());
-        let own_marker =
-            inspect::own_binding_marker(id.as_str(), binding.as_str(), names.owner.as_str());
-        let Some((mut run, look)) = self
-            .locate(id, &names, &[role.as_str()], Some(&marker))
-            .await?
-        else {
-            return Ok(());
-        };
-        let server = run.server;
-        match look.roles.first().cloned().flatten() {
-            None => Ok(()),
-            Some(comment) if comment == marker || comment == own_marker => {
-                // Only this binding's database: another binding's id may start with this one's.
-                let own: Vec<_> = look
-                    .own_databases
-                    .into_iter()
-                    .filter(|(_, comment)| *comment == own_marker)
-                    .collect();
-                let retain = req.deletion_policy.retains();
-                let mut databases = look.databases;
-                databases.extend(release_own_databases(&mut run, id, &names, &own, retain).await?);
-                drop_binding_role(&mut run, id, &names, &role, &databases).await
-            }
-            Some(_) => Err(StepError::Permanent(
-                Reason::ForeignObject,
-                format!(
-                    "binding {binding}: role {role} on server {} is not marked as this binding's role; refusing to drop it",
-                    server.name()
-                ),
-            )),
-        }
-    }
 }
 
 /// Cuts the role off (no new logins, open sessions ended), hands what it owns in `databases`
@@ -255,7 +217,18 @@ pub(crate) async fn drop_binding_role(
     let (cut, ahead) = tokio::join!(cut_off, ahead);
     cut?;
     run.adopt(ahead?);
-    for database in &databases {
+    hand_over_and_drop(run, id, names, role, &databases).await
+}
+
+/// Hands what the role (cut off already) owns in `databases` to the owner group and drops it.
+pub(crate) async fn hand_over_and_drop(
+    run: &mut Run<'_>,
+    id: &InstanceId,
+    names: &InstanceNames,
+    role: &Ident,
+    databases: &[Ident],
+) -> Result<(), StepError> {
+    for database in databases {
         run.exec(
             format!(
                 "instance {id}: handing objects of role {role} in database {database} to {}",

@@ -31,13 +31,18 @@ use super::error::StepError;
 use super::server::Server;
 use super::sql::{Ident, Literal};
 
+mod sessions;
+pub(crate) use sessions::Sessions;
+
 /// SQLSTATE `configuration_limit_exceeded`, raised when the server holds `max_databases` instances.
 const FULL: &str = "53400";
 /// SQLSTATE `duplicate_database`.
 pub(crate) const DUPLICATE_DATABASE: &str = "42P04";
-/// Our own SQLSTATE (class `PB`, which PostgreSQL does not use) for a placement block that
-/// found the owner role without the instance's mark.
-const UNMARKED: &str = "PB001";
+/// The class of our own SQLSTATEs, raised by the `DO` blocks steps send: PostgreSQL uses no
+/// class `PB`.
+const OWN_CLASS: &str = "PB";
+/// Our own SQLSTATE for a block that found the owner role without the instance's mark.
+pub(crate) const UNMARKED: &str = "PB001";
 
 /// What a placement block did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,14 +96,6 @@ pub(crate) struct Run<'a> {
 
 fn simple<'c>(conn: &'c mut PgConnection, sql: &'c str) -> Sent<'c, PgQueryResult> {
     conn.execute(sqlx::raw_sql(sql))
-}
-
-fn sessions<'c>(
-    conn: &'c mut PgConnection,
-    sql: &'c str,
-    name: &'c str,
-) -> Sent<'c, PgQueryResult> {
-    conn.execute(sqlx::query(sql).bind(name))
 }
 
 async fn acquire(
@@ -260,20 +257,46 @@ impl<'a> Run<'a> {
         sql: &str,
         code: Option<&str>,
     ) -> Result<bool, StepError> {
+        let refused = self
+            .exec_refusing(doing, database, sql, |c| Some(c) == code)
+            .await?;
+        Ok(refused.is_none())
+    }
+
+    /// Runs `sql` (a `DO` block that checks before it writes) in the admin database; when it
+    /// raises one of our own SQLSTATEs (class `PB`, which PostgreSQL does not use), nothing was
+    /// changed and that code is the answer.
+    pub async fn exec_checked(
+        &mut self,
+        doing: impl Display,
+        sql: &str,
+    ) -> Result<Option<String>, StepError> {
+        self.exec_refusing(doing, None, sql, |c| c.starts_with(OWN_CLASS))
+            .await
+    }
+
+    /// Runs `sql`; an error whose SQLSTATE `refusal` accepts (nothing was changed) is that code.
+    async fn exec_refusing(
+        &mut self,
+        doing: impl Display,
+        database: Option<&Ident>,
+        sql: &str,
+        refusal: impl Fn(&str) -> bool,
+    ) -> Result<Option<String>, StepError> {
         self.next()?;
         let span = statement_span(self.server, &doing);
         self.hold(database).instrument(span.clone()).await?;
         match simple(self.held(database)?, sql).instrument(span).await {
             Ok(_) => {}
-            Err(sqlx::Error::Database(db)) if code.is_some() && db.code().as_deref() == code => {
-                return Ok(false);
+            Err(sqlx::Error::Database(db)) if db.code().is_some_and(|c| refusal(&c)) => {
+                return Ok(db.code().map(|c| c.into_owned()));
             }
             Err(e) => return Err(StepError::from_sqlx(&doing, &e)),
         }
         self.record(database, sql.to_string());
         self.done();
         tracing::debug!(server = %self.server.name(), %doing, "statement done");
-        Ok(true)
+        Ok(None)
     }
 
     /// Runs `sql` in a transaction of its own on the admin database, after taking the
@@ -300,16 +323,13 @@ impl<'a> Run<'a> {
             Some((role, marker)) => (
                 "DECLARE mark text;\n".to_string(),
                 format!(
-                    "SELECT coalesce(c.description, '') INTO mark FROM pg_roles r \
-                     LEFT JOIN pg_shdescription c \
-                     ON c.objoid = r.oid AND c.classoid = 'pg_authid'::regclass \
-                     WHERE r.rolname = {role};\n\
+                    "{select}\
                      IF FOUND THEN\n\
                      IF mark <> {marker} THEN\n\
                      RAISE EXCEPTION 'role exists without the mark' USING ERRCODE = '{UNMARKED}';\n\
                      END IF;\n\
                      ELSE\n",
-                    role = quote(role.as_str())?,
+                    select = super::inspect::select_mark_into("mark", &quote(role.as_str())?),
                     marker = quote(marker)?,
                 ),
                 "END IF;\n".to_string(),
@@ -345,47 +365,10 @@ impl<'a> Run<'a> {
         self.done();
         Ok(Placed::Done)
     }
-
-    /// Ends the sessions of a role (`usename`) or on a database (`datname`) and waits up to
-    /// five seconds for each to be gone.
-    pub async fn terminate(
-        &mut self,
-        doing: impl Display,
-        column: Sessions,
-        name: &Ident,
-    ) -> Result<(), StepError> {
-        self.next()?;
-        self.hold_admin().await?;
-        let sql = match column {
-            Sessions::OfRole => {
-                "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity \
-                 WHERE usename = $1 AND pid <> pg_backend_pid()"
-            }
-            Sessions::OnDatabase => {
-                "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity \
-                 WHERE datname = $1 AND pid <> pg_backend_pid()"
-            }
-        };
-        let span = statement_span(self.server, &doing);
-        sessions(self.held(None)?, sql, name.as_str())
-            .instrument(span)
-            .await
-            .map_err(|e| StepError::from_sqlx(&doing, &e))?;
-        let name = Literal::new(name.as_str()).map_err(|e| StepError::invalid(e.to_string()))?;
-        self.record(None, sql.replace("$1", &name.to_string()));
-        self.done();
-        Ok(())
-    }
 }
 
 /// The span of one statement group sent to a server (a trace's leaf under the backend step):
 /// what it does in words, never the SQL, which may carry a password verifier.
 fn statement_span(server: &Server, doing: &impl Display) -> tracing::Span {
     tracing::info_span!("sql", server = %server.name(), doing = %doing)
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Sessions {
-    OfRole,
-    OnDatabase,
 }
