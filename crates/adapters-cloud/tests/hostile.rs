@@ -256,8 +256,15 @@ async fn an_unbind_under_an_owner_role_that_is_not_ours_is_refused() {
     let mut admin = admin().await;
     for sql in [
         format!("CREATE ROLE {} NOLOGIN", quote(&owner)),
-        format!("CREATE ROLE {} LOGIN IN ROLE {}", quote(&role), quote(&owner)),
-        format!("COMMENT ON ROLE {} IS 'pgbroker binding {id}/b1'", quote(&role)),
+        format!(
+            "CREATE ROLE {} LOGIN IN ROLE {}",
+            quote(&role),
+            quote(&owner)
+        ),
+        format!(
+            "COMMENT ON ROLE {} IS 'pgbroker binding {id}/b1'",
+            quote(&role)
+        ),
     ] {
         admin.execute(sql.as_str()).await.unwrap();
     }

@@ -136,24 +136,30 @@ async fn synchronous_requests_read_only_what_they_check() {
     let store = Arc::new(Counting::new(memory_store().await));
     let world = TestWorld::new(store.clone());
     let id = instance_id("reads-1");
-    let provisioned = world
-        .broker
-        .provision(ProvisionCommand {
-            instance_id: id.clone(),
-            spec: spec(SYNC_SERVICE, SYNC_PLAN, json!({})),
-            accepts_incomplete: false,
-            originating_identity: None,
-            door: pgbroker_domain::FrontDoor::Osb,
-        })
-        .await
-        .unwrap();
+    let provision = || ProvisionCommand {
+        instance_id: id.clone(),
+        spec: spec(SYNC_SERVICE, SYNC_PLAN, json!({})),
+        accepts_incomplete: false,
+        originating_identity: None,
+        door: pgbroker_domain::FrontDoor::Osb,
+    };
+    let provisioned = world.broker.provision(provision()).await.unwrap();
     assert!(
         matches!(&provisioned, Outcome::Done { value, created: true } if value.state == InstanceState::Ready),
         "{provisioned:?}"
     );
-    // Whether the instance exists; the answer is the row the settlement wrote.
+    // A new instance is written without a read first (the store refuses one that exists); the
+    // answer is the row the settlement wrote.
+    assert_eq!(Counting::count(&store.instance_reads), 0);
+    assert_eq!(Counting::count(&store.reads), 0);
+    store.reset();
+    // The same request again: refused by the store, then read and answered as existing.
+    let again = world.broker.provision(provision()).await.unwrap();
+    assert!(
+        matches!(&again, Outcome::Done { value, created: false } if value.state == InstanceState::Ready),
+        "{again:?}"
+    );
     assert_eq!(Counting::count(&store.instance_reads), 1);
-    assert_eq!(Counting::count(&store.reads), 1);
     store.reset();
     let outcome = world
         .broker

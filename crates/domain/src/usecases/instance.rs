@@ -92,9 +92,16 @@ impl Broker {
         };
         let mut spec = cmd.spec.clone();
         spec.maintenance_version = plan.maintenance_info.as_ref().map(|m| m.version.clone());
-        // Two rounds at most: a start that loses a race to an identical request re-reads and joins it.
-        for _ in 0..2 {
-            let existing = core.store.instance(&cmd.instance_id).await?;
+        // A new instance is the usual case, so the first round writes without reading first:
+        // the store refuses an instance that exists (or an operation in flight on it), and the
+        // rounds after that read it and answer as for any existing instance. Two reading rounds
+        // at most: a start that loses a race to an identical request re-reads and joins it.
+        for round in 0..3 {
+            let existing = if round == 0 {
+                None
+            } else {
+                core.store.instance(&cmd.instance_id).await?
+            };
             if let Some(existing) = &existing {
                 check_owner(existing, cmd.door)?;
             }
@@ -123,11 +130,16 @@ impl Broker {
                 },
                 None => None,
             };
-            Self::require_async_unless_synchronous(
+            let synchronous = Self::require_async_unless_synchronous(
                 backend.as_ref(),
                 OperationKind::Provision,
                 cmd.accepts_incomplete,
-            )?;
+            );
+            match synchronous {
+                // Unread yet: an identical instance that exists is an answer all the same.
+                Err(_) if round == 0 => continue,
+                other => other?,
+            }
             let now = core.clock.now();
             // A provision that failed (and was cleaned up) may be retried with the same request.
             let write = match retry_of_failed {
@@ -157,6 +169,8 @@ impl Broker {
             match self.launch(op, &[write], cmd.accepts_incomplete).await {
                 Ok(started) => return self.instance_outcome(started, &cmd.instance_id, true).await,
                 Err(LaunchError::Store(StoreError::AlreadyExists(_))) => continue,
+                // Unread yet: the operation in flight may be an identical provision to join.
+                Err(LaunchError::Store(StoreError::Busy(_))) if round == 0 => continue,
                 Err(e) => return Err(self.launch_error(e, &cmd.instance_id)),
             }
         }
