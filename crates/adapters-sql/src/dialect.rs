@@ -10,6 +10,9 @@ use sqlx::migrate::{Migrate, Migrator};
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Transaction};
 
+use crate::transaction::{Change, Failed};
+use crate::writer::WriteConnection;
+
 /// What a database's connections are configured with (parsed from a URL).
 pub type ConnectOptions<DB> = <<DB as Database>::Connection as sqlx::Connection>::Options;
 
@@ -104,6 +107,24 @@ pub trait Dialect: Database<Connection: Migrate> {
         conn: &'c mut PoolConnection<Self>,
         durability: Durability,
     ) -> impl Future<Output = Result<Transaction<'c, Self>, sqlx::Error>> + Send + 'c;
+
+    /// Runs `changes` as one write transaction on `conn`, in order, committed only if every
+    /// one of them did what its check asks; the rows of those that return rows.
+    fn transact<'c, 'w: 'c>(
+        conn: &'c mut WriteConnection<'w, Self>,
+        durability: Durability,
+        changes: Vec<Change<'c>>,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, Failed>> + Send + 'c;
+
+    /// Ends the transaction a [`Self::transact`] given up mid-way may have left open on `conn`.
+    fn roll_back_unfinished<'c, 'w: 'c>(
+        conn: &'c mut WriteConnection<'w, Self>,
+    ) -> impl Future<Output = ()> + Send + 'c;
+
+    /// The options of the connections writes run on, from those of the store.
+    fn writer_options(options: ConnectOptions<Self>) -> ConnectOptions<Self> {
+        options
+    }
 
     /// Runs a statement; the number of rows it changed.
     fn execute(

@@ -15,6 +15,7 @@ mod rows;
 mod sqlite;
 mod statements;
 mod store;
+mod transaction;
 mod vault;
 mod writer;
 

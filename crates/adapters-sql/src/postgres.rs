@@ -17,6 +17,8 @@ use crate::error::SqlStoreError;
 use crate::pool::PoolSettings;
 use crate::statements;
 use crate::store::SqlStateStore;
+use crate::transaction::{Change, Failed, in_steps};
+use crate::writer::WriteConnection;
 
 /// The state store on PostgreSQL.
 pub type PgStateStore = SqlStateStore<Postgres>;
@@ -66,6 +68,19 @@ impl Dialect for Postgres {
         }
         Ok(tx)
     }
+
+    async fn transact<'c, 'w: 'c>(
+        conn: &'c mut WriteConnection<'w, Self>,
+        durability: Durability,
+        changes: Vec<Change<'c>>,
+    ) -> Result<Vec<PgRow>, Failed> {
+        // A statement is a round trip to the server either way; sqlx's transaction rolls back
+        // whatever a write given up mid-way left open before the connection is used again.
+        in_steps(conn, durability, changes).await
+    }
+
+    /// sqlx's own transaction is rolled back when its connection is next used.
+    async fn roll_back_unfinished<'c, 'w: 'c>(_conn: &'c mut WriteConnection<'w, Self>) {}
 
     async fn execute(
         conn: &mut PgConnection,

@@ -22,6 +22,10 @@ use crate::error::SqlStoreError;
 use crate::pool::{PoolSettings, Split};
 use crate::statements;
 use crate::store::SqlStateStore;
+use crate::transaction::{Change, Failed};
+use crate::writer::WriteConnection;
+
+mod batch;
 
 /// The state store on SQLite.
 pub type SqliteStateStore = SqlStateStore<Sqlite>;
@@ -113,6 +117,24 @@ impl Dialect for Sqlite {
             Durability::Redone => "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE",
         };
         (**conn).begin_with(begin).await
+    }
+
+    async fn transact<'c, 'w: 'c>(
+        conn: &'c mut WriteConnection<'w, Self>,
+        durability: Durability,
+        changes: Vec<Change<'c>>,
+    ) -> Result<Vec<SqliteRow>, Failed> {
+        batch::transact(conn, durability, changes).await
+    }
+
+    async fn roll_back_unfinished<'c, 'w: 'c>(conn: &'c mut WriteConnection<'w, Self>) {
+        batch::roll_back(conn).await;
+    }
+
+    /// The write connections' statements hold the values they write (`sqlite/batch.rs`), a
+    /// binding's password among them: sqlx logs none of them, slow ones included.
+    fn writer_options(options: SqliteConnectOptions) -> SqliteConnectOptions {
+        sqlx::ConnectOptions::disable_statement_logging(options)
     }
 
     async fn execute(

@@ -12,12 +12,17 @@ use sqlx::{Database, Pool};
 use tracing::error;
 
 use crate::dialect::{ConnectOptions, Dialect, Durability};
-use crate::error::{Refusal, SqlStoreError, refusal, unavailable};
+use crate::error::{SqlStoreError, unavailable};
 use crate::pool::Split;
 use crate::reads::Readers;
 use crate::statements::lookups::Lookup;
+use crate::transaction::{Change, Check, Failed};
 use crate::writer::Writer;
 use crate::{rows, statements};
+
+mod writes;
+
+use writes::Transaction;
 
 /// A [`StateStore`] on a sqlx pool; see [`crate::PgStateStore`] and [`crate::SqliteStateStore`].
 pub struct SqlStateStore<DB: Dialect> {
@@ -26,7 +31,7 @@ pub struct SqlStateStore<DB: Dialect> {
     /// Where single-row reads run (see `reads.rs`), on a pool of their own so that reads are
     /// served while writers hold every write connection (an engine at full concurrency).
     reads: Readers<DB>,
-    read_pool: Pool<DB>,
+    pub(crate) read_pool: Pool<DB>,
     /// Held, never used: an in-memory SQLite database lives only while a connection to it is
     /// open, and the pool closes its connection when a query future is dropped mid-flight.
     pub(crate) keep_alive: Option<KeepAlive>,
@@ -101,7 +106,7 @@ impl<DB: Dialect> SqlStateStore<DB> {
         };
         let pool = split
             .writes
-            .connect_with(options.clone())
+            .connect_with(DB::writer_options(options.clone()))
             .await
             .map_err(failed)?;
         let read_pool = match split.reads {
@@ -206,18 +211,19 @@ impl<DB: Dialect> StateStore for SqlStateStore<DB> {
 
     async fn start(&self, operation: &Operation, writes: &[Write]) -> Result<(), StoreError> {
         let doing = || format!("starting operation {}", operation.id);
+        let mut tx = Transaction::default();
+        tx.operation(operation)?;
+        tx.writes(writes);
+        let (changes, meanings) = tx.split();
         let mut conn = self
             .writer
             .acquire()
             .await
             .map_err(|e| unavailable(doing(), e))?;
         // Stored before any backend is touched: the one write that must survive the machine.
-        let mut tx = DB::begin_write(&mut conn, Durability::Durable)
+        DB::transact(&mut conn, Durability::Durable, changes)
             .await
-            .map_err(|e| unavailable(doing(), e))?;
-        insert_operation::<DB>(&mut tx, operation).await?;
-        apply_writes::<DB>(&mut tx, writes).await?;
-        tx.commit().await.map_err(|e| unavailable(doing(), e))?;
+            .map_err(|failed| meanings.error(failed, doing))?;
         conn.done();
         Ok(())
     }
@@ -241,17 +247,20 @@ impl<DB: Dialect> StateStore for SqlStateStore<DB> {
             })?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let statement = statements::claim_due(DB::CLAIM_DUE, owner, now, expires_at, limit);
-        let rows = async {
-            let mut conn = self.writer.acquire().await?;
-            // A lost claim only lets the operation be claimed again.
-            let mut tx = DB::begin_write(&mut conn, Durability::Redone).await?;
-            let rows = DB::fetch_all(&mut tx, statement).await?;
-            tx.commit().await?;
-            conn.done();
-            Ok::<_, sqlx::Error>(rows)
-        }
-        .await
-        .map_err(|e| unavailable(doing, e))?;
+        let mut conn = self
+            .writer
+            .acquire()
+            .await
+            .map_err(|e| unavailable(doing, e))?;
+        // A lost claim only lets the operation be claimed again.
+        let claim = vec![Change::new(statement, Check::Returns)];
+        let rows = DB::transact(&mut conn, Durability::Redone, claim)
+            .await
+            .map_err(|failed| match failed.into_error() {
+                Some(e) => unavailable(doing, e),
+                None => StoreError::Unavailable(format!("{doing}: the claim changed nothing")),
+            })?;
+        conn.done();
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
             match rows::operation::<DB>(row) {
@@ -292,6 +301,19 @@ impl<DB: Dialect> StateStore for SqlStateStore<DB> {
         follow_up: Option<&Operation>,
     ) -> Result<bool, StoreError> {
         let doing = || format!("settling operation {}", operation.id);
+        let mut tx = Transaction::default();
+        // Settled only under the caller's lease; nothing else is written otherwise.
+        tx.own(
+            statements::settle_operation(operation, token),
+            Check::Changed,
+        );
+        // The settled operation is no longer in flight when the follow-up (on the same
+        // instance, usually) is inserted; the one-in-flight index checks the final state.
+        tx.writes(writes);
+        if let Some(follow_up) = follow_up {
+            tx.operation(follow_up)?;
+        }
+        let (changes, meanings) = tx.split();
         let mut conn = self
             .writer
             .acquire()
@@ -299,117 +321,16 @@ impl<DB: Dialect> StateStore for SqlStateStore<DB> {
             .map_err(|e| unavailable(doing(), e))?;
         // A lost settlement leaves the operation in flight under a lapsed lease: the engine
         // claims it again and its idempotent step ends it the same way (see `Durability`).
-        let mut tx = DB::begin_write(&mut conn, Durability::Redone)
-            .await
-            .map_err(|e| unavailable(doing(), e))?;
-        let settle = statements::settle_operation(operation, token);
-        let changed = DB::execute(&mut tx, settle)
-            .await
-            .map_err(|e| unavailable(doing(), e))?;
-        if changed == 0 {
-            tx.rollback().await.map_err(|e| unavailable(doing(), e))?;
-            conn.done();
-            return Ok(false);
+        match DB::transact(&mut conn, Durability::Redone, changes).await {
+            Ok(_) => {
+                conn.done();
+                Ok(true)
+            }
+            Err(Failed::Unchanged(0)) => {
+                conn.done();
+                Ok(false)
+            }
+            Err(failed) => Err(meanings.error(failed, doing)),
         }
-        // The settled operation is no longer in flight when the follow-up (on the same
-        // instance, usually) is inserted; the one-in-flight index checks the final state.
-        apply_writes::<DB>(&mut tx, writes).await?;
-        if let Some(follow_up) = follow_up {
-            insert_operation::<DB>(&mut tx, follow_up).await?;
-        }
-        tx.commit().await.map_err(|e| unavailable(doing(), e))?;
-        conn.done();
-        Ok(true)
-    }
-}
-
-async fn insert_operation<DB: Dialect>(
-    conn: &mut DB::Connection,
-    op: &Operation,
-) -> Result<(), StoreError> {
-    let doing = || format!("recording operation {}", op.id);
-    let target = op
-        .target
-        .as_ref()
-        .map(serde_json::to_value)
-        .transpose()
-        .map_err(|e| StoreError::Unavailable(format!("{}: target spec: {e}", doing())))?;
-    match DB::execute(conn, statements::insert_operation(op, target)).await {
-        Ok(_) => Ok(()),
-        Err(e) => Err(match refusal(&e) {
-            Some(Refusal::InFlight) => StoreError::Busy(op.instance_id.clone()),
-            Some(Refusal::Duplicate) => StoreError::AlreadyExists(format!("operation {}", op.id)),
-            _ => unavailable(doing(), e),
-        }),
-    }
-}
-
-async fn apply_writes<DB: Dialect>(
-    conn: &mut DB::Connection,
-    writes: &[Write],
-) -> Result<(), StoreError> {
-    for write in writes {
-        match write {
-            Write::InsertInstance(i) => {
-                let result = DB::execute(conn, statements::insert_instance(i)).await;
-                inserted(result, || format!("instance {}", i.id), None)?;
-            }
-            Write::UpdateInstance(i) => {
-                let what = || format!("instance {}", i.id);
-                let result = DB::execute(conn, statements::update_instance(i)).await;
-                updated(result, what)?;
-            }
-            Write::DeleteInstance(id) => {
-                for statement in statements::delete_instance(id) {
-                    DB::execute(conn, statement)
-                        .await
-                        .map_err(|e| unavailable(format_args!("deleting instance {id}"), e))?;
-                }
-            }
-            Write::InsertBinding(b) => {
-                let what = || format!("binding {} of instance {}", b.id, b.instance_id);
-                let parent = format!("instance {}", b.instance_id);
-                let result = DB::execute(conn, statements::insert_binding(b)).await;
-                inserted(result, what, Some(parent))?;
-            }
-            Write::UpdateBinding(b) => {
-                let what = || format!("binding {} of instance {}", b.id, b.instance_id);
-                let result = DB::execute(conn, statements::update_binding(b)).await;
-                updated(result, what)?;
-            }
-            Write::DeleteBinding(instance, id) => {
-                DB::execute(conn, statements::delete_binding(instance, id))
-                    .await
-                    .map_err(|e| {
-                        unavailable(format!("deleting binding {id} of instance {instance}"), e)
-                    })?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `parent` names the row a foreign key of the new row points to.
-fn inserted(
-    result: Result<u64, sqlx::Error>,
-    what: impl Fn() -> String,
-    parent: Option<String>,
-) -> Result<(), StoreError> {
-    let e = match result {
-        Ok(_) => return Ok(()),
-        Err(e) => e,
-    };
-    Err(match (refusal(&e), parent) {
-        (Some(Refusal::Duplicate), _) => StoreError::AlreadyExists(what()),
-        (Some(Refusal::NoParent), Some(parent)) => StoreError::NotFound(parent),
-        _ => unavailable(format_args!("inserting {}", what()), e),
-    })
-}
-
-fn updated(result: Result<u64, sqlx::Error>, what: impl Fn() -> String) -> Result<(), StoreError> {
-    match result {
-        Ok(0) => Err(StoreError::NotFound(what())),
-        Ok(_) => Ok(()),
-        Err(e) => Err(unavailable(format_args!("updating {}", what()), e)),
     }
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use crate::dialect::{Dialect, Durability, Param, Statement};
 use crate::store::SqlStateStore;
+use crate::transaction::{Change, Check};
 use crate::writer::Writer;
 
 /// The key secrets are sealed with: 32 bytes, configured as base64.
@@ -171,28 +172,26 @@ impl<DB: Dialect> SecretVault for SqlVault<DB> {
     async fn store(&self, key: &VaultKey, value: &Sensitive<String>) -> Result<(), VaultError> {
         let doing = Self::doing("storing", key);
         let sealed = self.cipher.seal(key, value)?;
+        let statement = Statement {
+            sql: "INSERT INTO backend_secrets (backend, instance_id, name, sealed, key_id) VALUES ($1, $2, $3, $4, $5) \
+                  ON CONFLICT (backend, instance_id, name) DO UPDATE SET sealed = excluded.sealed, key_id = excluded.key_id",
+            params: vec![
+                Param::Text(Some(&key.backend)),
+                Param::Text(Some(key.instance_id.as_str())),
+                Param::Text(Some(&key.name)),
+                Param::Text(Some(&sealed)),
+                Param::Text(Some(&self.cipher.id)),
+            ],
+        };
         let mut conn = self.writer.acquire().await.map_err(|e| failed(&doing, e))?;
         // The only copy of a password a server was (or is about to be) given: wait for the disk.
-        let mut tx = DB::begin_write(&mut conn, Durability::Durable)
+        let store = vec![Change::new(statement, Check::None)];
+        DB::transact(&mut conn, Durability::Durable, store)
             .await
-            .map_err(|e| failed(&doing, e))?;
-        DB::execute(
-            &mut *tx,
-            Statement {
-                sql: "INSERT INTO backend_secrets (backend, instance_id, name, sealed, key_id) VALUES ($1, $2, $3, $4, $5) \
-                      ON CONFLICT (backend, instance_id, name) DO UPDATE SET sealed = excluded.sealed, key_id = excluded.key_id",
-                params: vec![
-                    Param::Text(Some(&key.backend)),
-                    Param::Text(Some(key.instance_id.as_str())),
-                    Param::Text(Some(&key.name)),
-                    Param::Text(Some(&sealed)),
-                    Param::Text(Some(&self.cipher.id)),
-                ],
-            },
-        )
-        .await
-        .map_err(|e| failed(&doing, e))?;
-        tx.commit().await.map_err(|e| failed(&doing, e))?;
+            .map_err(|f| match f.into_error() {
+                Some(e) => failed(&doing, e),
+                None => VaultError(format!("{doing}: nothing was written")),
+            })?;
         conn.done();
         Ok(())
     }

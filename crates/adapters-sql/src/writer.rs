@@ -11,24 +11,31 @@
 //! writers run at once (PostgreSQL), each write checks a connection out of the pool as before.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Pool, TransactionManager};
+
+use crate::dialect::Dialect;
 use tokio::sync::{Mutex, MutexGuard};
 
 /// The write pool, and on a single-writer database the connection kept between writes.
 pub(crate) struct Writer<DB: Database> {
     pool: Pool<DB>,
     held: Option<Mutex<Option<PoolConnection<DB>>>>,
+    /// A write sent as one call (`sqlite/batch.rs`) may have left its transaction open: it was
+    /// given up before its outcome was in. The next write rolls back first.
+    unfinished: AtomicBool,
 }
 
-impl<DB: Database> Writer<DB> {
+impl<DB: Dialect> Writer<DB> {
     /// Writes on `pool`; with `hold`, on one connection kept between writes (`pool` must be
     /// the only user of its connections then, or others would wait for the held one).
     pub(crate) fn new(pool: Pool<DB>, hold: bool) -> Self {
         Self {
             pool,
             held: hold.then(|| Mutex::new(None)),
+            unfinished: AtomicBool::new(false),
         }
     }
 
@@ -39,23 +46,31 @@ impl<DB: Database> Writer<DB> {
     /// A connection for one write (a transaction or a statement). Call
     /// [`WriteConnection::done`] when it succeeded, so that a held connection is kept.
     pub(crate) async fn acquire(&self) -> Result<WriteConnection<'_, DB>, sqlx::Error> {
-        let Some(held) = &self.held else {
-            return Ok(WriteConnection {
+        let mut conn = match &self.held {
+            None => WriteConnection {
                 conn: Some(outside_transaction(self.pool.acquire().await?).await?),
                 slot: None,
+                unfinished: &self.unfinished,
                 done: false,
-            });
+            },
+            Some(held) => {
+                let mut slot = held.lock().await;
+                let conn = match slot.take() {
+                    Some(conn) => conn,
+                    None => self.pool.acquire().await?,
+                };
+                WriteConnection {
+                    conn: Some(outside_transaction(conn).await?),
+                    slot: Some(slot),
+                    unfinished: &self.unfinished,
+                    done: false,
+                }
+            }
         };
-        let mut slot = held.lock().await;
-        let conn = match slot.take() {
-            Some(conn) => conn,
-            None => self.pool.acquire().await?,
-        };
-        Ok(WriteConnection {
-            conn: Some(outside_transaction(conn).await?),
-            slot: Some(slot),
-            done: false,
-        })
+        if self.unfinished.load(Ordering::Acquire) {
+            DB::roll_back_unfinished(&mut conn).await;
+        }
+        Ok(conn)
     }
 
     /// Gives the held connection (if any) back to the pool, e.g. before the pool closes.
@@ -84,14 +99,20 @@ async fn outside_transaction<DB: Database>(
 }
 
 /// A connection one write runs on; derefs to the pooled connection.
-pub(crate) struct WriteConnection<'a, DB: Database> {
+pub struct WriteConnection<'a, DB: Database> {
     conn: Option<PoolConnection<DB>>,
     /// Where a held connection goes back to (and the lock on it, held meanwhile).
     slot: Option<MutexGuard<'a, Option<PoolConnection<DB>>>>,
+    unfinished: &'a AtomicBool,
     done: bool,
 }
 
 impl<DB: Database> WriteConnection<'_, DB> {
+    /// Marks a write sent in one call as under way (`true`) or its transaction as ended.
+    pub(crate) fn set_unfinished(&self, unfinished: bool) {
+        self.unfinished.store(unfinished, Ordering::Release);
+    }
+
     /// The write succeeded: a held connection stays held for the next one. Without this (an
     /// error, or the write's future dropped mid-way) it goes back to the pool, whose ping on
     /// release closes it if it is no longer usable.

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use pgbroker_adapters_sql::SqliteStateStore;
-use pgbroker_domain::ports::{StateStore, StoreError};
-use pgbroker_domain::{Operation, OperationKind, OperationState};
-use pgbroker_testkit::store_contract::fixtures::{at, instance_id, operation};
+use pgbroker_domain::ports::{StateStore, StoreError, Write};
+use pgbroker_domain::{InstanceState, Operation, OperationKind, OperationState};
+use pgbroker_testkit::store_contract::fixtures::{at, instance, instance_id, operation};
 
 struct FileStore {
     store: SqliteStateStore,
@@ -91,14 +91,20 @@ async fn a_failed_or_abandoned_write_gives_the_connection_back_and_the_store_goe
     assert_eq!(idle_connections(store, 1).await, 1);
 
     // Writes polled once (their transaction open, maybe) and dropped: the caller gave up.
+    // Each writes an instance with its operation.
+    let mut dropped = Vec::new();
     for n in 0..200 {
         let other = provision(&format!("dropped-{n}"));
+        let new = Write::InsertInstance(
+            instance(&other.instance_id, InstanceState::Provisioning).unwrap(),
+        );
         assert!(
             store
-                .start(&other, &[])
+                .start(&other, &[new])
                 .now_or_never()
                 .is_none_or(|r| r.is_ok())
         );
+        dropped.push(other);
     }
     // Every write after them works, on one connection.
     let claimed = store
@@ -117,6 +123,12 @@ async fn a_failed_or_abandoned_write_gives_the_connection_back_and_the_store_goe
         store.operation(op.id).await.unwrap().unwrap().state,
         OperationState::Succeeded
     );
+    // Each given-up write is all there or not there at all.
+    for other in &dropped {
+        let op = store.operation(other.id).await.unwrap();
+        let instance = store.instance(&other.instance_id).await.unwrap();
+        assert_eq!(op.is_some(), instance.is_some(), "{}", other.instance_id);
+    }
     assert_eq!(store.pool().size(), 1);
     file.close().await;
 }
