@@ -1,6 +1,7 @@
 //! What differs between PostgreSQL and SQLite, behind one small trait, so that every query and
 //! every transactional rule of the store is written once (in `statements.rs` and `store.rs`).
 
+use std::fmt;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
@@ -18,7 +19,7 @@ pub type ConnectOptions<DB> = <<DB as Database>::Connection as sqlx::Connection>
 
 /// A value bound to a statement parameter. The dialect picks the column type: a timestamp is a
 /// `timestamptz` on PostgreSQL and unix milliseconds on SQLite, an operation id a `uuid` or text.
-#[derive(Debug)]
+/// Its Debug output names the kind, never the value (a binding's password is one).
 pub enum Param<'a> {
     Text(Option<&'a str>),
     /// A list of texts: a `text[]` on PostgreSQL (batched lookups only run there).
@@ -27,6 +28,20 @@ pub enum Param<'a> {
     Json(Option<Value>),
     Time(Option<DateTime<Utc>>),
     Id(OperationId),
+}
+
+impl fmt::Debug for Param<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Text(None) | Self::Json(None) | Self::Time(None) => "NULL",
+            Self::Text(Some(_)) => "Text(..)",
+            Self::TextList(_) => "TextList(..)",
+            Self::Int(_) => "Int(..)",
+            Self::Json(Some(_)) => "Json(..)",
+            Self::Time(Some(_)) => "Time(..)",
+            Self::Id(_) => "Id(..)",
+        })
+    }
 }
 
 /// SQL text (with `$1`, `$2`, ... placeholders, which both databases accept) and its parameters.

@@ -23,7 +23,7 @@
 //! back; a call given up while the worker ran it may leave it open, so the writer marks the call
 //! unfinished until its outcome is in and rolls back first when the next write finds the mark.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -53,10 +53,18 @@ enum Part {
 }
 
 /// The transaction's text, and what each of its statements is.
-#[derive(Debug)]
 struct Batch {
     text: String,
     parts: Vec<Part>,
+}
+
+/// The text holds the values written: Debug output shows its statements' kinds only.
+impl fmt::Debug for Batch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Batch")
+            .field("parts", &self.parts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Batch {
@@ -331,6 +339,31 @@ mod tests {
                 .starts_with("PRAGMA synchronous = FULL;\nBEGIN IMMEDIATE;\n")
         );
         assert!(batch.text.ends_with(";\nCOMMIT"));
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_value_written() {
+        let changes = vec![Change::new(
+            Statement {
+                sql: "UPDATE bindings SET password = $1",
+                params: vec![Param::Text(Some("hunter2-secret"))],
+            },
+            Check::Changed,
+        )];
+        let batch = Batch::new(Durability::Redone, &changes).unwrap();
+        for shown in [format!("{batch:?}"), format!("{changes:?}")] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(!shown.contains(&hex("hunter2")), "{shown}");
+        }
+        assert!(batch.text.contains(&hex("hunter2-secret")));
+    }
+
+    fn hex(text: &str) -> String {
+        let mut out = String::new();
+        hex_text(text, &mut out);
+        out.trim_start_matches("CAST(X'")
+            .trim_end_matches("' AS TEXT)")
+            .to_string()
     }
 
     /// A write given up while the worker thread runs it stops there, its transaction open on
