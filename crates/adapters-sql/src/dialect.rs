@@ -7,9 +7,8 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use pgbroker_domain::OperationId;
 use serde_json::Value;
+use sqlx::Database;
 use sqlx::migrate::{Migrate, Migrator};
-use sqlx::pool::PoolConnection;
-use sqlx::{Database, Transaction};
 
 use crate::transaction::{Change, Failed};
 use crate::writer::WriteConnection;
@@ -114,14 +113,6 @@ pub trait Dialect: Database<Connection: Migrate> {
     /// Whether keyed reads waiting together run as one statement (see
     /// `statements/lookups.rs`). Only where a statement is a round trip to a server process.
     const BATCHES_LOOKUPS: bool;
-
-    /// Opens a transaction that writes on `conn`, whose commit waits for the disk or not as
-    /// `durability` says. SQLite takes the write lock up front, so two writers serialize at
-    /// `BEGIN` instead of failing when one upgrades its read lock.
-    fn begin_write<'c>(
-        conn: &'c mut PoolConnection<Self>,
-        durability: Durability,
-    ) -> impl Future<Output = Result<Transaction<'c, Self>, sqlx::Error>> + Send + 'c;
 
     /// Runs `changes` as one write transaction on `conn`, in order, committed only if every
     /// one of them did what its check asks; the rows of those that return rows.

@@ -17,7 +17,7 @@ use crate::error::SqlStoreError;
 use crate::pool::PoolSettings;
 use crate::statements;
 use crate::store::SqlStateStore;
-use crate::transaction::{Change, Failed, in_steps};
+use crate::transaction::{Change, Check, Failed};
 use crate::writer::WriteConnection;
 
 /// The state store on PostgreSQL.
@@ -53,20 +53,6 @@ impl Dialect for Postgres {
             options.get_host(),
             options.get_port()
         )
-    }
-
-    async fn begin_write<'c>(
-        conn: &'c mut PoolConnection<Self>,
-        durability: Durability,
-    ) -> Result<Transaction<'c, Self>, sqlx::Error> {
-        let mut tx = (**conn).begin().await?;
-        if durability == Durability::Redone {
-            // For this transaction only; the server's setting (on) for every other.
-            sqlx::query("SET LOCAL synchronous_commit = off")
-                .execute(&mut *tx)
-                .await?;
-        }
-        Ok(tx)
     }
 
     async fn transact<'c, 'w: 'c>(
@@ -132,4 +118,60 @@ fn bind(statement: Statement<'_>) -> Query<'_, Postgres, PgArguments> {
             Param::Time(v) => query.bind(v),
             Param::Id(v) => query.bind(v.as_uuid()),
         })
+}
+
+/// [`Dialect::transact`] in a sqlx transaction, one call per statement.
+async fn in_steps(
+    conn: &mut PoolConnection<Postgres>,
+    durability: Durability,
+    changes: Vec<Change<'_>>,
+) -> Result<Vec<PgRow>, Failed> {
+    let mut tx = begin_write(conn, durability)
+        .await
+        .map_err(Failed::Transaction)?;
+    let mut rows = Vec::new();
+    for (index, change) in changes.into_iter().enumerate() {
+        // A failed statement drops `tx`, which rolls back.
+        let failed = |e| Failed::Statement(index, e);
+        match change.check {
+            Check::Returns => rows.extend(
+                Postgres::fetch_all(&mut tx, change.statement)
+                    .await
+                    .map_err(failed)?,
+            ),
+            Check::None => {
+                Postgres::execute(&mut tx, change.statement)
+                    .await
+                    .map_err(failed)?;
+            }
+            Check::Changed => {
+                if Postgres::execute(&mut tx, change.statement)
+                    .await
+                    .map_err(failed)?
+                    == 0
+                {
+                    tx.rollback().await.map_err(Failed::Transaction)?;
+                    return Err(Failed::Unchanged(index));
+                }
+            }
+        }
+    }
+    tx.commit().await.map_err(Failed::Transaction)?;
+    Ok(rows)
+}
+
+/// Opens a transaction that writes on `conn`, whose commit waits for the disk or not as
+/// `durability` says.
+async fn begin_write<'c>(
+    conn: &'c mut PoolConnection<Postgres>,
+    durability: Durability,
+) -> Result<Transaction<'c, Postgres>, sqlx::Error> {
+    let mut tx = (**conn).begin().await?;
+    if durability == Durability::Redone {
+        // For this transaction only; the server's setting (on) for every other.
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(tx)
 }

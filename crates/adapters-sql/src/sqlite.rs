@@ -9,13 +9,12 @@ use chrono::{DateTime, Utc};
 use pgbroker_domain::OperationId;
 use serde_json::Value;
 use sqlx::migrate::Migrator;
-use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteRow,
 };
 use sqlx::types::Json;
-use sqlx::{Connection, Sqlite, Transaction};
+use sqlx::{Connection, Sqlite};
 
 use crate::dialect::{ColumnError, Dialect, Durability, Param, Statement, get};
 use crate::error::SqlStoreError;
@@ -102,21 +101,6 @@ impl Dialect for Sqlite {
 
     fn describe(options: &SqliteConnectOptions) -> String {
         format!("SQLite database {}", options.get_filename().display())
-    }
-
-    async fn begin_write<'c>(
-        conn: &'c mut PoolConnection<Self>,
-        durability: Durability,
-    ) -> Result<Transaction<'c, Self>, sqlx::Error> {
-        // Set on every transaction: the writer connection keeps what the last one set.
-        // SQLite refuses to change it inside a transaction, hence before BEGIN, in the same
-        // call to the connection's worker thread (sqlx runs a custom BEGIN with
-        // `sqlite3_exec`, which runs each statement of the text): one hand-over fewer per write.
-        let begin = match durability {
-            Durability::Durable => "PRAGMA synchronous = FULL; BEGIN IMMEDIATE",
-            Durability::Redone => "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE",
-        };
-        (**conn).begin_with(begin).await
     }
 
     async fn transact<'c, 'w: 'c>(

@@ -1,11 +1,9 @@
 //! A write transaction as one unit: statements run in order, each with what it must change, and
 //! committed together or not at all. How it reaches the database is the dialect's
 //! ([`crate::dialect::Dialect::transact`]): statement by statement in a sqlx transaction on
-//! PostgreSQL ([`in_steps`]), as one text in one call on SQLite (`sqlite/batch.rs`).
+//! PostgreSQL (`postgres.rs`), as one text in one call on SQLite (`sqlite/batch.rs`).
 
-use sqlx::pool::PoolConnection;
-
-use crate::dialect::{Dialect, Durability, Statement};
+use crate::dialect::Statement;
 
 /// A statement of a write transaction and what it must do for the transaction to go on.
 #[derive(Debug)]
@@ -49,44 +47,4 @@ impl Failed {
             Self::Unchanged(_) => None,
         }
     }
-}
-
-/// [`Dialect::transact`] in a sqlx transaction, one call per statement.
-pub(crate) async fn in_steps<DB: Dialect>(
-    conn: &mut PoolConnection<DB>,
-    durability: Durability,
-    changes: Vec<Change<'_>>,
-) -> Result<Vec<DB::Row>, Failed> {
-    let mut tx = DB::begin_write(conn, durability)
-        .await
-        .map_err(Failed::Transaction)?;
-    let mut rows = Vec::new();
-    for (index, change) in changes.into_iter().enumerate() {
-        // A failed statement drops `tx`, which rolls back.
-        let failed = |e| Failed::Statement(index, e);
-        match change.check {
-            Check::Returns => rows.extend(
-                DB::fetch_all(&mut tx, change.statement)
-                    .await
-                    .map_err(failed)?,
-            ),
-            Check::None => {
-                DB::execute(&mut tx, change.statement)
-                    .await
-                    .map_err(failed)?;
-            }
-            Check::Changed => {
-                if DB::execute(&mut tx, change.statement)
-                    .await
-                    .map_err(failed)?
-                    == 0
-                {
-                    tx.rollback().await.map_err(Failed::Transaction)?;
-                    return Err(Failed::Unchanged(index));
-                }
-            }
-        }
-    }
-    tx.commit().await.map_err(Failed::Transaction)?;
-    Ok(rows)
 }

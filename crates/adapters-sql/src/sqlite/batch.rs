@@ -82,7 +82,8 @@ impl Batch {
                 Durability::Redone => "PRAGMA synchronous = NORMAL",
             },
         );
-        // Takes the write lock up front (see `Dialect::begin_write`).
+        // Takes the write lock up front, so two writers serialize at `BEGIN` instead of failing
+        // when one upgrades its read lock.
         batch.push(Part::Frame, "BEGIN IMMEDIATE");
         if changes.iter().any(|c| c.check == Check::Changed) {
             batch.push(Part::Frame, GUARD_TABLE);
